@@ -1,0 +1,153 @@
+"""Real-valued activations -> binary items (``BinaryMatrix``), with thresholds learned by ``fit``."""
+from __future__ import annotations
+
+import numbers
+from typing import Sequence
+
+import numpy as np
+
+from .bits import BinaryMatrix
+from .hooks import OUTPUT
+from .recording import Activations
+
+__all__ = ["Binarizer", "binarize", "METHODS"]
+
+METHODS = ("positive", "mean", "quantile", "topk", "threshold")
+OUTPUT_MODES = ("predicted", "label")
+
+
+class Binarizer:
+    """Binarize each recorded layer; fit on one data set, transform another.
+
+    Parameters
+    ----------
+    method : ``"positive"`` (a > 0, natural for ReLU); ``"mean"`` (a > the unit's mean over the fitted
+        data, ERIC seed 001 eq. 4); ``"quantile"`` (a > the unit's (1-q) quantile, so about a fraction
+        q of samples is on); ``"topk"`` (per sample, its k largest units, seed 002 Sec. 3.2);
+        ``"threshold"`` (a > value).
+    q : fraction in (0, 1) for ``"quantile"``.
+    k : units per sample for ``"topk"`` (1 <= k <= n_units).
+    value : threshold for ``"threshold"``.
+    output : how the output layer binarizes: one-hot of the ``"predicted"`` class or the true ``"label"``.
+
+    Learned state: ``thresholds_`` (layer -> ``(n_units,)`` array; absent for ``"topk"``).
+    """
+
+    def __init__(self, method: str = "positive", q: float = 0.1, k: int = 5, value: float = 0.0,
+                 output: str = "predicted") -> None:
+        self.method = method
+        self.q = q
+        self.k = k
+        self.value = value
+        self.output = output
+
+    def _check_params(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.output not in OUTPUT_MODES:
+            raise ValueError(f"output must be one of {OUTPUT_MODES}, got {self.output!r}")
+        if self.method == "quantile" and not (isinstance(self.q, numbers.Real) and 0 < self.q < 1):
+            raise ValueError(f"q must be a fraction in (0, 1) (the share of samples on per unit), got {self.q!r}")
+        if self.method == "topk" and (isinstance(self.k, bool) or not isinstance(self.k, numbers.Integral)
+                                      or self.k < 1):
+            raise ValueError(f"k must be a positive integer (units kept per sample), got {self.k!r}")
+        if self.method == "threshold" and not (isinstance(self.value, numbers.Real) and np.isfinite(self.value)):
+            raise ValueError(f"value must be a finite number, got {self.value!r}")
+
+    @staticmethod
+    def _as_layers(acts) -> dict[str, np.ndarray]:
+        if isinstance(acts, Activations):
+            return {k: v for k, v in acts.values.items() if k != OUTPUT}
+        arr = np.asarray(acts)
+        if arr.ndim != 2:
+            raise ValueError(f"expected an Activations object or a 2-D (n_samples, n_units) array, "
+                             f"got shape {arr.shape}")
+        if arr.shape[0] == 0 or arr.shape[1] == 0:
+            raise ValueError(f"activations are empty: shape {arr.shape}")
+        if not np.isfinite(arr).all():
+            raise ValueError("activations contain NaN or inf")
+        return {"": arr}
+
+    def _threshold(self, x: np.ndarray) -> np.ndarray | None:
+        m = self.method
+        if m == "positive":
+            return np.zeros(x.shape[1])
+        if m == "threshold":
+            return np.full(x.shape[1], float(self.value))
+        if m == "mean":
+            return np.asarray(x, dtype=np.float64).mean(axis=0)
+        if m == "quantile":
+            return np.quantile(np.asarray(x, dtype=np.float64), 1 - self.q, axis=0)
+        return None  # topk: no threshold
+
+    def fit(self, acts) -> "Binarizer":
+        """Learn per-unit thresholds from ``acts`` (an ``Activations`` or an ``(n, units)`` array)."""
+        self._check_params()
+        self.thresholds_ = {}
+        for name, x in self._as_layers(acts).items():
+            if self.method == "topk" and self.k > x.shape[1]:
+                raise ValueError(f"k={self.k} exceeds the {x.shape[1]} units of layer {name or 'input'!r}")
+            self.thresholds_[name] = self._threshold(x)
+        return self
+
+    def _apply(self, name: str, x: np.ndarray) -> np.ndarray:
+        if self.method == "topk":
+            if self.k > x.shape[1]:
+                raise ValueError(f"k={self.k} exceeds the {x.shape[1]} units of layer {name or 'input'!r}")
+            # stable sort on -x: ties go to the lower unit index, so the result is deterministic
+            top = np.argsort(-np.asarray(x), axis=1, kind="stable")[:, : self.k]
+            out = np.zeros(x.shape, dtype=bool)
+            np.put_along_axis(out, top, True, axis=1)
+            return out
+        if not hasattr(self, "thresholds_"):
+            raise RuntimeError("call fit(...) before transform(...)")
+        if name not in self.thresholds_:
+            raise ValueError(f"layer {name!r} was not seen in fit; fitted: {list(self.thresholds_)}")
+        thr = self.thresholds_[name]
+        if len(thr) != x.shape[1]:
+            raise ValueError(f"layer {name!r} has {x.shape[1]} units, fitted on {len(thr)}")
+        return np.asarray(x) > thr
+
+    def transform(self, acts) -> dict[str, BinaryMatrix] | BinaryMatrix:
+        """Binary matrices per layer (a dict for ``Activations``, one matrix for an array)."""
+        self._check_params()
+        if not isinstance(acts, Activations):
+            (name, x), = self._as_layers(acts).items()
+            return BinaryMatrix.from_dense(self._apply(name, x))
+        out = {}
+        for name, x in self._as_layers(acts).items():
+            out[name] = BinaryMatrix.from_dense(self._apply(name, x), acts.unit_names[name], name)
+        out[OUTPUT] = output_onehot(acts, self.output)
+        return out
+
+    def fit_transform(self, acts):
+        return self.fit(acts).transform(acts)
+
+
+def output_onehot(acts: Activations, mode: str = "predicted") -> BinaryMatrix:
+    """The output layer as items: one-hot of the predicted class or of the true label."""
+    if mode == "label":
+        if acts.labels is None:
+            raise ValueError("output='label' needs recorded labels; use output='predicted'")
+        cls = acts.labels
+    else:
+        cls = acts.predictions
+    n_classes = acts.values[OUTPUT].shape[1]
+    dense = np.zeros((len(cls), n_classes), dtype=bool)
+    dense[np.arange(len(cls)), cls] = True
+    return BinaryMatrix.from_dense(dense, acts.unit_names[OUTPUT], OUTPUT)
+
+
+def binarize(acts, method: str = "positive", layers: Sequence[str] | None = None, **params):
+    """Fit a :class:`Binarizer` on ``acts`` and apply it (see there for methods and ``params``).
+
+    With an ``Activations`` object returns ``{layer: BinaryMatrix}`` (``layers`` picks a subset);
+    with an ``(n_samples, n_units)`` array returns one ``BinaryMatrix``.
+    """
+    result = Binarizer(method=method, **params).fit_transform(acts)
+    if layers is not None and isinstance(result, dict):
+        missing = [l for l in layers if l not in result]
+        if missing:
+            raise ValueError(f"layers {missing} were not recorded; recorded: {list(result)}")
+        result = {l: result[l] for l in layers}
+    return result

@@ -1,0 +1,168 @@
+"""Bit-packed binary matrices and the numba kernels that count over them.
+
+Layout, used everywhere in nnrules: **one packed row per item (unit)**. An item's row is its
+tid-list over samples, stored as ``uint64`` words, bit ``s % 64`` of word ``s // 64`` set when
+sample ``s`` has the item. ``words`` has shape ``(n_items, ceil(n_samples / 64))``; bits past
+``n_samples`` are always zero, so popcounts need no masking.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numba
+import numpy as np
+
+__all__ = ["BinaryMatrix", "pack_columns", "unpack_columns", "popcount_rows", "and_count",
+           "tidlists"]
+
+
+# ----------------------------------------------------------------------------- kernels
+@numba.njit(cache=True, inline="always")
+def _popcount64(x: np.uint64) -> np.int64:
+    # SWAR popcount; LLVM lowers this to POPCNT where the CPU has it.
+    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
+    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
+    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+
+
+@numba.njit(cache=True)
+def popcount_rows(words: np.ndarray) -> np.ndarray:
+    """Support of each item: ``words (n_items, n_words) uint64`` -> ``(n_items,) int64``."""
+    out = np.zeros(words.shape[0], dtype=np.int64)
+    for i in range(words.shape[0]):
+        c = 0
+        for w in range(words.shape[1]):
+            c += _popcount64(words[i, w])
+        out[i] = c
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def and_count(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection sizes ``|T_x ∩ T_y|`` for all item pairs: ``(p, W), (q, W) -> (p, q) int64``."""
+    p, q, nw = a.shape[0], b.shape[0], a.shape[1]
+    out = np.zeros((p, q), dtype=np.int64)
+    for i in numba.prange(p):
+        for j in range(q):
+            c = 0
+            for w in range(nw):
+                c += _popcount64(a[i, w] & b[j, w])
+            out[i, j] = c
+    return out
+
+
+@numba.njit(cache=True)
+def _tidlists(words: np.ndarray, n_samples: int):
+    supp = popcount_rows(words)
+    indptr = np.zeros(words.shape[0] + 1, dtype=np.int64)
+    for i in range(words.shape[0]):
+        indptr[i + 1] = indptr[i] + supp[i]
+    indices = np.empty(indptr[-1], dtype=np.int64)
+    for i in range(words.shape[0]):
+        pos = indptr[i]
+        for w in range(words.shape[1]):
+            x = words[i, w]
+            while x != 0:
+                low = x & (~x + np.uint64(1))  # lowest set bit
+                # index of that bit = popcount(low - 1)
+                indices[pos] = w * 64 + _popcount64(low - np.uint64(1))
+                pos += 1
+                x ^= low
+    return indptr, indices
+
+
+def tidlists(words: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
+    """CSR tid-lists ``(indptr (n_items+1,), indices (nnz,))``, sample ids ascending per item."""
+    return _tidlists(np.ascontiguousarray(words, dtype=np.uint64), int(n_samples))
+
+
+def pack_columns(dense: np.ndarray) -> np.ndarray:
+    """``dense (n_samples, n_items) bool`` -> ``words (n_items, n_words) uint64``."""
+    dense = np.asarray(dense, dtype=bool)
+    n, p = dense.shape
+    n_words = max(1, -(-n // 64))
+    bytes_ = np.packbits(dense.T, axis=1, bitorder="little")  # (p, ceil(n/8))
+    padded = np.zeros((p, n_words * 8), dtype=np.uint8)
+    padded[:, : bytes_.shape[1]] = bytes_
+    return padded.view("<u8").astype(np.uint64, copy=False).reshape(p, n_words)
+
+
+def unpack_columns(words: np.ndarray, n_samples: int) -> np.ndarray:
+    """Inverse of :func:`pack_columns`: ``words (n_items, n_words)`` -> ``(n_samples, n_items) bool``."""
+    bytes_ = np.ascontiguousarray(words, dtype="<u8").view(np.uint8)
+    bits = np.unpackbits(bytes_, axis=1, count=n_samples, bitorder="little")
+    return bits.T.astype(bool)
+
+
+# ----------------------------------------------------------------------------- container
+@dataclass(eq=False)
+class BinaryMatrix:
+    """A binary ``(n_samples, n_units)`` matrix stored bit-packed, one packed row per unit.
+
+    Build with :meth:`from_dense`; ``words`` is ``(n_units, ceil(n_samples/64)) uint64``.
+    ``names`` labels the units (``"fc1:17"``), ``layer`` names the layer they come from.
+    """
+
+    words: np.ndarray
+    n_samples: int
+    names: list[str] = field(default_factory=list)
+    layer: str = ""
+
+    def __post_init__(self) -> None:
+        self.words = np.ascontiguousarray(self.words, dtype=np.uint64)
+        if self.words.ndim != 2:
+            raise ValueError(f"words must be 2-D (n_units, n_words), got shape {self.words.shape}")
+        need = max(1, -(-self.n_samples // 64))
+        if self.words.shape[1] != need:
+            raise ValueError(f"words has {self.words.shape[1]} words per unit; {self.n_samples} "
+                             f"samples need {need}")
+        if not self.names:
+            prefix = f"{self.layer}:" if self.layer else ""
+            self.names = [f"{prefix}{i}" for i in range(self.words.shape[0])]
+        if len(self.names) != self.words.shape[0]:
+            raise ValueError(f"{len(self.names)} names for {self.words.shape[0]} units")
+
+    @classmethod
+    def from_dense(cls, dense, names: Sequence[str] | None = None, layer: str = "") -> "BinaryMatrix":
+        """Pack a ``(n_samples, n_units)`` array of booleans (or 0/1 values)."""
+        arr = np.asarray(dense)
+        if arr.ndim != 2:
+            raise ValueError(f"expected a 2-D (n_samples, n_units) array, got shape {arr.shape}")
+        if arr.dtype != bool:
+            if not (np.issubdtype(arr.dtype, np.number)) or not np.isin(arr, (0, 1)).all():
+                raise ValueError("expected binary data (bool or 0/1 values); binarize real-valued "
+                                 "activations first with nnrules.binarize(...)")
+            arr = arr.astype(bool)
+        return cls(pack_columns(arr), arr.shape[0], list(names) if names is not None else [], layer)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_samples, self.words.shape[0])
+
+    @property
+    def n_units(self) -> int:
+        return self.words.shape[0]
+
+    def to_dense(self) -> np.ndarray:
+        """``(n_samples, n_units) bool``."""
+        return unpack_columns(self.words, self.n_samples)
+
+    def support(self) -> np.ndarray:
+        """Number of samples in which each unit is on: ``(n_units,) int64``."""
+        return popcount_rows(self.words)
+
+    def density(self) -> float:
+        """Fraction of ones in the whole matrix."""
+        total = self.n_samples * self.n_units
+        return float(self.support().sum() / total) if total else 0.0
+
+    def select(self, units: Sequence[int]) -> "BinaryMatrix":
+        """A matrix over a subset of units (in the given order)."""
+        idx = np.asarray(units, dtype=np.int64)
+        return BinaryMatrix(self.words[idx], self.n_samples, [self.names[i] for i in idx], self.layer)
+
+    def __repr__(self) -> str:
+        return (f"BinaryMatrix(layer={self.layer!r}, n_samples={self.n_samples}, "
+                f"n_units={self.n_units}, density={self.density():.3f})")

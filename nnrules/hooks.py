@@ -1,0 +1,114 @@
+"""Forward hooks that always come off, layer lookup by name, and the layer table."""
+from __future__ import annotations
+
+import contextlib
+import difflib
+from typing import Callable, Iterator, Sequence
+
+import pandas as pd
+import torch
+from torch import nn
+
+__all__ = ["forward_hooks", "resolve_layers", "layers", "preserved_mode", "OUTPUT"]
+
+#: Name under which the model's output (the class units) is recorded.
+OUTPUT = "output"
+
+
+def named_layers(model: nn.Module) -> dict[str, nn.Module]:
+    """All submodules by qualified name (the root module excluded)."""
+    return {name: mod for name, mod in model.named_modules() if name}
+
+
+def resolve_layers(model: nn.Module, names: Sequence[str], allow_output: bool = True) -> list[str]:
+    """Check layer names against the model; unknown names raise a ValueError listing close matches."""
+    if isinstance(names, str):
+        names = [names]
+    names = list(names)
+    if not names:
+        raise ValueError("layers is empty: name at least one layer (see nnrules.layers(model, x))")
+    valid = named_layers(model)
+    for name in names:
+        if name == OUTPUT and allow_output:
+            continue
+        if name not in valid:
+            close = difflib.get_close_matches(name, list(valid), n=5, cutoff=0.4)
+            hint = f" Did you mean {', '.join(map(repr, close))}?" if close else ""
+            some = ", ".join(map(repr, list(valid)[:12])) + (" …" if len(valid) > 12 else "")
+            raise ValueError(f"layer {name!r} does not exist in {type(model).__name__}.{hint} "
+                             f"Valid names: {some}{' or ' + repr(OUTPUT) if allow_output else ''}. "
+                             "List them with nnrules.layers(model, example_input).")
+    if len(set(names)) != len(names):
+        raise ValueError(f"layers has duplicates: {names}")
+    return names
+
+
+@contextlib.contextmanager
+def forward_hooks(model: nn.Module, hooks: dict[str, Callable]) -> Iterator[None]:
+    """Attach ``{layer name: hook(module, inputs, output)}`` for the block; removed on any exit."""
+    modules = named_layers(model)
+    handles = []
+    try:
+        for name, fn in hooks.items():
+            handles.append(modules[name].register_forward_hook(fn))
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+@contextlib.contextmanager
+def preserved_mode(model: nn.Module, training: bool = False) -> Iterator[None]:
+    """Put every submodule in eval (or train) mode for the block, restoring each one's own flag."""
+    flags = {m: m.training for m in model.modules()}
+    try:
+        model.train(training)
+        yield
+    finally:
+        for m, flag in flags.items():
+            m.training = flag
+
+
+def _n_units(shape: tuple[int, ...]) -> int:
+    # (C, *spatial) -> C channels; (F,) -> F features.
+    return int(shape[0]) if shape else 1
+
+
+def layers(model: nn.Module, example_input: torch.Tensor) -> pd.DataFrame:
+    """One row per submodule that ran on ``example_input`` (a batch, e.g. ``(1, 1, 8, 8)``).
+
+    Columns: ``name`` (qualified, as ``record`` takes it), ``type``, ``output_shape`` (per sample),
+    ``n_units`` (channels for conv-like outputs, features for dense ones), ``kind`` ("conv" when the
+    output has spatial positions, else "dense"), ``leaf`` (no children). The model output is the last
+    row, named ``"output"``.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(example_input, torch.Tensor):
+        raise TypeError("example_input must be a tensor batch, e.g. dataset[0][0].unsqueeze(0)")
+    rows: list[dict] = []
+    seen: set[str] = set()
+    mods = named_layers(model)
+
+    def make(name: str) -> Callable:
+        def hook(module, inputs, output):
+            if name in seen or not isinstance(output, torch.Tensor):
+                return
+            seen.add(name)
+            shape = tuple(output.shape[1:])
+            rows.append({"name": name, "type": type(module).__name__, "output_shape": shape,
+                         "n_units": _n_units(shape), "kind": "conv" if len(shape) > 1 else "dense",
+                         "leaf": not any(True for _ in module.children())})
+        return hook
+
+    with preserved_mode(model), torch.no_grad(), forward_hooks(model, {n: make(n) for n in mods}):
+        try:
+            out = model(example_input)
+        except Exception as err:
+            raise ValueError(f"the model's forward failed on an input of shape "
+                             f"{tuple(example_input.shape)}: {err}") from err
+    if isinstance(out, torch.Tensor):
+        shape = tuple(out.shape[1:])
+        rows.append({"name": OUTPUT, "type": "output", "output_shape": shape,
+                     "n_units": _n_units(shape), "kind": "dense", "leaf": True})
+    return pd.DataFrame(rows, columns=["name", "type", "output_shape", "n_units", "kind", "leaf"])

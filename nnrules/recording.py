@@ -1,0 +1,231 @@
+"""Recording a model's activations on a data set into preallocated arrays."""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from .data import as_loader, iterate_inputs
+from .hooks import OUTPUT, forward_hooks, preserved_mode, resolve_layers
+
+__all__ = ["Activations", "record", "REDUCTIONS", "RecordingError"]
+
+
+class RecordingError(ValueError):
+    """A layer's output cannot be recorded (not a tensor, non-finite, module reused)."""
+
+#: How a conv layer's ``(C, H, W)`` map becomes units: one per channel, or one per channel × position.
+REDUCTIONS = ("max", "mean", "l1", "none")
+
+
+@dataclass(eq=False)
+class Activations:
+    """Recorded activations of a model on ``n`` samples.
+
+    ``values[layer]`` is ``(n_samples, n_units) float32``; ``unit_names[layer]`` names its columns.
+    The model output is the layer ``"output"`` (logits, one unit per class). ``labels`` are the true
+    labels (or ``None``), ``predictions`` the argmax of the logits. ``shapes[layer]`` is the
+    per-sample output shape before reduction, ``reduce`` how conv maps were reduced.
+    """
+
+    values: dict[str, np.ndarray]
+    unit_names: dict[str, list[str]]
+    predictions: np.ndarray
+    labels: np.ndarray | None = None
+    class_names: list[str] = field(default_factory=list)
+    shapes: dict[str, tuple] = field(default_factory=dict)
+    reduce: str = "max"
+
+    @property
+    def layers(self) -> list[str]:
+        return list(self.values)
+
+    @property
+    def logits(self) -> np.ndarray:
+        return self.values[OUTPUT]
+
+    @property
+    def n_samples(self) -> int:
+        return len(self.predictions)
+
+    def __getitem__(self, layer: str) -> np.ndarray:
+        if layer not in self.values:
+            raise KeyError(f"layer {layer!r} was not recorded; recorded: {self.layers}")
+        return self.values[layer]
+
+    def accuracy(self) -> float:
+        """Fraction of samples whose prediction equals the true label."""
+        if self.labels is None:
+            raise ValueError("no labels were recorded: pass (inputs, labels) or a labelled dataset")
+        return float(np.mean(self.predictions == self.labels))
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write everything to one ``.npz`` file."""
+        meta = {"layers": self.layers, "unit_names": self.unit_names, "class_names": self.class_names,
+                "shapes": {k: list(v) for k, v in self.shapes.items()}, "reduce": self.reduce,
+                "has_labels": self.labels is not None}
+        arrays = {f"layer_{i}": np.asarray(v) for i, v in enumerate(self.values.values())}
+        arrays["predictions"] = self.predictions
+        if self.labels is not None:
+            arrays["labels"] = self.labels
+        np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike) -> "Activations":
+        with np.load(path, allow_pickle=False) as f:
+            meta = json.loads(str(f["meta"]))
+            values = {name: f[f"layer_{i}"] for i, name in enumerate(meta["layers"])}
+            return cls(values=values, unit_names=meta["unit_names"], predictions=f["predictions"],
+                       labels=f["labels"] if meta["has_labels"] else None,
+                       class_names=meta["class_names"],
+                       shapes={k: tuple(v) for k, v in meta["shapes"].items()}, reduce=meta["reduce"])
+
+    def __repr__(self) -> str:
+        dims = ", ".join(f"{k}: {v.shape[1]}" for k, v in self.values.items())
+        return f"Activations(n_samples={self.n_samples}, reduce={self.reduce!r}, units={{{dims}}})"
+
+
+def _reduce(out: torch.Tensor, reduce: str) -> torch.Tensor:
+    """``(B, C, *spatial)`` -> ``(B, units)``; dense ``(B, F)`` passes through."""
+    if out.dim() <= 2:
+        return out.reshape(out.shape[0], -1)
+    flat = out.flatten(2)  # (B, C, positions)
+    if reduce == "max":
+        return flat.amax(dim=2)
+    if reduce == "mean":
+        return flat.mean(dim=2)
+    if reduce == "l1":  # ERIC eq. 3: the l1 norm of the kernel's activation map
+        return flat.abs().sum(dim=2)
+    return flat.flatten(1)  # "none": channel-major, channel c at position p is unit c*P + p
+
+
+def _unit_names(layer: str, shape: tuple, reduce: str) -> list[str]:
+    if len(shape) <= 1:
+        return [f"{layer}:{i}" for i in range(int(np.prod(shape)) if shape else 1)]
+    if reduce != "none":
+        return [f"{layer}:c{c}" for c in range(shape[0])]
+    spatial = shape[1:]
+    return [f"{layer}:c{c}@{','.join(map(str, pos))}"
+            for c in range(shape[0]) for pos in np.ndindex(*spatial)]
+
+
+def _allocate(n: int, units: int, name: str, memmap_dir: Path | None) -> np.ndarray:
+    if memmap_dir is None:
+        return np.empty((n, units), dtype=np.float32)
+    safe = name.replace("/", "_").replace(".", "_")
+    return np.lib.format.open_memmap(memmap_dir / f"{safe}.npy", mode="w+", dtype=np.float32,
+                                     shape=(n, units))
+
+
+def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "max",
+           batch_size: int = 256, device: str | torch.device | None = None, progress: bool = True,
+           memmap_dir: str | os.PathLike | None = None,
+           class_names: Sequence[str] | None = None) -> Activations:
+    """Run ``model`` over ``data`` in eval mode without gradients and keep the named layers' outputs.
+
+    Parameters
+    ----------
+    layers : qualified module names (see :func:`nnrules.layers`); ``"output"`` is the model output,
+        which is always recorded.
+    reduce : conv outputs ``(C, H, W)`` become C units by ``"max"`` or ``"mean"`` over positions or
+        their ``"l1"`` norm (ERIC, seed 001 eq. 3), or C·H·W units with ``"none"``.
+    memmap_dir : write the arrays as ``.npy`` memory maps in this folder (for data larger than RAM).
+
+    Each module's train/eval flag, the parameters and the hooks are as before afterwards, also when
+    the forward pass fails. Values are reduced inside the hook, before later in-place operations
+    (``ReLU(inplace=True)``) can overwrite the tensor.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if reduce not in REDUCTIONS:
+        raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
+    names = [n for n in resolve_layers(model, layers) if n != OUTPUT]
+    loader, n = as_loader(data, batch_size)
+    mdir = Path(memmap_dir) if memmap_dir is not None else None
+    if mdir is not None:
+        mdir.mkdir(parents=True, exist_ok=True)
+
+    params = list(model.parameters())
+    model_device = params[0].device if params else torch.device("cpu")
+    device = torch.device(device) if device is not None else model_device
+
+    values: dict[str, np.ndarray] = {}
+    shapes: dict[str, tuple] = {}
+    state = {"start": 0, "batch": 0, "calls": {}}
+
+    def make(name: str):
+        def hook(module, inputs, output):
+            if not isinstance(output, torch.Tensor):
+                raise RecordingError(f"layer {name!r} returns {type(output).__name__}, not a tensor; "
+                                "record one of its submodules instead")
+            calls = state["calls"]
+            calls[name] = calls.get(name, 0) + 1
+            if calls[name] > 1:
+                raise RecordingError(f"module {name!r} runs more than once per forward pass (a shared "
+                                 "module, e.g. one ReLU reused); its outputs are ambiguous. Give each "
+                                 "use its own module or record a module that runs once")
+            red = _reduce(output.detach(), reduce).float().cpu().numpy()
+            _store(name, red, tuple(output.shape[1:]))
+        return hook
+
+    def _store(name: str, red: np.ndarray, shape: tuple) -> None:
+        if name not in values:
+            values[name] = _allocate(n, red.shape[1], name, mdir)
+            shapes[name] = shape
+        if not np.isfinite(red).all():
+            raise RecordingError(f"layer {name!r} produced non-finite activations (NaN/inf) in the batch "
+                             f"starting at sample {state['start']}; check the model and the inputs")
+        values[name][state["start"]: state["start"] + len(red)] = red
+
+    labels = np.full(n, -1, dtype=np.int64)
+    has_labels = False
+    moved = device != model_device
+    try:
+        if moved:
+            model.to(device)
+        with preserved_mode(model), torch.no_grad(), forward_hooks(model, {k: make(k) for k in names}):
+            bar = tqdm(total=n, desc="record", unit="sample", disable=not progress, leave=False)
+            with bar:
+                for x, y in iterate_inputs(loader):
+                    state["calls"] = {}
+                    try:
+                        out = model(x.to(device))
+                    except RecordingError:
+                        raise
+                    except Exception as err:
+                        raise ValueError(f"the model's forward failed on a batch of shape "
+                                         f"{tuple(x.shape)} ({x.dtype}): {err}") from err
+                    if not isinstance(out, torch.Tensor) or out.dim() != 2:
+                        raise ValueError("the model must return a (batch, n_classes) tensor of logits, "
+                                         f"got {getattr(out, 'shape', type(out).__name__)}")
+                    _store(OUTPUT, out.detach().float().cpu().numpy(), tuple(out.shape[1:]))
+                    if y is not None:
+                        labels[state["start"]: state["start"] + len(x)] = y.cpu().numpy().reshape(-1)
+                        has_labels = True
+                    state["start"] += len(x)
+                    bar.update(len(x))
+    finally:
+        if moved:
+            model.to(model_device)
+    for name in names:
+        if name not in values:
+            raise ValueError(f"layer {name!r} never ran during the forward pass; pick a module that "
+                             "is used by forward()")
+    n_classes = values[OUTPUT].shape[1]
+    cls = list(class_names) if class_names is not None else [str(i) for i in range(n_classes)]
+    if len(cls) != n_classes:
+        raise ValueError(f"class_names has {len(cls)} names but the model outputs {n_classes} classes")
+    ordered = {k: values[k] for k in names + [OUTPUT]}
+    unit_names = {k: _unit_names(k, shapes[k], reduce) for k in names}
+    unit_names[OUTPUT] = [f"class {c}" for c in cls]
+    return Activations(values=ordered, unit_names=unit_names,
+                       predictions=np.asarray(values[OUTPUT]).argmax(axis=1),
+                       labels=labels if has_labels else None, class_names=cls, shapes=shapes,
+                       reduce=reduce)
