@@ -1,0 +1,270 @@
+"""ExplaiNN: MDL-optimal robust rules X → Y between two sets of neurons (seed 000, Sec. 2).
+
+The search (Sec. 2.3) in two phases:
+
+1. **New rules.** For every tail item y, H_y lists the head items x with confidence
+   σ_xy = |T_x ∩ T_y| / |T_x| > θ, sorted by σ (ties: lower index first). Among the unions of the first
+   t = 1..|H_y| items and all head thresholds l = 1..t, the rule X →_l y of lowest code length is the
+   candidate; all candidates with a positive gain are added at once (their tails are distinct, so they
+   are independent).
+2. **Merges.** For each pair of rules whose heads differ in at most μ items, X1∪X2 → Y1∪Y2 and
+   X1∩X2 → Y1∪Y2 are scored with their best (l, k). The best merge is applied together with every other
+   positive merge whose source rules are disjoint from those already used (independent rules, Sec. 2.3);
+   merged rules replace their sources. Only pairs involving new rules are re-scored. Repeat to a fixed
+   point (no positive gain).
+
+Because every tail item is in at most one rule, the total code length decomposes per rule, and the
+gain of a merge is cost(r1) + cost(r2) − cost(r') + L_N(|M|) − L_N(|M|−1). The encoding is in
+``docs/explainn-encoding.md``; heads and tails are separate item sets, so the rule graph is always
+acyclic (the paper's decodability condition).
+"""
+from __future__ import annotations
+
+import numbers
+
+import numba
+import numpy as np
+import pandas as pd
+
+from . import _explainn_kernels as K
+from .bits import BinaryMatrix, and_count, tidlists
+from .mdl import log_binom, lpc_table, parametric_complexity, universal_int
+from .rules import Rule, RuleSet
+
+__all__ = ["ExplaiNN", "as_binary_matrix"]
+
+
+def as_binary_matrix(data, name: str) -> BinaryMatrix:
+    """A ``BinaryMatrix`` from a matrix of booleans/0-1 values (``(n_samples, n_units)``) or as is."""
+    if isinstance(data, BinaryMatrix):
+        return data
+    arr = np.asarray(data)
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 2-D (n_samples, n_units) array, got shape {arr.shape}")
+    if arr.dtype != bool and not (np.issubdtype(arr.dtype, np.number) and np.isin(arr, (0, 1)).all()):
+        raise ValueError(f"{name} must be binary (bool or 0/1); binarize activations first, e.g. "
+                         "nnrules.binarize(acts, method='positive')")
+    return BinaryMatrix.from_dense(arr.astype(bool))
+
+
+class _Data:
+    """Tid-lists, supports and item codes of the head and tail item sets."""
+
+    def __init__(self, head: BinaryMatrix, tail: BinaryMatrix) -> None:
+        self.n = head.n_samples
+        self.h_supp = head.support()
+        self.t_supp = tail.support()
+        self.h_ptr, self.h_idx = tidlists(head.words, self.n)
+        self.t_ptr, self.t_idx = tidlists(tail.words, self.n)
+        self.t_words = tail.words
+        total = float(self.h_supp.sum() + self.t_supp.sum())
+        # item code L(x) = -log2(|T_x| / Σ_I |T_I|), over both layers (Sec. 2.2); dead units: inf
+        with np.errstate(divide="ignore"):
+            self.h_cost = -np.log2(self.h_supp / total) if total else np.full(len(self.h_supp), np.inf)
+            self.t_cost = -np.log2(self.t_supp / total) if total else np.full(len(self.t_supp), np.inf)
+        self.table = lpc_table()
+
+    def singleton(self, y: int) -> float:
+        return log_binom(self.n, int(self.t_supp[y]))
+
+    def rule_args(self):
+        return (self.h_ptr, self.h_idx, self.t_ptr, self.t_idx, self.t_supp, self.h_cost,
+                self.t_cost, self.n, self.table)
+
+
+class ExplaiNN:
+    """Mine robust rules between a head layer and a tail layer by MDL (seed 000).
+
+    Parameters
+    ----------
+    theta : confidence threshold in [0, 1) for the candidate lists H_y (σ_xy > θ).
+    mu : merge rules only if their heads differ in at most ``mu`` items; ``None`` = no bound (the
+        largest search space, best code length).
+    max_iter : at most this many merge rounds.
+    n_jobs : numba threads (``None``: numba's default).
+    verbose : print progress per phase.
+
+    Learned state: ``rules_`` (a :class:`~nnrules.rules.RuleSet`), ``codelength_`` and
+    ``baseline_codelength_`` (bits: L(D, M) with the rules and with singletons only), ``n_iter_``.
+    """
+
+    def __init__(self, theta: float = 0.3, mu: int | None = None, max_iter: int = 1000,
+                 n_jobs: int | None = None, verbose: bool = False) -> None:
+        self.theta = theta
+        self.mu = mu
+        self.max_iter = max_iter
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> None:
+        if not isinstance(self.theta, numbers.Real) or not 0 <= self.theta < 1:
+            raise ValueError(f"theta must be a confidence in [0, 1), got {self.theta!r}")
+        if self.mu is not None and (isinstance(self.mu, bool) or not isinstance(self.mu, numbers.Integral)
+                                    or self.mu < 0):
+            raise ValueError(f"mu must be a non-negative integer or None (no bound), got {self.mu!r}")
+        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 0:
+            raise ValueError(f"max_iter must be a non-negative integer, got {self.max_iter!r}")
+        if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral) or self.n_jobs < 1):
+            raise ValueError(f"n_jobs must be a positive integer or None, got {self.n_jobs!r}")
+
+    @staticmethod
+    def _check_data(head, tail) -> tuple[BinaryMatrix, BinaryMatrix]:
+        h = as_binary_matrix(head, "head")
+        t = as_binary_matrix(tail, "tail")
+        if h.n_samples != t.n_samples:
+            raise ValueError(f"head and tail must describe the same samples: head has {h.n_samples} "
+                             f"rows, tail has {t.n_samples}")
+        if h.n_samples == 0:
+            raise ValueError("head and tail have no rows (samples)")
+        if h.n_units == 0 or t.n_units == 0:
+            raise ValueError(f"head and tail need at least one column each; got head {h.shape}, "
+                             f"tail {t.shape}")
+        return h, t
+
+    # ------------------------------------------------------------------ search
+    def fit(self, head, tail) -> "ExplaiNN":
+        """Mine rules X → Y with X ⊆ head columns, Y ⊆ tail columns.
+
+        ``head (n, p)``, ``tail (n, q)``: bool arrays or ``BinaryMatrix`` over the same n samples.
+        """
+        self._check_params()
+        head, tail = self._check_data(head, tail)
+        old_threads = numba.get_num_threads()
+        if self.n_jobs is not None:
+            numba.set_num_threads(min(self.n_jobs, numba.config.NUMBA_NUM_THREADS))
+        try:
+            d = _Data(head, tail)
+            rules = self._phase1(head, tail, d)
+            if self.verbose:
+                print(f"ExplaiNN: {len(rules)} single-tail rules")
+            rules, self.n_iter_ = self._merge(rules, d, head.n_units)
+        finally:
+            numba.set_num_threads(old_threads)
+        self._finish(rules, d, head, tail)
+        return self
+
+    def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[dict]:
+        inter = and_count(head.words, tail.words)  # (p, q): |T_x ∩ T_y|
+        with np.errstate(divide="ignore", invalid="ignore"):
+            sigma = np.where(d.h_supp[:, None] > 0, inter / np.maximum(d.h_supp[:, None], 1), 0.0)
+        ok = (sigma > self.theta) & (d.h_supp[:, None] > 0)
+        ptr = np.zeros(tail.n_units + 1, dtype=np.int64)
+        idx = []
+        for y in range(tail.n_units):
+            xs = np.flatnonzero(ok[:, y])
+            xs = xs[np.argsort(-sigma[xs, y], kind="stable")]  # ties: lower index first
+            idx.append(xs)
+            ptr[y + 1] = ptr[y] + len(xs)
+        order = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
+        cost, t, l, a, h = K.phase1(ptr, order, d.h_ptr, d.h_idx, d.t_words, d.t_supp, d.h_cost,
+                                    d.t_cost, d.n, d.table)
+        cands = []
+        for y in range(tail.n_units):
+            gain = d.singleton(y) - cost[y]
+            if np.isfinite(cost[y]) and gain > 0:
+                cands.append({"head": tuple(sorted(order[ptr[y]: ptr[y] + t[y]].tolist())), "tail": (y,),
+                              "l": int(l[y]), "k": 1, "A": int(a[y]), "H": int(h[y]),
+                              "cost": float(cost[y]), "gain": float(gain)})
+        cands.sort(key=lambda r: (-r["gain"], r["tail"]))
+        rules: list[dict] = []
+        for r in cands:  # add while the gain beats the growth of L_N(|M|)
+            if r["gain"] > universal_int(len(rules) + 1) - universal_int(len(rules)):
+                rules.append(r)
+        return rules
+
+    def _merge(self, rules: list[dict], d: _Data, p: int) -> tuple[list[dict], int]:
+        mu = -1 if self.mu is None else int(self.mu)
+        alive: dict[int, dict] = {i: r for i, r in enumerate(rules)}
+        next_id = len(rules)
+        cache: dict[tuple[int, int], tuple] = {}
+        new_ids = sorted(alive)
+        n_iter = 0
+        while n_iter < self.max_iter and len(alive) > 1:
+            self._score_pairs(alive, new_ids, cache, mu, d, p)
+            m = len(alive)
+            chosen, used = [], set()
+            for (a, b), cand in sorted(cache.items(), key=lambda kv: (-kv[1]["gain"], kv[0])):
+                if a in used or b in used:
+                    continue
+                # the model shrinks by one rule per merge: L_N(|M|) - L_N(|M|-1) is saved as well
+                if cand["gain"] + universal_int(m) - universal_int(m - 1) <= 0:
+                    break
+                chosen.append((a, b, cand))
+                used.update((a, b))
+                m -= 1
+            if not chosen:
+                break
+            n_iter += 1
+            new_ids = []
+            for a, b, cand in chosen:
+                del alive[a], alive[b]
+                alive[next_id] = cand
+                new_ids.append(next_id)
+                next_id += 1
+            cache = {k: v for k, v in cache.items() if k[0] not in used and k[1] not in used}
+            if self.verbose:
+                print(f"ExplaiNN: merge round {n_iter}: {len(chosen)} merges, {len(alive)} rules")
+        return list(alive.values()), n_iter
+
+    def _score_pairs(self, alive: dict[int, dict], new_ids: list[int], cache: dict, mu: int,
+                     d: _Data, p: int) -> None:
+        ids = sorted(alive)
+        pos = {rid: i for i, rid in enumerate(ids)}
+        new_set = set(new_ids)
+        mask = np.zeros((len(ids), p), dtype=np.uint8)
+        r_ptr = np.zeros(len(ids) + 1, dtype=np.int64)
+        for i, rid in enumerate(ids):
+            mask[i, list(alive[rid]["head"])] = 1
+            r_ptr[i + 1] = r_ptr[i] + len(alive[rid]["tail"])
+        r_idx = np.fromiter((y for rid in ids for y in alive[rid]["tail"]), dtype=np.int64,
+                            count=int(r_ptr[-1]))
+        pairs_a, pairs_b = [], []
+        new_pos = np.array(sorted(pos[r] for r in new_set), dtype=np.int64)
+        all_pos = np.arange(len(ids), dtype=np.int64)
+        for i in new_pos:
+            # each unordered pair once: new×old, and new×new with the higher position
+            others = all_pos[(all_pos != i) & ~(np.isin(all_pos, new_pos) & (all_pos < i))]
+            pairs_a.append(np.full(len(others), i, dtype=np.int64))
+            pairs_b.append(others)
+        if not pairs_a:
+            return
+        pi = np.concatenate(pairs_a)
+        pj = np.concatenate(pairs_b)
+        if len(pi) == 0:
+            return
+        cost, inter, l, k, a, h = K.merge_pairs(pi, pj, mask, r_ptr, r_idx, mu, *d.rule_args())
+        src_cost = np.array([alive[rid]["cost"] for rid in ids])
+        gain = src_cost[pi] + src_cost[pj] - cost
+        # a pair's gain changes later only through L_N(|M|) (< 2 bits): drop hopeless pairs now
+        keep = np.flatnonzero(np.isfinite(cost) & (gain > -2.0))
+        for c in keep:
+            ra, rb = alive[ids[pi[c]]], alive[ids[pj[c]]]
+            hx = set(ra["head"]) & set(rb["head"]) if inter[c] else set(ra["head"]) | set(rb["head"])
+            key = tuple(sorted((ids[pi[c]], ids[pj[c]])))
+            cache[key] = {"head": tuple(sorted(hx)), "tail": tuple(sorted(ra["tail"] + rb["tail"])),
+                          "l": int(l[c]), "k": int(k[c]), "A": int(a[c]), "H": int(h[c]),
+                          "cost": float(cost[c]), "gain": float(gain[c])}
+
+    def _finish(self, rules: list[dict], d: _Data, head: BinaryMatrix, tail: BinaryMatrix) -> None:
+        n_items = head.n_units + tail.n_units
+        const = n_items * parametric_complexity(d.n) + sum(log_binom(d.n, int(s)) for s in d.h_supp)
+        tail_single = np.array([d.singleton(y) for y in range(tail.n_units)])
+        covered = np.zeros(tail.n_units, dtype=bool)
+        out = []
+        for r in sorted(rules, key=lambda r: (r["tail"], r["head"])):
+            covered[list(r["tail"])] = True
+            gain = float(tail_single[list(r["tail"])].sum() - r["cost"])
+            out.append(Rule(head=tuple(int(x) for x in r["head"]), tail=tuple(int(y) for y in r["tail"]),
+                            head_min=r["l"], tail_min=r["k"], support=r["A"], holds=r["H"], gain=gain))
+        out.sort(key=lambda r: -r.gain)
+        self.baseline_codelength_ = float(const + tail_single.sum())
+        self.codelength_ = float(const + universal_int(len(out)) + sum(r["cost"] for r in rules)
+                                 + tail_single[~covered].sum())
+        self.rules_ = RuleSet(out, list(head.names), list(tail.names), head.layer, tail.layer,
+                              self.codelength_, self.baseline_codelength_)
+
+    # ------------------------------------------------------------------ views
+    def to_frame(self) -> pd.DataFrame:
+        """The rules as a DataFrame (see :meth:`RuleSet.to_frame`)."""
+        return self.rules_.to_frame()

@@ -1,0 +1,99 @@
+"""Plain, inspectable rule objects shared by every miner: ``Rule`` and ``RuleSet``."""
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Iterator, Sequence
+
+import pandas as pd
+
+__all__ = ["Rule", "RuleSet"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """A robust rule X →_l^k Y between a head layer and a tail layer.
+
+    ``head``/``tail`` are column indices into the head/tail matrices. The rule *applies* to a sample
+    with at least ``head_min`` (l) head items and *holds* where it applies and at least ``tail_min``
+    (k) tail items are on. ``support`` = |T_X^l| (samples where it applies), ``holds`` = samples
+    where it holds, ``confidence`` = holds / support, ``gain`` = bits saved in the model that
+    contains it (its cost against coding its tail items alone).
+    """
+
+    head: tuple[int, ...]
+    tail: tuple[int, ...]
+    head_min: int
+    tail_min: int
+    support: int
+    holds: int
+    gain: float = 0.0
+
+    @property
+    def confidence(self) -> float:
+        return self.holds / self.support if self.support else 0.0
+
+    @property
+    def kind(self) -> str:
+        """"conjunction" (l = |X|), "disjunction" (l = 1 < |X|) or "approximate" (in between)."""
+        if self.head_min == len(self.head):
+            return "conjunction"
+        return "disjunction" if self.head_min == 1 else "approximate"
+
+
+@dataclass
+class RuleSet:
+    """Rules with the names of the units they index and the code lengths of the model (bits)."""
+
+    rules: list[Rule]
+    head_names: list[str] = field(default_factory=list)
+    tail_names: list[str] = field(default_factory=list)
+    head_layer: str = ""
+    tail_layer: str = ""
+    codelength: float = float("nan")
+    baseline_codelength: float = float("nan")
+
+    def __len__(self) -> int:
+        return len(self.rules)
+
+    def __iter__(self) -> Iterator[Rule]:
+        return iter(self.rules)
+
+    def __getitem__(self, i: int) -> Rule:
+        return self.rules[i]
+
+    def _names(self, idx: Sequence[int], names: list[str]) -> list[str]:
+        return [names[i] if names else str(i) for i in idx]
+
+    def describe(self, rule: Rule) -> str:
+        """``{class 3, class 8} →(1/2) {fc1:4, fc1:9} (k=2)`` style text."""
+        h = ", ".join(self._names(rule.head, self.head_names))
+        t = ", ".join(self._names(rule.tail, self.tail_names))
+        return f"{{{h}}} →[l={rule.head_min}] {{{t}}} [k={rule.tail_min}]"
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per rule, with unit names when the inputs carried them."""
+        rows = []
+        for r in self.rules:
+            rows.append({"head": self._names(r.head, self.head_names),
+                         "tail": self._names(r.tail, self.tail_names),
+                         "head_idx": list(r.head), "tail_idx": list(r.tail),
+                         "head_min": r.head_min, "tail_min": r.tail_min, "kind": r.kind,
+                         "support": r.support, "holds": r.holds, "confidence": r.confidence,
+                         "gain": r.gain, "head_layer": self.head_layer, "tail_layer": self.tail_layer})
+        cols = ["head", "tail", "head_idx", "tail_idx", "head_min", "tail_min", "kind", "support",
+                "holds", "confidence", "gain", "head_layer", "tail_layer"]
+        return pd.DataFrame(rows, columns=cols)
+
+    def to_json(self) -> str:
+        data = asdict(self)
+        data["rules"] = [asdict(r) for r in self.rules]
+        return json.dumps(data)
+
+    @classmethod
+    def from_json(cls, text: str) -> "RuleSet":
+        data = json.loads(text)
+        rules = [Rule(head=tuple(r["head"]), tail=tuple(r["tail"]), head_min=r["head_min"],
+                      tail_min=r["tail_min"], support=r["support"], holds=r["holds"], gain=r["gain"])
+                 for r in data.pop("rules")]
+        return cls(rules=rules, **data)
