@@ -1,11 +1,13 @@
 """nnrules: record a PyTorch model's activations, mine rules between groups of neurons, show them."""
-from . import zoo
+from . import evaluate, flow, synthetic, zoo
 from .binarize import Binarizer, binarize
 from .bits import BinaryMatrix
 from .data import image_folder, load_model
+from .explainn import ExplaiNN
 from .hooks import layers
 from .recording import Activations, record
+from .rules import Rule, RuleSet
 
-__all__ = ["Activations", "BinaryMatrix", "Binarizer", "binarize", "image_folder", "layers",
-           "load_model", "record", "zoo"]
+__all__ = ["Activations", "BinaryMatrix", "Binarizer", "ExplaiNN", "Rule", "RuleSet", "binarize",
+           "evaluate", "flow", "image_folder", "layers", "load_model", "record", "synthetic", "zoo"]
 __version__ = "0.1.0"

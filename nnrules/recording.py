@@ -147,6 +147,10 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
     if reduce not in REDUCTIONS:
         raise ValueError(f"reduce must be one of {REDUCTIONS}, got {reduce!r}")
     names = [n for n in resolve_layers(model, layers) if n != OUTPUT]
+    if names and isinstance(model, torch.jit.ScriptModule):
+        raise ValueError("a TorchScript model cannot take forward hooks, so only layers=['output'] can "
+                         "be recorded from it; save the module with torch.save(model, path) to record "
+                         f"inner layers such as {names[0]!r}")
     loader, n = as_loader(data, batch_size)
     mdir = Path(memmap_dir) if memmap_dir is not None else None
     if mdir is not None:

@@ -1,0 +1,137 @@
+"""Command line: ``python -m nnrules {layers,record,mine,demo}`` (``--help`` on each)."""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+
+__all__ = ["main"]
+
+
+def _zoo_or_file(args):
+    from . import zoo
+    from .data import load_model
+
+    if args.model_file:
+        if not args.data:
+            raise SystemExit("--model-file needs --data (an image folder)")
+        return load_model(args.model_file), args.data, None
+    z = zoo.load(args.model)
+    return z.model, z.test, z
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="digits-cnn", help="zoo model name (default: digits-cnn)")
+    p.add_argument("--model-file", help="a TorchScript or torch.save'd model file instead of --model")
+    p.add_argument("--data", help="an image folder (one sub-folder per class) for --model-file")
+
+
+def cmd_layers(args) -> int:
+    from .data import as_loader, split_batch
+    from .hooks import layers
+
+    model, data, _ = _zoo_or_file(args)
+    loader, _ = as_loader(data, 1)
+    x, _ = split_batch(next(iter(loader)))
+    print(layers(model, x).to_string(index=False))
+    return 0
+
+
+def cmd_record(args) -> int:
+    from .recording import record
+
+    model, data, z = _zoo_or_file(args)
+    acts = record(model, data, args.layers, reduce=args.reduce, batch_size=args.batch_size,
+                  class_names=z.class_names if z else None)
+    acts.save(args.out)
+    print(f"{acts} -> {args.out}")
+    return 0
+
+
+def _print_rules(rs, top: int) -> None:
+    df = rs.to_frame().head(top)
+    for _, r in df.iterrows():
+        print(f"  {{{', '.join(r['head'])}}} →[l={r['head_min']}] {{{', '.join(r['tail'])}}} "
+              f"[k={r['tail_min']}]  support={r['support']} conf={r['confidence']:.2f} gain={r['gain']:.1f} bits")
+
+
+def cmd_mine(args) -> int:
+    from .explainn import ExplaiNN
+    from .flow import trace
+    from .recording import Activations
+
+    acts = Activations.load(args.activations)
+    t = time.perf_counter()
+    flow = trace(acts, args.layers, ExplaiNN(theta=args.theta, mu=args.mu))
+    print(f"mined in {time.perf_counter() - t:.2f}s")
+    for rs in flow.rulesets:
+        print(f"{rs.head_layer} → {rs.tail_layer}: {len(rs)} rules, {rs.codelength:.0f} bits "
+              f"(singletons: {rs.baseline_codelength:.0f})")
+        _print_rules(rs, args.top)
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from . import zoo
+    from .binarize import binarize
+    from .evaluate import intervene
+    from .explainn import ExplaiNN
+    from .flow import trace
+    from .hooks import layers
+    from .recording import record
+
+    t = time.perf_counter()
+    z = zoo.load(args.model)
+    print(f"== {z.name}: held-out accuracy {z.accuracy:.3f} ({len(z.train)} train / {len(z.test)} test; "
+          f"{time.perf_counter() - t:.1f}s to load) ==")
+    print(f"data: {z.info.get('data', '')}\n")
+    print(layers(z.model, z.example_input).to_string(index=False), "\n")
+    chain = ["relu3", "relu2"]
+    acts = record(z.model, z.train, chain, reduce="max", class_names=z.class_names, progress=False)
+    print(f"recorded {acts}")
+    for name, bm in binarize(acts, "positive").items():
+        print(f"  {name:>7}: {bm.n_units:3d} units, density {bm.density():.3f}")
+    t = time.perf_counter()
+    flow = trace(acts, chain, ExplaiNN())
+    print(f"\nExplaiNN information flow output → {' → '.join(chain)} in {time.perf_counter() - t:.2f}s")
+    for rs in flow.rulesets:
+        print(f"{rs.head_layer} → {rs.tail_layer}: {len(rs)} rules; {rs.codelength:.0f} bits vs "
+              f"{rs.baseline_codelength:.0f} bits for singletons")
+        _print_rules(rs, args.top)
+    print(f"chains output → {' → '.join(chain)}: {len(flow.chains())}")
+    iv = intervene(z.model, flow.rulesets[0], z.test)
+    print("\nIntervention (zero weights from each class's rule tails; test set):")
+    print(iv.to_string(index=False, float_format=lambda v: f"{v:.3f}"))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="nnrules", description="Mine rules between groups of neurons.")
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("layers", help="list a model's layers with output shapes")
+    _add_model_args(p)
+    p.set_defaults(fn=cmd_layers)
+    p = sub.add_parser("record", help="record activations of layers to an .npz file")
+    _add_model_args(p)
+    p.add_argument("layers", nargs="+", help="layer names (see `nnrules layers`)")
+    p.add_argument("--reduce", default="max", choices=["max", "mean", "l1", "none"])
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--out", default="activations.npz")
+    p.set_defaults(fn=cmd_record)
+    p = sub.add_parser("mine", help="ExplaiNN rules output → layer → … from recorded activations")
+    p.add_argument("activations", help="an .npz written by `nnrules record`")
+    p.add_argument("layers", nargs="+", help="layers to chain, from the output down")
+    p.add_argument("--theta", type=float, default=0.3)
+    p.add_argument("--mu", type=int, default=None)
+    p.add_argument("--top", type=int, default=10)
+    p.set_defaults(fn=cmd_mine)
+    p = sub.add_parser("demo", help="train/load a zoo model, record, binarize, mine, intervene")
+    p.add_argument("--model", default="digits-cnn")
+    p.add_argument("--top", type=int, default=8)
+    p.set_defaults(fn=cmd_demo)
+    args = parser.parse_args(argv)
+    try:
+        return args.fn(args)
+    except (ValueError, TypeError) as err:
+        print(f"nnrules: error: {err}", file=sys.stderr)
+        return 2

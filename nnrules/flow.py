@@ -1,0 +1,133 @@
+"""Information flow: rules chained layer by layer, output first (seed 000 Sec. 3.2, Fig. 5).
+
+Rules are mined between the output and the first named layer; the units in their tails become the
+head items for mining towards the next layer, and so on. A chain X → Y → Z exists where a rule of the
+second pair has a head that overlaps the tail Y of a rule of the first pair.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .binarize import Binarizer
+from .explainn import ExplaiNN
+from .hooks import OUTPUT
+from .recording import Activations
+from .rules import Rule, RuleSet
+
+__all__ = ["Flow", "trace"]
+
+
+@dataclass
+class Flow:
+    """Layers (output first) and, per adjacent pair, the mined ``RuleSet`` in original unit indices."""
+
+    layers: list[str]
+    rulesets: list[RuleSet] = field(default_factory=list)
+
+    def rules_frame(self) -> pd.DataFrame:
+        """All rules, one row each, with a ``pair`` column (0 = output → first layer)."""
+        frames = [rs.to_frame().assign(pair=i) for i, rs in enumerate(self.rulesets)]
+        return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+    def chains(self) -> list[tuple[int, ...]]:
+        """Rule-index paths ``(r0, r1, …)`` through consecutive pairs, linked by overlapping units."""
+        if not self.rulesets:
+            return []
+        paths = [(i,) for i in range(len(self.rulesets[0]))]
+        for depth in range(1, len(self.rulesets)):
+            prev, cur = self.rulesets[depth - 1], self.rulesets[depth]
+            longer = [p + (j,) for p in paths for j, r in enumerate(cur)
+                      if set(prev[p[-1]].tail) & set(r.head)]
+            if not longer:
+                break
+            paths = longer
+        return paths
+
+    def to_sankey(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """Node and link tables for a Sankey view.
+
+        Nodes: the head groups of the first pair (classes) and every rule's tail group, with ``layer``,
+        ``units`` (names) and ``label``. Links: ``source``/``target`` node ids, ``value`` (rule
+        support; for deeper pairs split over the upstream tail groups the head overlaps, by overlap
+        size), ``pair`` and ``rule`` (index in that pair's RuleSet).
+        """
+        nodes: list[dict] = []
+        links: list[dict] = []
+        index: dict[tuple[str, tuple[str, ...]], int] = {}
+
+        def node(layer: str, names: list[str]) -> int:
+            key = (layer, tuple(names))
+            if key not in index:
+                index[key] = len(nodes)
+                label = ", ".join(names) if len(names) <= 3 else f"{', '.join(names[:3])} +{len(names) - 3}"
+                nodes.append({"id": len(nodes), "layer": layer, "units": list(names), "label": label})
+            return index[key]
+
+        tail_nodes: list[list[int]] = []
+        for depth, rs in enumerate(self.rulesets):
+            ids = []
+            for ri, r in enumerate(rs):
+                tgt = node(rs.tail_layer, [rs.tail_names[y] for y in r.tail])
+                ids.append(tgt)
+                if depth == 0:
+                    src = node(rs.head_layer, [rs.head_names[x] for x in r.head])
+                    links.append({"source": src, "target": tgt, "value": r.support, "pair": depth, "rule": ri})
+                    continue
+                prev = self.rulesets[depth - 1]
+                head_names = {rs.head_names[x] for x in r.head}
+                ups = [(tail_nodes[depth - 1][pj], len(head_names & {prev.tail_names[y] for y in pr.tail}))
+                       for pj, pr in enumerate(prev)]
+                ups = [(s, w) for s, w in ups if w > 0]
+                total = sum(w for _, w in ups)
+                for src, w in ups:
+                    links.append({"source": src, "target": tgt, "value": r.support * w / total,
+                                  "pair": depth, "rule": ri})
+            tail_nodes.append(ids)
+        return pd.DataFrame(nodes, columns=["id", "layer", "units", "label"]), \
+            pd.DataFrame(links, columns=["source", "target", "value", "pair", "rule"])
+
+
+def _remap(rs: RuleSet, head_units: np.ndarray, head_names: list[str]) -> RuleSet:
+    """Express rules mined on a column subset of the head layer in that layer's unit indices."""
+    rules = [Rule(tuple(int(head_units[x]) for x in r.head), r.tail, r.head_min, r.tail_min,
+                  r.support, r.holds, r.gain) for r in rs]
+    return RuleSet(rules, head_names, rs.tail_names, rs.head_layer, rs.tail_layer, rs.codelength,
+                   rs.baseline_codelength)
+
+
+def trace(activations: Activations, layers: Sequence[str], miner: ExplaiNN | None = None,
+          binarizer: Binarizer | None = None) -> Flow:
+    """Mine output → layers[0] → layers[1] → … (``layers`` may start with ``"output"``).
+
+    ``binarizer`` (default ``Binarizer("positive")``) binarizes hidden layers; the output layer is the
+    one-hot predicted class (see :class:`Binarizer`'s ``output``). ``miner`` is cloned for each pair.
+    """
+    if not isinstance(activations, Activations):
+        raise TypeError("activations must be an nnrules.Activations (from nnrules.record)")
+    chain = list(layers)
+    if not chain or chain[0] != OUTPUT:
+        chain = [OUTPUT] + chain
+    if len(chain) < 2:
+        raise ValueError("name at least one layer below the output to trace into")
+    missing = [l for l in chain if l not in activations.values]
+    if missing:
+        raise ValueError(f"layers {missing} were not recorded; recorded: {activations.layers}")
+    if len(set(chain)) != len(chain):
+        raise ValueError(f"a layer appears twice in the chain {chain}")
+    miner = miner if miner is not None else ExplaiNN()
+    bins = (binarizer if binarizer is not None else Binarizer("positive")).fit_transform(activations)
+    flow = Flow(chain)
+    head_units = np.arange(bins[chain[0]].n_units)
+    for upper, lower in zip(chain[:-1], chain[1:]):
+        if len(head_units) == 0:
+            break  # nothing to chain from: the previous pair found no rules
+        head_full = bins[upper]
+        m = copy.deepcopy(miner).fit(head_full.select(head_units), bins[lower])
+        flow.rulesets.append(_remap(m.rules_, head_units, head_full.names))
+        head_units = np.array(sorted({y for r in m.rules_ for y in r.tail}), dtype=np.int64)
+    return flow

@@ -1,0 +1,150 @@
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+import nnrules
+from conftest import TinyNet, hook_count, state_copy
+
+
+def test_layers_table_lists_names_shapes_units(tiny, tiny_data):
+    df = nnrules.layers(tiny, tiny_data[0][:1])
+    assert df["name"].tolist() == ["conv", "act", "pool", "flat", "fc", "output"]
+    row = df.set_index("name").loc["conv"]
+    assert row["output_shape"] == (3, 6, 6) and row["n_units"] == 3 and row["kind"] == "conv"
+    assert df.set_index("name").loc["fc", "n_units"] == 4
+    assert hook_count(tiny) == 0
+
+
+@pytest.mark.parametrize("reduce", ["max", "mean", "l1", "none"])
+def test_record_reductions_match_manual_computation(reduce):
+    model = TinyNet(inplace=False)
+    x, y = torch.randn(10, 1, 6, 6), torch.randint(0, 4, (10,))
+    acts = nnrules.record(model, (x, y), ["conv", "fc"], reduce=reduce, batch_size=3, progress=False)
+    with torch.no_grad():
+        conv = model.conv(x)
+        logits = model(x)
+    flat = conv.flatten(2)
+    expected = {"max": flat.amax(2), "mean": flat.mean(2), "l1": flat.abs().sum(2),
+                "none": conv.flatten(1)}[reduce]
+    np.testing.assert_allclose(acts["conv"], expected.numpy(), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(acts.logits, logits.numpy(), rtol=1e-5, atol=1e-6)
+    assert acts["fc"].shape == (10, 4)
+    assert np.array_equal(acts.labels, y.numpy())
+    assert np.array_equal(acts.predictions, logits.argmax(1).numpy())
+    assert len(acts.unit_names["conv"]) == acts["conv"].shape[1]
+    if reduce == "none":
+        assert acts.unit_names["conv"][7] == "conv:c0@1,1"
+
+
+def test_inplace_relu_does_not_corrupt_the_conv_record(tiny_data):
+    x, y = tiny_data
+    model = TinyNet(inplace=True)
+    acts = nnrules.record(model, (x, y), ["conv", "act"], reduce="none", progress=False)
+    with torch.no_grad():
+        pre = model.conv(x).flatten(1).numpy()
+    assert (pre < 0).any(), "the test needs negative pre-activations"
+    np.testing.assert_allclose(acts["conv"], pre, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(acts["act"], np.maximum(pre, 0), rtol=1e-5, atol=1e-6)
+
+
+def test_model_mode_parameters_and_hooks_unchanged(tiny, tiny_data):
+    tiny.train()
+    tiny.fc.eval()  # a mixed state must come back as it was
+    before = state_copy(tiny)
+    nnrules.record(tiny, tiny_data, ["conv", "fc"], progress=False)
+    assert tiny.training and tiny.conv.training and not tiny.fc.training
+    assert all(torch.equal(before[k], v) for k, v in tiny.state_dict().items())
+    assert hook_count(tiny) == 0
+
+
+def test_hooks_removed_and_mode_restored_when_forward_fails(tiny):
+    tiny.train()
+    bad = torch.randn(5, 2, 6, 6)  # two channels; the conv wants one
+    with pytest.raises(ValueError, match=r"shape \(5, 2, 6, 6\)"):
+        nnrules.record(tiny, bad, ["conv"], progress=False)
+    assert hook_count(tiny) == 0 and tiny.training
+
+
+def test_unknown_layer_lists_close_matches(tiny, tiny_data):
+    with pytest.raises(ValueError, match=r"'convv'.*Did you mean 'conv'.*nnrules.layers"):
+        nnrules.record(tiny, tiny_data, ["convv"], progress=False)
+
+
+def test_empty_dataset_and_bad_inputs(tiny):
+    with pytest.raises(ValueError, match="empty"):
+        nnrules.record(tiny, torch.zeros(0, 1, 6, 6), ["conv"], progress=False)
+    with pytest.raises(ValueError, match="reduce"):
+        nnrules.record(tiny, torch.zeros(2, 1, 6, 6), ["conv"], reduce="median", progress=False)
+    with pytest.raises(TypeError, match="data must be"):
+        nnrules.record(tiny, [1, 2, 3], ["conv"], progress=False)
+    with pytest.raises(ValueError, match="samples but labels"):
+        nnrules.record(tiny, (torch.zeros(3, 1, 6, 6), torch.zeros(2)), ["conv"], progress=False)
+
+
+def test_non_finite_activations_are_reported(tiny):
+    x = torch.zeros(4, 1, 6, 6)
+    x[2, 0, 0, 0] = float("nan")
+    with pytest.raises(ValueError, match="'conv' produced non-finite"):
+        nnrules.record(tiny, x, ["conv"], progress=False)
+    assert hook_count(tiny) == 0
+
+
+def test_shared_module_is_rejected():
+    class Shared(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b, self.relu = nn.Linear(3, 3), nn.Linear(3, 2), nn.ReLU()
+
+        def forward(self, x):
+            return self.b(self.relu(self.a(self.relu(x))))
+
+    with pytest.raises(ValueError, match="more than once"):
+        nnrules.record(Shared(), torch.randn(4, 3), ["relu"], progress=False)
+
+
+def test_data_forms_agree(tiny, tiny_data):
+    x, y = tiny_data
+    ref = nnrules.record(tiny, (x, y), ["fc"], progress=False)["fc"]
+    for data in (TensorDataset(x, y), DataLoader(TensorDataset(x, y), batch_size=5), x, (x.numpy(), y.numpy())):
+        np.testing.assert_allclose(nnrules.record(tiny, data, ["fc"], progress=False)["fc"], ref, rtol=1e-5)
+    with pytest.raises(ValueError, match="shuffles"):
+        nnrules.record(tiny, DataLoader(TensorDataset(x, y), shuffle=True), ["fc"], progress=False)
+
+
+def test_memmap_and_save_load_roundtrip(tiny, tiny_data, tmp_path):
+    acts = nnrules.record(tiny, tiny_data, ["conv", "fc"], memmap_dir=tmp_path / "mm", progress=False)
+    assert isinstance(acts["conv"], np.memmap)
+    acts.save(tmp_path / "a.npz")
+    back = nnrules.Activations.load(tmp_path / "a.npz")
+    assert back.layers == acts.layers and back.unit_names == acts.unit_names
+    np.testing.assert_array_equal(back["conv"], acts["conv"])
+    np.testing.assert_array_equal(back.labels, acts.labels)
+
+
+def test_image_folder_and_model_file(tmp_path, tiny):
+    from PIL import Image
+
+    for cls in ("cats", "dogs"):
+        (tmp_path / "imgs" / cls).mkdir(parents=True)
+        for i in range(3):
+            Image.fromarray(np.full((6, 6), 40 * i, dtype=np.uint8)).save(tmp_path / "imgs" / cls / f"{i}.png")
+    (tmp_path / "empty" / "a").mkdir(parents=True)
+    torch.save(tiny, tmp_path / "model.pt")
+    torch.jit.script(tiny).save(str(tmp_path / "scripted.pt"))
+    torch.save(tiny.state_dict(), tmp_path / "weights.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a model")
+
+    ds = nnrules.image_folder(tmp_path / "imgs", transform=lambda im: torch.tensor(np.array(im.convert("L")), dtype=torch.float32)[None] / 255)
+    for f, layer in (("model.pt", "fc"), ("scripted.pt", "output")):
+        acts = nnrules.record(nnrules.load_model(tmp_path / f), ds, [layer], progress=False)
+        assert acts.n_samples == 6 and acts.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    with pytest.raises(ValueError, match="TorchScript model cannot take forward hooks"):
+        nnrules.record(nnrules.load_model(tmp_path / "scripted.pt"), ds, ["conv"], progress=False)
+    with pytest.raises(ValueError, match="no images"):
+        nnrules.image_folder(tmp_path / "empty")
+    with pytest.raises(ValueError, match="state_dict"):
+        nnrules.load_model(tmp_path / "weights.pt")
+    with pytest.raises(ValueError, match="neither a TorchScript"):
+        nnrules.load_model(tmp_path / "junk.pt")
