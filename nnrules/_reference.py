@@ -25,11 +25,14 @@ def ln_int(z: int) -> float:
 
 
 def lpc(n: int) -> float:
-    """L_pc(n) straight from its definition Σ_k C(n,k) (k/n)^k ((n-k)/n)^(n-k) (fine for n ≲ 1000)."""
+    """L_pc(n) straight from its definition Σ_k C(n,k) (k/n)^k ((n-k)/n)^(n-k), summed in log space."""
     if n == 0:
         return 0.0
-    s = sum(math.comb(n, k) * (k / n) ** k * ((n - k) / n) ** (n - k) for k in range(n + 1))
-    return math.log2(s)
+    xlogy = lambda a, b: a * math.log(b) if a else 0.0
+    logs = [math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1) + xlogy(k, k / n)
+            + xlogy(n - k, (n - k) / n) for k in range(n + 1)]
+    top = max(logs)
+    return (top + math.log(sum(math.exp(v - top) for v in logs))) / math.log(2)
 
 
 def and_count_reference(head: np.ndarray, tail: np.ndarray) -> np.ndarray:
