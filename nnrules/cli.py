@@ -73,7 +73,7 @@ def cmd_mine(args) -> int:
 
 def cmd_demo(args) -> int:
     from . import zoo
-    from .binarize import binarize
+    from .binarize import Binarizer
     from .evaluate import intervene
     from .explainn import ExplaiNN
     from .flow import trace
@@ -89,16 +89,18 @@ def cmd_demo(args) -> int:
     chain = ["relu3", "relu2"]
     acts = record(z.model, z.train, chain, reduce="max", class_names=z.class_names, progress=False)
     print(f"recorded {acts}")
-    for name, bm in binarize(acts, "positive").items():
+    binarizer = Binarizer("mean")  # ERIC eq. 4: on when above the unit's mean over the data
+    print("binarized (a unit is on above its mean; the output is the predicted class):")
+    for name, bm in binarizer.fit_transform(acts).items():
         print(f"  {name:>7}: {bm.n_units:3d} units, density {bm.density():.3f}")
     t = time.perf_counter()
-    flow = trace(acts, chain, ExplaiNN())
+    flow = trace(acts, chain, ExplaiNN(), binarizer=binarizer)
     print(f"\nExplaiNN information flow output → {' → '.join(chain)} in {time.perf_counter() - t:.2f}s")
     for rs in flow.rulesets:
         print(f"{rs.head_layer} → {rs.tail_layer}: {len(rs)} rules; {rs.codelength:.0f} bits vs "
               f"{rs.baseline_codelength:.0f} bits for singletons")
         _print_rules(rs, args.top)
-    print(f"chains output → {' → '.join(chain)}: {len(flow.chains())}")
+    print(f"rule chains output → {' → '.join(chain)}: {len(flow.chains())}")
     iv = intervene(z.model, flow.rulesets[0], z.test)
     print("\nIntervention (zero weights from each class's rule tails; test set):")
     print(iv.to_string(index=False, float_format=lambda v: f"{v:.3f}"))

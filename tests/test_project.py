@@ -1,0 +1,68 @@
+"""The project's own promises: dependency lists agree, the CLI answers, the zoo is real and cached."""
+import subprocess
+import sys
+import tomllib
+import warnings
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+import nnrules
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_environment_yml_mirrors_pyproject():
+    deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    env = yaml.safe_load((ROOT / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert sorted(p for p in pip if not p.startswith("-e")) == sorted(deps)
+
+
+def test_core_is_headless():
+    src = "\n".join(p.read_text() for p in (ROOT / "nnrules").rglob("*.py"))
+    for banned in ("import ipywidgets", "from ipywidgets", "import voila", "FigureWidget"):
+        assert banned not in src
+
+
+@pytest.mark.parametrize("cmd", [[], ["layers"], ["record"], ["mine"], ["demo"]])
+def test_cli_help(cmd):
+    out = subprocess.run([sys.executable, "-m", "nnrules", *cmd, "--help"], capture_output=True, text=True)
+    assert out.returncode == 0 and "usage" in out.stdout
+
+
+def test_cli_record_and_mine(tmp_path, digits):
+    run = lambda *a: subprocess.run([sys.executable, "-m", "nnrules", *a], capture_output=True, text=True,
+                                    cwd=tmp_path)
+    out = run("layers")
+    assert "relu3" in out.stdout and "conv1" in out.stdout
+    out = run("record", "relu3", "--out", "a.npz")
+    assert out.returncode == 0 and (tmp_path / "a.npz").exists()
+    out = run("mine", "a.npz", "relu3")
+    assert out.returncode == 0 and "output → relu3" in out.stdout
+    bad = run("record", "relu33")
+    assert bad.returncode == 2 and "Did you mean 'relu3'" in bad.stderr
+
+
+def test_digits_cnn_is_trained_and_accurate(digits):
+    assert digits.accuracy >= 0.95
+    assert len(digits.train) + len(digits.test) == 1797
+    assert digits.test.tensors[0].shape[1:] == (1, 8, 8)
+    assert "digits-cnn" in nnrules.zoo.available()
+    with pytest.raises(ValueError, match="available"):
+        nnrules.zoo.load("imagenet-giant")
+
+
+def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch, digits):
+    monkeypatch.setenv("NNRULES_CACHE", str(tmp_path))
+    (tmp_path / "digits-cnn-v1.pt").write_bytes(b"garbage")
+    with pytest.warns(UserWarning, match="retraining"):
+        z = nnrules.zoo.load("digits-cnn")
+    # deterministic training: the rebuilt model is the cached one, weight for weight
+    for a, b in zip(z.model.state_dict().values(), digits.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        nnrules.zoo.load("digits-cnn")  # now loads from the fresh cache without a warning
