@@ -158,30 +158,23 @@ def merge_pairs(pi, pj, head_mask, r_ptr, r_idx, mu, h_ptr, h_idx, t_ptr, t_idx,
     for c in numba.prange(m):
         a = pi[c]
         b = pj[c]
+        Xu = np.empty(p, dtype=np.int64)  # union and intersection of the two heads, one scan
+        Xi = np.empty(p, dtype=np.int64)
         n_union = 0
         n_inter = 0
         for x in range(p):
             ha = head_mask[a, x]
             hb = head_mask[b, x]
             if ha or hb:
+                Xu[n_union] = x
                 n_union += 1
             if ha and hb:
+                Xi[n_inter] = x
                 n_inter += 1
         if mu >= 0 and n_union - n_inter > mu:
             continue
-        Xu = np.empty(n_union, dtype=np.int64)
-        Xi = np.empty(n_inter, dtype=np.int64)
-        iu = 0
-        ii = 0
-        for x in range(p):
-            ha = head_mask[a, x]
-            hb = head_mask[b, x]
-            if ha or hb:
-                Xu[iu] = x
-                iu += 1
-            if ha and hb:
-                Xi[ii] = x
-                ii += 1
+        Xu = Xu[:n_union]
+        Xi = Xi[:n_inter]
         la = r_ptr[a + 1] - r_ptr[a]
         lb = r_ptr[b + 1] - r_ptr[b]
         Y = np.empty(la + lb, dtype=np.int64)
