@@ -40,6 +40,10 @@ def speed(quick: bool):
     print(f"{'n':>7}{'head':>6}{'tail':>6}{'rules':>7}{'mu':>6}{'sec':>8}{'prec':>7}{'recall':>8}")
     for n, n_rules, max_tail in ((1000, 8, 20), (10_000, 8, 20), (10_000, 32, 60)):
         d = planted_rules(n=n, n_rules=n_rules, heads="exclusive", max_tail=max_tail, noise=0.001, seed=3)
+        if n_rules == 32:  # pad with noise columns (5% on) to exactly 100 head × 1,000 tail items
+            rng = np.random.default_rng(4)
+            d.head = np.hstack([d.head, rng.random((n, 100 - d.head.shape[1])) < 0.05])
+            d.tail = np.hstack([d.tail, rng.random((n, 1000 - d.tail.shape[1])) < 0.05])
         for mu in (None, 2):
             t = time.perf_counter()
             m = ExplaiNN(mu=mu).fit(d.head, d.tail)
