@@ -130,7 +130,7 @@ class BinaryMatrix:
         arr = np.asarray(dense)
         if arr.ndim != 2:
             raise ValueError(f"expected a 2-D (n_samples, n_units) array, got shape {arr.shape}")
-        if arr.dtype != bool:
+        if arr.dtype != bool and arr.size:
             if not (np.issubdtype(arr.dtype, np.number)) or not np.isin(arr, (0, 1)).all():
                 raise ValueError("expected binary data (bool or 0/1 values); binarize real-valued "
                                  "activations first with nnrules.binarize(...)")

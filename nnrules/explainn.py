@@ -38,13 +38,10 @@ def as_binary_matrix(data, name: str) -> BinaryMatrix:
     """A ``BinaryMatrix`` from a matrix of booleans/0-1 values (``(n_samples, n_units)``) or as is."""
     if isinstance(data, BinaryMatrix):
         return data
-    arr = np.asarray(data)
-    if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 2-D (n_samples, n_units) array, got shape {arr.shape}")
-    if arr.dtype != bool and not (np.issubdtype(arr.dtype, np.number) and np.isin(arr, (0, 1)).all()):
-        raise ValueError(f"{name} must be binary (bool or 0/1); binarize activations first, e.g. "
-                         "nnrules.binarize(acts, method='positive')")
-    return BinaryMatrix.from_dense(arr.astype(bool))
+    try:
+        return BinaryMatrix.from_dense(data)
+    except ValueError as err:
+        raise ValueError(f"{name}: {err}") from err
 
 
 class _Data:
