@@ -54,7 +54,7 @@ def and_count(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 @numba.njit(cache=True)
-def _tidlists(words: np.ndarray, n_samples: int):
+def _tidlists(words: np.ndarray):
     supp = popcount_rows(words)
     indptr = np.zeros(words.shape[0] + 1, dtype=np.int64)
     for i in range(words.shape[0]):
@@ -75,7 +75,7 @@ def _tidlists(words: np.ndarray, n_samples: int):
 
 def tidlists(words: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """CSR tid-lists ``(indptr (n_items+1,), indices (nnz,))``, sample ids ascending per item."""
-    return _tidlists(np.ascontiguousarray(words, dtype=np.uint64), int(n_samples))
+    return _tidlists(np.ascontiguousarray(words, dtype=np.uint64))
 
 
 def pack_columns(dense: np.ndarray) -> np.ndarray:
