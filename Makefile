@@ -10,6 +10,8 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# The CIFAR-10 zoo model's weights; --no-deps because its metadata pins TensorFlow (not needed).
+	$(PY) -m pip install --quiet --no-deps cifar-10-model==7.4.0
 	touch $(STAMP)
 
 demo: $(STAMP)

