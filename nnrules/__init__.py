@@ -1,5 +1,5 @@
 """nnrules: record a PyTorch model's activations, mine rules between groups of neurons, show them."""
-from . import evaluate, flow, synthetic, zoo
+from . import evaluate, explain, flow, lrp, prototypes, synthetic, viz, zoo
 from .binarize import Binarizer, binarize
 from .bits import BinaryMatrix
 from .data import image_folder, load_model
@@ -9,5 +9,6 @@ from .recording import Activations, record
 from .rules import Rule, RuleSet
 
 __all__ = ["Activations", "BinaryMatrix", "Binarizer", "ExplaiNN", "Rule", "RuleSet", "binarize",
-           "evaluate", "flow", "image_folder", "layers", "load_model", "record", "synthetic", "zoo"]
+           "evaluate", "explain", "flow", "image_folder", "layers", "load_model", "lrp", "prototypes", "record",
+           "synthetic", "viz", "zoo"]
 __version__ = "0.1.0"

@@ -1,0 +1,173 @@
+"""Attributions for a class or for a group of neurons: Captum's gradient methods, Grad-CAM, and LRP.
+
+``attribute(model, inputs, target, method=...)`` returns a tensor shaped like ``inputs``. ``target`` is a
+class index (one for all, or one per sample) or a neuron group ``(layer, units)`` whose summed activation is
+explained (units are channels for a conv layer, summed over positions), so a rule's tail can be explained
+as a whole (seed 000 Fig. 3). Book seed 003: Ch. 9 (gradient methods), Ch. 10/13 (LRP composites).
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Sequence, Union
+
+import torch
+from torch import nn
+
+from . import lrp as _lrp
+from .hooks import OUTPUT, named_layers, preserved_mode, resolve_layers
+
+__all__ = ["attribute", "METHODS", "group_objective", "Target", "last_conv_layer"]
+
+Target = Union[int, Sequence[int], torch.Tensor, tuple]
+
+METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "gradcam", "lrp")
+
+
+def _group(target) -> tuple[str, list[int]] | None:
+    if isinstance(target, tuple) and len(target) == 2 and isinstance(target[0], str):
+        layer, units = target
+        units = [int(units)] if isinstance(units, int) else [int(u) for u in units]
+        if not units:
+            raise ValueError("the neuron group is empty: pass at least one unit, e.g. ('fc1', [3, 17])")
+        return layer, units
+    return None
+
+
+def _class_index(target, n: int, n_classes: int) -> torch.Tensor:
+    t = torch.as_tensor(target, dtype=torch.long).reshape(-1)
+    if t.numel() == 1:
+        t = t.expand(n)
+    if t.numel() != n:
+        raise ValueError(f"target has {t.numel()} class indices for {n} inputs; pass one, or one per input")
+    if (t < 0).any() or (t >= n_classes).any():
+        raise ValueError(f"target class out of range: the model has {n_classes} outputs (0..{n_classes - 1})")
+    return t
+
+
+def _select(out: torch.Tensor, units: list[int], layer: str, relevance: bool = False) -> torch.Tensor:
+    """Sum of the group's units of a layer output ``(B, C, ...)`` or ``(B, F)`` → ``(B,)``.
+
+    With ``relevance=True`` the sum is Σ a·sg(a), whose gradient is the activation itself: LRP then starts
+    from R = a on the group's units."""
+    if max(units) >= out.shape[1] or min(units) < 0:
+        raise ValueError(f"unit index out of range for layer {layer!r}: it has {out.shape[1]} "
+                         f"{'channels' if out.dim() > 2 else 'units'} (0..{out.shape[1] - 1})")
+    sel = out[:, units]
+    return (sel * sel.detach() if relevance else sel).flatten(1).sum(1)
+
+
+@contextlib.contextmanager
+def group_objective(model: nn.Module, layer: str, units: Sequence[int],
+                    relevance: bool = False) -> Iterator[Callable]:
+    """A function ``x → (B,)``: the summed activation of ``units`` of ``layer`` (hook removed on exit)."""
+    units = list(units)
+    if layer == OUTPUT:
+        yield lambda x: _select(model(x), units, layer, relevance)
+        return
+    resolve_layers(model, [layer], allow_output=True)
+    seen: dict[str, torch.Tensor] = {}
+    handle = named_layers(model)[layer].register_forward_hook(lambda m, i, o: seen.__setitem__("out", o))
+    try:
+        def f(x):
+            model(x)
+            out = seen.pop("out")
+            return _select(out, units, layer, relevance)
+        yield f
+    finally:
+        handle.remove()
+
+
+def last_conv_layer(model: nn.Module) -> str:
+    """Name of the last Conv layer (Grad-CAM's default)."""
+    convs = [n for n, m in named_layers(model).items() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
+    if not convs:
+        raise ValueError("the model has no conv layer; pass layer=... for Grad-CAM")
+    return convs[-1]
+
+
+def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: str = "gradient_x_input", *,
+              composite: str = "epsilon_gamma_box", low: float | torch.Tensor | None = None,
+              high: float | torch.Tensor | None = None, pool: str = "sum", epsilon: float | None = None,
+              gamma: float | None = None, layer: str | None = None, baselines: torch.Tensor | float = 0.0,
+              n_steps: int = 50, internal_batch_size: int | None = 64, nt_samples: int = 25,
+              stdevs: float = 0.15, abs: bool = True, trace: dict | None = None) -> torch.Tensor:
+    """Attribution of ``target`` to ``inputs`` ``(B, ...)``, same shape as ``inputs``.
+
+    ``method``: ``saliency`` (|∂f/∂x|, or signed with ``abs=False``), ``gradient_x_input``,
+    ``integrated_gradients`` (``baselines``, ``n_steps``, ``internal_batch_size``), ``smoothgrad``
+    (``nt_samples`` noisy copies, noise std ``stdevs`` × the input range; batched by
+    ``internal_batch_size``), ``gradcam`` (at ``layer``, default the last conv; upsampled to the input and
+    spread over its channels so that the channel sum is the map), ``lrp`` (``composite`` by name, box
+    bounds ``low``/``high`` for z^B — default the batch's min/max —, ``pool`` "sum" or "winner",
+    ``epsilon``/``gamma`` overriding the composite's; ``trace`` receives ``{layer: (ΣR, Σ|R|)}``).
+    The model runs in eval mode and is left as it was.
+    """
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() < 2:
+        raise ValueError("inputs must be a batch tensor (B, ...); add a batch dimension with x[None]")
+    inputs = inputs.detach()
+    group = _group(target)
+    with preserved_mode(model), contextlib.ExitStack() as stack:
+        try:
+            with torch.no_grad():
+                n_classes = model(inputs[:1]).shape[1]
+        except RuntimeError as err:
+            raise ValueError(f"inputs of shape {tuple(inputs.shape)} do not fit the model ({err}); inputs are "
+                             f"a batch (B, ...), add a batch dimension with x[None]") from err
+        if method == "lrp":  # rules first: the group's hook must see the rule-wrapped output
+            stack.enter_context(_lrp_rules(model, inputs, composite, low, high, pool, epsilon, gamma, trace))
+        if group is not None:
+            f = stack.enter_context(group_objective(model, *group, relevance=method == "lrp"))
+            cls = None
+        else:
+            f = model
+            cls = _class_index(target, len(inputs), n_classes)
+        if method == "lrp":
+            return _lrp_attribution(inputs, f, cls)
+        return _captum(model, f, inputs, cls, method, layer, baselines, n_steps, internal_batch_size,
+                       nt_samples, stdevs, abs)
+
+
+def _captum(model, f, inputs, cls, method, layer, baselines, n_steps, ibs, nt_samples, stdevs, abs_):
+    import captum.attr as ca
+
+    kw = {} if cls is None else {"target": cls}
+    x = inputs.clone().requires_grad_(True)
+    if method == "saliency":
+        return ca.Saliency(f).attribute(x, abs=abs_, **kw).detach()
+    if method == "gradient_x_input":
+        return ca.InputXGradient(f).attribute(x, **kw).detach()
+    if method == "integrated_gradients":
+        return ca.IntegratedGradients(f).attribute(x, baselines=baselines, n_steps=n_steps,
+                                                   internal_batch_size=ibs or None, **kw).detach()
+    if method == "smoothgrad":
+        span = float(inputs.max() - inputs.min()) or 1.0
+        nt = ca.NoiseTunnel(ca.Saliency(f))
+        return nt.attribute(x, nt_type="smoothgrad", nt_samples=nt_samples, stdevs=stdevs * span,
+                            nt_samples_batch_size=ibs or None, abs=abs_, **kw).detach()
+    # gradcam
+    name = layer or last_conv_layer(model)
+    resolve_layers(model, [name], allow_output=False)
+    cam = ca.LayerGradCam(f, named_layers(model)[name]).attribute(x, relu_attributions=True, **kw)
+    cam = ca.LayerAttribution.interpolate(cam, tuple(inputs.shape[2:]), interpolate_mode="bilinear"
+                                          if inputs.dim() == 4 else "linear")
+    return (cam / inputs.shape[1]).expand_as(inputs).detach().contiguous()
+
+
+def _lrp_rules(model, inputs, name, low, high, pool, epsilon, gamma, trace):
+    params = {k: v for k, v in {"epsilon": epsilon, "gamma": gamma}.items() if v is not None}
+    low = inputs.min() if low is None else low
+    high = inputs.max() if high is None else high
+    comp = _lrp.composite(name, low=low, high=high, pool=pool, **params)
+    return _lrp.lrp_context(model, inputs[:1], comp, trace=trace)
+
+
+def _lrp_attribution(inputs, f, cls):
+    x = inputs.clone().requires_grad_(True)
+    with torch.enable_grad():
+        # start from R = f_c(x) on the target class (book Ch. 9: r^(L) = S_c(x)), or R = a on a group
+        score = f(x) if cls is None else f(x).gather(1, cls[:, None])[:, 0]
+        start = torch.ones_like(score) if cls is None else score.detach()
+        (relevance,) = torch.autograd.grad(score, x, grad_outputs=start)
+    return relevance.detach()

@@ -1,0 +1,91 @@
+"""Pictures of attributions and images: signed heatmaps, overlays, PNG bytes (no matplotlib needed).
+
+The heatmap follows the book seed 003 Ch. 22.A.5: the channel sum, scaled by max |e| (or a high percentile
+of it), centred so that 0 is white, positive red, negative blue (a "seismic"/"bwr" map).
+"""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import torch
+
+__all__ = ["heatmap", "image", "to_png", "grid"]
+
+# blue → white → red, 5 anchor colours (bwr-like, darker ends like "seismic")
+_ANCHORS = np.array([[0.0, 0.0, 0.3], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
+
+
+def _colormap(v: np.ndarray) -> np.ndarray:
+    """``v`` in [-1, 1] → RGB float in [0, 1], shape ``v.shape + (3,)``."""
+    pos = (np.clip(v, -1, 1) + 1) / 2 * (len(_ANCHORS) - 1)
+    lo = np.floor(pos).astype(int).clip(0, len(_ANCHORS) - 2)
+    frac = (pos - lo)[..., None]
+    return _ANCHORS[lo] * (1 - frac) + _ANCHORS[lo + 1] * frac
+
+
+def _np(x) -> np.ndarray:
+    return x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def image(x, scale: int = 1) -> np.ndarray:
+    """An input image ``(C, H, W)`` or ``(H, W)`` with values in [0, 1] → uint8 RGB ``(H·s, W·s, 3)``."""
+    a = _np(x).astype(np.float64)
+    if a.ndim == 3:
+        a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
+    lo, hi = (0.0, 1.0) if a.min() >= 0 and a.max() <= 1 else (a.min(), a.max())
+    a = (a - lo) / ((hi - lo) or 1.0)
+    if a.ndim == 2:
+        a = np.repeat(a[..., None], 3, axis=2)
+    return _upscale((a * 255).round().astype(np.uint8), scale)
+
+
+def _upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
+    return rgb if scale <= 1 else rgb.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def heatmap(attribution, image_: torch.Tensor | np.ndarray | None = None, *, percentile: float = 99.5,
+            alpha: float = 0.6, scale: int = 1) -> np.ndarray:
+    """A signed attribution ``(C, H, W)`` or ``(H, W)`` → uint8 RGB ``(H·s, W·s, 3)``.
+
+    Channels are summed; values are divided by the ``percentile`` of |e| (so a few extreme pixels do not
+    wash out the map) and clipped to [-1, 1]; 0 is white. With ``image_``, the map is blended over a grey
+    version of the image with weight ``alpha`` where the map is strong.
+    """
+    e = _np(attribution).astype(np.float64)
+    if e.ndim == 3:
+        e = e.sum(axis=0)
+    if e.ndim != 2:
+        raise ValueError(f"attribution must be (C, H, W) or (H, W), got shape {e.shape}")
+    top = np.percentile(np.abs(e), percentile) if e.size else 0.0
+    v = e / top if top > 0 else np.zeros_like(e)
+    rgb = _colormap(v)
+    if image_ is not None:
+        grey = image(image_).astype(np.float64).mean(axis=2, keepdims=True) / 255
+        if grey.shape[:2] != rgb.shape[:2]:
+            raise ValueError(f"image {grey.shape[:2]} and attribution {rgb.shape[:2]} differ in size")
+        w = alpha * np.clip(np.abs(v), 0, 1)[..., None]
+        rgb = (1 - w) * grey + w * rgb
+    return _upscale((rgb * 255).round().astype(np.uint8), scale)
+
+
+def grid(images: list[np.ndarray], cols: int, pad: int = 2) -> np.ndarray:
+    """Tile equally sized RGB arrays into one image, white gaps of ``pad`` pixels."""
+    if not images:
+        raise ValueError("no images to tile")
+    h, w = images[0].shape[:2]
+    rows = -(-len(images) // cols)
+    out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, 3), 255, np.uint8)
+    for i, img in enumerate(images):
+        r, c = divmod(i, cols)
+        out[r * (h + pad): r * (h + pad) + h, c * (w + pad): c * (w + pad) + w] = img
+    return out
+
+
+def to_png(rgb: np.ndarray) -> bytes:
+    """uint8 RGB ``(H, W, 3)`` → PNG bytes (for ``ipywidgets.Image`` or a file)."""
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG")
+    return buf.getvalue()
