@@ -57,16 +57,19 @@ def _select(out: torch.Tensor, units: list[int], layer: str, relevance: bool = F
 
 
 @contextlib.contextmanager
-def group_objective(model: nn.Module, layer: str, units: Sequence[int],
-                    relevance: bool = False) -> Iterator[Callable]:
-    """A function ``x → (B,)``: the summed activation of ``units`` of ``layer`` (hook removed on exit)."""
+def group_objective(model: nn.Module, layer: str, units: Sequence[int], relevance: bool = False,
+                    pre: bool = False) -> Iterator[Callable]:
+    """A function ``x → (B,)``: the summed activation of ``units`` of ``layer`` (hook removed on exit).
+
+    ``pre=True`` takes the layer's input instead of its output (e.g. a ReLU's pre-activation)."""
     units = list(units)
     if layer == OUTPUT:
         yield lambda x: _select(model(x), units, layer, relevance)
         return
     resolve_layers(model, [layer], allow_output=True)
     seen: dict[str, torch.Tensor] = {}
-    handle = named_layers(model)[layer].register_forward_hook(lambda m, i, o: seen.__setitem__("out", o))
+    handle = named_layers(model)[layer].register_forward_hook(
+        lambda m, i, o: seen.__setitem__("out", i[0] if pre else o))
     try:
         def f(x):
             model(x)

@@ -58,6 +58,8 @@ def maximize(model: nn.Module, layer: str, units: Sequence[int] | int, *, shape:
     to that many pixels before each step), ``l2`` (decay weight), ``tv`` (total-variation weight),
     ``blur_every``/``blur_sigma`` (Gaussian blur of the image every k steps), ``grad_blur_sigma`` (blur of
     the gradient image). Deterministic for a given ``seed``. ``shape`` or ``example`` gives the input shape.
+    For a ReLU layer the ascent runs on its pre-activation (same maximiser where the units are on), so a
+    group that is off at the start still gets a gradient.
     """
     units = [int(units)] if isinstance(units, (int, np.integer)) else [int(u) for u in units]
     if objective not in ("activation", "logsoftmax"):
@@ -78,7 +80,8 @@ def maximize(model: nn.Module, layer: str, units: Sequence[int] | int, *, shape:
     from tqdm.auto import tqdm
 
     params = [p for p in model.parameters() if p.requires_grad]
-    with preserved_mode(model), group_objective(model, layer, units) as f:
+    pre = layer != OUTPUT and isinstance(named_layers(model).get(layer), nn.ReLU)
+    with preserved_mode(model), group_objective(model, layer, units, pre=pre) as f:
         for p in params:
             p.requires_grad_(False)  # no gradient buffers on the model
         try:
