@@ -66,3 +66,15 @@ def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch, digits):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         nnrules.zoo.load("digits-cnn")  # now loads from the fresh cache without a warning
+
+
+def test_readme_tour_runs(digits):
+    """The README's Python blocks run as written (docs that cannot rot silently)."""
+    import re
+
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
+    assert "explain.attribute" in code
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    assert scope["png"][:4] == b"\x89PNG" and scope["proto"].shape == (1, 8, 8)
