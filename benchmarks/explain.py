@@ -8,24 +8,14 @@ Captum LRP column.
 Run: .venv/bin/python benchmarks/explain.py [--quick]
 """
 import sys
-import time
 
 import captum.attr as ca
 import torch
 import torchvision
 
 import nnrules
+from _timing import best_of
 from nnrules import explain
-
-
-def best_of(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def captum_calls(model, x, target, steps, samples, layer):
@@ -66,9 +56,9 @@ def main(quick: bool):
         if name.startswith("vgg"):
             captum["lrp"] = lambda: ca.LRP(model).attribute(x.clone().requires_grad_(True), target=target)
         for method in explain.METHODS:
-            t_ours = best_of(ours(model, x, target, method, steps, samples), repeats) / len(x) * 1e3
+            t_ours = best_of(ours(model, x, target, method, steps, samples), repeats, warmup=True) / len(x) * 1e3
             if method in captum:
-                t_cap = best_of(captum[method], repeats) / len(x) * 1e3
+                t_cap = best_of(captum[method], repeats, warmup=True) / len(x) * 1e3
                 cap, ratio = f"{t_cap:10.2f}", f"{t_ours / t_cap:7.2f}"
             else:
                 cap, ratio = f"{'n/a':>10}", f"{'':>7}"

@@ -2,20 +2,11 @@
 
 Run: .venv/bin/python benchmarks/record.py
 """
-import time
 
 import torch
 
 import nnrules
-
-
-def best_of(fn, repeats=3):
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+from _timing import best_of
 
 
 def main():

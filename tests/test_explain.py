@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nnrules import evaluate, explain, lrp, zoo
-from tests.conftest import hook_count, state_copy
+from conftest import hook_count, state_copy
 
 
 class Chain(nn.Module):

@@ -6,7 +6,7 @@ import torch
 import nnrules
 from nnrules import prototypes, viz
 from nnrules.prototypes import _total_variation
-from tests.conftest import hook_count, state_copy
+from conftest import hook_count, state_copy
 
 
 @pytest.fixture(scope="module")
