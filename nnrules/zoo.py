@@ -104,6 +104,7 @@ def train_classifier(model: nn.Module, train: TensorDataset, epochs: int, lr: fl
             nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
             sched.step()
+    opt.zero_grad(set_to_none=True)  # hand back a model without gradient buffers
     return model.eval()
 
 
