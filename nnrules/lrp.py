@@ -226,7 +226,6 @@ class Composite:
     dense: Callable[[], Rule]
     lower_fraction: float = 0.5  # share of conv layers (after the first) that count as "lower"
     pool: str = "sum"
-    options: dict = field(default_factory=dict)
 
     def assign(self, chain: list[tuple[str, nn.Module]]) -> dict[str, Rule]:
         linear = [(n, m) for n, m in chain if isinstance(m, _LINEAR)]
@@ -393,7 +392,7 @@ def _bn_affine(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
 
 
 @contextlib.contextmanager
-def _fused(modules: dict[str, nn.Module], fusions: list[_Fusion], example: torch.Tensor,
+def _fused(modules: dict[str, nn.Module], fusions: list[_Fusion],
            outputs: dict[str, torch.Tensor]) -> Iterator[None]:
     """Fold each BatchNorm into its linear layer; restore the exact tensors afterwards, also on error."""
     saved = []
@@ -466,7 +465,7 @@ def lrp_context(model: nn.Module, example: torch.Tensor, comp: Composite,
     try:
         for m in inplace:
             m.inplace = False
-        with _fused(modules, fusions, example, outputs):
+        with _fused(modules, fusions, outputs):
             for name in fused:
                 handles.append(modules[name].register_forward_hook(skip))
             for name, rule in rules.items():
