@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -103,7 +104,9 @@ def load_model(path: str | os.PathLike, map_location: str = "cpu") -> nn.Module:
     if not path.is_file():
         raise ValueError(f"model file {str(path)!r} does not exist")
     try:
-        return torch.jit.load(str(path), map_location=map_location)
+        with warnings.catch_warnings():  # torch ≥ 2.10 deprecates TorchScript; users still have such files
+            warnings.simplefilter("ignore", FutureWarning)
+            return torch.jit.load(str(path), map_location=map_location)
     except Exception:  # not TorchScript: try a pickled module
         pass
     try:

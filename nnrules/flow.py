@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -101,11 +101,13 @@ def _remap(rs: RuleSet, head_units: np.ndarray, head_names: list[str]) -> RuleSe
 
 
 def trace(activations: Activations, layers: Sequence[str], miner: ExplaiNN | None = None,
-          binarizer: Binarizer | None = None) -> Flow:
+          binarizer: Binarizer | None = None,
+          on_pair: Callable[[int, str, str], None] | None = None) -> Flow:
     """Mine output → layers[0] → layers[1] → … (``layers`` may start with ``"output"``).
 
     ``binarizer`` (default ``Binarizer("positive")``) binarizes hidden layers; the output layer is the
     one-hot predicted class (see :class:`Binarizer`'s ``output``). ``miner`` is cloned for each pair.
+    ``on_pair(i, upper, lower)`` is called before mining pair ``i`` (progress; raise in it to stop).
     """
     if not isinstance(activations, Activations):
         raise TypeError("activations must be an nnrules.Activations (from nnrules.record)")
@@ -123,9 +125,11 @@ def trace(activations: Activations, layers: Sequence[str], miner: ExplaiNN | Non
     bins = (binarizer if binarizer is not None else Binarizer("positive")).fit_transform(activations)
     flow = Flow(chain)
     head_units = np.arange(bins[chain[0]].n_units)
-    for upper, lower in zip(chain[:-1], chain[1:]):
+    for i, (upper, lower) in enumerate(zip(chain[:-1], chain[1:])):
         if len(head_units) == 0:
             break  # nothing to chain from: the previous pair found no rules
+        if on_pair is not None:
+            on_pair(i, upper, lower)
         head_full = bins[upper]
         m = copy.deepcopy(miner).fit(head_full.select(head_units), bins[lower])
         flow.rulesets.append(_remap(m.rules_, head_units, head_full.names))

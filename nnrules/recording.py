@@ -5,7 +5,7 @@ import json
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 import torch
@@ -128,7 +128,8 @@ def _allocate(n: int, units: int, name: str, memmap_dir: Path | None) -> np.ndar
 def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "max",
            batch_size: int = 256, device: str | torch.device | None = None, progress: bool = True,
            memmap_dir: str | os.PathLike | None = None,
-           class_names: Sequence[str] | None = None) -> Activations:
+           class_names: Sequence[str] | None = None,
+           on_batch: Callable[[int, int], None] | None = None) -> Activations:
     """Run ``model`` over ``data`` in eval mode without gradients and keep the named layers' outputs.
 
     Parameters
@@ -138,6 +139,8 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
     reduce : conv outputs ``(C, H, W)`` become C units by ``"max"`` or ``"mean"`` over positions or
         their ``"l1"`` norm (ERIC, seed 001 eq. 3), or C·H·W units with ``"none"``.
     memmap_dir : write the arrays as ``.npy`` memory maps in this folder (for data larger than RAM).
+    on_batch : called as ``on_batch(samples_done, n_samples)`` after each batch (progress bars in apps);
+        an exception raised in it stops the recording (cancel) and propagates, hooks removed.
 
     Each module's train/eval flag, the parameters and the hooks are as before afterwards, also when
     the forward pass fails. Values are reduced inside the hook, before later in-place operations
@@ -216,6 +219,8 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
                         has_labels = True
                     state["start"] += len(x)
                     bar.update(len(x))
+                    if on_batch is not None:
+                        on_batch(state["start"], n)
     finally:
         if moved:
             model.to(model_device)

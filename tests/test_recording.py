@@ -67,6 +67,24 @@ def test_hooks_removed_and_mode_restored_when_forward_fails(tiny):
     assert hook_count(tiny) == 0 and tiny.training
 
 
+def test_on_batch_reports_progress_and_can_cancel(tiny, tiny_data):
+    seen = []
+    nnrules.record(tiny, tiny_data, ["conv"], batch_size=10, progress=False,
+                   on_batch=lambda done, n: seen.append((done, n)))
+    assert seen == [(10, 37), (20, 37), (30, 37), (37, 37)]
+
+    class Stop(Exception):
+        pass
+
+    def cancel(done, n):
+        if done >= 20:
+            raise Stop
+    tiny.train()
+    with pytest.raises(Stop):
+        nnrules.record(tiny, tiny_data, ["conv", "fc"], batch_size=10, progress=False, on_batch=cancel)
+    assert hook_count(tiny) == 0 and tiny.training
+
+
 def test_unknown_layer_lists_close_matches(tiny, tiny_data):
     with pytest.raises(ValueError, match=r"'convv'.*Did you mean 'conv'.*nnrules.layers"):
         nnrules.record(tiny, tiny_data, ["convv"], progress=False)

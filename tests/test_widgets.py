@@ -1,0 +1,227 @@
+"""The explorer's state model and panels, without a browser (the browser test is test_browser.py)."""
+import io
+import json
+import threading
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from PIL import Image
+from plotly.callbacks import Points
+
+import widgets.state as state_mod
+from conftest import hook_count
+from widgets import Explorer, ExplorerState, MiningSettings, UserInputError
+from widgets.state import Cancelled
+from widgets.views import sankey_figure
+
+PNG = b"\x89PNG"
+
+
+@pytest.fixture(scope="module")
+def mined():
+    s = ExplorerState(prototype_steps=30)
+    s.load_zoo("digits-cnn")
+    stages = []
+    s.mine(MiningSettings(["relu2", "relu3"]), progress=lambda st, f: stages.append((st, f)))
+    s.stages = stages
+    return s
+
+
+def test_model_and_layers(mined):
+    assert mined.model_name == "digits-cnn" and mined.accuracy > 0.95
+    assert mined.chainable_layers()[:3] == ["fc2", "relu3", "fc1"]
+    assert mined.default_chain() == ["relu3", "relu2"]
+    assert mined.check_chain(["relu2", "output", "relu3"]) == ["relu3", "relu2"]  # output side first
+
+
+@pytest.mark.parametrize("layers, reduce, match", [
+    ([], "max", "at least one layer"),
+    (["relu9"], "max", r"cannot be mined: pick from \['fc2'"),
+    (["pool", "flatten"], "max", "same values"),
+    (["relu2"], "median", "reduction"),
+])
+def test_layer_choices_that_cannot_be_chained(mined, layers, reduce, match):
+    with pytest.raises(UserInputError, match=match):
+        mined.check_chain(layers, reduce)
+
+
+def test_too_many_units_says_what_to_do(mined, monkeypatch):
+    monkeypatch.setattr(state_mod, "MAX_UNITS", 1000)
+    with pytest.raises(UserInputError, match=r"2048 units.*reduction 'max'"):
+        mined.check_chain(["relu2"], "none")
+
+
+def test_mining_results_and_progress(mined):
+    assert mined.flow.layers == ["output", "relu3", "relu2"]
+    assert len(mined.rules) == sum(len(rs) for rs in mined.flow.rulesets) > 10
+    assert mined.rules["id"].tolist() == list(range(len(mined.rules)))
+    stages = [st for st, _ in mined.stages]
+    assert stages[0] == "record" and "mine output → relu3" in stages and "mine relu3 → relu2" in stages
+    assert stages[-1] == "done"
+    rec = [f for st, f in mined.stages if st == "record"]
+    assert rec == sorted(rec) and rec[-1] == 1.0
+    # the first pair's rule classes are its head classes
+    first = mined.rules[mined.rules["pair"] == 0].iloc[0]
+    assert first["classes"] == sorted(h.removeprefix("class ") for h in first["head"])
+
+
+def test_cancel_keeps_previous_results_and_removes_hooks(mined):
+    before = mined.rules.copy()
+    stop = threading.Event()
+
+    def progress(stage, frac):
+        if stage == "record" and frac > 0.3:
+            stop.set()
+    with pytest.raises(Cancelled):
+        mined.mine(MiningSettings(["relu3"]), progress=progress, cancel=stop)
+    assert hook_count(mined.model) == 0
+    pd.testing.assert_frame_equal(mined.rules, before)
+
+
+@pytest.mark.parametrize("settings, match", [
+    (MiningSettings(["relu3"], binarize="median"), "binarization"),
+    (MiningSettings(["relu3"], binarize="quantile", param=1.5), "q must be"),
+    (MiningSettings(["relu3"], theta=1.0), "theta"),
+    (MiningSettings(["relu3"], mu=0), "mu"),
+])
+def test_bad_thresholds(mined, settings, match):
+    with pytest.raises(UserInputError, match=match):
+        mined.mine(settings)
+
+
+def test_table_filters_sorts_and_exports(mined):
+    df = mined.rules_table(cls="3", min_size=2, sort_by="confidence")
+    assert len(df) and all("3" in c for c in df["classes"]) and (df["tail_size"] >= 2).all()
+    assert df["confidence"].is_monotonic_decreasing
+    layer = mined.rules_table(layer="relu2")
+    assert set(layer["tail_layer"]) == {"relu2"} and len(layer) < len(mined.rules)
+    csv = pd.read_csv(io.StringIO(mined.export("csv", df)))
+    assert csv["id"].tolist() == df["id"].tolist() and csv["support"].tolist() == df["support"].tolist()
+    records = json.loads(mined.export("json"))
+    assert len(records) == len(mined.rules) and records[0]["tail"] == mined.rules["tail"].iloc[0]
+    with pytest.raises(UserInputError, match="csv"):
+        mined.export("xlsx")
+
+
+def test_links_and_sankey_index_map(mined):
+    for j in range(len(mined.links)):
+        mined.select_link(j)
+        row, link = mined.rules.iloc[mined.selected_rule], mined.links.iloc[j]
+        assert (row["pair"], row["rule"]) == (link["pair"], link["rule"])
+    fig, rule_ids, node_ids = sankey_figure(mined, max_rules=10)
+    shown = mined.rules.nlargest(10, "support")["id"]
+    assert set(rule_ids) == set(shown)
+    sk = fig.data[0]
+    n_links = len(sk.link.source)
+    assert n_links == len(rule_ids) and min(sk.link.source + sk.link.target) >= n_links
+    assert len(sk.node.label) == n_links + len(node_ids)
+    # a click index below the number of links is a link (a rule), above it a group
+    from widgets.views import FlowView
+    got = []
+    view = FlowView(mined, lambda r: got.append(("rule", r)), lambda n: got.append(("node", n)), max_rules=10)
+    view.refresh()
+    view._sankey_click(None, Points(point_inds=[0], trace_index=0), None)
+    view._sankey_click(None, Points(point_inds=[n_links + 1], trace_index=0), None)
+    assert got == [("rule", rule_ids[0]), ("node", node_ids[1])]
+
+
+def _png(data: bytes) -> np.ndarray:
+    assert data.startswith(PNG)
+    return np.asarray(Image.open(io.BytesIO(data)))
+
+
+def test_rule_detail_pictures(mined):
+    rid = int(mined.rules_table(layer="relu2").iloc[0]["id"])
+    mined.select_rule(rid)
+    d = mined.detail()
+    row = mined.rules.iloc[rid]
+    assert "relu2" in d.title and d.errors == {}
+    assert _png(d.prototype).shape[2] == 3
+    assert len(d.exemplars) == 8
+    # the exemplars are the samples where the tail group is most active
+    score = mined.activations["relu2"][:, row["tail_idx"]].sum(1)
+    top = int(np.argmax(score))
+    assert d.exemplar_labels[0].startswith(f"#{top} ")
+    assert sorted(d.heatmaps) == sorted(["LRP · class " + mined.class_names[mined.activations.predictions[top]],
+                                          "LRP · group", "Grad-CAM · group",
+                                          "Grad-CAM · class " + mined.class_names[mined.activations.predictions[top]]])
+    maps = {k: _png(v) for k, v in d.heatmaps.items()}
+    assert all(m.std() > 0 for m in maps.values())  # not blank
+    mined.select_exemplar(3)
+    d3 = mined.detail()
+    assert d3.text != d.text and d3.heatmaps != d.heatmaps
+
+
+def test_node_detail_for_class_group(mined):
+    out = mined.nodes[mined.nodes["layer"] == "output"].index[0]
+    mined.select_node(int(out))
+    d = mined.detail()
+    assert d.prototype.startswith(PNG) and "output" in d.title
+    with pytest.raises(UserInputError, match="no group"):
+        mined.select_node(10_000)
+
+
+def test_user_files_good_and_bad(tmp_path, digits):
+    s = ExplorerState()
+    bad = tmp_path / "notes.pt"
+    bad.write_text("not a model")
+    with pytest.raises(UserInputError, match="neither a TorchScript"):
+        s.load_files(str(bad), str(tmp_path))
+    empty = tmp_path / "empty"
+    (empty / "a").mkdir(parents=True)
+    model = tmp_path / "digits.pt"
+    torch.save(digits.model, model)
+    with pytest.raises(UserInputError, match="no images"):
+        s.load_files(str(model), str(empty))
+    with pytest.raises(UserInputError, match="model file"):
+        s.load_files("", str(empty))
+    # a real folder: test digits written as 8×8 grey PNGs, one sub-folder per digit
+    x, y = digits.test.tensors
+    for i in range(60):
+        (tmp_path / "imgs" / str(int(y[i]))).mkdir(parents=True, exist_ok=True)
+        Image.fromarray((x[i, 0].numpy() * 255).round().astype(np.uint8)).save(
+            tmp_path / "imgs" / str(int(y[i])) / f"{i}.png")
+    with pytest.raises(UserInputError, match="does not run"):
+        s.load_files(str(model), str(tmp_path / "imgs"), size=12)  # 12×12 does not fit the 8×8 model
+    assert s.model is None
+    s.load_files(str(model), str(tmp_path / "imgs"))
+    assert s.inputs.shape == (60, 1, 8, 8) and s.class_names == [str(c) for c in range(10)]
+    assert s.accuracy >= 0.9  # the images are read back as the model saw them (grey, [0, 1])
+    s.mine(MiningSettings(["relu3"]))
+    assert len(s.rules) > 0
+
+
+def test_app_headless_flow(tmp_path):
+    app = Explorer(threaded=False)
+    assert app.mine_panel.layers.value == ("relu3", "relu2")
+    app.mine_panel.start()
+    assert "rules over 2 layer pairs" in app.mine_panel.stage.value
+    assert len(app.flow.sankey.data[0].link.source) > 0 and app.flow.sankey.data[0].visible
+    assert not app.flow.sankey.layout.annotations  # the "press Mine" placeholder is gone
+    rid = app.table.choose.options[0][1]
+    app.table.choose.value = rid  # choose in the table → the dropdown and the detail follow
+    assert app.flow.rule.value == rid and app.state.selected_rule == rid
+    assert any("nnr-prototype" in c._dom_classes for c in app.detail.prototype.children)
+    assert len(app.detail.heatmaps.children) == 4
+    app.table.cls.value = "7"
+    assert all("7" in app.state.rules.iloc[v]["classes"] for _, v in app.table.choose.options)
+    assert "rules.csv" in app.table.export.value
+    # bad input: a visible message, the app keeps its model and results
+    app.model_panel.source.value = "files"
+    app.model_panel.model_path.value = str(tmp_path / "missing.pt")
+    app.model_panel.data_path.value = str(tmp_path)
+    assert not app.model_panel.run_load()
+    assert "does not exist" in app.model_panel.msg.value and app.state.model_name == "digits-cnn"
+    app.mine_panel.layers.value = ("pool", "flatten")
+    app.mine_panel.start()
+    assert "same values" in app.mine_panel.msg.value and len(app.state.rules) > 0
+
+
+def test_app_mines_in_a_thread():
+    app = Explorer(threaded=True)
+    app.mine_panel.layers.value = ("relu3",)
+    app.mine_panel.start()
+    app.mine_panel.thread.join(60)
+    assert app.mine_panel.stage.value.endswith("over 1 layer pairs") and not app.mine_panel.mine.disabled

@@ -1,0 +1,33 @@
+"""Small helpers shared by the panels: messages, PNG images, HTML escaping."""
+from __future__ import annotations
+
+import base64
+import html
+
+import ipywidgets as W
+
+COLORS = {"error": "#b00020", "info": "#1f5f8b", "ok": "#2e7d32"}
+
+
+def message(widget: W.HTML, text: str = "", kind: str = "info") -> None:
+    """Show ``text`` in a panel's message line (``kind``: error, info, ok); empty text clears it."""
+    if not text:
+        widget.value = ""
+        return
+    body = html.escape(text).replace("\n", "<br>")
+    widget.value = f'<div class="nnr-msg nnr-{kind}" style="color:{COLORS[kind]}">{body}</div>'
+
+
+def image(png: bytes | None, css: str, width: str | None = None) -> W.Image:
+    img = W.Image(value=png or b"", format="png")
+    img.add_class(css)
+    if width:
+        img.layout.width = width
+    return img
+
+
+def download_link(text: str, filename: str, mime: str, label: str) -> str:
+    """An HTML link that saves ``text`` as ``filename`` (a data: URI; works in Jupyter and Voila)."""
+    data = base64.b64encode(text.encode()).decode()
+    return (f'<a class="nnr-download" download="{html.escape(filename)}" '
+            f'href="data:{mime};base64,{data}">{html.escape(label)}</a>')

@@ -1,0 +1,79 @@
+"""The explorer app: model and mining panels, flow views, rule table and detail panel, wired together."""
+from __future__ import annotations
+
+import ipywidgets as W
+
+from ._ui import message
+from .detail import DetailPanel
+from .panels import MinePanel, ModelPanel
+from .state import ExplorerState, UserInputError
+from .table import RuleTable
+from .views import FlowView
+
+__all__ = ["Explorer"]
+
+
+class Explorer:
+    """``Explorer().widget`` is the whole app; in a notebook the object displays itself.
+
+    ``model`` is loaded at start (a zoo name, or None to wait for the user); ``threaded=False`` runs
+    mining in the calling thread (scripts, tests); the app stays responsive either way.
+    """
+
+    def __init__(self, model: str | None = "digits-cnn", threaded: bool = True,
+                 state: ExplorerState | None = None) -> None:
+        self.state = state or ExplorerState()
+        self.model_panel = ModelPanel(self.state, self._loaded)
+        self.mine_panel = MinePanel(self.state, self._mined, threaded=threaded)
+        self.flow = FlowView(self.state, self.select_rule, self.select_node)
+        self.table = RuleTable(self.state, self.select_rule)
+        self.detail = DetailPanel(self.state)
+        self.msg = W.HTML()
+        tabs = W.Tab([self.flow.widget, self.table.widget])
+        tabs.set_title(0, "3 · Flow")
+        tabs.set_title(1, "Rule table")
+        left = W.VBox([self.model_panel.widget, self.mine_panel.widget], layout=W.Layout(width="380px"))
+        right = W.VBox([tabs, self.msg, self.detail.widget], layout=W.Layout(flex="1 1 auto", min_width="600px"))
+        header = W.HTML("<h2 style='margin:4px 0'>nnrules explorer</h2><small>Rules between groups of neurons "
+                        "(ExplaiNN), with prototypes, exemplars and heatmaps.</small>")
+        self.widget = W.VBox([header, W.HBox([left, right])])
+        self.widget.add_class("nnr-app")
+        if model is not None:
+            self.model_panel.zoo.value = model
+            self.model_panel.run_load()
+
+    def _ipython_display_(self) -> None:
+        from IPython.display import display
+        display(self.widget)
+
+    # --- wiring ----------------------------------------------------------------------------------
+    def _loaded(self) -> None:
+        self.mine_panel.refresh()
+        self._mined()
+
+    def _mined(self) -> None:
+        self.flow.refresh()
+        self.table.refresh()
+        self.detail.clear()
+
+    def select_rule(self, rule_id: int) -> None:
+        try:
+            self.state.select_rule(rule_id)
+        except UserInputError as err:
+            message(self.msg, str(err), "error")
+            return
+        message(self.msg, "")
+        self.flow.show_rule(rule_id)
+        self.table.show_rule(rule_id)
+        self.detail.refresh()
+
+    def select_node(self, node_id: int) -> None:
+        try:
+            self.state.select_node(node_id)
+        except UserInputError as err:
+            message(self.msg, str(err), "error")
+            return
+        message(self.msg, "")
+        self.flow.show_rule(None)
+        self.table.show_rule(None)
+        self.detail.refresh()

@@ -1,0 +1,76 @@
+"""The detail panel: prototype, exemplars and heatmaps of the selected rule's tail group (or group)."""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+
+from ._ui import image, message
+from .state import ExplorerState, UserInputError
+
+__all__ = ["DetailPanel"]
+
+
+class DetailPanel:
+    def __init__(self, state: ExplorerState) -> None:
+        self.state = state
+        self.title = W.HTML("<b>4 · Detail</b> — select a rule or a group in the views above")
+        self.text = W.HTML()
+        self.msg = W.HTML()
+        self.msg.add_class("nnr-detail-msg")
+        self.prototype = W.VBox()
+        self.exemplars = W.HBox(layout=W.Layout(flex_flow="row wrap"))
+        self.choose = W.Dropdown(options=[], description="Exemplar")
+        self.choose.observe(self._exemplar, names="value")
+        self.heatmaps = W.HBox(layout=W.Layout(flex_flow="row wrap"))
+        self._syncing = False
+        self.widget = W.VBox([self.title, self.text, self.msg,
+                              W.HBox([self.prototype, W.VBox([W.HTML("<b>Top exemplars</b>"), self.exemplars])]),
+                              self.choose, self.heatmaps])
+        self.widget.add_class("nnr-detail")
+
+    def clear(self) -> None:
+        self.title.value = "<b>4 · Detail</b> — select a rule or a group in the views above"
+        self.text.value = ""
+        message(self.msg, "")
+        self.prototype.children, self.exemplars.children, self.heatmaps.children = (), (), ()
+        self._syncing = True
+        self.choose.options = []
+        self._syncing = False
+
+    def refresh(self) -> None:
+        """Compute (or fetch from the cache) and show the pictures for the state's selection."""
+        message(self.msg, "computing prototype and heatmaps…")
+        try:
+            d = self.state.detail()
+        except UserInputError as err:
+            message(self.msg, str(err), "error")
+            return
+        except Exception as err:  # noqa: BLE001 — keep the app alive; say what failed
+            message(self.msg, f"Could not compute the pictures: {err}", "error")
+            return
+        self.title.value = f"<b>4 · Detail</b> — {html.escape(d.title)}"
+        self.text.value = f"<pre style='white-space:pre-wrap;font-size:11px'>{html.escape(d.text)}</pre>"
+        proto = [W.HTML("<b>Prototype</b> (activation maximisation)")]
+        proto.append(image(d.prototype, "nnr-prototype") if d.prototype else
+                     W.HTML(html.escape(d.errors.get("prototype", "no prototype"))))
+        self.prototype.children = proto
+        self.exemplars.children = [W.VBox([image(png, "nnr-exemplar"), W.Label(lbl)])
+                                   for png, lbl in zip(d.exemplars, d.exemplar_labels)]
+        self._syncing = True
+        self.choose.options = [(lbl, i) for i, lbl in enumerate(d.exemplar_labels)]
+        self.choose.value = min(self.state.exemplar, len(d.exemplar_labels) - 1) if d.exemplar_labels else None
+        self._syncing = False
+        cells = []
+        for key in sorted(k for k in {**d.heatmaps, **d.errors} if k != "prototype"):  # Grad-CAM, then LRP
+            body = (image(d.heatmaps[key], "nnr-heatmap") if key in d.heatmaps
+                    else W.HTML(f"<small>{html.escape(d.errors[key])}</small>", layout=W.Layout(width="160px")))
+            cells.append(W.VBox([W.Label(key), body]))
+        self.heatmaps.children = cells
+        message(self.msg, "")
+
+    def _exemplar(self, change) -> None:
+        if self._syncing or change["new"] is None:
+            return
+        self.state.select_exemplar(int(change["new"]))
+        self.refresh()

@@ -1,0 +1,184 @@
+"""Flow views: the rules as a plotly Sankey and as a layered graph (``FigureWidget``s).
+
+Plotly reports a Sankey click to Python as one index, the same kind for a node and for a link (no
+position either). So the figure's node list starts with one unlinked placeholder per link — plotly.js
+does not draw nodes without links — and a click index below the number of links is a link, at or above it
+a node. The positions map to rule and group ids through ``rule_ids``/``node_ids`` because the figure shows
+only the strongest rules.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import ipywidgets as W
+import numpy as np
+import plotly.graph_objects as go
+
+from .state import ExplorerState
+
+__all__ = ["FlowView", "sankey_figure", "graph_figure"]
+
+_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+            "#9c755f", "#bab0ac"]
+
+
+def _shown(state: ExplorerState, max_rules: int) -> tuple[np.ndarray, np.ndarray]:
+    """(link row positions, node ids) of the ``max_rules`` rules with the largest support."""
+    if state.rules.empty:
+        return np.array([], int), np.array([], int)
+    top = state.rules.nlargest(max_rules, "support")[["pair", "rule"]]
+    keep = set(map(tuple, top.to_numpy()))
+    links = state.links
+    rows = np.array([i for i, (p, r) in enumerate(zip(links["pair"], links["rule"])) if (p, r) in keep], int)
+    nodes = np.unique(np.concatenate([links["source"].to_numpy()[rows], links["target"].to_numpy()[rows]]))
+    return rows, nodes.astype(int)
+
+
+def _rule_ids(state: ExplorerState, rows: np.ndarray) -> list[int]:
+    key = {(p, r): i for i, p, r in zip(state.rules["id"], state.rules["pair"], state.rules["rule"])}
+    return [key[(state.links["pair"].iloc[j], state.links["rule"].iloc[j])] for j in rows]
+
+
+def _layers(state: ExplorerState) -> list[str]:
+    return list(state.flow.layers) if state.flow is not None else []
+
+
+def _placeholder(fig: go.Figure, state: ExplorerState) -> None:
+    if state.rules.empty:
+        fig.add_annotation(text="No rules yet: choose layers and press Mine" if state.flow is None else
+                           "No rules found for these settings", showarrow=False, x=0.5, y=0.5,
+                           xref="paper", yref="paper", font=dict(size=14, color="#666"))
+
+
+def sankey_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure, list[int], list[int]]:
+    """The Sankey (classes → groups → groups, link width = support) and its maps: link position → rule id,
+    node position (after the placeholders) → group id."""
+    rows, nodes = _shown(state, max_rules)
+    pos = {int(n): i for i, n in enumerate(nodes)}
+    rule_ids = _rule_ids(state, rows)
+    layers = _layers(state)
+    nd = state.nodes.iloc[nodes] if len(nodes) else state.nodes.iloc[:0]
+    colors = [_PALETTE[layers.index(l) % len(_PALETTE)] for l in nd["layer"]]
+    links = state.links.iloc[rows]
+    text = [state.rules["text"].iloc[i] for i in rule_ids]
+    stats = [f"support {state.rules['support'].iloc[i]}, confidence {state.rules['confidence'].iloc[i]:.2f}, "
+             f"l={state.rules['head_min'].iloc[i]}, k={state.rules['tail_min'].iloc[i]}" for i in rule_ids]
+    pad = [""] * len(rows)  # unlinked placeholders: node click indices start after the link indices
+    fig = go.Figure(go.Sankey(
+        # fixed: with draggable nodes plotly.js swallows node clicks; empty: plotly.js cannot draw it
+        arrangement="fixed", visible=bool(len(rows)),
+        node=dict(label=pad + list(nd["label"]), color=["rgba(0,0,0,0)"] * len(pad) + colors, pad=8, thickness=14,
+                  customdata=pad + [f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])],
+                  hovertemplate="%{customdata}<extra></extra>"),
+        link=dict(source=[len(pad) + pos[int(s)] for s in links["source"]],
+                  target=[len(pad) + pos[int(t)] for t in links["target"]],
+                  value=list(links["value"].astype(float)), customdata=np.stack([text, stats], -1) if text else [],
+                  hovertemplate="rule %{customdata[0]}<br>%{customdata[1]}<extra></extra>")))
+    fig.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10),
+                      title=dict(text=" → ".join(layers) + f" · top {len(set(rule_ids))} rules by support",
+                                 font=dict(size=12)))
+    _placeholder(fig, state)
+    return fig, rule_ids, [int(n) for n in nodes]
+
+
+def graph_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure, list[int]]:
+    """Groups as markers in one column per layer, rules as lines; returns the figure and node ids."""
+    rows, nodes = _shown(state, max_rules)
+    layers = _layers(state)
+    xy: dict[int, tuple[float, float]] = {}
+    for li, layer in enumerate(layers):
+        ids = [int(n) for n in nodes if state.nodes["layer"].iloc[n] == layer]
+        for k, n in enumerate(ids):
+            xy[n] = (li, (k + 0.5) / max(len(ids), 1))
+    ex, ey = [], []
+    for s, t in zip(state.links["source"].iloc[rows], state.links["target"].iloc[rows]):
+        ex += [xy[int(s)][0], xy[int(t)][0], None]
+        ey += [xy[int(s)][1], xy[int(t)][1], None]
+    nd = state.nodes.iloc[list(xy)] if xy else state.nodes.iloc[:0]
+    fig = go.Figure([
+        go.Scatter(x=ex, y=ey, mode="lines", line=dict(width=1, color="#bbb"), hoverinfo="skip", name="rules"),
+        go.Scatter(x=[xy[n][0] for n in xy], y=[xy[n][1] for n in xy], mode="markers+text", name="groups",
+                   text=list(nd["label"]), textposition="middle right", textfont=dict(size=9),
+                   marker=dict(size=[6 + 3 * np.sqrt(len(u)) for u in nd["units"]],
+                               color=[_PALETTE[layers.index(l) % len(_PALETTE)] for l in nd["layer"]]),
+                   customdata=[f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])],
+                   hovertemplate="%{customdata}<extra></extra>")])
+    fig.update_layout(height=520, showlegend=False, margin=dict(l=10, r=10, t=30, b=10),
+                      xaxis=dict(tickvals=list(range(len(layers))), ticktext=layers, range=[-0.3, len(layers)]),
+                      yaxis=dict(visible=False), title=dict(text="click a group", font=dict(size=12)))
+    _placeholder(fig, state)
+    return fig, list(xy)
+
+
+class FlowView:
+    """Sankey and graph views with a rule chooser; selections go to ``on_rule``/``on_node``."""
+
+    def __init__(self, state: ExplorerState, on_rule: Callable[[int], None], on_node: Callable[[int], None],
+                 max_rules: int = 60) -> None:
+        self.state, self.on_rule, self.on_node = state, on_rule, on_node
+        self.max_rules = W.IntSlider(value=max_rules, min=5, max=300, step=5, description="Rules shown")
+        self.kind = W.ToggleButtons(options=["Sankey", "Graph"], value="Sankey")
+        fig, self.rule_ids, self.node_ids = sankey_figure(state, max_rules)
+        gfig, self.graph_ids = graph_figure(state, max_rules)
+        self.sankey = go.FigureWidget(fig)
+        self.graph = go.FigureWidget(gfig)
+        self.sankey.data[0].on_click(self._sankey_click)
+        self.graph.data[1].on_click(self._graph_click)
+        self.sankey_box = W.Box([self.sankey])
+        self.graph_box = W.Box([self.graph])
+        self.graph_box.layout.display = "none"
+        self.sankey_box.add_class("nnr-sankey")
+        self.graph_box.add_class("nnr-graph")
+        self.rule = W.Dropdown(options=[], description="Rule", layout=W.Layout(width="95%"))
+        self.rule.add_class("nnr-rule-choice")
+        self.rule_ids: list[int] = []
+        self.node_ids: list[int] = []
+        self.graph_ids: list[int] = []
+        self._syncing = False
+        self.kind.observe(self._switch, names="value")
+        self.max_rules.observe(lambda _: self.refresh(), names="value")
+        self.rule.observe(self._chosen, names="value")
+        self.widget = W.VBox([W.HBox([self.kind, self.max_rules]), self.sankey_box, self.graph_box, self.rule])
+
+    def _switch(self, change) -> None:
+        sankey = change["new"] == "Sankey"
+        self.sankey_box.layout.display = "" if sankey else "none"
+        self.graph_box.layout.display = "none" if sankey else ""
+
+    def refresh(self) -> None:
+        """Redraw from the state (after mining or a change of the number of rules shown)."""
+        fig, self.rule_ids, self.node_ids = sankey_figure(self.state, self.max_rules.value)
+        gfig, self.graph_ids = graph_figure(self.state, self.max_rules.value)
+        for target, source in ((self.sankey, fig), (self.graph, gfig)):
+            with target.batch_update():  # same traces, new values: no trace deletion on the front end
+                for old, new in zip(target.data, source.data):
+                    old.update(new.to_plotly_json(), overwrite=True)
+                target.layout.update(source.layout.to_plotly_json(), overwrite=True)
+                target.layout.annotations = source.layout.annotations  # update() keeps old ones
+        self._syncing = True
+        self.rule.options = [(f"{i}: {t}"[:160], int(i)) for i, t in zip(self.state.rules["id"], self.state.rules["text"])]
+        self.rule.value = None
+        self._syncing = False
+
+    def show_rule(self, rule_id: int | None) -> None:
+        """Reflect a selection made elsewhere, without firing it again."""
+        self._syncing = True
+        self.rule.value = rule_id
+        self._syncing = False
+
+    def _chosen(self, change) -> None:
+        if not self._syncing and change["new"] is not None:
+            self.on_rule(int(change["new"]))
+
+    def _sankey_click(self, trace, points, state) -> None:
+        if not points.point_inds:
+            return
+        i = points.point_inds[0]
+        if i >= len(self.rule_ids):  # see the module docstring
+            self.on_node(self.node_ids[i - len(self.rule_ids)])
+        else:
+            self.on_rule(self.rule_ids[i])
+
+    def _graph_click(self, trace, points, state) -> None:
+        if points.point_inds:
+            self.on_node(self.graph_ids[points.point_inds[0]])
