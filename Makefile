@@ -1,10 +1,12 @@
-# Two commands: `make demo` and `make test`. Each bootstraps .venv on first use.
+# `make app` (the explorer in your browser), `make demo` (the same in the terminal), `make test`.
+# Each bootstraps .venv on first use.
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench clean
+.PHONY: app demo test browser bench clean
+PORT ?= 8866
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -14,15 +16,26 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet --no-deps cifar-10-model==7.4.0
 	touch $(STAMP)
 
+app: $(STAMP)
+	@echo "nnrules explorer: starting Voila; open the http://127.0.0.1:... address it prints (Ctrl-C stops it)"
+	$(VENV)/bin/voila --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) notebooks/explorer.ipynb
+
 demo: $(STAMP)
 	$(PY) -m nnrules demo
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(PY) -m pytest -q
+
+# The browser tests drive Debian's Chromium; install it where we may (root with apt), else they skip.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
+	  echo "chromium not installed and cannot be installed here: the browser tests will be skipped"
 
 bench: $(STAMP)
 	$(PY) benchmarks/record.py
 	$(PY) benchmarks/explainn.py
+	$(PY) benchmarks/explain.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

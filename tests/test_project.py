@@ -68,7 +68,7 @@ def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch, digits):
         nnrules.zoo.load("digits-cnn")  # now loads from the fresh cache without a warning
 
 
-def test_readme_tour_runs(digits):
+def test_readme_tour_runs():
     """The README's Python blocks run as written (docs that cannot rot silently)."""
     import re
 
@@ -77,4 +77,6 @@ def test_readme_tour_runs(digits):
     assert "explain.attribute" in code
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
-    assert scope["png"][:4] == b"\x89PNG" and scope["proto"].shape == (1, 8, 8)
+    assert scope["png"][:4] == b"\x89PNG" and scope["proto"].shape == (1, 28, 28)
+    assert scope["cpng"][:4] == b"\x89PNG" and scope["cproto"].shape == (3, 32, 32)
+    assert scope["c"].class_names[int(scope["c"].model(scope["photo"]).argmax())] == "cat"

@@ -1,0 +1,118 @@
+"""End to end: the Voila app in a real browser (Debian's Chromium driven by Playwright).
+
+The screenshot lands in ``artifacts/explorer.png`` (CI keeps it). Skipped, with the reason, only where
+Chromium is not installed (``make test`` installs it where it can).
+"""
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+ARTIFACTS = ROOT / "artifacts"
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+pytestmark = [pytest.mark.slow,
+              pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (apt-get install chromium; "
+                                                         "`make test` does this where it may)")]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def voila_url(tmp_path_factory):
+    log_path = tmp_path_factory.mktemp("voila") / "voila.log"
+    voila = Path(sys.executable).with_name("voila")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(voila), "--no-browser", f"--port={_free_port()}", "--Voila.ip=127.0.0.1",
+                                 str(ROOT / "notebooks" / "explorer.ipynb")],
+                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+    try:
+        url = None
+        for _ in range(300):  # Voila moves to another port if ours was taken: read it from its log
+            m = re.search(r"(http://127\.0\.0\.1:\d+/)", log_path.read_text())
+            if m:
+                url = m.group(1)
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert url, f"Voila did not start:\n{log_path.read_text()[-3000:]}"
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)
+    assert proc.poll() is not None
+
+
+@pytest.fixture(scope="module")
+def page(voila_url):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM,
+                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        pg = browser.new_page(viewport={"width": 1500, "height": 1300})
+        errors = []
+        pg.on("pageerror", lambda e: errors.append(str(e)))
+        pg.goto(voila_url, timeout=180_000)
+        pg.wait_for_selector(".nnr-app", timeout=180_000)  # the kernel trains/loads digits-cnn first
+        pg.errors = errors
+        yield pg
+        browser.close()
+
+
+def _img_loaded(page, selector: str) -> bool:
+    return page.eval_on_selector(selector, "e => e.complete && e.naturalWidth > 0")
+
+
+def test_mine_select_and_see_pictures(page):
+    page.select_option(".nnr-layers select", ["relu3", "relu2"])
+    page.click(".nnr-mine")
+    page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    assert page.locator(".nnr-sankey .sankey-node").count() > 3
+    assert "press Mine" not in page.locator(".nnr-sankey").inner_text()
+    page.locator(".nnr-sankey .sankey-link").first.click(force=True)  # a link is a rule
+    page.wait_for_selector(".nnr-prototype", timeout=60_000)
+    page.wait_for_selector(".nnr-heatmap", timeout=60_000)
+    assert "Rule" in page.locator(".nnr-detail").inner_text()
+    assert _img_loaded(page, ".nnr-prototype") and _img_loaded(page, ".nnr-heatmap")
+    assert page.locator(".nnr-heatmap").count() == 4 and page.locator(".nnr-exemplar").count() == 8
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
+    page.locator(".nnr-sankey .sankey-node .node-rect").first.click(force=True)  # a node is a group
+    page.wait_for_function("document.querySelector('.nnr-detail').innerText.includes('Group')", timeout=60_000)
+    assert page.errors == []
+
+
+def test_bad_input_shows_a_message_and_the_app_keeps_working(page):
+    page.get_by_text("Your files").click()
+    page.fill(".nnr-model-input input >> nth=0", "/nonexistent/model.pt")
+    page.fill(".nnr-model-input input >> nth=1", "/tmp")
+    page.click(".nnr-load")
+    page.wait_for_selector(".nnr-model-msg .nnr-error", timeout=30_000)
+    assert "does not exist" in page.locator(".nnr-model-msg").inner_text()
+    page.select_option(".nnr-layers select", ["pool", "flatten"])
+    page.click(".nnr-mine")
+    page.wait_for_selector(".nnr-mine-msg .nnr-error", timeout=30_000)
+    assert "same values" in page.locator(".nnr-mine-msg").inner_text()
+    page.select_option(".nnr-layers select", ["relu3"])
+    page.click(".nnr-mine")
+    page.wait_for_function("document.querySelector('.nnr-mine-msg').innerText === ''", timeout=60_000)
+    page.wait_for_function("[...document.querySelectorAll('.widget-label')].some(e => "
+                           "e.innerText.includes('over 1 layer pairs'))", timeout=120_000)
