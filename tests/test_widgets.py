@@ -191,6 +191,13 @@ def test_user_files_good_and_bad(tmp_path, digits):
     assert s.accuracy >= 0.9  # the images are read back as the model saw them (grey, [0, 1])
     s.mine(MiningSettings(["relu3"]))
     assert len(s.rules) > 0
+    # a saved data set file instead of a folder
+    torch.save((x[:50], y[:50]), tmp_path / "data.pt")
+    s.load_files(str(model), str(tmp_path / "data.pt"))
+    assert s.inputs.shape == (50, 1, 8, 8) and s.accuracy >= 0.9
+    torch.save({"x": x}, tmp_path / "wrong.pt")
+    with pytest.raises(UserInputError, match="must hold a pair"):
+        s.load_files(str(model), str(tmp_path / "wrong.pt"))
 
 
 def test_app_headless_flow(tmp_path):

@@ -24,7 +24,7 @@ class ModelPanel:
         self.source = W.ToggleButtons(options=[("Zoo", "zoo"), ("Your files", "files")], value="zoo")
         self.zoo = W.Dropdown(options=state.zoo_models(), value="digits-cnn", description="Model")
         self.model_path = W.Text(placeholder="/path/to/model.pt", description="Model file")
-        self.data_path = W.Text(placeholder="/path/to/images (one folder per class)", description="Images")
+        self.data_path = W.Text(placeholder="/path/to/images/ (a folder per class) or data.pt", description="Data")
         self.size = W.IntText(value=0, description="Resize to", tooltip="0 keeps the images' size")
         self.load = W.Button(description="Load", button_style="primary")
         self.msg = W.HTML()

@@ -129,29 +129,23 @@ class ExplorerState:
         return self
 
     def load_files(self, model_path: str, data_path: str, size: int | None = None) -> "ExplorerState":
-        """Load a user's model file (TorchScript or ``torch.save``'d module) and image folder
-        (one sub-folder per class; images resized to ``size`` pixels if given)."""
+        """Load a user's model file (TorchScript or ``torch.save``'d module) and data: an image folder (one
+        sub-folder per class; images resized to ``size`` pixels if given) or a saved data set file
+        (``torch.save((inputs, labels), path)`` with inputs ``(n, C, H, W)``)."""
         if not str(model_path).strip():
             raise UserInputError("enter the path of a model file (.pt, saved with torch.save(model, path) "
                                  "or torch.jit.save)")
         if not str(data_path).strip():
-            raise UserInputError("enter the path of an image folder (one sub-folder per class)")
+            raise UserInputError("enter the path of an image folder (one sub-folder per class) or of a data "
+                                 "set saved with torch.save((inputs, labels), path)")
         try:
             model = load_model(Path(model_path).expanduser())
-            data = image_folder(Path(data_path).expanduser(), size=size or None)
+            x, y, classes = _load_data(Path(data_path).expanduser(), size)
         except ValueError as err:
             raise UserInputError(str(err)) from err
-        n = min(len(data), MAX_SAMPLES)
-        try:
-            pairs = [data[i] for i in range(n)]
-            x = torch.stack([p[0] for p in pairs])
-        except RuntimeError as err:
-            raise UserInputError(f"the images in {data_path!r} differ in size; give an image size so they are "
-                                 f"resized ({err})") from err
-        y = torch.tensor([int(p[1]) for p in pairs])
         x = _fit_channels(model, x)
-        self._set_model(Path(model_path).name, model, x, y, list(data.classes), float("nan"),
-                        f"{n} images from {data_path} ({len(data.classes)} classes).")
+        self._set_model(Path(model_path).name, model, x, y, classes, float("nan"),
+                        f"{len(x)} samples from {data_path} ({len(classes)} classes).")
         self.accuracy = float((self._predict(x) == y).float().mean())
         return self
 
@@ -443,6 +437,30 @@ class ExplorerState:
             d.errors["prototype"] = str(err)
             return None
         return viz.to_png(viz.image(img, self._scale()))
+
+
+def _load_data(path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(inputs, labels, class names) of at most MAX_SAMPLES samples from a folder or a saved pair."""
+    if path.is_file():
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ValueError(f"{str(path)!r} is not a data set saved with torch.save((inputs, labels), path): "
+                             f"{err}") from err
+        if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, torch.Tensor) for t in obj)
+                and obj[0].dim() == 4 and len(obj[0]) == len(obj[1]) > 0):
+            raise ValueError(f"{str(path)!r} must hold a pair (inputs (n, C, H, W), labels (n,)) of tensors")
+        x, y = obj[0][:MAX_SAMPLES].float(), obj[1][:MAX_SAMPLES].long()
+        return x, y, [str(c) for c in range(int(y.max()) + 1)]
+    data = image_folder(path, size=size or None)
+    n = min(len(data), MAX_SAMPLES)
+    try:
+        pairs = [data[i] for i in range(n)]
+        x = torch.stack([p[0] for p in pairs])
+    except RuntimeError as err:
+        raise ValueError(f"the images in {str(path)!r} differ in size; give an image size so they are "
+                         f"resized ({err})") from err
+    return x, torch.tensor([int(p[1]) for p in pairs]), list(data.classes)
 
 
 def _fit_channels(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
