@@ -36,6 +36,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/record.py
 	$(PY) benchmarks/explainn.py
 	$(PY) benchmarks/explain.py
+	$(PY) benchmarks/itemsets.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,102 @@
+from itertools import combinations
+
+import numpy as np
+import pandas as pd
+import pytest
+from mlxtend.frequent_patterns import association_rules as mlx_rules
+from mlxtend.frequent_patterns import fpgrowth
+
+from nnrules import BinaryMatrix
+from nnrules.itemsets import association_rules, eclat, min_count, top_rules
+
+
+def as_dict(df, key="itemsets"):
+    return dict(zip(df[key], df["support"]))
+
+
+# The textbook example (Zaki's Eclat paper style): 6 transactions over items A..E = 0..4.
+BOOK = np.array([[1, 1, 0, 1, 1], [0, 1, 1, 0, 1], [1, 1, 0, 1, 1], [1, 1, 1, 0, 1], [1, 1, 1, 1, 1],
+                 [0, 1, 1, 1, 0]], dtype=bool)
+
+
+def test_hand_counted_example():
+    got = as_dict(eclat(BOOK, 0.5))
+    f = frozenset
+    assert got[f({1})] == 1.0 and got[f({0})] == 4 / 6 and got[f({0, 1, 3, 4})] == 3 / 6
+    assert got[f({1, 2})] == 4 / 6 and f({2, 3}) not in got  # {C, D} is in 2 of 6 (< 0.5)
+    assert len(got) == 19  # counted by hand: 5 singletons, 8 pairs, 5 triples, ABDE
+
+
+@pytest.mark.parametrize("support", [0.4, 0.15, 0.05, 0.01])
+@pytest.mark.parametrize("max_len", [None, 2])
+def test_same_itemsets_and_supports_as_mlxtend_fpgrowth(support, max_len):
+    rng = np.random.default_rng(3)
+    X = rng.random((1500, 25)) < rng.uniform(0.02, 0.6, 25)
+    X[:, 3] = False  # an empty column
+    X[:, 7] = True  # a full one
+    ours = as_dict(eclat(X, support, max_len=max_len))
+    ref = as_dict(fpgrowth(pd.DataFrame(X), min_support=support, max_len=max_len))
+    assert ours.keys() == ref.keys()
+    assert all(abs(ours[k] - ref[k]) < 1e-12 for k in ours)
+
+
+def test_inputs_binary_matrix_dataframe_and_one_row():
+    X = BOOK
+    a = as_dict(eclat(BinaryMatrix.from_dense(X), 0.5))
+    b = as_dict(eclat(pd.DataFrame(X.astype(int)), 0.5))
+    assert a == b == as_dict(eclat(X, 0.5))
+    one = eclat(X[:1], 1.0)
+    assert set(one["itemsets"]) == {frozenset(s) for r in range(1, 5) for s in combinations([0, 1, 3, 4], r)}
+
+
+@pytest.mark.parametrize("X, kw, match", [
+    (np.array([[0, 2]]), {}, "binary"),
+    (np.zeros(4, bool), {}, "2-D"),
+    (BOOK, {"min_support": 0.0}, r"\(0, 1\]"),
+    (BOOK, {"min_support": 1.5}, r"\(0, 1\]"),
+    (BOOK, {"max_len": 0}, "max_len"),
+    (np.zeros((0, 3), bool), {}, "no transactions"),
+])
+def test_bad_input(X, kw, match):
+    with pytest.raises(ValueError, match=match):
+        eclat(X, **{"min_support": 0.5, **kw})
+
+
+def test_min_count_is_exact_at_float_edges():
+    assert min_count(0.3, 10) == 3 and min_count(0.1, 30) == 3 and min_count(1.0, 7) == 7
+    assert min_count(0.7, 10) == 7  # 0.7 * 10 = 7.000000000000001 in floating point
+
+
+def test_rules_same_as_mlxtend():
+    rng = np.random.default_rng(5)
+    X = rng.random((800, 12)) < rng.uniform(0.1, 0.6, 12)
+    ours = association_rules(eclat(X, 0.05), min_confidence=0.4)
+    fr = fpgrowth(pd.DataFrame(X), min_support=0.05)
+    ref = mlx_rules(fr, num_itemsets=len(X), min_threshold=0.4)
+    key = lambda df: {(a, b): (s, c, l) for a, b, s, c, l in
+                      zip(df.antecedents, df.consequents, df.support, df.confidence, df.lift)}
+    o, r = key(ours), key(ref)
+    assert o.keys() == r.keys() and len(o) > 100
+    assert max(np.abs(np.subtract(o[k], r[k])).max() for k in o) < 1e-12
+
+
+def test_filters_to_class_constraint_and_top_q():
+    # items 0..3 are filters, 4 and 5 are class labels (one per transaction)
+    rng = np.random.default_rng(0)
+    cls = rng.integers(0, 2, 400)
+    X = np.zeros((400, 6), bool)
+    X[np.arange(400), 4 + cls] = True
+    X[:, 0] = (cls == 0) & (rng.random(400) < 0.9)  # filter 0 fires for class 0
+    X[:, 1] = rng.random(400) < 0.5  # filter 1 fires for either
+    X[:, 2] = (cls == 1) & (rng.random(400) < 0.8)
+    X[:, 3] = X[:, 2] & (rng.random(400) < 0.9)
+    rules = association_rules(eclat(X, 0.05), antecedent_items=range(4), consequent_items=[4, 5])
+    assert all(a <= set(range(4)) and len(b) == 1 and b <= {4, 5} for a, b in
+               zip(rules.antecedents, rules.consequents))
+    row = rules[(rules.antecedents == frozenset({0})) & (rules.consequents == frozenset({4}))].iloc[0]
+    both, ante = (X[:, 0] & X[:, 4]).mean(), X[:, 0].mean()
+    assert row.support == both and row.confidence == pytest.approx(both / ante) and row.confidence == 1.0
+    top = top_rules(rules, q=2)
+    assert top.groupby(top.consequents.map(min)).size().tolist() == [2, 2]
+    best = top[top.consequents == frozenset({5})].iloc[0]
+    assert best.antecedents in ({2}, {2, 3}, {3}) and best.score == rules[rules.consequents == frozenset({5})].score.max()
