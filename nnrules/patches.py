@@ -1,0 +1,249 @@
+"""Explanation-guided itemset mining (seed 002): Grad-CAM patches → filter transactions → class rules.
+
+Pipeline (Sec. 3): a Grad-CAM heatmap per image for its predicted class (3.1); k candidate patches,
+each the best of m random ω×ω windows by heatmap sum, its region zeroed before the next (eq. 1); the
+relevant ones by incremental perturbation (3.1, τ_prt); per patch a transaction of the top N−1 filters
+by summed activation in the window plus the predicted class (eq. 2, 3.2); Eclat per class, supports then
+recomputed over all transactions (3.3); rules filters → class, the top q per class by support ×
+confidence (3.4), and the filter sets shared by several classes.
+
+Choices the paper leaves open, written down: the "output score" for τ_prt is the softmax probability
+of the predicted class; each candidate is perturbed on its own (the paper: "independently"), in the
+order found, and the patch is kept; selection stops after the first patch whose score differs from
+the previous perturbation's by less than τ_prt.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .explain import attribute, last_conv_layer
+from .hooks import named_layers, preserved_mode, resolve_layers
+from .itemsets import eclat, min_count
+from .rules import Rule, RuleSet
+
+__all__ = ["gradcam_maps", "candidate_patches", "relevant_patches", "PatchMiner", "mine_transactions",
+           "shared_sets"]
+
+
+def gradcam_maps(model: nn.Module, images: torch.Tensor, layer: str | None = None, batch_size: int = 64
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    """Grad-CAM ``(n, H, W)`` at ``layer`` (default: the last conv) for each image's predicted class, and
+    the predictions ``(n,)``."""
+    layer = layer or last_conv_layer(model)
+    maps, preds = [], []
+    for i in range(0, len(images), batch_size):
+        x = images[i: i + batch_size]
+        with torch.no_grad(), preserved_mode(model):
+            p = model.eval()(x).argmax(1)
+        maps.append(attribute(model, x, p, "gradcam", layer=layer).sum(1))
+        preds.append(p)
+    return torch.cat(maps), torch.cat(preds)
+
+
+def candidate_patches(heat: np.ndarray, size: int, k: int, m: int, rng: np.random.Generator
+                      ) -> list[tuple[int, int]]:
+    """Seed 002 eq. 1, k times: the best of ``m`` random ``size``×``size`` windows by the sum of ``heat``
+    ``(H, W)``; its region is then zeroed. Returns the windows' (top, left), best first."""
+    heat = np.array(heat, dtype=np.float64, copy=True)
+    h, w = heat.shape
+    if not 1 <= size <= min(h, w):
+        raise ValueError(f"patch size must be in 1..{min(h, w)} for {h}×{w} images, got {size}")
+    out = []
+    for _ in range(k):
+        tops = rng.integers(0, h - size + 1, m)
+        lefts = rng.integers(0, w - size + 1, m)
+        integral = np.pad(heat, ((1, 0), (1, 0))).cumsum(0).cumsum(1)
+        scores = (integral[tops + size, lefts + size] - integral[tops, lefts + size]
+                  - integral[tops + size, lefts] + integral[tops, lefts])
+        j = int(np.argmax(scores))
+        t, l = int(tops[j]), int(lefts[j])
+        out.append((t, l))
+        heat[t: t + size, l: l + size] = 0.0
+    return out
+
+
+def relevant_patches(model: nn.Module, image: torch.Tensor, boxes: list[tuple[int, int]], size: int, cls: int,
+                     tau: float) -> list[tuple[int, int]]:
+    """Seed 002 Sec. 3.1, incremental perturbation: zero each candidate patch of ``image`` ``(C, H, W)`` on
+    its own, keep it, and stop once the class probability changes by less than ``tau`` from the previous
+    perturbation (the first one is compared with the unperturbed image)."""
+    if not boxes:
+        return []
+    batch = image.unsqueeze(0).repeat(len(boxes) + 1, 1, 1, 1)
+    for i, (t, l) in enumerate(boxes, start=1):
+        batch[i, :, t: t + size, l: l + size] = 0.0
+    with torch.no_grad(), preserved_mode(model):
+        prob = torch.softmax(model.eval()(batch).float(), 1)[:, cls].numpy()
+    kept = []
+    for i, box in enumerate(boxes, start=1):
+        kept.append(box)
+        if abs(prob[i] - prob[i - 1]) < tau:
+            break
+    return kept
+
+
+def _layer_maps(model: nn.Module, layer: str, images: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """The layer's output maps upsampled to the input size ``(n, d, H, W)``."""
+    seen = []
+    handle = named_layers(model)[layer].register_forward_hook(lambda m, i, o: seen.append(o.detach()))
+    try:
+        with torch.no_grad(), preserved_mode(model):
+            for i in range(0, len(images), batch_size):
+                model.eval()(images[i: i + batch_size])
+    finally:
+        handle.remove()
+    out = torch.cat(seen)
+    if out.dim() != 4:
+        raise ValueError(f"layer {layer!r} has no spatial maps (output {tuple(out.shape[1:])}); patches need a "
+                         "conv layer")
+    return F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def mine_transactions(transactions: np.ndarray, n_filters: int, min_support: float, q: int) -> pd.DataFrame:
+    """Seed 002 Sec. 3.3–3.4 on a ``(n, n_filters + n_classes)`` bool transaction matrix (each row: its
+    filters, then one class item). Eclat per class (support within the class ≥ ``min_support``), supports
+    recomputed over all transactions, rules filters → class, the top ``q`` per class by support × confidence.
+
+    Columns: ``class``, ``filters`` (frozenset), ``support_class`` (within the class), ``support``
+    (of filters ∪ class over all rows), ``confidence`` (P(class | filters)), ``lift``, ``score``, ``rows``
+    (the transactions the rule covers).
+    """
+    T = np.asarray(transactions, dtype=bool)
+    if T.ndim != 2 or T.shape[1] <= n_filters:
+        raise ValueError(f"transactions must be (n, n_filters + n_classes) with n_filters={n_filters}, "
+                         f"got shape {T.shape}")
+    if q < 1:
+        raise ValueError(f"q must be ≥ 1, got {q}")
+    min_count(min_support, max(len(T), 1))  # validates min_support
+    filt, cls = T[:, :n_filters], T[:, n_filters:]
+    if not (cls.sum(1) == 1).all():
+        raise ValueError("each transaction needs exactly one class item after the filter items")
+    label = cls.argmax(1)
+    rows = []
+    for c in np.unique(label):
+        mine = label == c
+        sets = eclat(filt[mine], min_support)
+        for s, sc in zip(sets["itemsets"], sets["support"]):
+            has = filt[:, sorted(s)].all(1)
+            both = has & mine
+            rows.append({"class": int(c), "filters": s, "support_class": float(sc),
+                         "support": both.mean(), "confidence": both.sum() / has.sum(),
+                         "lift": (both.sum() / has.sum()) / mine.mean(), "rows": np.flatnonzero(both)})
+    df = pd.DataFrame(rows, columns=["class", "filters", "support_class", "support", "confidence", "lift", "rows"])
+    df["score"] = df["support"] * df["confidence"]
+    df = df.sort_values(["class", "score"], ascending=[True, False], kind="stable")
+    return df.groupby("class", sort=True).head(q).reset_index(drop=True)
+
+
+def shared_sets(rules: pd.DataFrame) -> pd.DataFrame:
+    """Filter sets that are the antecedent of rules for two or more classes (class-shared, Sec. 3.4)."""
+    if rules.empty:
+        return pd.DataFrame(columns=["filters", "classes"])
+    by = rules.groupby("filters")["class"].apply(lambda c: sorted(set(int(v) for v in c)))
+    return by[by.map(len) >= 2].rename("classes").rename_axis("filters").reset_index()
+
+
+@dataclass
+class _Images:
+    images: torch.Tensor
+    preds: torch.Tensor
+
+
+class PatchMiner:
+    """Class-specific and class-shared filter sets from Grad-CAM patches (seed 002).
+
+    Parameters: ``layer`` (a conv layer; default the last), ``size`` (ω, pixels), ``k`` (candidate patches
+    per image), ``m`` (random windows per candidate), ``tau`` (τ_prt), ``top`` (N−1 filters per
+    transaction), ``min_support`` (τ_support, within each class), ``q`` (rules per class), ``seed``.
+
+    Learned: ``patches_`` (DataFrame: image, top, left, class), ``transactions_`` ``(n_patches, d + C)``
+    bool, ``responses_`` ``(n_patches, d)`` (eq. 2), ``rules_`` (see :func:`mine_transactions`; ``rows``
+    index ``patches_``), ``shared_`` (filter sets in the rules of ≥ 2 classes), ``n_filters_``.
+    """
+
+    def __init__(self, layer: str | None = None, size: int = 8, k: int = 3, m: int = 50, tau: float = 0.1,
+                 top: int = 10, min_support: float = 0.5, q: int = 10, seed: int = 0, batch_size: int = 64) -> None:
+        self.layer, self.size, self.k, self.m, self.tau = layer, size, k, m, tau
+        self.top, self.min_support, self.q, self.seed, self.batch_size = top, min_support, q, seed, batch_size
+
+    def _check(self, model: nn.Module, images) -> torch.Tensor:
+        if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
+            raise ValueError("images must be a non-empty (n, C, H, W) tensor")
+        for name in ("size", "k", "m", "top", "q"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        if not 0 <= self.tau < 1:
+            raise ValueError(f"tau must be in [0, 1) (a change of class probability), got {self.tau!r}")
+        min_count(self.min_support, 1)
+        if self.layer is not None:
+            resolve_layers(model, [self.layer], allow_output=False)
+        return images.detach().float()
+
+    def fit(self, model: nn.Module, images: torch.Tensor) -> "PatchMiner":
+        images = self._check(model, images)
+        layer = self.layer or last_conv_layer(model)
+        maps = _layer_maps(model, layer, images[:1], 1)
+        d = maps.shape[1]
+        if self.top > d:
+            raise ValueError(f"top={self.top} filters per transaction but {layer!r} has only {d}")
+        heat, preds = gradcam_maps(model, images, layer, self.batch_size)
+        with torch.no_grad(), preserved_mode(model):
+            n_classes = model.eval()(images[:1]).shape[1]
+        rng = np.random.default_rng(self.seed)
+        patches = []
+        for i in range(len(images)):
+            boxes = candidate_patches(heat[i].numpy(), self.size, self.k, self.m, rng)
+            for t, l in relevant_patches(model, images[i], boxes, self.size, int(preds[i]), self.tau):
+                patches.append((i, t, l, int(preds[i])))
+        self.patches_ = pd.DataFrame(patches, columns=["image", "top", "left", "class"])
+        acts = _layer_maps(model, layer, images, self.batch_size)
+        s = self.size
+        resp = torch.stack([acts[i, :, t: t + s, l: l + s].sum((1, 2)) for i, t, l, _ in patches])
+        self.responses_ = resp.numpy()
+        T = np.zeros((len(patches), d + n_classes), dtype=bool)
+        best = np.argsort(-self.responses_, axis=1, kind="stable")[:, : self.top]
+        np.put_along_axis(T, best, True, axis=1)
+        T[np.arange(len(patches)), d + self.patches_["class"].to_numpy()] = True
+        self.transactions_, self.n_filters_, self.layer_ = T, d, layer
+        self.rules_ = mine_transactions(T, d, self.min_support, self.q)
+        self._images = _Images(images, preds)
+        self.shared_ = shared_sets(self.rules_)
+        return self
+
+    def filters_for(self, cls: int) -> list[int]:
+        """The filters in the antecedents of class ``cls``'s rules (what seed 002 Sec. 4.2 perturbs)."""
+        return sorted(set().union(*self.rules_.loc[self.rules_["class"] == cls, "filters"]))
+
+    def patch_images(self, rule: int) -> torch.Tensor:
+        """The patches ``(n, C, ω, ω)`` a rule (row of ``rules_``) covers."""
+        s, out = self.size, []
+        for r in self.rules_["rows"].iloc[rule]:
+            i, t, l, _ = self.patches_.iloc[int(r)]
+            out.append(self._images.images[i, :, t: t + s, l: l + s])
+        return torch.stack(out)
+
+    def weighted_average(self, rule: int) -> torch.Tensor:
+        """Sec. 4.1: the rule's patches averaged, each weighted by its filters' summed response ``(C, ω, ω)``."""
+        rows = self.rules_["rows"].iloc[rule]
+        filters = sorted(self.rules_["filters"].iloc[rule])
+        w = torch.as_tensor(self.responses_[np.asarray(rows)][:, filters].sum(1), dtype=torch.float32).clamp_min(0)
+        w = w / w.sum() if w.sum() > 0 else torch.full_like(w, 1 / len(w))
+        return (self.patch_images(rule) * w[:, None, None, None]).sum(0)
+
+    def to_ruleset(self, class_names: list[str] | None = None) -> RuleSet:
+        """The rules as a :class:`RuleSet` (head: the class, in the output; tail: the filter set, all on):
+        ``support`` = the class's transactions, ``holds`` = those with the filter set."""
+        n_classes = self.transactions_.shape[1] - self.n_filters_
+        names = class_names or [str(c) for c in range(n_classes)]
+        counts = self.transactions_[:, self.n_filters_:].sum(0)
+        rules = [Rule((int(c),), tuple(sorted(f)), 1, len(f), int(counts[c]), len(rows))
+                 for c, f, rows in zip(self.rules_["class"], self.rules_["filters"], self.rules_["rows"])]
+        return RuleSet(rules, [f"class {n}" for n in names], [f"{self.layer_}:c{f}" for f in range(self.n_filters_)],
+                       "output", self.layer_)
