@@ -57,23 +57,19 @@ class Explorer:
         self.detail.clear()
 
     def select_rule(self, rule_id: int) -> None:
+        self._select(self.state.select_rule, rule_id, rule_id)
+
+    def select_node(self, node_id: int) -> None:
+        self._select(self.state.select_node, node_id, None)
+
+    def _select(self, select, ident: int, rule_id: int | None) -> None:
+        """Select in the state, mirror it in the rule choosers, show the detail; bad ids give a message."""
         try:
-            self.state.select_rule(rule_id)
+            select(ident)
         except UserInputError as err:
             message(self.msg, str(err), "error")
             return
         message(self.msg, "")
         self.flow.show_rule(rule_id)
         self.table.show_rule(rule_id)
-        self.detail.refresh()
-
-    def select_node(self, node_id: int) -> None:
-        try:
-            self.state.select_node(node_id)
-        except UserInputError as err:
-            message(self.msg, str(err), "error")
-            return
-        message(self.msg, "")
-        self.flow.show_rule(None)
-        self.table.show_rule(None)
         self.detail.refresh()
