@@ -37,6 +37,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/explainn.py
 	$(PY) benchmarks/explain.py
 	$(PY) benchmarks/itemsets.py
+	$(PY) benchmarks/eric.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -1,6 +1,5 @@
 """Explanation-guided mining (seed 002): patches, transactions, hierarchical rules, filter zeroing."""
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 from torch import nn

@@ -1,0 +1,265 @@
+"""ERIC (seed 001 Sec. 3): quantised kernels, decision-tree rules with negated literals, a logic program.
+
+Quantisation (eq. 3–5): a kernel is true when the l1 norm of its activation map exceeds its mean over
+the training data (record with ``reduce="l1"``); output neurons are the model's prediction. For each
+kernel of layer l a decision tree over the literals of layer l−1 (gini, max depth d, a child holding
+less than α of its parent's samples is not split further, leaf = modal value) gives the rules under
+which the kernel is true; default negation makes it false otherwise. Rules are simplified by the
+paper's two merges. The program (eq. 1–2) quantises the entry layer and infers every later layer.
+
+Choices the paper leaves open, written down: a node is split only if the split lowers the gini impurity
+(and both children are non-empty); depth d = at most d literals per rule; a leaf with a tie is false
+(default negation); when several output rules fire, the one with the highest training precision decides;
+when none fires, the training majority class.
+"""
+from __future__ import annotations
+
+import json
+import numbers
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+
+from .hooks import OUTPUT
+from .recording import Activations
+
+__all__ = ["ERIC", "EricRule", "Literal"]
+
+Literal = tuple[int, bool]  # (unit index in the lower layer, True = positive literal / False = negated)
+
+
+@dataclass(frozen=True)
+class EricRule:
+    """``antecedent`` (conjoined literals of ``lower``) → every unit in ``consequent`` of ``upper`` is true.
+
+    ``support``: training samples where the antecedent holds; ``precision``: the fraction of them where
+    the (first) consequent unit is true."""
+
+    upper: str
+    lower: str
+    antecedent: tuple[Literal, ...]
+    consequent: tuple[int, ...]
+    support: int
+    precision: float
+
+
+@dataclass
+class _Node:
+    literals: tuple[Literal, ...]
+    idx: np.ndarray
+
+
+def _tree_rules(X: np.ndarray, y: np.ndarray, depth: int, alpha: float) -> list[tuple[tuple[Literal, ...], int, float]]:
+    """Paths to leaves whose modal value is True: (literals, support, precision). ``X (n, K) bool``, ``y (n,)``."""
+    out = []
+    stack = [_Node((), np.arange(len(y)))]
+    Xi = X.astype(np.int64)
+    yi = y.astype(np.int64)
+    while stack:
+        node = stack.pop()
+        idx = node.idx
+        n, pos = len(idx), int(yi[idx].sum())
+        split = None
+        if len(node.literals) < depth and 0 < pos < n:
+            on = Xi[idx].sum(0)  # per feature: samples with the literal true
+            on_pos = yi[idx] @ Xi[idx]
+            off, off_pos = n - on, pos - on_pos
+            with np.errstate(divide="ignore", invalid="ignore"):
+                g_on = 1 - (on_pos / on) ** 2 - ((on - on_pos) / on) ** 2
+                g_off = 1 - (off_pos / off) ** 2 - ((off - off_pos) / off) ** 2
+            weighted = np.where((on > 0) & (off > 0), (on * g_on + off * g_off) / n, np.inf)
+            used = [u for u, _ in node.literals]
+            weighted[used] = np.inf
+            f = int(np.argmin(weighted))
+            parent = 1 - (pos / n) ** 2 - ((n - pos) / n) ** 2
+            if np.isfinite(weighted[f]) and weighted[f] < parent - 1e-12:
+                split = f
+        if split is None:
+            if 2 * pos > n:  # modal value True (a tie is False: default negation)
+                out.append((node.literals, n, pos / n))
+            continue
+        for value in (False, True):
+            child = idx[X[idx, split] == value]
+            lit = node.literals + ((split, value),)
+            if len(child) < alpha * n:  # seed 001: stop branching if |Q| / |P| < α
+                cpos = int(yi[child].sum())
+                if 2 * cpos > len(child):
+                    out.append((lit, len(child), cpos / len(child)))
+                continue
+            stack.append(_Node(lit, child))
+    return out
+
+
+def _merge_complementary(antecedents: list[frozenset]) -> list[frozenset]:
+    """A ∧ B → C and A ∧ ¬B → C become A → C, repeated until nothing merges."""
+    sets = set(antecedents)
+    changed = True
+    while changed:
+        changed = False
+        for a in sorted(sets, key=lambda s: (len(s), sorted(s))):
+            for lit in a:
+                b = (a - {lit}) | {(lit[0], not lit[1])}
+                if b in sets and a in sets:
+                    sets -= {a, b}
+                    sets.add(a - {lit})
+                    changed = True
+                    break
+            if changed:
+                break
+    # a rule implied by a more general one adds nothing
+    return [s for s in sets if not any(o < s for o in sets)]
+
+
+class ERIC:
+    """Extract a logic program from a model's recorded activations (seed 001).
+
+    ``depth``: max literals per rule (tree depth d ≥ 1); ``alpha``: the branching stop ratio α in [0, 1);
+    ``merge``: apply the paper's two simplifications. ``fit(activations, layers)`` takes activations
+    recorded with ``reduce="l1"`` and the layers output-side first (as :func:`nnrules.flow.trace`); the
+    last one is the logical entry point. ``labels`` maps unit names (``"relu2:c5"``) to the names a person
+    gave the kernels; rules print with them. Learned: ``thresholds_`` (layer → θ, eq. 4), ``rules_`` (list
+    of :class:`EricRule`), ``layers_`` (output first), ``entry_``, ``majority_``.
+    """
+
+    def __init__(self, depth: int = 5, alpha: float = 0.01, merge: bool = True,
+                 labels: dict[str, str] | None = None) -> None:
+        self.depth = depth
+        self.alpha = alpha
+        self.merge = merge
+        self.labels = labels
+
+    def _check(self, activations, layers) -> list[str]:
+        if isinstance(self.depth, bool) or not isinstance(self.depth, numbers.Integral) or self.depth < 1:
+            raise ValueError(f"depth must be an integer ≥ 1, got {self.depth!r}")
+        if not isinstance(self.alpha, numbers.Real) or not 0 <= self.alpha < 1:
+            raise ValueError(f"alpha must be in [0, 1), got {self.alpha!r}")
+        if not isinstance(activations, Activations):
+            raise TypeError("activations must be an nnrules.Activations (from nnrules.record(..., reduce='l1'))")
+        if activations.reduce != "l1":
+            raise ValueError(f"ERIC quantises the l1 norm of each kernel (seed 001 eq. 3): record with "
+                             f"reduce='l1', not {activations.reduce!r}")
+        chain = [l for l in layers if l != OUTPUT]
+        if not chain:
+            raise ValueError("name at least one layer below the output (the last one is the entry point)")
+        missing = [l for l in chain if l not in activations.values]
+        if missing:
+            raise ValueError(f"layers {missing} were not recorded; recorded: {activations.layers}")
+        return [OUTPUT] + chain
+
+    def fit(self, activations: Activations, layers: Sequence[str]) -> "ERIC":
+        self.layers_ = self._check(activations, layers)
+        self.entry_ = self.layers_[-1]
+        self.unit_names_ = {l: list(activations.unit_names[l]) for l in self.layers_}
+        self.thresholds_ = {l: np.asarray(activations[l], dtype=np.float64).mean(0) for l in self.layers_[1:]}
+        b = self._quantise(activations)
+        b[OUTPUT] = np.eye(len(activations.class_names), dtype=bool)[activations.predictions]  # eq. 5
+        self.class_names_ = list(activations.class_names)
+        self.majority_ = int(np.bincount(activations.predictions, minlength=len(self.class_names_)).argmax())
+        self.rules_: list[EricRule] = []
+        for upper, lower in zip(self.layers_[:-1], self.layers_[1:]):
+            X = b[lower]
+            groups: list[tuple[frozenset, list[int]]] = []
+            for k in range(b[upper].shape[1]):
+                found = [frozenset(lits) for lits, _, _ in _tree_rules(X, b[upper][:, k], self.depth, self.alpha)]
+                groups += [(a, [k]) for a in (_merge_complementary(found) if self.merge else found)]
+            if self.merge:  # A → B and A → C become A → B ∧ C
+                by: dict[frozenset, list[int]] = {}
+                for a, ks in groups:
+                    by.setdefault(a, []).extend(ks)
+                groups = list(by.items())
+            for a, ks in groups:
+                holds = self._holds(X, a)
+                support = int(holds.sum())
+                prec = float(b[upper][holds, ks[0]].mean()) if support else 0.0
+                self.rules_.append(EricRule(upper, lower, tuple(sorted(a)), tuple(ks), support, prec))
+        return self
+
+    def _quantise(self, activations: Activations) -> dict[str, np.ndarray]:
+        return {l: np.asarray(activations[l]) > self.thresholds_[l] for l in self.layers_[1:]}  # eq. 3
+
+    @staticmethod
+    def _holds(X: np.ndarray, antecedent) -> np.ndarray:
+        ok = np.ones(len(X), dtype=bool)
+        for u, v in antecedent:
+            ok &= X[:, u] == v
+        return ok
+
+    # --- the program --------------------------------------------------------------------------
+    def infer(self, activations: Activations) -> dict[str, np.ndarray]:
+        """Truth values of every layer: the entry layer quantised (eq. 1), the rest inferred (eq. 2)."""
+        if self.entry_ not in activations.values:
+            raise ValueError(f"the entry layer {self.entry_!r} was not recorded; recorded: {activations.layers}")
+        n = activations.n_samples
+        b = {self.entry_: self._quantise_one(activations)}
+        for upper, lower in reversed(list(zip(self.layers_[:-1], self.layers_[1:]))):
+            width = len(self.class_names_) if upper == OUTPUT else len(self.thresholds_[upper])
+            out = np.zeros((n, width), dtype=bool)
+            for r in self.rules_:
+                if r.upper == upper:
+                    out[np.ix_(self._holds(b[lower], r.antecedent), list(r.consequent))] = True
+            b[upper] = out
+        return b
+
+    def _quantise_one(self, activations: Activations) -> np.ndarray:
+        a = np.asarray(activations[self.entry_])
+        if activations.reduce != "l1" or a.shape[1] != len(self.thresholds_[self.entry_]):
+            raise ValueError(f"record {self.entry_!r} with reduce='l1' as for fit ({len(self.thresholds_[self.entry_])} "
+                             f"units)")
+        return a > self.thresholds_[self.entry_]
+
+    def predict(self, activations: Activations) -> np.ndarray:
+        """Classes ``(n,)`` from the logic program (see the module docstring for conflicts)."""
+        b = self.infer(activations)
+        lower = self.layers_[1]
+        best = np.full(activations.n_samples, -1.0)
+        pred = np.full(activations.n_samples, self.majority_)
+        for r in sorted((r for r in self.rules_ if r.upper == OUTPUT), key=lambda r: -r.precision):
+            fire = self._holds(b[lower], r.antecedent) & (best < r.precision)
+            pred[fire] = r.consequent[0]
+            best[fire] = r.precision
+        return pred
+
+    def accuracy(self, activations: Activations) -> float:
+        """Agreement with the true labels (samples labelled -1 are ignored)."""
+        if activations.labels is None:
+            raise ValueError("the activations carry no labels; accuracy needs labelled data")
+        keep = activations.labels >= 0
+        return float((self.predict(activations)[keep] == activations.labels[keep]).mean())
+
+    def fidelity(self, activations: Activations) -> float:
+        """Agreement with the model's own predictions."""
+        return float((self.predict(activations) == activations.predictions).mean())
+
+    @property
+    def size_(self) -> int:
+        """Program size: the total number of antecedent literals (seed 001 Table 1)."""
+        return sum(len(r.antecedent) for r in self.rules_)
+
+    @property
+    def variables_(self) -> int:
+        return len({(r.lower, lit) for r in self.rules_ for lit in r.antecedent})
+
+    # --- reading ------------------------------------------------------------------------------
+    def _name(self, layer: str, unit: int) -> str:
+        name = self.unit_names_[layer][unit]  # the output's units are named "class <name>"
+        return (self.labels or {}).get(name, name)
+
+    def describe(self, rule: EricRule) -> str:
+        """``¬relu2:c12 ∧ relu2:c40 → class 3`` (labels replace unit names where set)."""
+        ante = " ∧ ".join(("" if v else "¬") + self._name(rule.lower, u) for u, v in rule.antecedent) or "⊤"
+        return f"{ante} → {' ∧ '.join(self._name(rule.upper, k) for k in rule.consequent)}"
+
+    def to_frame(self) -> pd.DataFrame:
+        return pd.DataFrame([{"upper": r.upper, "lower": r.lower, "rule": self.describe(r),
+                              "antecedent": [("" if v else "¬") + self._name(r.lower, u) for u, v in r.antecedent],
+                              "consequent": [self._name(r.upper, k) for k in r.consequent],
+                              "length": len(r.antecedent), "support": r.support, "precision": r.precision}
+                             for r in self.rules_],
+                            columns=["upper", "lower", "rule", "antecedent", "consequent", "length", "support",
+                                     "precision"])
+
+    def to_json(self) -> str:
+        return json.dumps({"layers": self.layers_, "depth": self.depth, "alpha": self.alpha,
+                           "rules": self.to_frame().to_dict(orient="records")}, ensure_ascii=False)

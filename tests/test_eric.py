@@ -1,0 +1,125 @@
+"""ERIC (seed 001): tree rules with negated literals, merges, the logic program, on planted data and digits-cnn."""
+import json
+
+import numpy as np
+import pytest
+
+import nnrules
+from nnrules import Activations
+from nnrules.eric import ERIC, _merge_complementary, _tree_rules
+
+
+def planted_activations(n=2000, seed=0, flip=0.0):
+    """Entry layer 'k' with 6 kernels (l1 norms); the 'model' predicts class 1 iff k0 ∧ ¬k1, class 2 iff
+    k2 ∧ k3 (and not class 1), else class 0."""
+    rng = np.random.default_rng(seed)
+    on = rng.random((n, 6)) < 0.5
+    norms = np.where(on, rng.uniform(2, 3, (n, 6)), rng.uniform(0, 1, (n, 6))).astype(np.float32)
+    pred = np.where(on[:, 0] & ~on[:, 1], 1, np.where(on[:, 2] & on[:, 3], 2, 0))
+    if flip:
+        noisy = rng.random(n) < flip
+        pred[noisy] = rng.integers(0, 3, noisy.sum())
+    logits = np.eye(3, dtype=np.float32)[pred]
+    return Activations(values={"k": norms, "output": logits},
+                       unit_names={"k": [f"k:c{i}" for i in range(6)], "output": ["class 0", "class 1", "class 2"]},
+                       predictions=pred, labels=pred.copy(), class_names=["none", "one", "two"], reduce="l1")
+
+
+def test_tree_finds_planted_conjunction_with_negation():
+    acts = planted_activations()
+    X = acts["k"] > acts["k"].mean(0)
+    y = acts.predictions == 1
+    rules = _tree_rules(X, y, depth=2, alpha=0.0)
+    assert [(set(l), s, p) for l, s, p in rules] == [({(0, True), (1, False)}, int(y.sum()), 1.0)]
+    one = _tree_rules(X, y, depth=1, alpha=0.0)  # one literal: k0 alone is right only about half the time
+    assert [l for l, _, _ in one] == [((0, True),)] and one[0][2] < 0.6
+
+
+def test_alpha_stops_branching_exactly():
+    # 100 samples; splitting on x0 gives a child of 15 (|Q|/|P| = 0.15) that needs one more split on x1
+    X = np.zeros((100, 2), bool)
+    X[:15, 0] = True
+    X[:10, 1] = True
+    X[50:, 1] = True  # x1 alone is a poor split, so the tree splits on x0 first
+    y = np.zeros(100, bool)
+    y[:10] = True  # x0 ∧ x1
+    y[15:20] = True  # a few positives elsewhere keep the root impure
+    deep = _tree_rules(X, y, depth=3, alpha=0.14)  # 0.15 ≥ 0.14: the small child is split
+    assert any(set(l) == {(0, True), (1, True)} for l, _, _ in deep)
+    shallow = _tree_rules(X, y, depth=3, alpha=0.16)  # 0.15 < 0.16: it becomes a leaf (10/15 true → a rule)
+    assert [(set(l), s) for l, s, _ in shallow if (0, True) in l] == [({(0, True)}, 15)]
+
+
+def test_merges():
+    a, b, c = (0, True), (1, True), (2, False)
+    assert set(_merge_complementary([frozenset({a, b}), frozenset({a, (1, False)})])) == {frozenset({a})}
+    # chained: a∧b∧c, a∧b∧¬c, a∧¬b → a
+    got = _merge_complementary([frozenset({a, b, c}), frozenset({a, b, (2, True)}), frozenset({a, (1, False)})])
+    assert got == [frozenset({a})]
+    assert set(_merge_complementary([frozenset({a}), frozenset({b})])) == {frozenset({a}), frozenset({b})}
+
+
+def test_program_recovers_planted_rules_and_replays_the_model():
+    acts = planted_activations()
+    e = ERIC(depth=3, alpha=0.01).fit(acts, ["k"])
+    text = {e.describe(r) for r in e.rules_}
+    assert "k:c0 ∧ ¬k:c1 → class 1" in text
+    assert e.fidelity(acts) == 1.0 and e.accuracy(acts) == 1.0
+    test = planted_activations(seed=1)
+    assert e.fidelity(test) == 1.0
+    # identical antecedents for two kernels merge into one rule with both consequents
+    acts2 = planted_activations()
+    acts2.values["h"] = np.stack([acts2["k"][:, 0] * (acts2["k"][:, 1] < 1.5)] * 2, 1).astype(np.float32)
+    acts2.unit_names["h"] = ["h:0", "h:1"]
+    e2 = ERIC(depth=2).fit(acts2, ["h", "k"])
+    hr = [r for r in e2.rules_ if r.upper == "h"]
+    assert len(hr) == 1 and hr[0].consequent == (0, 1) and set(hr[0].antecedent) == {(0, True), (1, False)}
+    # the program infers h from k (eq. 2), then the output from h
+    b = e2.infer(acts2)
+    assert set(b) == {"k", "h", "output"} and (b["h"][:, 0] == b["h"][:, 1]).all()
+
+
+def test_labels_readable_forms_and_noise():
+    acts = planted_activations(flip=0.1)
+    e = ERIC(depth=3, labels={"k:c0": "wheel", "k:c1": "sky"}).fit(acts, ["k"])
+    assert "wheel ∧ ¬sky → class 1" in {e.describe(r) for r in e.rules_}
+    df = e.to_frame()
+    assert {"rule", "antecedent", "consequent", "length", "support", "precision"} <= set(df.columns)
+    assert json.loads(e.to_json())["rules"][0]["rule"] == df["rule"].iloc[0]
+    assert e.size_ == df["length"].sum() and e.variables_ <= 12
+    assert 0.85 < e.fidelity(acts) < 1.0  # 10% of the predictions are random
+
+
+@pytest.mark.parametrize("kw, match", [({"depth": 0}, "depth"), ({"alpha": 1.0}, "alpha"),
+                                       ({"alpha": -0.1}, "alpha")])
+def test_bad_parameters(kw, match):
+    with pytest.raises(ValueError, match=match):
+        ERIC(**kw).fit(planted_activations(n=50), ["k"])
+
+
+def test_bad_activations(digits):
+    acts = nnrules.record(digits.model, digits.test, ["relu3"], reduce="max", progress=False)
+    with pytest.raises(ValueError, match="reduce='l1'"):
+        ERIC().fit(acts, ["relu3"])
+    l1 = nnrules.record(digits.model, digits.test, ["relu3"], reduce="l1", progress=False)
+    with pytest.raises(ValueError, match="not recorded"):
+        ERIC().fit(l1, ["relu2"])
+    with pytest.raises(ValueError, match="at least one layer"):
+        ERIC().fit(l1, ["output"])
+    e = ERIC().fit(l1, ["relu3"])
+    with pytest.raises(ValueError, match="entry layer 'relu3'"):
+        e.predict(nnrules.record(digits.model, digits.test, ["relu2"], reduce="l1", progress=False))
+
+
+@pytest.mark.slow
+def test_on_digits_cnn(digits):
+    layers = ["relu3", "pool"]
+    tr = nnrules.record(digits.model, digits.train, layers, reduce="l1", class_names=digits.class_names, progress=False)
+    te = nnrules.record(digits.model, digits.test, layers, reduce="l1", class_names=digits.class_names, progress=False)
+    chance = np.bincount(te.predictions).max() / te.n_samples
+    for chain in (["relu3"], ["pool"], ["relu3", "pool"]):
+        fid = [ERIC(depth=d).fit(tr, chain).fidelity(tr) for d in range(1, 6)]
+        assert all(b >= a for a, b in zip(fid, fid[1:])), (chain, fid)  # deeper trees: not less faithful
+        assert fid[-1] > 3 * chance
+    e = ERIC(depth=5).fit(tr, ["relu3"])
+    assert e.fidelity(te) > 0.85 and e.accuracy(te) > 0.85  # chance is about 0.11
