@@ -24,6 +24,7 @@ import pandas as pd
 
 from .hooks import OUTPUT
 from .recording import Activations
+from .rules import Rule, RuleSet
 
 __all__ = ["ERIC", "EricRule", "Literal"]
 
@@ -259,6 +260,20 @@ class ERIC:
                              for r in self.rules_],
                             columns=["upper", "lower", "rule", "antecedent", "consequent", "length", "support",
                                      "precision"])
+
+    def to_rulesets(self) -> list[RuleSet]:
+        """The program as one :class:`RuleSet` per layer pair, output first (``direction="tail→head"``: the
+        lower layer's literals imply the upper units), for the shared views and tables."""
+        out = []
+        for upper, lower in zip(self.layers_[:-1], self.layers_[1:]):
+            rules = [Rule(head=r.consequent, tail=tuple(u for u, _ in r.antecedent), head_min=len(r.consequent),
+                          tail_min=len(r.antecedent), support=r.support, holds=round(r.support * r.precision),
+                          negated=tuple(u for u, v in r.antecedent if not v))
+                     for r in self.rules_ if r.upper == upper]
+            out.append(RuleSet(rules, [self._name(upper, k) for k in range(len(self.unit_names_[upper]))],
+                               [self._name(lower, k) for k in range(len(self.unit_names_[lower]))], upper, lower,
+                               direction="tail→head"))
+        return out
 
     def to_json(self) -> str:
         return json.dumps({"layers": self.layers_, "depth": self.depth, "alpha": self.alpha,

@@ -18,7 +18,8 @@ class Rule:
     with at least ``head_min`` (l) head items and *holds* where it applies and at least ``tail_min``
     (k) tail items are on. ``support`` = |T_X^l| (samples where it applies), ``holds`` = samples
     where it holds, ``confidence`` = holds / support, ``gain`` = bits saved in the model that
-    contains it (its cost against coding its tail items alone).
+    contains it (its cost against coding its tail items alone). ``negated``: tail items that must be
+    *off* (ERIC's negative literals; empty for ExplaiNN).
     """
 
     head: tuple[int, ...]
@@ -28,6 +29,7 @@ class Rule:
     support: int
     holds: int
     gain: float = 0.0
+    negated: tuple[int, ...] = ()
 
     @property
     def confidence(self) -> float:
@@ -43,7 +45,11 @@ class Rule:
 
 @dataclass
 class RuleSet:
-    """Rules with the names of the units they index and the code lengths of the model (bits)."""
+    """Rules with the names of the units they index and the code lengths of the model (bits).
+
+    ``direction`` says how a rule reads: ``"head→tail"`` (ExplaiNN: the head implies the tail) or
+    ``"tail→head"`` (ERIC: the tail's literals imply the head units). Either way the head is the layer
+    nearer the output, so views draw every miner's rules the same way."""
 
     rules: list[Rule]
     head_names: list[str] = field(default_factory=list)
@@ -52,6 +58,7 @@ class RuleSet:
     tail_layer: str = ""
     codelength: float = float("nan")
     baseline_codelength: float = float("nan")
+    direction: str = "head→tail"
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -65,18 +72,24 @@ class RuleSet:
     def _names(self, idx: Sequence[int], names: list[str]) -> list[str]:
         return [names[i] if names else str(i) for i in idx]
 
+    def _tail_names(self, rule: Rule) -> list[str]:
+        neg = set(rule.negated)
+        return [("¬" if y in neg else "") + n for y, n in zip(rule.tail, self._names(rule.tail, self.tail_names))]
+
     def describe(self, rule: Rule) -> str:
-        """``{class 3, class 8} →(1/2) {fc1:4, fc1:9} (k=2)`` style text."""
-        h = ", ".join(self._names(rule.head, self.head_names))
-        t = ", ".join(self._names(rule.tail, self.tail_names))
-        return f"{{{h}}} →[l={rule.head_min}] {{{t}}} [k={rule.tail_min}]"
+        """``{class 3, class 8} →[l=1] {fc1:4, fc1:9} [k=2]``, or for ``"tail→head"`` rules
+        ``fc1:4 ∧ ¬fc1:9 → class 3``."""
+        heads, tails = self._names(rule.head, self.head_names), self._tail_names(rule)
+        if self.direction == "tail→head":
+            return f"{' ∧ '.join(tails) or '⊤'} → {' ∧ '.join(heads)}"
+        return f"{{{', '.join(heads)}}} →[l={rule.head_min}] {{{', '.join(tails)}}} [k={rule.tail_min}]"
 
     def to_frame(self) -> pd.DataFrame:
         """One row per rule, with unit names when the inputs carried them."""
         rows = []
         for r in self.rules:
             rows.append({"head": self._names(r.head, self.head_names),
-                         "tail": self._names(r.tail, self.tail_names),
+                         "tail": self._tail_names(r),
                          "head_idx": list(r.head), "tail_idx": list(r.tail),
                          "head_min": r.head_min, "tail_min": r.tail_min, "kind": r.kind,
                          "support": r.support, "holds": r.holds, "confidence": r.confidence,
@@ -94,6 +107,7 @@ class RuleSet:
     def from_json(cls, text: str) -> "RuleSet":
         data = json.loads(text)
         rules = [Rule(head=tuple(r["head"]), tail=tuple(r["tail"]), head_min=r["head_min"],
-                      tail_min=r["tail_min"], support=r["support"], holds=r["holds"], gain=r["gain"])
+                      tail_min=r["tail_min"], support=r["support"], holds=r["holds"], gain=r["gain"],
+                      negated=tuple(r.get("negated", ())))
                  for r in data.pop("rules")]
         return cls(rules=rules, **data)

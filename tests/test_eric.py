@@ -87,6 +87,9 @@ def test_labels_readable_forms_and_noise():
     assert {"rule", "antecedent", "consequent", "length", "support", "precision"} <= set(df.columns)
     assert json.loads(e.to_json())["rules"][0]["rule"] == df["rule"].iloc[0]
     assert e.size_ == df["length"].sum() and e.variables_ <= 12
+    (rs,) = e.to_rulesets()
+    assert {rs.describe(r) for r in rs} == set(df["rule"]) and rs.head_layer == "output" and rs.tail_layer == "k"
+    assert type(rs).from_json(rs.to_json()).rules == rs.rules
     assert 0.85 < e.fidelity(acts) < 1.0  # 10% of the predictions are random
 
 

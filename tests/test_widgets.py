@@ -163,6 +163,31 @@ def test_node_detail_for_class_group(mined):
         mined.select_node(10_000)
 
 
+def test_eric_and_patch_miners_in_the_same_views():
+    s = ExplorerState(prototype_steps=10)
+    s.load_zoo("digits-cnn")
+    s.mine(MiningSettings(["relu3"], miner="eric", depth=4))
+    assert s.activations.reduce == "l1" and s.summary.startswith("ERIC program: fidelity")
+    assert len(s.rules) > 0 and all(" → class " in t for t in s.rules["text"])
+    negated = s.rules[s.rules["text"].str.contains("¬")].iloc[0]
+    s.select_rule(int(negated["id"]))
+    layer, units, _ = s._group()  # the pictures show the kernels that must be on, not the negated ones
+    assert units and all(not s.activations.unit_names[layer][u] in {n[1:] for n in negated["tail"] if n[0] == "¬"}
+                         for u in units)
+    assert s.detail().prototype.startswith(PNG)
+    s.mine(MiningSettings(["relu2"], miner="patches", min_support=0.5, q=3))
+    assert s.flow.layers == ["output", "relu2"] and set(s.rules["classes"].map(len)) == {1}
+    assert (s.rules.groupby(s.rules["classes"].map(tuple)).size() <= 3).all()
+    s.select_rule(0)
+    assert s.detail().errors == {}
+    with pytest.raises(UserInputError, match="exactly one conv layer"):
+        s.mine(MiningSettings(["relu3"], miner="patches"))
+    with pytest.raises(UserInputError, match="tree depth"):
+        s.mine(MiningSettings(["relu3"], miner="eric", depth=0))
+    with pytest.raises(UserInputError, match="miner must be"):
+        s.mine(MiningSettings(["relu3"], miner="apriori"))
+
+
 def test_user_files_good_and_bad(tmp_path, digits):
     s = ExplorerState()
     bad = tmp_path / "notes.pt"
@@ -224,6 +249,12 @@ def test_app_headless_flow(tmp_path):
     app.mine_panel.layers.value = ("pool", "flatten")
     app.mine_panel.start()
     assert "same values" in app.mine_panel.msg.value and len(app.state.rules) > 0
+    # another miner in the same views
+    app.mine_panel.miner.value = "eric"
+    assert app.mine_panel.groups["eric"].layout.display == "" and app.mine_panel.groups["explainn"].layout.display == "none"
+    app.mine_panel.layers.value = ("relu3",)
+    app.mine_panel.start()
+    assert "ERIC program" in app.mine_panel.stage.value and " → class " in app.flow.rule.options[0][0]
 
 
 def test_app_mines_in_a_thread():
@@ -231,4 +262,4 @@ def test_app_mines_in_a_thread():
     app.mine_panel.layers.value = ("relu3",)
     app.mine_panel.start()
     app.mine_panel.thread.join(60)
-    assert app.mine_panel.stage.value.endswith("over 1 layer pairs") and not app.mine_panel.mine.disabled
+    assert "over 1 layer pairs" in app.mine_panel.stage.value and not app.mine_panel.mine.disabled

@@ -8,7 +8,7 @@ from typing import Callable
 import ipywidgets as W
 
 from ._ui import message
-from .state import BINARIZERS, REDUCTIONS, Cancelled, ExplorerState, MiningSettings, UserInputError
+from .state import BINARIZERS, MINERS, REDUCTIONS, Cancelled, ExplorerState, MiningSettings, UserInputError
 
 __all__ = ["ModelPanel", "MinePanel"]
 
@@ -80,6 +80,8 @@ class MinePanel:
 
     def __init__(self, state: ExplorerState, on_mined: Callable[[], None], threaded: bool = True) -> None:
         self.state, self.on_mined, self.threaded = state, on_mined, threaded
+        self.miner = W.Dropdown(options=[(v, k) for k, v in MINERS.items()], value="explainn", description="Miner")
+        self.miner.add_class("nnr-miner")
         self.layers = W.SelectMultiple(options=[], rows=6, description="Layers")
         self.layers.add_class("nnr-layers")
         self.reduce = W.Dropdown(options=list(REDUCTIONS), value="max", description="Conv → unit")
@@ -88,6 +90,24 @@ class MinePanel:
         self.param.layout.display = "none"
         self.theta = W.BoundedFloatText(value=0.3, min=0.01, max=0.99, step=0.05, description="θ")
         self.mu = W.IntText(value=0, description="μ (0 = ∞)")
+        self.depth = W.IntSlider(value=5, min=1, max=8, description="Tree depth")
+        self.alpha = W.BoundedFloatText(value=0.01, min=0.0, max=0.99, step=0.01, description="α (stop)")
+        self.patch_size = W.IntText(value=0, description="Patch (0=auto)")
+        self.top = W.IntText(value=10, description="Top filters")
+        self.min_support = W.BoundedFloatText(value=0.5, min=0.01, max=1.0, step=0.05, description="Support")
+        self.q = W.IntText(value=10, description="Rules/class")
+        self.groups = {"explainn": W.VBox([W.HTML("<small>'On when' binarizes units: above their mean, &gt; 0, "
+                                                  "top quantile q, top-k per sample, or above a value.</small>"),
+                                           self.reduce, self.binarize, self.param, self.theta, self.mu]),
+                       "eric": W.VBox([W.HTML("<small>ERIC: kernels are on above their mean l1 norm; the last "
+                                              "layer chosen is the logical entry point.</small>"),
+                                       self.depth, self.alpha]),
+                       "patches": W.VBox([W.HTML("<small>Choose one conv layer; patches come from Grad-CAM "
+                                                 "of the predicted class.</small>"),
+                                          self.patch_size, self.top, self.min_support, self.q])}
+        for key, box in self.groups.items():
+            box.layout.display = "" if key == "explainn" else "none"
+        self.miner.observe(self._miner_visibility, names="value")
         self.mine = W.Button(description="Mine", button_style="success")
         self.mine.add_class("nnr-mine")
         self.cancel_button = W.Button(description="Cancel", disabled=True)
@@ -100,12 +120,14 @@ class MinePanel:
         self.binarize.observe(self._param_visibility, names="value")
         self.mine.on_click(lambda _: self.start())
         self.cancel_button.on_click(lambda _: self._cancel.set())
-        help_ = ("<small>Chain: output → the deepest chosen layer → … → the shallowest. "
-                 "'On when' binarizes units: above their mean (ERIC), &gt; 0, top quantile q, top-k per "
-                 "sample, or above a value.</small>")
-        self.widget = W.VBox([W.HTML("<b>2 · Layers and thresholds</b>"), self.layers, W.HTML(help_),
-                              self.reduce, self.binarize, self.param, self.theta, self.mu,
+        help_ = "<small>Chain: output → the deepest chosen layer → … → the shallowest.</small>"
+        self.widget = W.VBox([W.HTML("<b>2 · Layers and thresholds</b>"), self.miner, self.layers, W.HTML(help_),
+                              *self.groups.values(),
                               W.HBox([self.mine, self.cancel_button]), self.progress, self.stage, self.msg])
+
+    def _miner_visibility(self, change) -> None:
+        for key, box in self.groups.items():
+            box.layout.display = "" if key == change["new"] else "none"
 
     def _param_visibility(self, change) -> None:
         name = BINARIZERS[change["new"]]
@@ -122,9 +144,11 @@ class MinePanel:
         self.progress.value, self.stage.value = 0.0, ""
 
     def settings(self) -> MiningSettings:
-        return MiningSettings(layers=list(self.layers.value), reduce=self.reduce.value,
+        return MiningSettings(layers=list(self.layers.value), miner=self.miner.value, reduce=self.reduce.value,
                               binarize=self.binarize.value, param=self.param.value, theta=self.theta.value,
-                              mu=self.mu.value or None)
+                              mu=self.mu.value or None, depth=self.depth.value, alpha=self.alpha.value,
+                              patch_size=self.patch_size.value, top=self.top.value,
+                              min_support=self.min_support.value, q=self.q.value)
 
     def start(self) -> None:
         """Validate, then mine (in a background thread, so the page stays live and Cancel works)."""
@@ -132,7 +156,7 @@ class MinePanel:
             return
         try:
             settings = self.settings()
-            self.state.check_chain(settings.layers, settings.reduce)
+            self.state.check_chain(settings.layers, "l1" if settings.miner == "eric" else settings.reduce)
         except UserInputError as err:
             message(self.msg, str(err), "error")
             return
@@ -153,7 +177,7 @@ class MinePanel:
         try:
             self.state.mine(settings, progress=self._report, cancel=self._cancel)
             n = len(self.state.rules)
-            self.stage.value = f"{n} rules over {len(self.state.flow.rulesets)} layer pairs"
+            self.stage.value = f"{n} rules over {len(self.state.flow.rulesets)} layer pairs. {self.state.summary}"
             message(self.msg, "" if n else "No rules found: try other layers, a lower θ or another "
                     "binarization.", "info")
             self.on_mined()

@@ -19,15 +19,19 @@ from torch import nn
 from nnrules import explain, prototypes, viz, zoo
 from nnrules.binarize import Binarizer
 from nnrules.data import as_loader, image_folder, iterate_inputs, load_model
+from nnrules.eric import ERIC
 from nnrules.explainn import ExplaiNN
 from nnrules.flow import Flow, trace
 from nnrules.hooks import OUTPUT, layers as layer_table, named_layers
 from nnrules.lrp import LRPError
+from nnrules.patches import PatchMiner
 from nnrules.recording import Activations, record
 
-__all__ = ["ExplorerState", "MiningSettings", "Detail", "UserInputError", "Cancelled", "BINARIZERS",
+__all__ = ["ExplorerState", "MiningSettings", "Detail", "UserInputError", "Cancelled", "BINARIZERS", "MINERS",
            "REDUCTIONS", "MAX_UNITS"]
 
+#: The miners the explorer runs (seed 000, 001, 002).
+MINERS = {"explainn": "ExplaiNN rules (MDL)", "eric": "ERIC logic program", "patches": "Grad-CAM patches + Eclat"}
 #: Binarization methods offered in the panel and the name of the parameter each one takes.
 BINARIZERS = {"mean": None, "positive": None, "quantile": "q", "topk": "k", "threshold": "value"}
 REDUCTIONS = ("max", "mean", "l1", "none")
@@ -49,14 +53,24 @@ class Cancelled(Exception):
 
 @dataclass
 class MiningSettings:
-    """What the Mine button runs: record ``layers`` (output first, then down), binarize, chain rules."""
+    """What the Mine button runs: record ``layers`` and mine them with ``miner`` (see MINERS)."""
 
     layers: list[str]
+    miner: str = "explainn"
     reduce: str = "max"
+    # ExplaiNN
     binarize: str = "mean"
     param: float = 0.1  # q, k or value, for the methods that take one (see BINARIZERS)
     theta: float = 0.3
     mu: int | None = None
+    # ERIC
+    depth: int = 5
+    alpha: float = 0.01
+    # Grad-CAM patches + Eclat
+    patch_size: int = 0  # 0: a third of the image side
+    top: int = 10
+    min_support: float = 0.5
+    q: int = 10
 
 
 @dataclass
@@ -100,6 +114,7 @@ class ExplorerState:
 
     def _clear_results(self) -> None:
         self.settings: MiningSettings | None = None
+        self.summary: str = ""
         self.activations: Activations | None = None
         self.flow: Flow | None = None
         self.nodes: pd.DataFrame = pd.DataFrame(columns=["id", "layer", "units", "label"])
@@ -226,23 +241,15 @@ class ExplorerState:
     # --- mining --------------------------------------------------------------------------------
     def mine(self, settings: MiningSettings, progress: Callable[[str, float], None] | None = None,
              cancel: threading.Event | None = None) -> "ExplorerState":
-        """Record, binarize and chain ExplaiNN rules. ``progress(stage, fraction)`` is called as work
-        advances; setting ``cancel`` stops at the next batch or layer pair (raises :class:`Cancelled`).
-        On error or cancel the previous results are kept."""
+        """Record the chosen layers and mine them with the chosen miner (ExplaiNN chained output → layers,
+        ERIC's logic program down to the last layer, or Grad-CAM patches + Eclat on one conv layer).
+        ``progress(stage, fraction)`` is called as work advances; setting ``cancel`` stops at the next batch
+        or layer pair (raises :class:`Cancelled`). On error or cancel the previous results are kept."""
         self._need_model()
-        chain = self.check_chain(settings.layers, settings.reduce)
-        if settings.binarize not in BINARIZERS:
-            raise UserInputError(f"binarization must be one of {list(BINARIZERS)}")
-        pname = BINARIZERS[settings.binarize]
-        kw = {}
-        if pname == "k":
-            kw["k"] = int(settings.param)
-        elif pname:
-            kw[pname] = float(settings.param)
-        if not 0 < settings.theta < 1:
-            raise UserInputError(f"theta must be between 0 and 1 (exclusive), got {settings.theta}")
-        if settings.mu is not None and settings.mu < 1:
-            raise UserInputError(f"mu must be at least 1 (or empty for no limit), got {settings.mu}")
+        if settings.miner not in MINERS:
+            raise UserInputError(f"miner must be one of {list(MINERS)}")
+        reduce = "l1" if settings.miner == "eric" else settings.reduce  # ERIC quantises l1 norms (seed 001)
+        chain = self.check_chain(settings.layers, reduce)
         report = progress or (lambda stage, frac: None)
 
         def check():
@@ -253,6 +260,29 @@ class ExplorerState:
             report("record", done / n)
             check()
 
+        build = {"explainn": self._explainn, "eric": self._eric, "patches": self._patches}[settings.miner]
+        job = build(settings, chain)  # validates everything before the slow part
+        check()
+        report("record", 0.0)
+        acts = record(self.model, (self.inputs, self.labels), chain, reduce=reduce,
+                      class_names=self.class_names, progress=False, on_batch=on_batch)
+        flow, summary = job(acts, check, report)
+        report("done", 1.0)
+        self._clear_results()
+        self.settings, self.activations, self.flow, self.summary = settings, acts, flow, summary
+        self.nodes, self.links = flow.to_sankey()
+        self.rules = self._rule_frame(flow)
+        return self
+
+    def _explainn(self, settings: MiningSettings, chain: list[str]):
+        if settings.binarize not in BINARIZERS:
+            raise UserInputError(f"binarization must be one of {list(BINARIZERS)}")
+        pname = BINARIZERS[settings.binarize]
+        kw = {pname: int(settings.param) if pname == "k" else float(settings.param)} if pname else {}
+        if not 0 < settings.theta < 1:
+            raise UserInputError(f"theta must be between 0 and 1 (exclusive), got {settings.theta}")
+        if settings.mu is not None and settings.mu < 1:
+            raise UserInputError(f"mu must be at least 1 (or empty for no limit), got {settings.mu}")
         try:
             binarizer = Binarizer(settings.binarize, **kw)
             binarizer._check_params()
@@ -260,22 +290,53 @@ class ExplorerState:
             miner._check_params()
         except ValueError as err:
             raise UserInputError(str(err)) from err
-        check()
-        report("record", 0.0)
-        acts = record(self.model, (self.inputs, self.labels), chain, reduce=settings.reduce,
-                      class_names=self.class_names, progress=False, on_batch=on_batch)
 
-        def on_pair(i: int, upper: str, lower: str) -> None:
-            check()
-            report(f"mine {upper} → {lower}", i / len(chain))
+        def job(acts, check, report):
+            def on_pair(i: int, upper: str, lower: str) -> None:
+                check()
+                report(f"mine {upper} → {lower}", i / len(chain))
+            flow = trace(acts, chain, miner, binarizer, on_pair=on_pair)
+            return flow, f"ExplaiNN: {len(flow.chains())} chains"
+        return job
 
-        flow = trace(acts, chain, miner, binarizer, on_pair=on_pair)
-        report("done", 1.0)
-        self._clear_results()
-        self.settings, self.activations, self.flow = settings, acts, flow
-        self.nodes, self.links = flow.to_sankey()
-        self.rules = self._rule_frame(flow)
-        return self
+    def _eric(self, settings: MiningSettings, chain: list[str]):
+        if not 1 <= settings.depth <= 10:
+            raise UserInputError(f"tree depth must be 1..10, got {settings.depth}")
+        if not 0 <= settings.alpha < 1:
+            raise UserInputError(f"alpha must be in [0, 1), got {settings.alpha}")
+
+        def job(acts, check, report):
+            report(f"ERIC: trees for {' → '.join(chain)}", 0.5)
+            e = ERIC(depth=settings.depth, alpha=settings.alpha).fit(acts, chain)
+            flow = Flow([OUTPUT] + chain, e.to_rulesets())
+            return flow, (f"ERIC program: fidelity {e.fidelity(acts):.2f} on the mining data, "
+                          f"{len(e.rules_)} rules, size {e.size_}")
+        return job
+
+    def _patches(self, settings: MiningSettings, chain: list[str]):
+        t = self.layer_table.set_index("name")
+        if len(chain) != 1 or t.loc[chain[0], "kind"] != "conv":
+            raise UserInputError("Grad-CAM patch mining needs exactly one conv layer (with spatial maps), e.g. "
+                                 f"{[n for n in self.chainable_layers() if t.loc[n, 'kind'] == 'conv'][:3]}")
+        side = int(self.inputs.shape[-1])
+        size = settings.patch_size or max(2, side // 3)
+        d = int(t.loc[chain[0], "n_units"])
+        miner = PatchMiner(layer=chain[0], size=size, top=min(settings.top, d), min_support=settings.min_support,
+                           q=settings.q)
+        try:
+            miner._check(self.model, self.inputs[:1])
+        except ValueError as err:
+            raise UserInputError(str(err)) from err
+        if size > side:
+            raise UserInputError(f"patch size {size} is larger than the {side}-pixel images")
+
+        def job(acts, check, report):
+            report("Grad-CAM patches and Eclat", 0.5)
+            miner.fit(self.model, self.inputs)
+            rs = miner.to_ruleset(self.class_names)
+            return Flow([OUTPUT, chain[0]], [rs]), (f"{len(miner.patches_)} patches, {len(miner.rules_)} rules, "
+                                                   f"{len(miner.shared_)} filter sets shared by classes")
+        return job
 
     def _rule_frame(self, flow: Flow) -> pd.DataFrame:
         df = flow.rules_frame()
@@ -371,7 +432,8 @@ class ExplorerState:
         """(layer, unit column indices, title) of the selection."""
         if self.selected_rule is not None:
             row = self.rules.iloc[self.selected_rule]
-            return row["tail_layer"], list(row["tail_idx"]), f"Rule {self.selected_rule}: {row['text']}"
+            units = [u for u, n in zip(row["tail_idx"], row["tail"]) if not n.startswith("¬")]  # ERIC: ¬ = off
+            return row["tail_layer"], units or list(row["tail_idx"]), f"Rule {self.selected_rule}: {row['text']}"
         if self.selected_node is not None:
             node = self.nodes.iloc[self.selected_node]
             names = self.activations.unit_names[node["layer"]]
