@@ -38,6 +38,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/explain.py
 	$(PY) benchmarks/itemsets.py
 	$(PY) benchmarks/eric.py
+	$(PY) benchmarks/patches.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

@@ -105,10 +105,13 @@ def _layer_maps(model: nn.Module, layer: str, images: torch.Tensor, batch_size: 
     return F.interpolate(out, size=images.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def mine_transactions(transactions: np.ndarray, n_filters: int, min_support: float, q: int) -> pd.DataFrame:
+def mine_transactions(transactions: np.ndarray, n_filters: int, min_support: float, q: int,
+                      max_len: int | None = None) -> pd.DataFrame:
     """Seed 002 Sec. 3.3–3.4 on a ``(n, n_filters + n_classes)`` bool transaction matrix (each row: its
     filters, then one class item). Eclat per class (support within the class ≥ ``min_support``), supports
     recomputed over all transactions, rules filters → class, the top ``q`` per class by support × confidence.
+    ``max_len`` caps the filter-set size (the paper has no cap; with N−1 close to the number of filters nearly
+    every subset is frequent, and the count explodes).
 
     Columns: ``class``, ``filters`` (frozenset), ``support_class`` (within the class), ``support``
     (of filters ∪ class over all rows), ``confidence`` (P(class | filters)), ``lift``, ``score``, ``rows``
@@ -128,7 +131,7 @@ def mine_transactions(transactions: np.ndarray, n_filters: int, min_support: flo
     rows = []
     for c in np.unique(label):
         mine = label == c
-        sets = eclat(filt[mine], min_support)
+        sets = eclat(filt[mine], min_support, max_len=max_len)
         for s, sc in zip(sets["itemsets"], sets["support"]):
             has = filt[:, sorted(s)].all(1)
             both = has & mine
@@ -160,7 +163,8 @@ class PatchMiner:
 
     Parameters: ``layer`` (a conv layer; default the last), ``size`` (ω, pixels), ``k`` (candidate patches
     per image), ``m`` (random windows per candidate), ``tau`` (τ_prt), ``top`` (N−1 filters per
-    transaction), ``min_support`` (τ_support, within each class), ``q`` (rules per class), ``seed``.
+    transaction), ``min_support`` (τ_support, within each class), ``q`` (rules per class), ``max_len`` (largest
+    filter set, None = no cap), ``seed``.
 
     Learned: ``patches_`` (DataFrame: image, top, left, class), ``transactions_`` ``(n_patches, d + C)``
     bool, ``responses_`` ``(n_patches, d)`` (eq. 2), ``rules_`` (see :func:`mine_transactions`; ``rows``
@@ -168,9 +172,11 @@ class PatchMiner:
     """
 
     def __init__(self, layer: str | None = None, size: int = 8, k: int = 3, m: int = 50, tau: float = 0.1,
-                 top: int = 10, min_support: float = 0.5, q: int = 10, seed: int = 0, batch_size: int = 64) -> None:
+                 top: int = 10, min_support: float = 0.5, q: int = 10, max_len: int | None = None, seed: int = 0,
+                 batch_size: int = 64) -> None:
         self.layer, self.size, self.k, self.m, self.tau = layer, size, k, m, tau
-        self.top, self.min_support, self.q, self.seed, self.batch_size = top, min_support, q, seed, batch_size
+        self.top, self.min_support, self.q, self.max_len = top, min_support, q, max_len
+        self.seed, self.batch_size = seed, batch_size
 
     def _check(self, model: nn.Module, images) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
@@ -212,7 +218,7 @@ class PatchMiner:
         np.put_along_axis(T, best, True, axis=1)
         T[np.arange(len(patches)), d + self.patches_["class"].to_numpy()] = True
         self.transactions_, self.n_filters_, self.layer_ = T, d, layer
-        self.rules_ = mine_transactions(T, d, self.min_support, self.q)
+        self.rules_ = mine_transactions(T, d, self.min_support, self.q, self.max_len)
         self._images = _Images(images, preds)
         self.shared_ = shared_sets(self.rules_)
         return self

@@ -80,6 +80,7 @@ def test_hierarchical_mining_recovers_planted_class_and_shared_filters():
 def test_top_q_and_bad_input():
     T, _, d = planted_transactions()
     assert (mine_transactions(T, d, 0.3, q=2).groupby("class").size() == 2).all()
+    assert mine_transactions(T, d, 0.3, q=50, max_len=2)["filters"].map(len).max() == 2
     with pytest.raises(ValueError, match=r"\(0, 1\]"):
         mine_transactions(T, d, 0.0, q=2)
     with pytest.raises(ValueError, match="one class item"):

@@ -322,7 +322,7 @@ class ExplorerState:
         size = settings.patch_size or max(2, side // 3)
         d = int(t.loc[chain[0], "n_units"])
         miner = PatchMiner(layer=chain[0], size=size, top=min(settings.top, d), min_support=settings.min_support,
-                           q=settings.q)
+                           q=settings.q, max_len=4)  # a cap keeps any setting interactive
         try:
             miner._check(self.model, self.inputs[:1])
         except ValueError as err:
