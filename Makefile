@@ -39,6 +39,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/itemsets.py
 	$(PY) benchmarks/eric.py
 	$(PY) benchmarks/patches.py
+	$(PY) benchmarks/neurochains.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

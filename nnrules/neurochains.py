@@ -1,0 +1,358 @@
+"""NeuroChains (seed 004 Sec. 3–4): the sparse sub-network that keeps a model's outputs on local samples.
+
+Every conv/linear layer's output channels (filters/neurons; the class layer excluded) get a score
+S (init 1) multiplied into the output (eq. 3). Modules whose input and output have the same shape get a
+gate G = sigmoid(α / T) (eq. 6, α init 0) that mixes the module's output with its input (eq. 7); for
+residual networks these are the blocks (torchvision ``BasicBlock``/``Bottleneck``: any module with a
+``downsample`` attribute), and convs inside a gated block are not gated again. The objective is
+KL(softmax(original) ‖ softmax(scored)) + λ‖S‖₁ + λ_g Σα (eq. 8), minimised with Adam over S and α
+only. Then filters with S < τ are removed, layers with G < 0.5 removed (G ≥ 0.5 kept, G := 1), and, if
+the KL is still above ``kl_threshold``, the kept scores are fine-tuned without the penalties (Sec. 3.2).
+
+The model is never modified: scores and gates live in forward hooks, removed after ``fit`` (also on
+error); ``subnetwork_`` is a copy whose kept filters are the original ones times their scores (W ⊙ S),
+removed filters zero and removed layers identities.
+"""
+from __future__ import annotations
+
+import contextlib
+import copy
+import numbers
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .evaluate import class_layer
+from .hooks import named_layers, preserved_mode
+
+__all__ = ["NeuroChains", "quotient"]
+
+
+def quotient(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+    """Seed 004 eq. 9: (q[y] − max_{z≠y} q[z]) / (p[y] − max_{z≠y} p[z]) with y = argmax p; ``(n, C) → (n,)``.
+    Negative where the predicted class changes."""
+    y = p.argmax(1, keepdim=True)
+    mask = F.one_hot(y[:, 0], p.shape[1]).bool()
+    gap = lambda r: r.gather(1, y)[:, 0] - r.masked_fill(mask, -np.inf).max(1).values
+    return gap(q) / gap(p)
+
+
+@dataclass
+class _Site:
+    name: str
+    module: nn.Module
+    channels: int
+
+
+class NeuroChains:
+    """Extract the local inference chain of ``model`` for ``samples`` (seed 004).
+
+    Parameters as in the paper (Sec. 4.1): ``lam`` (λ, filter-score L1), ``lam_gate`` (λ_g), ``temperature``
+    (T), ``tau`` (score threshold), ``steps``/``lr`` (Adam, eq. 8), ``finetune_steps``/``finetune_lr``,
+    ``kl_threshold`` (t: fine-tune only if the KL exceeds it), ``tol`` (stop when the loss changes by less;
+    the paper uses 0.02, None runs all steps), ``seed``.
+
+    Learned: ``scores_`` (layer → ``(channels,)`` tensor, 0 = removed), ``gates_`` (gated module → kept?),
+    ``kept_`` (DataFrame: layer, filter, score), ``subnetwork_`` (runnable ``nn.Module``), ``kl_`` (mean
+    KL of the sub-network on the samples), ``history_`` (loss per step).
+    """
+
+    def __init__(self, lam: float = 0.005, lam_gate: float = 1.0, temperature: float = 0.2, tau: float = 0.1,
+                 steps: int = 300, finetune_steps: int = 50, lr: float = 0.005, finetune_lr: float = 0.01,
+                 kl_threshold: float = 0.1, tol: float | None = None, seed: int = 0) -> None:
+        self.lam, self.lam_gate, self.temperature, self.tau = lam, lam_gate, temperature, tau
+        self.steps, self.finetune_steps, self.lr, self.finetune_lr = steps, finetune_steps, lr, finetune_lr
+        self.kl_threshold, self.tol, self.seed = kl_threshold, tol, seed
+
+    # --- setup ----------------------------------------------------------------------------------
+    def _check_params(self) -> None:
+        for name in ("lam", "lam_gate", "tau", "kl_threshold"):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Real) or v < 0:
+                raise ValueError(f"{name} must be a number ≥ 0, got {v!r}")
+        for name in ("temperature", "lr", "finetune_lr"):
+            v = getattr(self, name)
+            if not isinstance(v, numbers.Real) or v <= 0:
+                raise ValueError(f"{name} must be > 0, got {v!r}")
+        for name in ("steps", "finetune_steps"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
+                raise ValueError(f"{name} must be an integer ≥ 0, got {v!r}")
+
+    @staticmethod
+    def _probe(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[tuple, tuple]]:
+        shapes: dict[str, tuple[tuple, tuple]] = {}
+
+        def make(name):
+            def hook(mod, inputs, output):  # returns None: the output is left alone
+                if inputs and isinstance(inputs[0], torch.Tensor) and isinstance(output, torch.Tensor):
+                    shapes.setdefault(name, (tuple(inputs[0].shape), tuple(output.shape)))
+            return hook
+        handles = [m.register_forward_hook(make(n)) for n, m in named_layers(model).items()]
+        try:
+            with torch.no_grad():
+                out = model(x)
+        except RuntimeError as err:
+            raise ValueError(f"the samples (shape {tuple(x.shape)}) do not fit the model: {err}") from err
+        finally:
+            for h in handles:
+                h.remove()
+        if not isinstance(out, torch.Tensor) or out.dim() != 2:
+            raise ValueError("the model must return (batch, n_classes) logits")
+        return shapes
+
+    def _sites(self, model: nn.Module, shapes) -> tuple[list[_Site], list[str]]:
+        out_layer = class_layer(model) if any(isinstance(m, nn.Linear) for m in model.modules()) else None
+        mods = named_layers(model)
+        sites = [_Site(n, m, int(shapes[n][1][1])) for n, m in mods.items()
+                 if isinstance(m, (nn.Conv2d, nn.Linear)) and n in shapes and n != out_layer]
+        residual = [n for n, m in mods.items() if hasattr(m, "downsample") and n in shapes]
+        blocks = [n for n in residual if shapes[n][0] == shapes[n][1]]
+        inside = lambda n: any(n.startswith(b + ".") for b in residual)  # ResNets: gates on blocks only
+        convs = [n for n, m in mods.items() if isinstance(m, nn.Conv2d) and n in shapes
+                 and shapes[n][0] == shapes[n][1] and not inside(n)]
+        return sites, blocks + convs
+
+    @contextlib.contextmanager
+    def _instrument(self, model: nn.Module, scores: dict[str, torch.Tensor], alphas: dict[str, torch.Tensor],
+                    hard_gates: dict[str, bool] | None = None) -> Iterator[None]:
+        mods = named_layers(model)
+        handles = []
+
+        def score_hook(name):
+            def hook(mod, inputs, output):
+                s = scores[name]
+                return output * (s.view(1, -1, *([1] * (output.dim() - 2))))
+            return hook
+
+        def gate_hook(name):
+            def hook(mod, inputs, output):
+                if hard_gates is not None:
+                    return output if hard_gates[name] else inputs[0].clone()  # a later in-place op must not hit the input
+                g = torch.sigmoid(alphas[name] / self.temperature)
+                return g * output + (1 - g) * inputs[0]
+            return hook
+
+        try:
+            for n in scores:
+                handles.append(mods[n].register_forward_hook(score_hook(n)))
+            for n in alphas:  # registered after the score hooks: a gated conv mixes its scored output
+                handles.append(mods[n].register_forward_hook(gate_hook(n)))
+            yield
+        finally:
+            for h in handles:
+                h.remove()
+
+    # --- fit ------------------------------------------------------------------------------------
+    def fit(self, model: nn.Module, samples: torch.Tensor) -> "NeuroChains":
+        """``samples``: ``(n, C, H, W)`` (or ``(n, features)``) inputs from one local region."""
+        self._check_params()
+        if not isinstance(samples, torch.Tensor) or samples.dim() < 2 or len(samples) == 0:
+            raise ValueError("samples must be a non-empty batch tensor (n, ...) of model inputs")
+        x = samples.detach().float()
+        torch.manual_seed(self.seed)
+        with preserved_mode(model), _frozen(model):
+            model.eval()
+            shapes = self._probe(model, x[:1])
+            sites, gated = self._sites(model, shapes)
+            if not sites:
+                raise ValueError("the model has no prunable layer (a Conv2d or Linear before the class layer); "
+                                 "NeuroChains scores their output channels")
+            with torch.no_grad():
+                target = F.log_softmax(model(x), 1)
+            scores = {s.name: torch.ones(s.channels, requires_grad=True) for s in sites}
+            alphas = {n: torch.zeros((), requires_grad=True) for n in gated}
+            self.history_ = []
+
+            def kl(out):
+                return F.kl_div(F.log_softmax(out, 1), target, log_target=True, reduction="batchmean")
+
+            with self._instrument(model, scores, alphas):
+                self._optimise(lambda: kl(model(x)) + self.lam * sum(s.abs().sum() for s in scores.values())
+                               + self.lam_gate * sum(alphas.values(), torch.zeros(())),
+                               list(scores.values()) + list(alphas.values()), self.steps, self.lr)
+            with torch.no_grad():
+                gates = {n: bool(torch.sigmoid(a / self.temperature) >= 0.5) for n, a in alphas.items()}
+                for s in scores.values():
+                    s[s < self.tau] = 0.0  # also negative scores: the paper's threshold is on the score
+            masks = {n: (s != 0).float() for n, s in scores.items()}
+            with self._instrument(model, scores, {n: torch.zeros(()) for n in gated}, gates):
+                with torch.no_grad():
+                    loss = float(kl(model(x)))
+                if loss > self.kl_threshold and self.finetune_steps:
+                    kept = {n: s.detach().clone().requires_grad_(True) for n, s in scores.items()}
+
+                    def objective():
+                        for n in scores:
+                            scores[n] = kept[n] * masks[n]  # removed filters stay removed
+                        return kl(model(x))
+                    self._optimise(objective, list(kept.values()), self.finetune_steps, self.finetune_lr)
+                    for n in scores:
+                        scores[n] = (kept[n] * masks[n]).detach()
+                with torch.no_grad():
+                    self.kl_ = float(kl(model(x)))
+        self.scores_ = {n: s.detach().clone() for n, s in scores.items()}
+        self.gates_ = gates
+        self.channels_ = {s.name: s.channels for s in sites}
+        self.subnetwork_ = self._build(model)
+        rows = [(n, i, float(v)) for n, s in self.scores_.items() for i, v in enumerate(s) if v != 0]
+        self.kept_ = pd.DataFrame(rows, columns=["layer", "filter", "score"])
+        self._samples = x
+        return self
+
+    def _optimise(self, objective, params: list[torch.Tensor], steps: int, lr: float) -> None:
+        if not steps or not params:
+            return
+        opt = torch.optim.Adam(params, lr=lr)
+        last = None
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = objective()
+            loss.backward()
+            opt.step()
+            value = float(loss.detach())
+            self.history_.append(value)
+            if self.tol is not None and last is not None and abs(last - value) < self.tol:
+                break
+            last = value
+
+    def _build(self, model: nn.Module) -> nn.Module:
+        """A copy of ``model`` with W ⊙ S in the scored layers and gated-off modules replaced by identities."""
+        sub = copy.deepcopy(model)
+        mods = named_layers(sub)
+        with torch.no_grad():
+            for n, s in self.scores_.items():
+                m = mods[n]
+                m.weight.mul_(s.view(-1, *([1] * (m.weight.dim() - 1))))
+                if m.bias is not None:
+                    m.bias.mul_(s)
+        for n, kept in self.gates_.items():
+            if not kept:
+                parent_name, _, child = n.rpartition(".")
+                parent = mods[parent_name] if parent_name else sub
+                setattr(parent, child, nn.Identity())
+        for p in sub.parameters():
+            p.requires_grad_(False)
+        return sub.eval()
+
+    # --- metrics (Sec. 4.2) -----------------------------------------------------------------------
+    def _probs(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+        with torch.no_grad(), preserved_mode(model):
+            return torch.softmax(model.eval()(x).float(), 1)
+
+    def fidelity(self, model: nn.Module, samples: torch.Tensor | None = None) -> dict[str, float]:
+        """On ``samples`` (default: the fitted ones): ``agreement`` (same predicted class), ``prob_drop``
+        (mean decrease of the original predicted class's probability), ``quotient`` (mean eq. 9)."""
+        x = self._samples if samples is None else samples
+        p, q = self._probs(model, x), self._probs(self.subnetwork_, x)
+        y = p.argmax(1)
+        return {"agreement": float((q.argmax(1) == y).float().mean()),
+                "prob_drop": float((p.gather(1, y[:, None]) - q.gather(1, y[:, None])).mean()),
+                "quotient": float(quotient(p, q).mean())}
+
+    def faithfulness(self, model: nn.Module) -> pd.DataFrame:
+        """For each kept filter: the drop of the original predicted class's probability (sub-network, fitted
+        samples) when that filter alone is removed too. Columns: layer, filter, score, degradation."""
+        x = self._samples
+        p = self._probs(model, x)
+        y = p.argmax(1, keepdim=True)
+        base = self._probs(self.subnetwork_, x).gather(1, y)
+        mods = named_layers(self.subnetwork_)
+        out = []
+        for layer, f, score in self.kept_.itertuples(index=False):
+            m = mods[layer]
+            h = m.register_forward_hook(lambda mod, i, o, f=f: o.index_fill(1, torch.tensor([f]), 0.0))
+            try:
+                q = self._probs(self.subnetwork_, x).gather(1, y)
+            finally:
+                h.remove()
+            out.append((layer, f, score, float((base - q).mean())))
+        return pd.DataFrame(out, columns=["layer", "filter", "score", "degradation"])
+
+    def stability(self, model: nn.Module, pool: torch.Tensor, k: int = 10) -> float:
+        """Agreement of the sub-network with the model on the ``k`` nearest samples of ``pool`` to each fitted
+        sample, in the space of the class layer's inputs (the penultimate layer), duplicates removed."""
+        name = class_layer(model)
+        feats = []
+
+        def embed(x):
+            seen = {}
+            h = named_layers(model)[name].register_forward_hook(lambda m, i, o: seen.__setitem__("f", i[0]))
+            try:
+                self._probs(model, x)
+            finally:
+                h.remove()
+            return seen["f"].flatten(1)
+        feats = embed(pool)
+        near = set()
+        for f in embed(self._samples):
+            d = (feats - f).norm(dim=1)
+            d[d < 1e-6] = np.inf  # the sample itself is not unseen
+            near.update(torch.topk(d, min(k, len(d)), largest=False).indices.tolist())
+        x = pool[sorted(near)]
+        return float((self._probs(self.subnetwork_, x).argmax(1) == self._probs(model, x).argmax(1)).float().mean())
+
+    def pictures(self, model: nn.Module, layer: str, unit: int, data: torch.Tensor, m: int = 8,
+                 steps: int = 200) -> dict:
+        """What a kept filter responds to in the original model: its ``prototype`` ``(C, H, W)`` (activation
+        maximisation) and its top-``m`` ``exemplars`` among ``data`` ``(n, C, H, W)``."""
+        from .prototypes import exemplars, maximize
+        from .recording import record
+
+        acts = record(model, data, [layer], reduce="max", progress=False)
+        return {"prototype": maximize(model, layer, [unit], example=data[:1], steps=steps),
+                "exemplars": exemplars(acts, layer, [unit], m=m, data=data)}
+
+    # --- output -----------------------------------------------------------------------------------
+    @property
+    def size_(self) -> tuple[int, int]:
+        """(kept filters, all scored filters)."""
+        return len(self.kept_), sum(self.channels_.values())
+
+    def to_sankey(self, model: nn.Module) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The chain as node and link tables like :meth:`nnrules.flow.Flow.to_sankey`: one node per kept
+        filter (layer order), links between kept filters of consecutive scored layers weighted by the
+        summed |weight| connecting them in the sub-network."""
+        layers = [n for n in self.scores_ if (self.scores_[n] != 0).any()]
+        nodes, index = [], {}
+        mods = named_layers(self.subnetwork_)
+        for n in layers:
+            prefix = "c" if isinstance(mods[n], nn.Conv2d) else ""  # as nnrules.record names units
+            for f in torch.nonzero(self.scores_[n]).flatten().tolist():
+                index[(n, f)] = len(nodes)
+                nodes.append({"id": len(nodes), "layer": n, "units": [f"{n}:{prefix}{f}"], "label": f"{n}:{f}",
+                              "score": float(self.scores_[n][f])})
+        links = []
+        for a, b in zip(layers, layers[1:]):
+            w = mods[b].weight.detach().abs()
+            w = w.flatten(2).sum(2) if w.dim() > 2 else w  # conv: (out, in)
+            if w.shape[1] != self.channels_[a]:
+                if w.shape[1] % self.channels_[a]:
+                    continue  # no channel correspondence (e.g. a residual shortcut in between)
+                w = w.view(w.shape[0], self.channels_[a], -1).sum(2)  # flatten after a conv: group by channel
+            for (la, fa), ia in index.items():
+                if la != a:
+                    continue
+                for (lb, fb), ib in index.items():
+                    if lb == b and w[fb, fa] > 0:
+                        links.append({"source": ia, "target": ib, "value": float(w[fb, fa])})
+        return (pd.DataFrame(nodes, columns=["id", "layer", "units", "label", "score"]),
+                pd.DataFrame(links, columns=["source", "target", "value"]))
+
+
+@contextlib.contextmanager
+def _frozen(model: nn.Module) -> Iterator[None]:
+    """Parameters take no gradient inside; their flags are restored afterwards."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield
+    finally:
+        for p, f in flags:
+            p.requires_grad_(f)
