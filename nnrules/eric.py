@@ -53,10 +53,11 @@ class _Node:
 
 
 def _tree_rules(X: np.ndarray, y: np.ndarray, depth: int, alpha: float) -> list[tuple[tuple[Literal, ...], int, float]]:
-    """Paths to leaves whose modal value is True: (literals, support, precision). ``X (n, K) bool``, ``y (n,)``."""
+    """Paths to leaves whose modal value is True: (literals, support, precision). ``X (n, K)`` bool or 0/1 int64,
+    ``y (n,)`` bool."""
     out = []
     stack = [_Node((), np.arange(len(y)))]
-    Xi = X.astype(np.int64)
+    Xi = X if X.dtype == np.int64 else X.astype(np.int64)  # fit passes it converted once per layer
     yi = y.astype(np.int64)
     while stack:
         node = stack.pop()
@@ -82,7 +83,7 @@ def _tree_rules(X: np.ndarray, y: np.ndarray, depth: int, alpha: float) -> list[
                 out.append((node.literals, n, pos / n))
             continue
         for value in (False, True):
-            child = idx[X[idx, split] == value]
+            child = idx[(Xi[idx, split] != 0) == value]
             lit = node.literals + ((split, value),)
             if len(child) < alpha * n:  # seed 001: stop branching if |Q| / |P| < α
                 cpos = int(yi[child].sum())
@@ -161,9 +162,10 @@ class ERIC:
         self.rules_: list[EricRule] = []
         for upper, lower in zip(self.layers_[:-1], self.layers_[1:]):
             X = b[lower]
+            Xi = X.astype(np.int64)
             groups: list[tuple[frozenset, list[int]]] = []
             for k in range(b[upper].shape[1]):
-                found = [frozenset(lits) for lits, _, _ in _tree_rules(X, b[upper][:, k], self.depth, self.alpha)]
+                found = [frozenset(lits) for lits, _, _ in _tree_rules(Xi, b[upper][:, k], self.depth, self.alpha)]
                 groups += [(a, [k]) for a in (_merge_complementary(found) if self.merge else found)]
             if self.merge:  # A → B and A → C become A → B ∧ C
                 by: dict[frozenset, list[int]] = {}

@@ -129,13 +129,13 @@ def zero_filters(model: nn.Module, layer: str, filters: dict[int, Sequence[int]]
             output[:, zero] = 0.0
         return output
 
+    by_class = {int(c): X[Y == c] for c in Y.unique()}
+
     def acc(c: int, channels: Sequence[int]) -> float:
         zero[:] = [int(f) for f in channels]
-        mask = Y == c
-        hits = 0
-        for i in range(0, int(mask.sum()), batch_size):
-            hits += int((model(X[mask][i: i + batch_size]).argmax(1) == c).sum())
-        return hits / int(mask.sum())
+        xc = by_class[c]
+        hits = sum(int((model(xc[i: i + batch_size]).argmax(1) == c).sum()) for i in range(0, len(xc), batch_size))
+        return hits / len(xc)
 
     rng = np.random.default_rng(seed)
     rows = []
