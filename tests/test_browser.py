@@ -67,7 +67,7 @@ def page(voila_url):
     with sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM,
                                      args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        pg = browser.new_page(viewport={"width": 1500, "height": 1300})
+        pg = browser.new_page(viewport={"width": 1500, "height": 1900})
         errors = []
         pg.on("pageerror", lambda e: errors.append(str(e)))
         pg.goto(voila_url, timeout=180_000)
