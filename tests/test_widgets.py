@@ -2,6 +2,7 @@
 import io
 import json
 import threading
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -220,6 +221,11 @@ def test_user_files_good_and_bad(tmp_path, digits):
     torch.save((x[:50], y[:50]), tmp_path / "data.pt")
     s.load_files(str(model), str(tmp_path / "data.pt"))
     assert s.inputs.shape == (50, 1, 8, 8) and s.accuracy >= 0.9
+    with warnings.catch_warnings():  # torch deprecates TorchScript; users still have such files
+        warnings.simplefilter("ignore", FutureWarning)
+        torch.jit.save(torch.jit.script(digits.model), tmp_path / "script.pt")
+    with pytest.raises(UserInputError, match="TorchScript"):
+        s.load_files(str(tmp_path / "script.pt"), str(tmp_path / "data.pt"))
     torch.save({"x": x}, tmp_path / "wrong.pt")
     with pytest.raises(UserInputError, match="must hold a pair"):
         s.load_files(str(model), str(tmp_path / "wrong.pt"))

@@ -55,6 +55,9 @@ class ModelPanel:
         except _KNOWN_ERRORS as err:
             message(self.msg, f"Could not load: {err}", "error")
             return False
+        except Exception as err:  # noqa: BLE001 — a broken user model must not take the app down
+            message(self.msg, f"Could not load ({type(err).__name__}): {err}", "error")
+            return False
         finally:
             self.load.disabled = False
         message(self.msg, "")

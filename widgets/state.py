@@ -173,6 +173,9 @@ class ExplorerState:
         return torch.cat(out)
 
     def _set_model(self, name, model, x, y, class_names, accuracy, info) -> None:
+        if isinstance(model, torch.jit.ScriptModule):
+            raise UserInputError("a TorchScript model cannot take the forward hooks the explorer records with; "
+                                 "save the module itself with torch.save(model, path) and load that file")
         try:
             table = layer_table(model, x[:1])
         except (ValueError, TypeError) as err:
