@@ -278,7 +278,6 @@ class NeuroChains:
         """Agreement of the sub-network with the model on the ``k`` nearest samples of ``pool`` to each fitted
         sample, in the space of the class layer's inputs (the penultimate layer), duplicates removed."""
         name = class_layer(model)
-        feats = []
 
         def embed(x):
             seen = {}

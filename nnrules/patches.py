@@ -14,8 +14,6 @@ the previous perturbation's by less than τ_prt.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import torch
@@ -152,12 +150,6 @@ def shared_sets(rules: pd.DataFrame) -> pd.DataFrame:
     return by[by.map(len) >= 2].rename("classes").rename_axis("filters").reset_index()
 
 
-@dataclass
-class _Images:
-    images: torch.Tensor
-    preds: torch.Tensor
-
-
 class PatchMiner:
     """Class-specific and class-shared filter sets from Grad-CAM patches (seed 002).
 
@@ -219,7 +211,7 @@ class PatchMiner:
         T[np.arange(len(patches)), d + self.patches_["class"].to_numpy()] = True
         self.transactions_, self.n_filters_, self.layer_ = T, d, layer
         self.rules_ = mine_transactions(T, d, self.min_support, self.q, self.max_len)
-        self._images = _Images(images, preds)
+        self._images = images  # patch_images crops from them
         self.shared_ = shared_sets(self.rules_)
         return self
 
@@ -232,7 +224,7 @@ class PatchMiner:
         s, out = self.size, []
         for r in self.rules_["rows"].iloc[rule]:
             i, t, l, _ = self.patches_.iloc[int(r)]
-            out.append(self._images.images[i, :, t: t + s, l: l + s])
+            out.append(self._images[i, :, t: t + s, l: l + s])
         return torch.stack(out)
 
     def weighted_average(self, rule: int) -> torch.Tensor:
