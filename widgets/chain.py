@@ -31,8 +31,7 @@ def chain_figure(chain: LocalChain | None) -> go.Figure:
             link_text=[f"|w| = {v:.3f}" for v in links["value"]]))
         kept, total = chain.extraction.size_
         fig.update_layout(title=dict(text=f"{kept} of {total} filters kept · " + " → ".join(layers), font=dict(size=12)))
-    # a fixed width: the tab is hidden when the figure first renders, and a hidden plot measures 0 px wide
-    fig.update_layout(height=480, width=900, autosize=False, margin=dict(l=10, r=10, t=30, b=10))
+    fig.update_layout(height=480, margin=dict(l=10, r=10, t=30, b=10))
     return fig
 
 
