@@ -116,15 +116,3 @@ def test_bad_input_shows_a_message_and_the_app_keeps_working(page):
     page.wait_for_function("document.querySelector('.nnr-mine-msg').innerText === ''", timeout=60_000)
     page.wait_for_function("[...document.querySelectorAll('.widget-label')].some(e => "
                            "e.innerText.includes('over 1 layer pairs'))", timeout=120_000)
-
-
-def test_local_chain_tab(page):
-    page.get_by_text("Local chain").click()
-    page.select_option(".nnr-chain-classes select", ["3", "8"])
-    page.click(".nnr-extract")
-    page.wait_for_selector(".nnr-chain .sankey-node", timeout=120_000)
-    assert "Kept" in page.locator(".nnr-chain-msg").inner_text()
-    page.locator(".nnr-chain .sankey-node .node-rect").nth(2).click(force=True)
-    page.wait_for_selector(".nnr-chain-prototype", timeout=60_000)
-    assert _img_loaded(page, ".nnr-chain-prototype") and page.locator(".nnr-chain-exemplar").count() == 8
-    assert page.errors == []

@@ -263,28 +263,6 @@ def test_app_headless_flow(tmp_path):
     assert "ERIC program" in app.mine_panel.stage.value and " → class " in app.flow.rule.options[0][0]
 
 
-def test_local_chain_tab():
-    app = Explorer(threaded=False)
-    assert app.chain.classes.value == ("0", "1") and not app.chain.figure.data[0].visible
-    app.chain.classes.value = ("3", "8")
-    app.chain.steps.value = 150
-    app.chain.start()
-    ch = app.chain.chain
-    assert ch is not None and "Kept" in app.chain.msg.value and app.chain.figure.data[0].visible
-    assert ch.fidelity["agreement"] >= 0.9 and len(ch.samples) == 20
-    with torch.no_grad():
-        assert set(app.state.model(app.state.inputs[ch.samples]).argmax(1).tolist()) == {3, 8}
-    n_links = len(app.chain.figure.data[0].link.source)
-    app.chain._click(None, Points(point_inds=[n_links + 2], trace_index=0), None)  # the third kept filter
-    assert str(ch.nodes["layer"].iloc[2]) in app.chain.pictures.children[0].value
-    imgs = app.chain.pictures.children[1].children
-    assert "nnr-chain-prototype" in imgs[0]._dom_classes and len(imgs) == 1 + 8
-    app.chain._click(None, Points(point_inds=[0], trace_index=0), None)  # a link: nothing to show, no error
-    app.chain.classes.value = ()
-    app.chain.start()
-    assert "choose classes" in app.chain.msg.value
-
-
 def test_app_mines_in_a_thread():
     app = Explorer(threaded=True)
     app.mine_panel.layers.value = ("relu3",)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import ipywidgets as W
 
 from ._ui import message
-from .chain import ChainPanel
 from .detail import DetailPanel
 from .panels import MinePanel, ModelPanel
 from .state import ExplorerState, UserInputError
@@ -29,12 +28,10 @@ class Explorer:
         self.flow = FlowView(self.state, self.select_rule, self.select_node)
         self.table = RuleTable(self.state, self.select_rule)
         self.detail = DetailPanel(self.state)
-        self.chain = ChainPanel(self.state, threaded=threaded)
         self.msg = W.HTML()
-        tabs = W.Tab([self.flow.widget, self.table.widget, self.chain.widget])
+        tabs = W.Tab([self.flow.widget, self.table.widget])
         tabs.set_title(0, "3 · Flow")
         tabs.set_title(1, "Rule table")
-        tabs.set_title(2, "Local chain")
         left = W.VBox([self.model_panel.widget, self.mine_panel.widget], layout=W.Layout(width="380px"))
         right = W.VBox([tabs, self.msg, self.detail.widget], layout=W.Layout(flex="1 1 auto", min_width="600px"))
         header = W.HTML("<h2 style='margin:4px 0'>nnrules explorer</h2><small>Rules between groups of neurons "
@@ -52,7 +49,6 @@ class Explorer:
     # --- wiring ----------------------------------------------------------------------------------
     def _loaded(self) -> None:
         self.mine_panel.refresh()
-        self.chain.refresh()
         self._mined()
 
     def _mined(self) -> None:

@@ -24,12 +24,10 @@ from nnrules.explainn import ExplaiNN
 from nnrules.flow import Flow, trace
 from nnrules.hooks import OUTPUT, layers as layer_table, named_layers
 from nnrules.lrp import LRPError
-from nnrules.neurochains import NeuroChains
 from nnrules.patches import PatchMiner
 from nnrules.recording import Activations, record
 
-__all__ = ["ExplorerState", "MiningSettings", "Detail", "LocalChain", "UserInputError", "Cancelled", "BINARIZERS",
-           "MINERS",
+__all__ = ["ExplorerState", "MiningSettings", "Detail", "UserInputError", "Cancelled", "BINARIZERS", "MINERS",
            "REDUCTIONS", "MAX_UNITS"]
 
 #: The miners the explorer runs (seed 000, 001, 002).
@@ -489,43 +487,6 @@ class ExplorerState:
                     d.errors[name] = str(err)
         return d
 
-    # --- local chains (NeuroChains, seed 004) -------------------------------------------------------
-    def local_chain(self, classes: list[str], per_class: int = 10, lam: float = 0.005, steps: int = 300,
-                    min_confidence: float = 0.95) -> "LocalChain":
-        """The sparse sub-network for ``per_class`` confidently predicted samples of each class (Sec. 4.1)."""
-        self._need_model()
-        unknown = [c for c in classes if c not in self.class_names]
-        if len(classes) < 1 or unknown:
-            raise UserInputError(f"choose classes from {self.class_names}" + (f"; unknown: {unknown}" if unknown else ""))
-        if per_class < 1 or steps < 1 or lam < 0:
-            raise UserInputError("samples per class and steps must be ≥ 1, λ ≥ 0")
-        with torch.no_grad():
-            p = torch.softmax(torch.cat([self.model(self.inputs[i: i + 256]) for i in range(0, len(self.inputs), 256)]), 1)
-        picks = []
-        for c in classes:
-            k = self.class_names.index(c)
-            ok = torch.nonzero((p.argmax(1) == k) & (p.max(1).values >= min_confidence)).flatten()[:per_class]
-            if len(ok) == 0:
-                raise UserInputError(f"no sample is predicted {c!r} with probability ≥ {min_confidence}")
-            picks.append(ok)
-        idx = torch.cat(picks)
-        try:
-            nc = NeuroChains(lam=lam, steps=steps).fit(self.model, self.inputs[idx])
-        except ValueError as err:
-            raise UserInputError(str(err)) from err
-        nodes, links = nc.to_sankey(self.model)
-        return LocalChain(nc, idx, nodes, links, nc.fidelity(self.model))
-
-    def chain_pictures(self, chain: "LocalChain", node: int) -> tuple[bytes | None, list[bytes], str]:
-        """Prototype and top exemplars (PNG) of a kept filter, on the original model; and a caption."""
-        row = chain.nodes.iloc[node]
-        layer, unit = row["layer"], int(row["units"][0].rsplit(":", 1)[1].lstrip("c"))
-        pics = chain.extraction.pictures(self.model, layer, unit, self.inputs, m=self.n_exemplars,
-                                         steps=self.prototype_steps)
-        proto = viz.to_png(viz.image(pics["prototype"], self._scale()))
-        ex = [viz.to_png(viz.image(img, self._scale())) for img in pics["exemplars"].images]
-        return proto, ex, f"{layer} filter {unit}: score {row['score']:.2f}"
-
     def _scale(self) -> int:
         side = int(self.inputs.shape[-1])
         return max(1, min(self.scale * 32 // max(side, 1), 16)) if side < 128 else 1
@@ -541,17 +502,6 @@ class ExplorerState:
             d.errors["prototype"] = str(err)
             return None
         return viz.to_png(viz.image(img, self._scale()))
-
-
-@dataclass
-class LocalChain:
-    """A NeuroChains extraction for the explorer: the fitted object, the sample indices, Sankey tables."""
-
-    extraction: NeuroChains
-    samples: torch.Tensor
-    nodes: pd.DataFrame
-    links: pd.DataFrame
-    fidelity: dict
 
 
 def _load_data(path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

@@ -16,9 +16,9 @@ import plotly.graph_objects as go
 
 from .state import ExplorerState
 
-__all__ = ["FlowView", "sankey_figure", "graph_figure", "clickable_sankey", "click_target", "PALETTE"]
+__all__ = ["FlowView", "sankey_figure", "graph_figure"]
 
-PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
+_PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
             "#9c755f", "#bab0ac"]
 
 
@@ -50,25 +50,6 @@ def _placeholder(fig: go.Figure, state: ExplorerState) -> None:
                            xref="paper", yref="paper", font=dict(size=14, color="#666"))
 
 
-def clickable_sankey(labels: list[str], colors: list[str], node_text: list[str], sources: list[int],
-                     targets: list[int], values: list[float], link_text: list[str]) -> go.Sankey:
-    """A Sankey whose click indices say what was clicked (see the module docstring): node ``i`` is sent as
-    ``len(sources) + i``, link ``j`` as ``j``. Hidden when there are no links (plotly.js cannot draw it)."""
-    pad = [""] * len(sources)  # unlinked placeholders: node click indices start after the link indices
-    return go.Sankey(
-        arrangement="fixed",  # with draggable nodes plotly.js swallows node clicks
-        visible=bool(len(sources)),
-        node=dict(label=pad + labels, color=["rgba(0,0,0,0)"] * len(pad) + colors, pad=8, thickness=14,
-                  customdata=pad + node_text, hovertemplate="%{customdata}<extra></extra>"),
-        link=dict(source=[len(pad) + v for v in sources], target=[len(pad) + v for v in targets], value=values,
-                  customdata=link_text, hovertemplate="%{customdata}<extra></extra>"))
-
-
-def click_target(index: int, n_links: int) -> tuple[str, int]:
-    """("link", j) or ("node", i) for a click index of :func:`clickable_sankey`."""
-    return ("node", index - n_links) if index >= n_links else ("link", index)
-
-
 def sankey_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure, list[int], list[int]]:
     """The Sankey (classes → groups → groups, link width = support) and its maps: link position → rule id,
     node position (after the placeholders) → group id."""
@@ -77,16 +58,22 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure,
     rule_ids = _rule_ids(state, rows)
     layers = _layers(state)
     nd = state.nodes.iloc[nodes] if len(nodes) else state.nodes.iloc[:0]
-    colors = [PALETTE[layers.index(l) % len(PALETTE)] for l in nd["layer"]]
+    colors = [_PALETTE[layers.index(l) % len(_PALETTE)] for l in nd["layer"]]
     links = state.links.iloc[rows]
     text = [state.rules["text"].iloc[i] for i in rule_ids]
     stats = [f"support {state.rules['support'].iloc[i]}, confidence {state.rules['confidence'].iloc[i]:.2f}, "
              f"l={state.rules['head_min'].iloc[i]}, k={state.rules['tail_min'].iloc[i]}" for i in rule_ids]
-    fig = go.Figure(clickable_sankey(
-        labels=list(nd["label"]), colors=colors,
-        node_text=[f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])],
-        sources=[pos[int(v)] for v in links["source"]], targets=[pos[int(v)] for v in links["target"]],
-        values=list(links["value"].astype(float)), link_text=[f"rule {t}<br>{st}" for t, st in zip(text, stats)]))
+    pad = [""] * len(rows)  # unlinked placeholders: node click indices start after the link indices
+    fig = go.Figure(go.Sankey(
+        # fixed: with draggable nodes plotly.js swallows node clicks; empty: plotly.js cannot draw it
+        arrangement="fixed", visible=bool(len(rows)),
+        node=dict(label=pad + list(nd["label"]), color=["rgba(0,0,0,0)"] * len(pad) + colors, pad=8, thickness=14,
+                  customdata=pad + [f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])],
+                  hovertemplate="%{customdata}<extra></extra>"),
+        link=dict(source=[len(pad) + pos[int(s)] for s in links["source"]],
+                  target=[len(pad) + pos[int(t)] for t in links["target"]],
+                  value=list(links["value"].astype(float)), customdata=np.stack([text, stats], -1) if text else [],
+                  hovertemplate="rule %{customdata[0]}<br>%{customdata[1]}<extra></extra>")))
     fig.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10),
                       title=dict(text=" → ".join(layers) + f" · top {len(set(rule_ids))} rules by support",
                                  font=dict(size=12)))
@@ -113,7 +100,7 @@ def graph_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure, 
         go.Scatter(x=[xy[n][0] for n in xy], y=[xy[n][1] for n in xy], mode="markers+text", name="groups",
                    text=list(nd["label"]), textposition="middle right", textfont=dict(size=9),
                    marker=dict(size=[6 + 3 * np.sqrt(len(u)) for u in nd["units"]],
-                               color=[PALETTE[layers.index(l) % len(PALETTE)] for l in nd["layer"]]),
+                               color=[_PALETTE[layers.index(l) % len(_PALETTE)] for l in nd["layer"]]),
                    customdata=[f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])],
                    hovertemplate="%{customdata}<extra></extra>")])
     fig.update_layout(height=520, showlegend=False, margin=dict(l=10, r=10, t=30, b=10),
@@ -186,9 +173,9 @@ class FlowView:
     def _sankey_click(self, trace, points, state) -> None:
         if not points.point_inds:
             return
-        kind, i = click_target(points.point_inds[0], len(self.rule_ids))
-        if kind == "node":
-            self.on_node(self.node_ids[i])
+        i = points.point_inds[0]
+        if i >= len(self.rule_ids):  # see the module docstring
+            self.on_node(self.node_ids[i - len(self.rule_ids)])
         else:
             self.on_rule(self.rule_ids[i])
 
