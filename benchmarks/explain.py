@@ -5,7 +5,7 @@ Settings are printed with the table. LRP is nnrules' own (composite "epsilon", Î
 max-pool, to match Captum's default rules); Captum's LRP cannot take nn.Flatten, so digits-cnn has no
 Captum LRP column.
 
-Run: .venv/bin/python benchmarks/explain.py [--quick]
+Run: .venv/bin/python benchmarks/attribution.py [--quick]
 """
 import sys
 
@@ -15,7 +15,7 @@ import torchvision
 
 import nnrules
 from _timing import best_of
-from nnrules import explain
+from nnrules import attribution
 
 
 def captum_calls(model, x, target, steps, samples, layer):
@@ -37,7 +37,7 @@ def ours(model, x, target, method, steps, samples):
     opts = dict(n_steps=steps, nt_samples=samples, internal_batch_size=64)
     if method == "lrp":
         opts.update(composite="epsilon", epsilon=1e-9, pool="winner")
-    return lambda: explain.attribute(model, x, target, method=method, **opts)
+    return lambda: attribution.attribute(model, x, target, method=method, **opts)
 
 
 def main(quick: bool):
@@ -55,7 +55,7 @@ def main(quick: bool):
         captum = captum_calls(model, x, target, steps, samples, layer)
         if name.startswith("vgg"):
             captum["lrp"] = lambda: ca.LRP(model).attribute(x.clone().requires_grad_(True), target=target)
-        for method in explain.METHODS:
+        for method in attribution.METHODS:
             t_ours = best_of(ours(model, x, target, method, steps, samples), repeats, warmup=True) / len(x) * 1e3
             if method in captum:
                 t_cap = best_of(captum[method], repeats, warmup=True) / len(x) * 1e3

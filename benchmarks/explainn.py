@@ -8,11 +8,11 @@ import time
 import numpy as np
 
 from nnrules import ExplaiNN
-from nnrules import _explainn_kernels as K
-from nnrules._reference import and_count_reference, best_rule_reference
-from nnrules.bits import and_count, pack_columns, tidlists
-from nnrules.mdl import lpc_table
-from nnrules.synthetic import match_rules, planted_rules
+from nnrules.miners import _explainn_kernels as K
+from nnrules.miners._reference import and_count_reference, best_rule_reference
+from nnrules.data.bits import and_count, pack_columns, tidlists
+from nnrules.miners.mdl import lpc_table
+from nnrules.data.synthetic import match_rules, planted_rules
 
 
 def tail_recall(found, planted):

@@ -1,4 +1,4 @@
-"""Frequent itemsets: nnrules.itemsets.eclat vs mlxtend's fpgrowth, same data, same run, several supports.
+"""Frequent itemsets: nnrules.miners.itemsets.eclat vs mlxtend's fpgrowth, same data, same run, several supports.
 
 Data: (1) random transactions, 10,000 × 60 items with per-item frequencies ~ U(0.02, 0.5); (2) patch-like
 transactions, 10,000 rows each holding its top 10 of 128 "filters" (skewed popularity) plus one of 10
@@ -11,7 +11,7 @@ import pandas as pd
 from mlxtend.frequent_patterns import fpgrowth
 
 from _timing import best_of
-from nnrules.itemsets import eclat
+from nnrules.miners.itemsets import eclat
 
 
 def random_data(rng):

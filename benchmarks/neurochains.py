@@ -13,7 +13,7 @@ import torch
 import torchvision
 
 import nnrules
-from nnrules.neurochains import NeuroChains
+from nnrules.miners.neurochains import NeuroChains
 
 
 def local_samples(model, x, y, classes=(3, 8), n=10):

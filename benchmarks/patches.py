@@ -7,8 +7,8 @@ Run: .venv/bin/python benchmarks/patches.py
 import time
 
 import nnrules
-from nnrules.evaluate import zero_filters
-from nnrules.patches import PatchMiner
+from nnrules.evaluation import zero_filters
+from nnrules.miners.patches import PatchMiner
 
 SETUPS = [("digits-cnn", "relu2", 4, 400), ("mnist-cnn", "relu2", 8, 400)]  # model, layer, ω, images
 

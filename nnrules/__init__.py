@@ -1,17 +1,24 @@
-"""nnrules: record a PyTorch model's activations, mine rules between groups of neurons, show them."""
-from . import evaluate, explain, flow, itemsets, lrp, neurochains, patches, prototypes, synthetic, viz, zoo
-from .binarize import Binarizer, binarize
-from .bits import BinaryMatrix
-from .data import image_folder, load_model
-from .eric import ERIC
-from .explainn import ExplaiNN
-from .hooks import layers
-from .neurochains import NeuroChains
-from .recording import Activations, record
-from .rules import Rule, RuleSet
+"""nnrules: record a PyTorch model's activations, mine rules between groups of neurons, show them.
 
-__all__ = ["Activations", "BinaryMatrix", "Binarizer", "ERIC", "ExplaiNN", "NeuroChains", "Rule", "RuleSet",
-           "binarize", "evaluate", "explain", "flow", "image_folder", "itemsets", "layers", "load_model", "lrp",
-           "neurochains", "patches",
-           "prototypes", "record", "synthetic", "viz", "zoo"]
-__version__ = "0.1.0"
+Subpackages by concern: ``data`` (binary matrices, rules, binarization), ``recording`` (hooks, activations,
+loading), ``miners`` (ExplaiNN, ERIC, patches + Eclat, NeuroChains, flows), ``attribution`` (heatmaps, LRP,
+prototypes), ``evaluation`` (interventions, attribution metrics), ``zoo`` (trained models), ``registry``
+(what the app offers). The names below are the public API.
+"""
+from importlib.metadata import PackageNotFoundError, version as _version
+
+from . import attribution, data, evaluation, miners, recording, registry, zoo
+from .attribution import attribute
+from .data import Binarizer, BinaryMatrix, Rule, RuleSet, binarize
+from .miners import ERIC, ExplaiNN, Flow, NeuroChains, PatchMiner, eclat, trace
+from .miners.base import NotFittedError
+from .recording import Activations, image_folder, layers, load_model, record
+
+try:
+    __version__ = _version("nnrules")
+except PackageNotFoundError:  # a source tree that was never installed
+    __version__ = "0+unknown"
+
+__all__ = ["Activations", "BinaryMatrix", "Binarizer", "ERIC", "ExplaiNN", "Flow", "NeuroChains", "NotFittedError",
+           "PatchMiner", "Rule", "RuleSet", "attribute", "attribution", "binarize", "data", "eclat", "evaluation",
+           "image_folder", "layers", "load_model", "miners", "record", "recording", "registry", "trace", "zoo"]

@@ -10,7 +10,7 @@ __all__ = ["main"]
 
 def _zoo_or_file(args):
     from . import zoo
-    from .data import load_model
+    from .recording.loading import load_model
 
     if args.model_file:
         if not args.data:
@@ -27,8 +27,8 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
 
 
 def cmd_layers(args) -> int:
-    from .data import as_loader, split_batch
-    from .hooks import layers
+    from .recording.loading import as_loader, split_batch
+    from .recording.hooks import layers
 
     model, data, _ = _zoo_or_file(args)
     loader, _ = as_loader(data, 1)
@@ -38,7 +38,7 @@ def cmd_layers(args) -> int:
 
 
 def cmd_record(args) -> int:
-    from .recording import record
+    from .recording.record import record
 
     model, data, z = _zoo_or_file(args)
     acts = record(model, data, args.layers, reduce=args.reduce, batch_size=args.batch_size,
@@ -56,9 +56,9 @@ def _print_rules(rs, top: int) -> None:
 
 
 def cmd_mine(args) -> int:
-    from .explainn import ExplaiNN
-    from .flow import trace
-    from .recording import Activations
+    from .miners.explainn import ExplaiNN
+    from .miners.flow import trace
+    from .recording.record import Activations
 
     acts = Activations.load(args.activations)
     t = time.perf_counter()
@@ -73,12 +73,12 @@ def cmd_mine(args) -> int:
 
 def cmd_demo(args) -> int:
     from . import zoo
-    from .binarize import Binarizer
-    from .evaluate import intervene
-    from .explainn import ExplaiNN
-    from .flow import trace
-    from .hooks import layers
-    from .recording import record
+    from .data.binarizer import Binarizer
+    from .evaluation.interventions import intervene
+    from .miners.explainn import ExplaiNN
+    from .miners.flow import trace
+    from .recording.hooks import layers
+    from .recording.record import record
 
     t = time.perf_counter()
     z = zoo.load(args.model)

@@ -2,8 +2,8 @@ import numpy as np
 import pytest
 
 from nnrules import BinaryMatrix
-from nnrules._reference import and_count_reference
-from nnrules.bits import and_count, pack_columns, popcount_rows, tidlists, unpack_columns
+from nnrules.miners._reference import and_count_reference
+from nnrules.data.bits import and_count, pack_columns, popcount_rows, tidlists, unpack_columns
 
 
 @pytest.mark.parametrize("n", [1, 63, 64, 65, 200])

@@ -6,7 +6,7 @@ import pytest
 
 import nnrules
 from nnrules import Activations
-from nnrules.eric import ERIC, _merge_complementary, _tree_rules
+from nnrules.miners.eric import ERIC, _merge_complementary, _tree_rules
 
 
 def planted_activations(n=2000, seed=0, flip=0.0):
@@ -62,7 +62,7 @@ def test_merges():
 def test_program_recovers_planted_rules_and_replays_the_model():
     acts = planted_activations()
     e = ERIC(depth=3, alpha=0.01).fit(acts, ["k"])
-    text = {e.describe(r) for r in e.rules_}
+    text = {e.describe(r) for r in e.program_}
     assert "k:c0 ∧ ¬k:c1 → class 1" in text
     assert e.fidelity(acts) == 1.0 and e.accuracy(acts) == 1.0
     test = planted_activations(seed=1)
@@ -72,7 +72,7 @@ def test_program_recovers_planted_rules_and_replays_the_model():
     acts2.values["h"] = np.stack([acts2["k"][:, 0] * (acts2["k"][:, 1] < 1.5)] * 2, 1).astype(np.float32)
     acts2.unit_names["h"] = ["h:0", "h:1"]
     e2 = ERIC(depth=2).fit(acts2, ["h", "k"])
-    hr = [r for r in e2.rules_ if r.upper == "h"]
+    hr = [r for r in e2.program_ if r.upper == "h"]
     assert len(hr) == 1 and hr[0].consequent == (0, 1) and set(hr[0].antecedent) == {(0, True), (1, False)}
     # the program infers h from k (eq. 2), then the output from h
     b = e2.infer(acts2)
@@ -82,12 +82,12 @@ def test_program_recovers_planted_rules_and_replays_the_model():
 def test_labels_readable_forms_and_noise():
     acts = planted_activations(flip=0.1)
     e = ERIC(depth=3, labels={"k:c0": "wheel", "k:c1": "sky"}).fit(acts, ["k"])
-    assert "wheel ∧ ¬sky → class 1" in {e.describe(r) for r in e.rules_}
+    assert "wheel ∧ ¬sky → class 1" in {e.describe(r) for r in e.program_}
     df = e.to_frame()
     assert {"rule", "antecedent", "consequent", "length", "support", "precision"} <= set(df.columns)
     assert json.loads(e.to_json())["rules"][0]["rule"] == df["rule"].iloc[0]
     assert e.size_ == df["length"].sum() and e.variables_ <= 12
-    (rs,) = e.to_rulesets()
+    (rs,) = e.rulesets_
     assert {rs.describe(r) for r in rs} == set(df["rule"]) and rs.head_layer == "output" and rs.tail_layer == "k"
     assert type(rs).from_json(rs.to_json()).rules == rs.rules
     assert 0.85 < e.fidelity(acts) < 1.0  # 10% of the predictions are random

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch import nn
 
-from nnrules import evaluate, explain, lrp, zoo
+from nnrules import attribution, evaluation, zoo
+from nnrules.attribution import lrp
 from conftest import hook_count, state_copy
 
 
@@ -42,12 +43,12 @@ def _x(n=4, seed=1):
 
 def test_uniform_lrp0_equals_gradient_x_input_on_bias_free_relu_net():
     net, x = Chain(bias=False), _x()
-    a = explain.attribute(net, x, 1, method="lrp", composite="zero", pool="winner")
-    g = explain.attribute(net, x, 1, method="gradient_x_input")
+    a = attribution.attribute(net, x, 1, method="lrp", composite="zero", pool="winner")
+    g = attribution.attribute(net, x, 1, method="gradient_x_input")
     assert g.abs().max() > 1e-3
     torch.testing.assert_close(a, g, rtol=1e-4, atol=1e-6)
     # the book's sum-pool handling of max-pooling differs from the gradient (a real alternative, not a no-op)
-    s = explain.attribute(net, x, 1, method="lrp", composite="zero", pool="sum")
+    s = attribution.attribute(net, x, 1, method="lrp", composite="zero", pool="sum")
     assert not torch.allclose(s, g, atol=1e-4)
 
 
@@ -55,7 +56,7 @@ def test_epsilon_lrp_matches_captum_lrp_on_a_vgg_style_net():
     from captum.attr import LRP
 
     net, x = Chain(flatten_module=False), _x()  # Captum's LRP cannot take nn.Flatten
-    ours = explain.attribute(net, x, 2, method="lrp", composite="epsilon", epsilon=1e-9, pool="winner")
+    ours = attribution.attribute(net, x, 2, method="lrp", composite="epsilon", epsilon=1e-9, pool="winner")
     theirs = LRP(net).attribute(x.clone().requires_grad_(True), target=2).detach()
     torch.testing.assert_close(ours, theirs, rtol=1e-3, atol=1e-5)
 
@@ -83,14 +84,14 @@ def test_gamma_and_zbox_rules_match_plain_matrix_references():
     gam = lambda t: t + 0.25 * t.clamp_min(0)
     # uniform γ = 0.25
     r0 = _ref_rule(x, w1, b1, _ref_rule(h, w2, b2, r2, gam), gam)
-    got = explain.attribute(net, x, 0, method="lrp", composite="gamma", gamma=0.25)
+    got = attribution.attribute(net, x, 0, method="lrp", composite="gamma", gamma=0.25)
     torch.testing.assert_close(got, r0, rtol=1e-6, atol=1e-9)  # the 1e-9 stabiliser
     # z^B on the first layer (box [-1, 2]), LRP-0 on the dense top
     r1 = _ref_rule(h, w2, b2, r2)
     lo, hi = -1.0, 2.0
     zb = x[:, None, :] * w1 - lo * w1.clamp_min(0) - hi * w1.clamp_max(0)  # (B, out, in)
     r0 = (zb / zb.sum(2, keepdim=True) * r1[:, :, None]).sum(1)
-    got = explain.attribute(net, x, 0, method="lrp", composite="epsilon_gamma_box", low=lo, high=hi)
+    got = attribution.attribute(net, x, 0, method="lrp", composite="epsilon_gamma_box", low=lo, high=hi)
     torch.testing.assert_close(got, r0, rtol=1e-6, atol=1e-9)  # the 1e-9 stabiliser
 
 
@@ -108,9 +109,9 @@ class Fn(nn.Module):
 def test_book_toy_linear_model():
     f = Fn(lambda x: 1.05 * x[:, 0] + 1.50 * x[:, 1])
     x = torch.tensor([[100000.0, 10000.0]], dtype=torch.float64)
-    torch.testing.assert_close(explain.attribute(f, x, 0, method="saliency", abs=False)[0],
+    torch.testing.assert_close(attribution.attribute(f, x, 0, method="saliency", abs=False)[0],
                                torch.tensor([1.05, 1.50], dtype=torch.float64))
-    gi = explain.attribute(f, x, 0, method="gradient_x_input")[0]
+    gi = attribution.attribute(f, x, 0, method="gradient_x_input")[0]
     torch.testing.assert_close(gi, torch.tensor([105000.0, 15000.0], dtype=torch.float64))
     assert float(gi.sum()) == pytest.approx(120000.0)
 
@@ -118,16 +119,16 @@ def test_book_toy_linear_model():
 def test_book_toy_sqrt_gradient_x_input_vs_ig():
     f = Fn(lambda x: x[:, 0] + torch.sqrt(x[:, 1]))
     x = torch.tensor([[4.0, 4.0]], dtype=torch.float64)
-    torch.testing.assert_close(explain.attribute(f, x, 0, method="gradient_x_input")[0],
+    torch.testing.assert_close(attribution.attribute(f, x, 0, method="gradient_x_input")[0],
                                torch.tensor([4.0, 1.0], dtype=torch.float64))
-    ig = explain.attribute(f, x, 0, method="integrated_gradients", n_steps=400)[0]
+    ig = attribution.attribute(f, x, 0, method="integrated_gradients", n_steps=400)[0]
     torch.testing.assert_close(ig, torch.tensor([4.0, 2.0], dtype=torch.float64), atol=1e-2, rtol=0)
 
 
 def test_book_toy_relu_product_ig_satisfies_completeness():
     f = Fn(lambda x: torch.relu(x[:, 0] - 1) * torch.relu(x[:, 1]))
     x = torch.tensor([[3.0, 2.0]], dtype=torch.float64)
-    ig = explain.attribute(f, x, 0, method="integrated_gradients", n_steps=600)[0]
+    ig = attribution.attribute(f, x, 0, method="integrated_gradients", n_steps=600)[0]
     torch.testing.assert_close(ig, torch.tensor([8 / 3, 4 / 3], dtype=torch.float64), atol=2e-2, rtol=0)
     assert float(ig.sum()) == pytest.approx(4.0, abs=2e-2)
 
@@ -135,8 +136,8 @@ def test_book_toy_relu_product_ig_satisfies_completeness():
 def test_book_toy_max_jumps():
     f = Fn(lambda x: torch.maximum(x[:, 0], x[:, 1]))
     eps = 1e-3
-    a = explain.attribute(f, torch.tensor([[2.0, 2.0 + eps]], dtype=torch.float64), 0, method="gradient_x_input")[0]
-    b = explain.attribute(f, torch.tensor([[2.0, 2.0 - eps]], dtype=torch.float64), 0, method="gradient_x_input")[0]
+    a = attribution.attribute(f, torch.tensor([[2.0, 2.0 + eps]], dtype=torch.float64), 0, method="gradient_x_input")[0]
+    b = attribution.attribute(f, torch.tensor([[2.0, 2.0 - eps]], dtype=torch.float64), 0, method="gradient_x_input")[0]
     torch.testing.assert_close(a, torch.tensor([0.0, 2.0 + eps], dtype=torch.float64))
     torch.testing.assert_close(b, torch.tensor([2.0, 0.0], dtype=torch.float64))
 
@@ -145,7 +146,7 @@ def test_book_toy_max_jumps():
 
 def test_ig_completeness_on_digits(digits):
     x = digits.test.tensors[0][:6]
-    ig = explain.attribute(digits.model, x, 4, method="integrated_gradients", n_steps=200, internal_batch_size=400)
+    ig = attribution.attribute(digits.model, x, 4, method="integrated_gradients", n_steps=200, internal_batch_size=400)
     with torch.no_grad():
         delta = digits.model(x)[:, 4] - digits.model(torch.zeros_like(x))[:, 4]
     np.testing.assert_allclose(ig.sum((1, 2, 3)).numpy(), delta.numpy(), rtol=0.02, atol=0.05)
@@ -155,10 +156,10 @@ def test_lrp_and_gradient_x_input_beat_random_order_in_pixel_flipping(digits):
     x = digits.test.tensors[0][:64]
     with torch.no_grad():
         pred = digits.model(x).argmax(1)
-    rand = evaluate.pixel_flipping(digits.model, x, "random", pred, steps=16, fill=0.0).aopc.mean()
+    rand = evaluation.pixel_flipping(digits.model, x, "random", pred, steps=16, fill=0.0).aopc.mean()
     for method in ("lrp", "gradient_x_input"):
-        a = explain.attribute(digits.model, x, pred, method=method)
-        curve = evaluate.pixel_flipping(digits.model, x, a, pred, steps=16, fill=0.0)
+        a = attribution.attribute(digits.model, x, pred, method=method)
+        curve = evaluation.pixel_flipping(digits.model, x, a, pred, steps=16, fill=0.0)
         assert curve.scores.shape == (64, 17) and curve.fractions[-1] == 1.0
         np.testing.assert_allclose(curve.scores[:, 0], digits.model(x).gather(1, pred[:, None])[:, 0].detach(),
                                    rtol=1e-5)
@@ -168,34 +169,34 @@ def test_lrp_and_gradient_x_input_beat_random_order_in_pixel_flipping(digits):
 def test_model_randomization_changes_explanations(digits):
     x = digits.test.tensors[0][:8]
     for method, absolute in (("saliency", True), ("gradient_x_input", False), ("lrp", False)):
-        table = evaluate.model_randomization(digits.model, x, 3, method=method, absolute=absolute)
+        table = evaluation.model_randomization(digits.model, x, 3, method=method, absolute=absolute)
         assert list(table.layer) == ["fc2", "fc1", "conv2", "conv1"]
         assert table.spearman.iloc[-1] < 0.5, (method, table)
     # |gradient × input| keeps the digit's shape under randomisation: the check sees through it
-    gi = evaluate.model_randomization(digits.model, x, 3, method="gradient_x_input", absolute=True)
+    gi = evaluation.model_randomization(digits.model, x, 3, method="gradient_x_input", absolute=True)
     assert gi.spearman.iloc[-1] > 0.7
-    same = explain.attribute(digits.model, x, 3, method="lrp")
-    torch.testing.assert_close(same, explain.attribute(digits.model, x, 3, method="lrp"))
+    same = attribution.attribute(digits.model, x, 3, method="lrp")
+    torch.testing.assert_close(same, attribution.attribute(digits.model, x, 3, method="lrp"))
 
 
 def test_group_target_explains_the_summed_units(digits):
     x = digits.test.tensors[0][:5]
     for method in ("gradient_x_input", "lrp", "saliency"):
-        torch.testing.assert_close(explain.attribute(digits.model, x, ("output", [3]), method=method),
-                                   explain.attribute(digits.model, x, 3, method=method))
+        torch.testing.assert_close(attribution.attribute(digits.model, x, ("output", [3]), method=method),
+                                   attribution.attribute(digits.model, x, 3, method=method))
     # a group in a hidden layer of a bias-free chain: LRP (z⁺ convs) hands down exactly its activation
     net, xs = Chain(bias=False), _x()
     with torch.no_grad():
         acts = net.relu3(net.fc1(torch.flatten(net.relu2(net.conv2(net.pool(net.relu1(net.conv1(xs))))), 1)))
-    r = explain.attribute(net, xs, ("relu3", [2, 5, 7]), method="lrp", composite="epsilon_plus", epsilon=0.0)
+    r = attribution.attribute(net, xs, ("relu3", [2, 5, 7]), method="lrp", composite="epsilon_plus", epsilon=0.0)
     np.testing.assert_allclose(r.sum((1, 2, 3)).numpy(), acts[:, [2, 5, 7]].sum(1).numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_gradcam_is_a_nonnegative_map_of_the_input_size(digits):
     x = digits.test.tensors[0][:3]
-    cam = explain.attribute(digits.model, x, 2, method="gradcam")
+    cam = attribution.attribute(digits.model, x, 2, method="gradcam")
     assert cam.shape == x.shape and float(cam.min()) >= 0 and float(cam.max()) > 0
-    assert explain.last_conv_layer(digits.model) == "conv2"
+    assert attribution.last_conv_layer(digits.model) == "conv2"
 
 
 # ----------------------------------------------------------------------------- conservation and canonization
@@ -206,9 +207,9 @@ def test_conservation_layer_by_layer_on_bias_free_chain():
         f = float(net(x)[0, 0])
     for comp in ("zero", "epsilon_plus_box"):
         trace = {}
-        r = explain.attribute(net, x, 0, method="lrp", composite=comp, epsilon=0.0, low=0.0, high=1.0,
+        r = attribution.attribute(net, x, 0, method="lrp", composite=comp, epsilon=0.0, low=0.0, high=1.0,
                               trace=trace) if comp != "zero" else \
-            explain.attribute(net, x, 0, method="lrp", composite=comp, trace=trace)
+            attribution.attribute(net, x, 0, method="lrp", composite=comp, trace=trace)
         assert set(trace) == {"fc2", "fc1", "conv2", "pool", "conv1"}
         for layer, (total, _) in trace.items():
             assert total == pytest.approx(f, rel=1e-4), (comp, layer)
@@ -230,7 +231,7 @@ def test_batchnorm_after_relu_is_fused_exactly_and_restored():
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k]), k
     trace = {}
-    r = explain.attribute(model, x[:1], 3, method="lrp", composite="epsilon_plus_box", low=0, high=1, trace=trace)
+    r = attribution.attribute(model, x[:1], 3, method="lrp", composite="epsilon_plus_box", low=0, high=1, trace=trace)
     # z⁺ conv layers conserve what the dense layers hand down
     below_dense = trace["conv6"][0]
     assert trace["conv2"][0] == pytest.approx(below_dense, rel=1e-3)
@@ -259,52 +260,52 @@ def test_unsupported_models_get_a_clear_error():
 
     resnet = torchvision.models.resnet18(weights=None).eval()
     with pytest.raises(lrp.LRPError, match="VGG-style"):
-        explain.attribute(resnet, torch.rand(1, 3, 32, 32), 0, method="lrp")
+        attribution.attribute(resnet, torch.rand(1, 3, 32, 32), 0, method="lrp")
     assert hook_count(resnet) == 0
     prelu = nn.Sequential(nn.Linear(4, 3), nn.PReLU(), nn.Linear(3, 2))
     with pytest.raises(lrp.LRPError, match="PReLU"):
-        explain.attribute(prelu, torch.rand(2, 4), 0, method="lrp")
+        attribution.attribute(prelu, torch.rand(2, 4), 0, method="lrp")
     # gradient methods still work on both
-    assert explain.attribute(resnet, torch.rand(1, 3, 32, 32), 0).shape == (1, 3, 32, 32)
+    assert attribution.attribute(resnet, torch.rand(1, 3, 32, 32), 0).shape == (1, 3, 32, 32)
 
 
 def test_model_is_bit_identical_after_lrp_also_on_error(digits, tiny, tiny_data):
     model, x = digits.model, digits.test.tensors[0][:4]
     before = state_copy(model)
     grads = [p.grad for p in model.parameters()]
-    explain.attribute(model, x, 1, method="lrp")
+    attribution.attribute(model, x, 1, method="lrp")
     with pytest.raises(ValueError, match="out of range"):
-        explain.attribute(model, x, ("fc1", [999]), method="lrp")
+        attribution.attribute(model, x, ("fc1", [999]), method="lrp")
     for k, v in model.state_dict().items():
         assert torch.equal(v, before[k])
     assert hook_count(model) == 0 and all(p.grad is g for p, g in zip(model.parameters(), grads))
     assert not model.training
     # in-place ReLU: switched off inside, restored after
-    explain.attribute(tiny, tiny_data[0][:2], 0, method="lrp")
+    attribution.attribute(tiny, tiny_data[0][:2], 0, method="lrp")
     assert tiny.act.inplace and hook_count(tiny) == 0
 
 
 def test_bad_input_messages(digits):
     x = digits.test.tensors[0][:2]
     with pytest.raises(ValueError, match="unknown method"):
-        explain.attribute(digits.model, x, 0, method="deconv")
+        attribution.attribute(digits.model, x, 0, method="deconv")
     with pytest.raises(ValueError, match="10 outputs"):
-        explain.attribute(digits.model, x, 10)
+        attribution.attribute(digits.model, x, 10)
     with pytest.raises(ValueError, match="add a batch dimension"):
-        explain.attribute(digits.model, x[0, 0], 0)
+        attribution.attribute(digits.model, x[0, 0], 0)
     with pytest.raises(ValueError, match="unknown LRP composite"):
-        explain.attribute(digits.model, x, 0, method="lrp", composite="fancy")
+        attribution.attribute(digits.model, x, 0, method="lrp", composite="fancy")
     with pytest.raises(ValueError, match="relu33"):
-        explain.attribute(digits.model, x, ("relu33", [1]))
+        attribution.attribute(digits.model, x, ("relu33", [1]))
 
 
 def test_no_hooks_threads_or_tensors_left_after_many_calls(digits):
     model, x = digits.model, digits.test.tensors[0][:4]
 
     def run():
-        for method in explain.METHODS:
-            explain.attribute(model, x, 2, method=method, n_steps=8, nt_samples=4)
-        explain.attribute(model, x, ("relu3", [1, 2]), method="lrp")
+        for method in attribution.METHODS:
+            attribution.attribute(model, x, 2, method=method, n_steps=8, nt_samples=4)
+        attribution.attribute(model, x, ("relu3", [1, 2]), method="lrp")
 
     def n_tensors():
         gc.collect()

@@ -5,7 +5,7 @@ import pytest
 
 import nnrules
 from nnrules import ExplaiNN, RuleSet
-from nnrules.synthetic import match_rules, planted_rules
+from nnrules.data.synthetic import match_rules, planted_rules
 
 
 @pytest.mark.parametrize("n_rules", [10, 50])
@@ -85,7 +85,7 @@ def test_bad_data():
 @pytest.fixture(scope="module")
 def digits_flow(digits):
     acts = nnrules.record(digits.model, digits.train, ["relu3", "relu2"], progress=False)
-    flow = nnrules.flow.trace(acts, ["relu3", "relu2"], ExplaiNN(),
+    flow = nnrules.trace(acts, ["relu3", "relu2"], ExplaiNN(),
                               binarizer=nnrules.Binarizer("mean"))
     return acts, flow
 
@@ -96,7 +96,7 @@ def test_real_network_rules_carry_class_information(digits, digits_flow):
     assert rules.head_layer == "output" and rules.tail_layer == "relu3"
     assert len(rules) >= 3
     assert rules.codelength < rules.baseline_codelength
-    iv = nnrules.evaluate.intervene(digits.model, rules, digits.test)
+    iv = nnrules.evaluation.intervene(digits.model, rules, digits.test)
     hit = iv[iv.n_weights > 0]
     assert len(hit) >= 5
     drop_rules = (hit.acc_before - hit.acc_after).mean()
@@ -118,4 +118,4 @@ def test_flow_chains_and_sankey(digits_flow):
     assert set(nodes.layer) == {"output", "relu3", "relu2"}
     assert len(flow.rules_frame()) == len(flow.rulesets[0]) + len(deeper)
     with pytest.raises(ValueError, match="not recorded"):
-        nnrules.flow.trace(acts, ["fc1"])
+        nnrules.trace(acts, ["fc1"])

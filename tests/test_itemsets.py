@@ -7,7 +7,7 @@ from mlxtend.frequent_patterns import association_rules as mlx_rules
 from mlxtend.frequent_patterns import fpgrowth
 
 from nnrules import BinaryMatrix
-from nnrules.itemsets import association_rules, eclat, min_count, top_rules
+from nnrules.miners.itemsets import association_rules, eclat, min_count, top_rules
 
 
 def as_dict(df, key="itemsets"):

@@ -4,11 +4,11 @@ import numpy as np
 import pytest
 
 from nnrules import ExplaiNN, Rule
-from nnrules import _explainn_kernels as K
-from nnrules._reference import best_rule_reference, codelength_reference, lpc, rule_cost_reference
-from nnrules.bits import pack_columns, tidlists
-from nnrules.mdl import log_binom, lpc_table, parametric_complexity, universal_int
-from nnrules.synthetic import planted_rules
+from nnrules.miners import _explainn_kernels as K
+from nnrules.miners._reference import best_rule_reference, codelength_reference, lpc, rule_cost_reference
+from nnrules.data.bits import pack_columns, tidlists
+from nnrules.miners.mdl import log_binom, lpc_table, parametric_complexity, universal_int
+from nnrules.data.synthetic import planted_rules
 
 # Check values from shared/EXPLAINN-NOTES.md §2.1
 LN = {1: 1.518567, 2: 2.518567, 3: 3.767979, 4: 4.518567, 5: 5.337159, 10: 7.364973, 16: 8.518567,

@@ -6,7 +6,7 @@ import torchvision
 from torch import nn
 
 from conftest import hook_count, state_copy
-from nnrules.neurochains import NeuroChains, quotient
+from nnrules.miners.neurochains import NeuroChains, quotient
 
 
 class Planted(nn.Module):

@@ -5,8 +5,8 @@ import torch
 from torch import nn
 
 from conftest import hook_count, state_copy
-from nnrules.evaluate import zero_filters
-from nnrules.patches import PatchMiner, candidate_patches, mine_transactions, relevant_patches, shared_sets
+from nnrules.evaluation import zero_filters
+from nnrules.miners.patches import PatchMiner, candidate_patches, mine_transactions, relevant_patches, shared_sets
 
 
 def test_candidate_patches_find_the_hot_regions_in_order():

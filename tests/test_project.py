@@ -74,7 +74,7 @@ def test_readme_tour_runs():
 
     text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     code = "\n".join(re.findall(r"```python\n(.*?)```", text, re.S))
-    assert "explain.attribute" in code
+    assert "attribution.attribute" in code
     scope: dict = {}
     exec(compile(code, "README.md", "exec"), scope)
     assert scope["png"][:4] == b"\x89PNG" and scope["proto"].shape == (1, 28, 28)

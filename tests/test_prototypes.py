@@ -4,8 +4,8 @@ import pytest
 import torch
 
 import nnrules
-from nnrules import prototypes, viz
-from nnrules.prototypes import _total_variation
+from nnrules.attribution import prototypes, viz
+from nnrules.attribution.prototypes import _total_variation
 from conftest import hook_count, state_copy
 
 
@@ -15,7 +15,7 @@ def acts(digits):
 
 
 def _group_value(model, x, layer, units):
-    with nnrules.explain.group_objective(model, layer, units) as f, torch.no_grad():
+    with nnrules.attribution.group_objective(model, layer, units) as f, torch.no_grad():
         return f(x)
 
 

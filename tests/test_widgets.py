@@ -11,11 +11,11 @@ import torch
 from PIL import Image
 from plotly.callbacks import Points
 
-import widgets.state as state_mod
+import nnrules.widgets.loading as state_mod
 from conftest import hook_count
-from widgets import Explorer, ExplorerState, MiningSettings, UserInputError
-from widgets.state import Cancelled
-from widgets.views import sankey_figure
+from nnrules.widgets import Explorer, ExplorerState, MiningSettings, UserInputError
+from nnrules.widgets.state import Cancelled
+from nnrules.widgets.views import sankey_figure
 
 PNG = b"\x89PNG"
 
@@ -83,9 +83,9 @@ def test_cancel_keeps_previous_results_and_removes_hooks(mined):
 
 @pytest.mark.parametrize("settings, match", [
     (MiningSettings(["relu3"], binarize="median"), "binarization"),
-    (MiningSettings(["relu3"], binarize="quantile", param=1.5), "q must be"),
-    (MiningSettings(["relu3"], theta=1.0), "theta"),
-    (MiningSettings(["relu3"], mu=0), "mu"),
+    (MiningSettings(["relu3"], binarize="quantile", binarize_params={"q": 1.5}), "q must be"),
+    (MiningSettings(["relu3"], params={"theta": 1.0}), "theta"),
+    (MiningSettings(["relu3"], params={"mu": -1}), "mu"),
 ])
 def test_bad_thresholds(mined, settings, match):
     with pytest.raises(UserInputError, match=match):
@@ -119,7 +119,7 @@ def test_links_and_sankey_index_map(mined):
     assert n_links == len(rule_ids) and min(sk.link.source + sk.link.target) >= n_links
     assert len(sk.node.label) == n_links + len(node_ids)
     # a click index below the number of links is a link (a rule), above it a group
-    from widgets.views import FlowView
+    from nnrules.widgets.views import FlowView
     got = []
     view = FlowView(mined, lambda r: got.append(("rule", r)), lambda n: got.append(("node", n)), max_rules=10)
     view.refresh()
@@ -167,7 +167,7 @@ def test_node_detail_for_class_group(mined):
 def test_eric_and_patch_miners_in_the_same_views():
     s = ExplorerState(prototype_steps=10)
     s.load_zoo("digits-cnn")
-    s.mine(MiningSettings(["relu3"], miner="eric", depth=4))
+    s.mine(MiningSettings(["relu3"], miner="eric", params={"depth": 4}))
     assert s.activations.reduce == "l1" and s.summary.startswith("ERIC program: fidelity")
     assert len(s.rules) > 0 and all(" → class " in t for t in s.rules["text"])
     negated = s.rules[s.rules["text"].str.contains("¬")].iloc[0]
@@ -176,16 +176,16 @@ def test_eric_and_patch_miners_in_the_same_views():
     assert units and all(not s.activations.unit_names[layer][u] in {n[1:] for n in negated["tail"] if n[0] == "¬"}
                          for u in units)
     assert s.detail().prototype.startswith(PNG)
-    s.mine(MiningSettings(["relu2"], miner="patches", min_support=0.5, q=3))
+    s.mine(MiningSettings(["relu2"], miner="patches", params={"min_support": 0.5, "q": 3}))
     assert s.flow.layers == ["output", "relu2"] and set(s.rules["classes"].map(len)) == {1}
     assert (s.rules.groupby(s.rules["classes"].map(tuple)).size() <= 3).all()
     s.select_rule(0)
     assert s.detail().errors == {}
     with pytest.raises(UserInputError, match="exactly one conv layer"):
         s.mine(MiningSettings(["relu3"], miner="patches"))
-    with pytest.raises(UserInputError, match="tree depth"):
-        s.mine(MiningSettings(["relu3"], miner="eric", depth=0))
-    with pytest.raises(UserInputError, match="miner must be"):
+    with pytest.raises(UserInputError, match="depth must be"):
+        s.mine(MiningSettings(["relu3"], miner="eric", params={"depth": 0}))
+    with pytest.raises(UserInputError, match="unknown miner"):
         s.mine(MiningSettings(["relu3"], miner="apriori"))
 
 
@@ -257,7 +257,9 @@ def test_app_headless_flow(tmp_path):
     assert "same values" in app.mine_panel.msg.value and len(app.state.rules) > 0
     # another miner in the same views
     app.mine_panel.miner.value = "eric"
-    assert app.mine_panel.groups["eric"].layout.display == "" and app.mine_panel.groups["explainn"].layout.display == "none"
+    boxes = app.mine_panel.param_boxes
+    assert boxes["eric"].widget.layout.display == "" and boxes["explainn"].widget.layout.display == "none"
+    assert app.mine_panel.uses["binarizer"].layout.display == "none"  # ERIC quantises by itself
     app.mine_panel.layers.value = ("relu3",)
     app.mine_panel.start()
     assert "ERIC program" in app.mine_panel.stage.value and " → class " in app.flow.rule.options[0][0]
@@ -269,3 +271,51 @@ def test_app_mines_in_a_thread():
     app.mine_panel.start()
     app.mine_panel.thread.join(60)
     assert "over 1 layer pairs" in app.mine_panel.stage.value and not app.mine_panel.mine.disabled
+
+
+def test_panels_come_from_the_registry():
+    """Every registered miner has a choice and a parameter box whose inputs are its declared parameters."""
+    from nnrules.registry import MINERS
+
+    app = Explorer(model=None)
+    assert [v for _, v in app.mine_panel.miner.options] == list(MINERS)
+    for entry in MINERS.entries():
+        box = app.mine_panel.param_boxes[entry.name]
+        assert list(box.inputs) == [p.name for p in entry.params if p.ui]
+        for p in box.params:
+            assert box.inputs[p.name].tooltip == p.help
+    eric = app.mine_panel.param_boxes["eric"]
+    eric.inputs["depth"].value = 3
+    assert eric.values()["depth"] == 3
+    nc = app.mine_panel.param_boxes["patches"]
+    nc.inputs["size"].value = ""  # an optional parameter left empty is None (its default meaning)
+    assert nc.values()["size"] is None
+
+
+def test_local_chain_in_the_app():
+    """NeuroChains through the registry: classes instead of layers, kept filters as Sankey nodes whose click
+    shows the filter's pictures."""
+    app = Explorer(threaded=False, state=ExplorerState(prototype_steps=10))
+    mp = app.mine_panel
+    mp.miner.value = "neurochains"
+    assert mp.layers.layout.display == "none" and mp.class_box.layout.display == ""
+    mp.classes.value = ()
+    mp.start()
+    assert "choose one or more classes" in mp.msg.value
+    mp.classes.value = (3, 8)
+    mp.samples.value = 5
+    mp.start()
+    s = app.state
+    assert "NeuroChains:" in mp.stage.value and s.flow is None and len(s.nodes) > 0 and s.rules.empty
+    kept, total = s.miner.size_
+    assert len(s.nodes) == kept < total
+    assert set(s.nodes["layer"]) <= set(s.activations.layers)
+    fig_links = app.flow.sankey.data[0].link.source
+    assert len(fig_links) == min(len(s.links), app.flow.max_rules.value)
+    node = len(app.flow.rule_ids)  # the first real node after the link placeholders
+    app.flow._sankey_click(None, type("P", (), {"point_inds": [node]})(), None)
+    assert s.selected_node == app.flow.node_ids[0]
+    assert app.detail.prototype.children and "Group" in app.detail.title.value
+    if len(s.links):
+        app.flow._sankey_click(None, type("P", (), {"point_inds": [0]})(), None)  # a link: its target filter
+        assert s.selected_node == int(s.links["target"].iloc[app.flow.link_rows[0]])

@@ -24,7 +24,8 @@ class Explorer:
                  state: ExplorerState | None = None) -> None:
         self.state = state or ExplorerState()
         self.model_panel = ModelPanel(self.state, self._loaded)
-        self.mine_panel = MinePanel(self.state, self._mined, threaded=threaded)
+        self.mine_panel = MinePanel(self.state, self._mined, threaded=threaded,
+                                     on_busy=lambda busy: setattr(self.model_panel.load, "disabled", busy))
         self.flow = FlowView(self.state, self.select_rule, self.select_node)
         self.table = RuleTable(self.state, self.select_rule)
         self.detail = DetailPanel(self.state)
@@ -35,7 +36,8 @@ class Explorer:
         left = W.VBox([self.model_panel.widget, self.mine_panel.widget], layout=W.Layout(width="380px"))
         right = W.VBox([tabs, self.msg, self.detail.widget], layout=W.Layout(flex="1 1 auto", min_width="600px"))
         header = W.HTML("<h2 style='margin:4px 0'>nnrules explorer</h2><small>Rules between groups of neurons "
-                        "(ExplaiNN), with prototypes, exemplars and heatmaps.</small>")
+                        "(ExplaiNN, ERIC, Grad-CAM patches) and local chains (NeuroChains), with prototypes, "
+                        "exemplars and heatmaps.</small>")
         self.widget = W.VBox([header, W.HBox([left, right])])
         self.widget.add_class("nnr-app")
         if model is not None:

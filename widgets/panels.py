@@ -1,4 +1,4 @@
-"""The left column: the model panel (zoo or your own files) and the mining panel (layers, thresholds)."""
+"""The left column: the model panel (zoo or your own files) and the mining panel, built from the registry."""
 from __future__ import annotations
 
 import html
@@ -8,11 +8,13 @@ from typing import Callable
 import ipywidgets as W
 
 from ._ui import message
-from .state import BINARIZERS, MINERS, REDUCTIONS, Cancelled, ExplorerState, MiningSettings, UserInputError
+from nnrules.params import Param
+from nnrules.registry import BINARIZERS, MINERS, REDUCTIONS
+
+from .state import Cancelled, ExplorerState, MiningSettings, UserInputError
 
 __all__ = ["ModelPanel", "MinePanel"]
 
-_PARAM_DEFAULTS = {"q": 0.1, "k": 5, "value": 0.0}
 _KNOWN_ERRORS = (UserInputError, ValueError, TypeError, ImportError)
 
 
@@ -78,80 +80,140 @@ class ModelPanel:
             f"{rows}</table></div>")
 
 
-class MinePanel:
-    """Layers to chain, reduction, binarization, ExplaiNN's θ and μ, and Mine/Cancel with progress."""
+#: The app's defaults where they differ from the library's (binarize above the unit's mean, as ERIC does).
+APP_DEFAULTS = {"binarize": "mean"}
+_STYLE = {"description_width": "initial"}
 
-    def __init__(self, state: ExplorerState, on_mined: Callable[[], None], threaded: bool = True) -> None:
+
+def param_widget(p: Param) -> W.Widget:
+    """An input for one declared parameter; its label and tooltip come from the registry."""
+    kw = dict(description=p.title, tooltip=p.help, style=_STYLE, layout=W.Layout(width="95%"))
+    if p.choices:
+        w = W.Dropdown(options=list(p.choices), value=p.default, **kw)
+    elif p.kind is bool:
+        w = W.Checkbox(value=bool(p.default), indent=False, **kw)
+    elif p.optional:  # empty text = None
+        w = W.Text(value="" if p.default is None else str(p.default), placeholder=p.none_means, **kw)
+    elif p.kind is int:
+        w = W.IntText(value=p.default, **kw)
+    else:
+        w = W.FloatText(value=p.default, **kw)
+    w.add_class(f"nnr-param-{p.name}")
+    return w
+
+
+def read_param(p: Param, w: W.Widget):
+    """The widget's value as the parameter's type (``None`` for an empty optional)."""
+    if isinstance(w, W.Text) and not isinstance(w, W.Textarea):
+        text = w.value.strip()
+        if not text:
+            return None
+        try:
+            return p.kind(float(text)) if p.kind is int and float(text).is_integer() else p.kind(text)
+        except ValueError:
+            raise UserInputError(f"{p.title}: {text!r} is not {p.describe()}") from None
+    return w.value
+
+
+class ParamBox:
+    """Inputs for a list of parameters (those offered in the app), read back as a dict."""
+
+    def __init__(self, params, help_text: str = "") -> None:
+        self.params = [p for p in params if p.ui]
+        self.inputs = {p.name: param_widget(p) for p in self.params}
+        help_ = [W.HTML(f"<small>{html.escape(help_text)}</small>")] if help_text else []
+        self.widget = W.VBox(help_ + list(self.inputs.values()))
+
+    def values(self) -> dict:
+        return {p.name: read_param(p, self.inputs[p.name]) for p in self.params}
+
+
+class MinePanel:
+    """Miner, layers (or classes), the miner's parameters — all from ``nnrules.registry`` — and Mine/Cancel
+    with progress. A miner registered in the core appears here with its parameters and help."""
+
+    def __init__(self, state: ExplorerState, on_mined: Callable[[], None], threaded: bool = True,
+                 on_busy: Callable[[bool], None] | None = None) -> None:
         self.state, self.on_mined, self.threaded = state, on_mined, threaded
-        self.miner = W.Dropdown(options=[(v, k) for k, v in MINERS.items()], value="explainn", description="Miner")
+        self.on_busy = on_busy or (lambda busy: None)
+        self.miner = W.Dropdown(options=[(e.label, e.name) for e in MINERS.entries()], value="explainn",
+                                description="Miner", style=_STYLE)
         self.miner.add_class("nnr-miner")
+        self.miner_help = W.HTML()
         self.layers = W.SelectMultiple(options=[], rows=6, description="Layers")
         self.layers.add_class("nnr-layers")
-        self.reduce = W.Dropdown(options=list(REDUCTIONS), value="max", description="Conv → unit")
-        self.binarize = W.Dropdown(options=list(BINARIZERS), value="mean", description="On when")
-        self.param = W.FloatText(value=0.1, description="q")
-        self.param.layout.display = "none"
-        self.theta = W.BoundedFloatText(value=0.3, min=0.01, max=0.99, step=0.05, description="θ")
-        self.mu = W.IntText(value=0, description="μ (0 = ∞)")
-        self.depth = W.IntSlider(value=5, min=1, max=8, description="Tree depth")
-        self.alpha = W.BoundedFloatText(value=0.01, min=0.0, max=0.99, step=0.01, description="α (stop)")
-        self.patch_size = W.IntText(value=0, description="Patch (0=auto)")
-        self.top = W.IntText(value=10, description="Top filters")
-        self.min_support = W.BoundedFloatText(value=0.5, min=0.01, max=1.0, step=0.05, description="Support")
-        self.q = W.IntText(value=10, description="Rules/class")
-        self.groups = {"explainn": W.VBox([W.HTML("<small>'On when' binarizes units: above their mean, &gt; 0, "
-                                                  "top quantile q, top-k per sample, or above a value.</small>"),
-                                           self.reduce, self.binarize, self.param, self.theta, self.mu]),
-                       "eric": W.VBox([W.HTML("<small>ERIC: kernels are on above their mean l1 norm; the last "
-                                              "layer chosen is the logical entry point.</small>"),
-                                       self.depth, self.alpha]),
-                       "patches": W.VBox([W.HTML("<small>Choose one conv layer; patches come from Grad-CAM "
-                                                 "of the predicted class.</small>"),
-                                          self.patch_size, self.top, self.min_support, self.q])}
-        for key, box in self.groups.items():
-            box.layout.display = "" if key == "explainn" else "none"
-        self.miner.observe(self._miner_visibility, names="value")
+        self.layers_help = W.HTML("<small>Chain: output → the deepest chosen layer → … → the shallowest.</small>")
+        self.classes = W.SelectMultiple(options=[], rows=5, description="Classes",
+                                        tooltip="inputs the model predicts as these classes are kept")
+        self.classes.add_class("nnr-classes")
+        self.samples = W.BoundedIntText(value=10, min=1, max=100, description="Samples/class", style=_STYLE,
+                                        tooltip="how many inputs of each chosen class the chain must keep")
+        self.class_box = W.VBox([self.classes, self.samples])
+        self.reduce = W.Dropdown(options=[(e.label, e.name) for e in REDUCTIONS.entries()], value="max",
+                                 description="Conv → unit", style=_STYLE,
+                                 tooltip="how a conv channel's map becomes a unit")
+        self.binarize = W.Dropdown(options=[(f"{e.name}: {e.label}", e.name) for e in BINARIZERS.entries()],
+                                   value=APP_DEFAULTS["binarize"], description="On when", style=_STYLE,
+                                   tooltip="when a unit counts as firing")
+        self.binarize_boxes = {e.name: ParamBox(e.params) for e in BINARIZERS.entries()}
+        self.uses = {"reduction": self.reduce,
+                     "binarizer": W.VBox([self.binarize] + [b.widget for b in self.binarize_boxes.values()])}
+        self.param_boxes = {e.name: ParamBox(e.params) for e in MINERS.entries()}
         self.mine = W.Button(description="Mine", button_style="success")
         self.mine.add_class("nnr-mine")
         self.cancel_button = W.Button(description="Cancel", disabled=True)
         self.progress = W.FloatProgress(value=0.0, min=0.0, max=1.0)
-        self.stage = W.Label("")
+        self.stage = W.HTML("")
+        self.stage.add_class("nnr-stage")
         self.msg = W.HTML()
         self.msg.add_class("nnr-mine-msg")
         self._cancel = threading.Event()
         self.thread: threading.Thread | None = None
-        self.binarize.observe(self._param_visibility, names="value")
+        self.miner.observe(lambda _: self._visibility(), names="value")
+        self.binarize.observe(lambda _: self._visibility(), names="value")
         self.mine.on_click(lambda _: self.start())
         self.cancel_button.on_click(lambda _: self._cancel.set())
-        help_ = "<small>Chain: output → the deepest chosen layer → … → the shallowest.</small>"
-        self.widget = W.VBox([W.HTML("<b>2 · Layers and thresholds</b>"), self.miner, self.layers, W.HTML(help_),
-                              *self.groups.values(),
+        self.widget = W.VBox([W.HTML("<b>2 · Miner and settings</b>"), self.miner, self.miner_help, self.layers,
+                              self.layers_help, self.class_box, *self.uses.values(),
+                              *(b.widget for b in self.param_boxes.values()),
                               W.HBox([self.mine, self.cancel_button]), self.progress, self.stage, self.msg])
+        self._visibility()
 
-    def _miner_visibility(self, change) -> None:
-        for key, box in self.groups.items():
-            box.layout.display = "" if key == change["new"] else "none"
-
-    def _param_visibility(self, change) -> None:
-        name = BINARIZERS[change["new"]]
-        self.param.layout.display = "" if name else "none"
-        if name:
-            self.param.description = name
-            self.param.value = _PARAM_DEFAULTS[name]
+    def _visibility(self) -> None:
+        """Show what the chosen miner takes (registry: layers, uses, params) and hide the rest."""
+        entry = MINERS[self.miner.value]
+        self.miner_help.value = f"<small>{html.escape(entry.help)}</small>"
+        show = lambda w, on: setattr(w.layout, "display", "" if on else "none")  # noqa: E731
+        show(self.layers, entry.layers != "none")
+        show(self.layers_help, entry.layers == "chain")
+        show(self.class_box, entry.layers == "none")
+        for name, w in self.uses.items():
+            show(w, name in entry.uses)
+        for name, box in self.param_boxes.items():
+            show(box.widget, name == entry.name)
+        for name, box in self.binarize_boxes.items():
+            show(box.widget, name == self.binarize.value)
 
     def refresh(self) -> None:
-        """New model: offer its layers, preselect the default chain."""
+        """New model: offer its layers and classes, preselect the default chain."""
         self.layers.options = self.state.chainable_layers()
         self.layers.value = tuple(self.state.default_chain())
+        self.classes.options = [(n, i) for i, n in enumerate(self.state.class_names)]
+        self.classes.value = (0,) if self.state.class_names else ()
         message(self.msg, "")
         self.progress.value, self.stage.value = 0.0, ""
 
     def settings(self) -> MiningSettings:
-        return MiningSettings(layers=list(self.layers.value), miner=self.miner.value, reduce=self.reduce.value,
-                              binarize=self.binarize.value, param=self.param.value, theta=self.theta.value,
-                              mu=self.mu.value or None, depth=self.depth.value, alpha=self.alpha.value,
-                              patch_size=self.patch_size.value, top=self.top.value,
-                              min_support=self.min_support.value, q=self.q.value)
+        return MiningSettings(layers=list(self.layers.value), miner=self.miner.value,
+                              params=self.param_boxes[self.miner.value].values(), reduce=self.reduce.value,
+                              binarize=self.binarize.value,
+                              binarize_params=self.binarize_boxes[self.binarize.value].values(),
+                              classes=list(self.classes.value), samples=self.samples.value)
+
+    def _busy(self, busy: bool) -> None:
+        self.mine.disabled, self.cancel_button.disabled = busy, not busy
+        self.miner.disabled = self.layers.disabled = busy
+        self.on_busy(busy)
 
     def start(self) -> None:
         """Validate, then mine (in a background thread, so the page stays live and Cancel works)."""
@@ -159,13 +221,13 @@ class MinePanel:
             return
         try:
             settings = self.settings()
-            self.state.check_chain(settings.layers, "l1" if settings.miner == "eric" else settings.reduce)
+            self.state.prepare(settings)
         except UserInputError as err:
             message(self.msg, str(err), "error")
             return
         message(self.msg, "")
         self._cancel.clear()
-        self.mine.disabled, self.cancel_button.disabled = True, False
+        self._busy(True)
         if self.threaded:
             self.thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
             self.thread.start()
@@ -174,21 +236,31 @@ class MinePanel:
 
     def _report(self, stage: str, fraction: float) -> None:
         self.progress.value = fraction
-        self.stage.value = f"recording activations… {fraction:.0%}" if stage == "record" else f"{stage}…"
+        text = f"recording activations… {fraction:.0%}" if stage == "record" else f"{stage}…"
+        self.stage.value = html.escape(text)
 
     def _run(self, settings: MiningSettings) -> None:
         try:
             self.state.mine(settings, progress=self._report, cancel=self._cancel)
-            n = len(self.state.rules)
-            self.stage.value = f"{n} rules over {len(self.state.flow.rulesets)} layer pairs. {self.state.summary}"
-            message(self.msg, "" if n else "No rules found: try other layers, a lower θ or another "
-                    "binarization.", "info")
+            s = self.state
+            if s.flow is not None:
+                n = len(s.rules)
+                done = f"{n} rules over {len(s.flow.rulesets)} layer pairs. {s.summary}"
+                empty = "No rules found: try other layers, a lower θ or another binarization."
+            else:
+                n = len(s.nodes)
+                done, empty = s.summary, "No filter kept: try a smaller λ or τ."
+            self.stage.value = f"<span class='nnr-done'>{html.escape(done)}</span>"
+            message(self.msg, "" if n else empty, "info")
             self.on_mined()
         except Cancelled:
             self.stage.value, self.progress.value = "cancelled", 0.0
             message(self.msg, "Mining cancelled; the previous results are kept.", "info")
+        except UserInputError as err:
+            self.stage.value = "failed"
+            message(self.msg, str(err), "error")
         except Exception as err:  # noqa: BLE001 — a worker thread must report, never die silently
             self.stage.value = "failed"
-            message(self.msg, f"Mining failed: {err}", "error")
+            message(self.msg, f"Mining failed ({type(err).__name__}): {err}", "error")
         finally:
-            self.mine.disabled, self.cancel_button.disabled = False, True
+            self._busy(False)

@@ -23,30 +23,35 @@ _PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#
 
 
 def _shown(state: ExplorerState, max_rules: int) -> tuple[np.ndarray, np.ndarray]:
-    """(link row positions, node ids) of the ``max_rules`` rules with the largest support."""
-    if state.rules.empty:
-        return np.array([], int), np.array([], int)
-    top = state.rules.nlargest(max_rules, "support")[["pair", "rule"]]
-    keep = set(map(tuple, top.to_numpy()))
+    """(link row positions, node ids) of the ``max_rules`` rules with the largest support (a NeuroChains
+    chain, which has links but no rules: its ``max_rules`` heaviest links)."""
     links = state.links
-    rows = np.array([i for i, (p, r) in enumerate(zip(links["pair"], links["rule"])) if (p, r) in keep], int)
+    if state.flow is None and len(links):
+        rows = np.sort(np.argsort(-links["value"].to_numpy(float), kind="stable")[:max_rules]).astype(int)
+    elif state.rules.empty:
+        return np.array([], int), np.array([], int)
+    else:
+        top = state.rules.nlargest(max_rules, "support")[["pair", "rule"]]
+        keep = set(map(tuple, top.to_numpy()))
+        rows = np.array([i for i, (p, r) in enumerate(zip(links["pair"], links["rule"])) if (p, r) in keep], int)
     nodes = np.unique(np.concatenate([links["source"].to_numpy()[rows], links["target"].to_numpy()[rows]]))
     return rows, nodes.astype(int)
 
 
-def _rule_ids(state: ExplorerState, rows: np.ndarray) -> list[int]:
+def _rule_ids(state: ExplorerState, rows: np.ndarray) -> list[int | None]:
+    """The rule id each shown link draws (``None``: a chain link, which is no rule)."""
     key = {(p, r): i for i, p, r in zip(state.rules["id"], state.rules["pair"], state.rules["rule"])}
-    return [key[(state.links["pair"].iloc[j], state.links["rule"].iloc[j])] for j in rows]
+    return [key.get((state.links["pair"].iloc[j], state.links["rule"].iloc[j])) for j in rows]
 
 
 def _layers(state: ExplorerState) -> list[str]:
-    return list(state.flow.layers) if state.flow is not None else []
+    return list(state.view_layers)
 
 
 def _placeholder(fig: go.Figure, state: ExplorerState) -> None:
-    if state.rules.empty:
-        fig.add_annotation(text="No rules yet: choose layers and press Mine" if state.flow is None else
-                           "No rules found for these settings", showarrow=False, x=0.5, y=0.5,
+    if state.links.empty:
+        fig.add_annotation(text="Nothing mined yet: choose a miner and press Mine" if not state.mined else
+                           "Nothing found for these settings", showarrow=False, x=0.5, y=0.5,
                            xref="paper", yref="paper", font=dict(size=14, color="#666"))
 
 
@@ -60,9 +65,10 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure,
     nd = state.nodes.iloc[nodes] if len(nodes) else state.nodes.iloc[:0]
     colors = [_PALETTE[layers.index(l) % len(_PALETTE)] for l in nd["layer"]]
     links = state.links.iloc[rows]
-    text = [state.rules["text"].iloc[i] for i in rule_ids]
+    text = [state.rules["text"].iloc[i] if i is not None else "weight" for i in rule_ids]
     stats = [f"support {state.rules['support'].iloc[i]}, confidence {state.rules['confidence'].iloc[i]:.2f}, "
-             f"l={state.rules['head_min'].iloc[i]}, k={state.rules['tail_min'].iloc[i]}" for i in rule_ids]
+             f"l={state.rules['head_min'].iloc[i]}, k={state.rules['tail_min'].iloc[i]}" if i is not None else
+             f"{v:.3g} (summed |weight| between the two kept filters)" for i, v in zip(rule_ids, links["value"])]
     pad = [""] * len(rows)  # unlinked placeholders: node click indices start after the link indices
     fig = go.Figure(go.Sankey(
         # fixed: with draggable nodes plotly.js swallows node clicks; empty: plotly.js cannot draw it
@@ -75,8 +81,8 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure,
                   value=list(links["value"].astype(float)), customdata=np.stack([text, stats], -1) if text else [],
                   hovertemplate="rule %{customdata[0]}<br>%{customdata[1]}<extra></extra>")))
     fig.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10),
-                      title=dict(text=" → ".join(layers) + f" · top {len(set(rule_ids))} rules by support",
-                                 font=dict(size=12)))
+                      title=dict(text=" → ".join(layers) + (f" · top {len(set(rule_ids))} rules by support"
+                                 if state.flow is not None else f" · {len(nd)} kept filters"), font=dict(size=12)))
     _placeholder(fig, state)
     return fig, rule_ids, [int(n) for n in nodes]
 
@@ -131,7 +137,8 @@ class FlowView:
         self.graph_box.add_class("nnr-graph")
         self.rule = W.Dropdown(options=[], description="Rule", layout=W.Layout(width="95%"))
         self.rule.add_class("nnr-rule-choice")
-        self.rule_ids: list[int] = []
+        self.rule_ids: list[int | None] = []
+        self.link_rows = np.array([], int)
         self.node_ids: list[int] = []
         self.graph_ids: list[int] = []
         self._syncing = False
@@ -148,6 +155,7 @@ class FlowView:
     def refresh(self) -> None:
         """Redraw from the state (after mining or a change of the number of rules shown)."""
         fig, self.rule_ids, self.node_ids = sankey_figure(self.state, self.max_rules.value)
+        self.link_rows = _shown(self.state, self.max_rules.value)[0]
         gfig, self.graph_ids = graph_figure(self.state, self.max_rules.value)
         for target, source in ((self.sankey, fig), (self.graph, gfig)):
             with target.batch_update():  # same traces, new values: no trace deletion on the front end
@@ -176,8 +184,10 @@ class FlowView:
         i = points.point_inds[0]
         if i >= len(self.rule_ids):  # see the module docstring
             self.on_node(self.node_ids[i - len(self.rule_ids)])
-        else:
+        elif self.rule_ids[i] is not None:
             self.on_rule(self.rule_ids[i])
+        else:  # a chain link: show the filter it leads to
+            self.on_node(int(self.state.links["target"].iloc[self.link_rows[i]]))
 
     def _graph_click(self, trace, points, state) -> None:
         if points.point_inds:

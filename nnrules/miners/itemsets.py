@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 from numba.typed import List
 
-from .bits import BinaryMatrix, _popcount64
+from ..data.bits import BinaryMatrix, _popcount64
 
 __all__ = ["eclat", "association_rules", "top_rules", "min_count"]
 

@@ -1,14 +1,16 @@
 """Real-valued activations -> binary items (``BinaryMatrix``), with thresholds learned by ``fit``."""
 from __future__ import annotations
 
-import numbers
+import functools
 from typing import Sequence
 
 import numpy as np
 
+from .. import registry as _registry
+from ..params import Param, Parametrized, check_fitted
 from .bits import BinaryMatrix
-from .hooks import OUTPUT
-from .recording import Activations
+from ..recording.hooks import OUTPUT
+from ..recording.record import Activations
 
 __all__ = ["Binarizer", "binarize", "METHODS"]
 
@@ -16,7 +18,7 @@ METHODS = ("positive", "mean", "quantile", "topk", "threshold")
 OUTPUT_MODES = ("predicted", "label")
 
 
-class Binarizer:
+class Binarizer(Parametrized):
     """Binarize each recorded layer; fit on one data set, transform another.
 
     Parameters
@@ -30,8 +32,19 @@ class Binarizer:
     value : threshold for ``"threshold"``.
     output : how the output layer binarizes: one-hot of the ``"predicted"`` class or the true ``"label"``.
 
-    Learned state: ``thresholds_`` (layer -> ``(n_units,)`` array; absent for ``"topk"``).
+    Learned state: ``thresholds_`` (layer -> ``(n_units,)`` array; ``None`` for ``"topk"``).
     """
+
+    params = (
+        Param("method", str, "positive", "when a unit counts as on", label="On when", choices=METHODS),
+        Param("q", float, 0.1, "share of samples on per unit", label="q", low=0, high=1, low_open=True,
+              high_open=True, when=("method", ("quantile",))),
+        Param("k", int, 5, "units on per sample (its k largest)", label="k", low=1, when=("method", ("topk",))),
+        Param("value", float, 0.0, "a unit is on above this value", label="value",
+              when=("method", ("threshold",))),
+        Param("output", str, "predicted", "the output layer's item: the predicted class or the true label",
+              choices=OUTPUT_MODES, ui=False),
+    )
 
     def __init__(self, method: str = "positive", q: float = 0.1, k: int = 5, value: float = 0.0,
                  output: str = "predicted") -> None:
@@ -40,19 +53,6 @@ class Binarizer:
         self.k = k
         self.value = value
         self.output = output
-
-    def _check_params(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.output not in OUTPUT_MODES:
-            raise ValueError(f"output must be one of {OUTPUT_MODES}, got {self.output!r}")
-        if self.method == "quantile" and not (isinstance(self.q, numbers.Real) and 0 < self.q < 1):
-            raise ValueError(f"q must be a fraction in (0, 1) (the share of samples on per unit), got {self.q!r}")
-        if self.method == "topk" and (isinstance(self.k, bool) or not isinstance(self.k, numbers.Integral)
-                                      or self.k < 1):
-            raise ValueError(f"k must be a positive integer (units kept per sample), got {self.k!r}")
-        if self.method == "threshold" and not (isinstance(self.value, numbers.Real) and np.isfinite(self.value)):
-            raise ValueError(f"value must be a finite number, got {self.value!r}")
 
     @staticmethod
     def _as_layers(acts) -> dict[str, np.ndarray]:
@@ -82,7 +82,7 @@ class Binarizer:
 
     def fit(self, acts) -> "Binarizer":
         """Learn per-unit thresholds from ``acts`` (an ``Activations`` or an ``(n, units)`` array)."""
-        self._check_params()
+        self.validate()
         self.thresholds_ = {}
         for name, x in self._as_layers(acts).items():
             if self.method == "topk" and self.k > x.shape[1]:
@@ -99,8 +99,7 @@ class Binarizer:
             out = np.zeros(x.shape, dtype=bool)
             np.put_along_axis(out, top, True, axis=1)
             return out
-        if not hasattr(self, "thresholds_"):
-            raise RuntimeError("call fit(...) before transform(...)")
+        check_fitted(self, "thresholds_", "fit(...)")
         if name not in self.thresholds_:
             raise ValueError(f"layer {name!r} was not seen in fit; fitted: {list(self.thresholds_)}")
         thr = self.thresholds_[name]
@@ -110,7 +109,7 @@ class Binarizer:
 
     def transform(self, acts) -> dict[str, BinaryMatrix] | BinaryMatrix:
         """Binary matrices per layer (a dict for ``Activations``, one matrix for an array)."""
-        self._check_params()
+        self.validate()
         if not isinstance(acts, Activations):
             (name, x), = self._as_layers(acts).items()
             return BinaryMatrix.from_dense(self._apply(name, x))
@@ -151,3 +150,12 @@ def binarize(acts, method: str = "positive", layers: Sequence[str] | None = None
             raise ValueError(f"layers {missing} were not recorded; recorded: {list(result)}")
         result = {l: result[l] for l in layers}
     return result
+
+
+_HELP = {"mean": "above the unit's mean over the data", "positive": "above 0 (natural after a ReLU)",
+         "quantile": "in the unit's top share q of samples", "topk": "among the sample's k largest units",
+         "threshold": "above a fixed value"}
+for _m in ("mean", "positive", "quantile", "topk", "threshold"):
+    _registry.BINARIZERS.register(_m, _HELP[_m], functools.partial(Binarizer, _m),
+                                  params=tuple(p for p in Binarizer.params if p.when and _m in p.when[1]),
+                                  help=_HELP[_m])

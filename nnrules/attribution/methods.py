@@ -13,14 +13,23 @@ from typing import Callable, Iterator, Sequence, Union
 import torch
 from torch import nn
 
+from .. import registry as _registry
 from . import lrp as _lrp
-from .hooks import OUTPUT, named_layers, preserved_mode, resolve_layers
+from ..recording.hooks import OUTPUT, named_layers, preserved_mode, resolve_layers
 
 __all__ = ["attribute", "METHODS", "group_objective", "Target", "last_conv_layer"]
 
 Target = Union[int, Sequence[int], torch.Tensor, tuple]
 
 METHODS = ("saliency", "gradient_x_input", "integrated_gradients", "smoothgrad", "gradcam", "lrp")
+_LABELS = {"saliency": ("Saliency", "|∂f/∂x|: where a small change moves the score most"),
+           "gradient_x_input": ("Gradient × input", "∂f/∂x · x: each pixel's first-order contribution"),
+           "integrated_gradients": ("Integrated gradients", "gradients averaged from a baseline to the input"),
+           "smoothgrad": ("SmoothGrad", "gradients averaged over noisy copies of the input"),
+           "gradcam": ("Grad-CAM", "a conv layer's maps weighted by their mean gradient (coarse)"),
+           "lrp": ("LRP", "layer-wise relevance propagation with a composite of rules (conserves the score)")}
+for _m in METHODS:
+    _registry.ATTRIBUTIONS.register(_m, _LABELS[_m][0], _m, params=(), help=_LABELS[_m][1])
 
 
 def _group(target) -> tuple[str, list[int]] | None:

@@ -12,7 +12,8 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from .data import as_loader, iterate_inputs
+from .. import registry as _registry
+from .loading import as_loader, iterate_inputs
 from .hooks import OUTPUT, forward_hooks, preserved_mode, resolve_layers
 
 __all__ = ["Activations", "record", "REDUCTIONS", "RecordingError"]
@@ -23,6 +24,12 @@ class RecordingError(ValueError):
 
 #: How a conv layer's ``(C, H, W)`` map becomes units: one per channel, or one per channel × position.
 REDUCTIONS = ("max", "mean", "l1", "none")
+for _name, _label, _help in (
+        ("max", "max over positions", "a channel is one unit: its largest value anywhere in the map"),
+        ("mean", "mean over positions", "a channel is one unit: its average over the map"),
+        ("l1", "l1 norm of the map", "a channel is one unit: the sum of |values| (ERIC's kernel strength)"),
+        ("none", "every position", "each channel × position is a unit (many units: slow to mine)")):
+    _registry.REDUCTIONS.register(_name, _label, _name, params=(), help=_help)
 
 
 @dataclass(eq=False)

@@ -22,9 +22,12 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .hooks import OUTPUT
-from .recording import Activations
-from .rules import Rule, RuleSet
+from .. import registry as _registry
+from ..params import Param, check_fitted
+from ..recording.hooks import OUTPUT
+from .base import Miner
+from ..recording.record import Activations
+from ..data.rules import Rule, RuleSet
 
 __all__ = ["ERIC", "EricRule", "Literal"]
 
@@ -114,16 +117,31 @@ def _merge_complementary(antecedents: list[frozenset]) -> list[frozenset]:
     return [s for s in sets if not any(o < s for o in sets)]
 
 
-class ERIC:
+class ERIC(Miner):
     """Extract a logic program from a model's recorded activations (seed 001).
 
     ``depth``: max literals per rule (tree depth d ≥ 1); ``alpha``: the branching stop ratio α in [0, 1);
     ``merge``: apply the paper's two simplifications. ``fit(activations, layers)`` takes activations
-    recorded with ``reduce="l1"`` and the layers output-side first (as :func:`nnrules.flow.trace`); the
-    last one is the logical entry point. ``labels`` maps unit names (``"relu2:c5"``) to the names a person
-    gave the kernels; rules print with them. Learned: ``thresholds_`` (layer → θ, eq. 4), ``rules_`` (list
-    of :class:`EricRule`), ``layers_`` (output first), ``entry_``, ``majority_``.
+    recorded with ``reduce="l1"`` and the layers output-side first (as :func:`nnrules.miners.flow.trace`);
+    the last one is the logical entry point. ``labels`` maps unit names (``"relu2:c5"``) to the names a
+    person gave the kernels; rules print with them.
+
+    Learned: ``program_`` (the logic program: a list of :class:`EricRule`), ``rulesets_`` (the program as
+    one :class:`RuleSet` per layer pair, output first, ``direction="tail→head"``), ``rules_``
+    (``rulesets_[0]``: the rules that decide the class), ``thresholds_`` (layer → θ, eq. 4), ``layers_``
+    (output first), ``entry_``, ``majority_``.
     """
+
+    fits_on = "chain"
+    params = (
+        Param("depth", int, 5, "at most this many literals per rule (the decision trees' depth d)",
+              label="Tree depth", low=1, high=20),
+        Param("alpha", float, 0.01, "a tree node holding less than this share of its parent's samples is not "
+              "split further (α)", label="α (stop)", low=0, high=1, high_open=True),
+        Param("merge", bool, True, "simplify rules by the paper's two merges", ui=False),
+        Param("labels", dict, None, "names a person gave the kernels (unit name → label)", optional=True,
+              none_means="unit names", ui=False),
+    )
 
     def __init__(self, depth: int = 5, alpha: float = 0.01, merge: bool = True,
                  labels: dict[str, str] | None = None) -> None:
@@ -133,10 +151,7 @@ class ERIC:
         self.labels = labels
 
     def _check(self, activations, layers) -> list[str]:
-        if isinstance(self.depth, bool) or not isinstance(self.depth, numbers.Integral) or self.depth < 1:
-            raise ValueError(f"depth must be an integer ≥ 1, got {self.depth!r}")
-        if not isinstance(self.alpha, numbers.Real) or not 0 <= self.alpha < 1:
-            raise ValueError(f"alpha must be in [0, 1), got {self.alpha!r}")
+        self.validate()
         if not isinstance(activations, Activations):
             raise TypeError("activations must be an nnrules.Activations (from nnrules.record(..., reduce='l1'))")
         if activations.reduce != "l1":
@@ -159,7 +174,7 @@ class ERIC:
         b[OUTPUT] = np.eye(len(activations.class_names), dtype=bool)[activations.predictions]  # eq. 5
         self.class_names_ = list(activations.class_names)
         self.majority_ = int(np.bincount(activations.predictions, minlength=len(self.class_names_)).argmax())
-        self.rules_: list[EricRule] = []
+        self.program_: list[EricRule] = []
         for upper, lower in zip(self.layers_[:-1], self.layers_[1:]):
             X = b[lower]
             Xi = X.astype(np.int64)
@@ -176,7 +191,9 @@ class ERIC:
                 holds = self._holds(X, a)
                 support = int(holds.sum())
                 prec = float(b[upper][holds, ks[0]].mean()) if support else 0.0
-                self.rules_.append(EricRule(upper, lower, tuple(sorted(a)), tuple(ks), support, prec))
+                self.program_.append(EricRule(upper, lower, tuple(sorted(a)), tuple(ks), support, prec))
+        self.rulesets_ = self._rulesets()
+        self.rules_ = self.rulesets_[0]
         return self
 
     def _quantise(self, activations: Activations) -> dict[str, np.ndarray]:
@@ -199,7 +216,7 @@ class ERIC:
         for upper, lower in reversed(list(zip(self.layers_[:-1], self.layers_[1:]))):
             width = len(self.class_names_) if upper == OUTPUT else len(self.thresholds_[upper])
             out = np.zeros((n, width), dtype=bool)
-            for r in self.rules_:
+            for r in self.program_:
                 if r.upper == upper:
                     out[np.ix_(self._holds(b[lower], r.antecedent), list(r.consequent))] = True
             b[upper] = out
@@ -218,7 +235,7 @@ class ERIC:
         lower = self.layers_[1]
         best = np.full(activations.n_samples, -1.0)
         pred = np.full(activations.n_samples, self.majority_)
-        for r in sorted((r for r in self.rules_ if r.upper == OUTPUT), key=lambda r: -r.precision):
+        for r in sorted((r for r in self.program_ if r.upper == OUTPUT), key=lambda r: -r.precision):
             fire = self._holds(b[lower], r.antecedent) & (best < r.precision)
             pred[fire] = r.consequent[0]
             best[fire] = r.precision
@@ -238,11 +255,11 @@ class ERIC:
     @property
     def size_(self) -> int:
         """Program size: the total number of antecedent literals (seed 001 Table 1)."""
-        return sum(len(r.antecedent) for r in self.rules_)
+        return sum(len(r.antecedent) for r in self.program_)
 
     @property
     def variables_(self) -> int:
-        return len({(r.lower, lit) for r in self.rules_ for lit in r.antecedent})
+        return len({(r.lower, lit) for r in self.program_ for lit in r.antecedent})
 
     # --- reading ------------------------------------------------------------------------------
     def _name(self, layer: str, unit: int) -> str:
@@ -255,15 +272,18 @@ class ERIC:
         return f"{ante} → {' ∧ '.join(self._name(rule.upper, k) for k in rule.consequent)}"
 
     def to_frame(self) -> pd.DataFrame:
+        """The program, one row per rule: upper, lower, rule (text), antecedent, consequent, length, support,
+        precision."""
+        check_fitted(self, "program_")
         return pd.DataFrame([{"upper": r.upper, "lower": r.lower, "rule": self.describe(r),
                               "antecedent": [("" if v else "¬") + self._name(r.lower, u) for u, v in r.antecedent],
                               "consequent": [self._name(r.upper, k) for k in r.consequent],
                               "length": len(r.antecedent), "support": r.support, "precision": r.precision}
-                             for r in self.rules_],
+                             for r in self.program_],
                             columns=["upper", "lower", "rule", "antecedent", "consequent", "length", "support",
                                      "precision"])
 
-    def to_rulesets(self) -> list[RuleSet]:
+    def _rulesets(self) -> list[RuleSet]:
         """The program as one :class:`RuleSet` per layer pair, output first (``direction="tail→head"``: the
         lower layer's literals imply the upper units), for the shared views and tables."""
         out = []
@@ -271,12 +291,35 @@ class ERIC:
             rules = [Rule(head=r.consequent, tail=tuple(u for u, _ in r.antecedent), head_min=len(r.consequent),
                           tail_min=len(r.antecedent), support=r.support, holds=round(r.support * r.precision),
                           negated=tuple(u for u, v in r.antecedent if not v))
-                     for r in self.rules_ if r.upper == upper]
+                     for r in self.program_ if r.upper == upper]
             out.append(RuleSet(rules, [self._name(upper, k) for k in range(len(self.unit_names_[upper]))],
                                [self._name(lower, k) for k in range(len(self.unit_names_[lower]))], upper, lower,
                                direction="tail→head"))
         return out
 
+    def to_flow(self):
+        """The program as a :class:`~nnrules.miners.flow.Flow` (one RuleSet per layer pair) for the views."""
+        from .flow import Flow
+
+        check_fitted(self, "rulesets_")
+        return Flow(list(self.layers_), list(self.rulesets_))
+
     def to_json(self) -> str:
+        """The program as JSON: layers, parameters and one record per rule (see :meth:`to_frame`)."""
+        check_fitted(self, "program_")
         return json.dumps({"layers": self.layers_, "depth": self.depth, "alpha": self.alpha,
                            "rules": self.to_frame().to_dict(orient="records")}, ensure_ascii=False)
+
+
+def _run_in_app(ctx, miner: ERIC):
+    """The app's adapter: record l1 norms of the chosen layers, fit the program (see registry)."""
+    acts = ctx.record("l1")
+    ctx.report(f"ERIC: trees for {' → '.join(ctx.layers)}", 0.5)
+    miner.fit(acts, ctx.layers)
+    return miner.to_flow(), (f"ERIC program: fidelity {miner.fidelity(acts):.2f} on the mining data, "
+                             f"{len(miner.program_)} rules, size {miner.size_}")
+
+
+_registry.MINERS.register("eric", "ERIC logic program", ERIC, layers="chain", reduce="l1", run=_run_in_app,
+                          help="decision-tree rules with negated literals over kernels, a program that replays "
+                               "the network (seed 001); the last layer chosen is the entry point")

@@ -20,10 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .explain import attribute, last_conv_layer
-from .hooks import named_layers, preserved_mode, resolve_layers
+from .. import registry as _registry
+from ..attribution.methods import attribute, last_conv_layer
+from ..params import Param
+from ..recording.hooks import named_layers, preserved_mode, resolve_layers
+from .base import Miner
+from .flow import Flow
 from .itemsets import eclat, min_count
-from .rules import Rule, RuleSet
+from ..data.rules import Rule, RuleSet
 
 __all__ = ["gradcam_maps", "candidate_patches", "relevant_patches", "PatchMiner", "mine_transactions",
            "shared_sets"]
@@ -150,20 +154,41 @@ def shared_sets(rules: pd.DataFrame) -> pd.DataFrame:
     return by[by.map(len) >= 2].rename("classes").rename_axis("filters").reset_index()
 
 
-class PatchMiner:
+class PatchMiner(Miner):
     """Class-specific and class-shared filter sets from Grad-CAM patches (seed 002).
 
     Parameters: ``layer`` (a conv layer; default the last), ``size`` (ω, pixels), ``k`` (candidate patches
     per image), ``m`` (random windows per candidate), ``tau`` (τ_prt), ``top`` (N−1 filters per
     transaction), ``min_support`` (τ_support, within each class), ``q`` (rules per class), ``max_len`` (largest
-    filter set, None = no cap), ``seed``.
+    filter set, None = no cap), ``seed``, ``batch_size``.
 
     Learned: ``patches_`` (DataFrame: image, top, left, class), ``transactions_`` ``(n_patches, d + C)``
-    bool, ``responses_`` ``(n_patches, d)`` (eq. 2), ``rules_`` (see :func:`mine_transactions`; ``rows``
-    index ``patches_``), ``shared_`` (filter sets in the rules of ≥ 2 classes), ``n_filters_``.
+    bool, ``responses_`` ``(n_patches, d)`` (eq. 2), ``rule_table_`` (see :func:`mine_transactions`; ``rows``
+    index ``patches_``), ``rules_`` (the same rules as a :class:`RuleSet`: class → filter set, see
+    :meth:`to_ruleset`), ``shared_`` (filter sets in the rules of ≥ 2 classes), ``n_filters_``, ``layer_``,
+    ``size_`` (ω used).
     """
 
-    def __init__(self, layer: str | None = None, size: int = 8, k: int = 3, m: int = 50, tau: float = 0.1,
+    fits_on = "model"
+    params = (
+        Param("layer", str, None, "the conv layer whose filters make the transactions", optional=True,
+              none_means="the last conv layer", ui=False),
+        Param("size", int, None, "patch side ω in pixels", label="Patch size", low=1, optional=True,
+              none_means="a third of the image side"),
+        Param("k", int, 3, "candidate patches per image", low=1, high=100, ui=False),
+        Param("m", int, 50, "random windows per candidate", low=1, high=10_000, ui=False),
+        Param("tau", float, 0.1, "a patch is relevant while hiding it changes the class probability by at least "
+              "this (τ_prt)", low=0, high=1, high_open=True, ui=False),
+        Param("top", int, 10, "filters per transaction: the patch's N−1 strongest", label="Top filters", low=1),
+        Param("min_support", float, 0.5, "a filter set is frequent if it is in at least this share of a class's "
+              "patches", label="Support", low=0, high=1, low_open=True),
+        Param("q", int, 10, "rules kept per class (best support × confidence)", label="Rules/class", low=1),
+        Param("max_len", int, None, "largest filter set", low=1, optional=True, none_means="no cap", ui=False),
+        Param("seed", int, 0, "seed of the random windows", ui=False),
+        Param("batch_size", int, 64, "images per forward pass", low=1, ui=False),
+    )
+
+    def __init__(self, layer: str | None = None, size: int | None = None, k: int = 3, m: int = 50, tau: float = 0.1,
                  top: int = 10, min_support: float = 0.5, q: int = 10, max_len: int | None = None, seed: int = 0,
                  batch_size: int = 64) -> None:
         self.layer, self.size, self.k, self.m, self.tau = layer, size, k, m, tau
@@ -173,13 +198,7 @@ class PatchMiner:
     def _check(self, model: nn.Module, images) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
             raise ValueError("images must be a non-empty (n, C, H, W) tensor")
-        for name in ("size", "k", "m", "top", "q"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be a positive integer, got {v!r}")
-        if not 0 <= self.tau < 1:
-            raise ValueError(f"tau must be in [0, 1) (a change of class probability), got {self.tau!r}")
-        min_count(self.min_support, 1)
+        self.validate()
         if self.layer is not None:
             resolve_layers(model, [self.layer], allow_output=False)
         return images.detach().float()
@@ -187,6 +206,7 @@ class PatchMiner:
     def fit(self, model: nn.Module, images: torch.Tensor) -> "PatchMiner":
         images = self._check(model, images)
         layer = self.layer or last_conv_layer(model)
+        self.size_ = self.size or max(2, int(images.shape[-1]) // 3)
         maps = _layer_maps(model, layer, images[:1], 1)
         d = maps.shape[1]
         if self.top > d:
@@ -197,12 +217,12 @@ class PatchMiner:
         rng = np.random.default_rng(self.seed)
         patches = []
         for i in range(len(images)):
-            boxes = candidate_patches(heat[i].numpy(), self.size, self.k, self.m, rng)
-            for t, l in relevant_patches(model, images[i], boxes, self.size, int(preds[i]), self.tau):
+            boxes = candidate_patches(heat[i].numpy(), self.size_, self.k, self.m, rng)
+            for t, l in relevant_patches(model, images[i], boxes, self.size_, int(preds[i]), self.tau):
                 patches.append((i, t, l, int(preds[i])))
         self.patches_ = pd.DataFrame(patches, columns=["image", "top", "left", "class"])
         acts = _layer_maps(model, layer, images, self.batch_size)
-        s = self.size
+        s = self.size_
         resp = torch.stack([acts[i, :, t: t + s, l: l + s].sum((1, 2)) for i, t, l, _ in patches])
         self.responses_ = resp.numpy()
         T = np.zeros((len(patches), d + n_classes), dtype=bool)
@@ -210,27 +230,28 @@ class PatchMiner:
         np.put_along_axis(T, best, True, axis=1)
         T[np.arange(len(patches)), d + self.patches_["class"].to_numpy()] = True
         self.transactions_, self.n_filters_, self.layer_ = T, d, layer
-        self.rules_ = mine_transactions(T, d, self.min_support, self.q, self.max_len)
+        self.rule_table_ = mine_transactions(T, d, self.min_support, self.q, self.max_len)
         self._images = images  # patch_images crops from them
-        self.shared_ = shared_sets(self.rules_)
+        self.shared_ = shared_sets(self.rule_table_)
+        self.rules_ = self.to_ruleset()
         return self
 
     def filters_for(self, cls: int) -> list[int]:
         """The filters in the antecedents of class ``cls``'s rules (what seed 002 Sec. 4.2 perturbs)."""
-        return sorted(set().union(*self.rules_.loc[self.rules_["class"] == cls, "filters"]))
+        return sorted(set().union(*self.rule_table_.loc[self.rule_table_["class"] == cls, "filters"]))
 
     def patch_images(self, rule: int) -> torch.Tensor:
         """The patches ``(n, C, ω, ω)`` a rule (row of ``rules_``) covers."""
-        s, out = self.size, []
-        for r in self.rules_["rows"].iloc[rule]:
+        s, out = self.size_, []
+        for r in self.rule_table_["rows"].iloc[rule]:
             i, t, l, _ = self.patches_.iloc[int(r)]
             out.append(self._images[i, :, t: t + s, l: l + s])
         return torch.stack(out)
 
     def weighted_average(self, rule: int) -> torch.Tensor:
         """Sec. 4.1: the rule's patches averaged, each weighted by its filters' summed response ``(C, ω, ω)``."""
-        rows = self.rules_["rows"].iloc[rule]
-        filters = sorted(self.rules_["filters"].iloc[rule])
+        rows = self.rule_table_["rows"].iloc[rule]
+        filters = sorted(self.rule_table_["filters"].iloc[rule])
         w = torch.as_tensor(self.responses_[np.asarray(rows)][:, filters].sum(1), dtype=torch.float32).clamp_min(0)
         w = w / w.sum() if w.sum() > 0 else torch.full_like(w, 1 / len(w))
         return (self.patch_images(rule) * w[:, None, None, None]).sum(0)
@@ -242,6 +263,23 @@ class PatchMiner:
         names = class_names or [str(c) for c in range(n_classes)]
         counts = self.transactions_[:, self.n_filters_:].sum(0)
         rules = [Rule((int(c),), tuple(sorted(f)), 1, len(f), int(counts[c]), len(rows))
-                 for c, f, rows in zip(self.rules_["class"], self.rules_["filters"], self.rules_["rows"])]
+                 for c, f, rows in zip(self.rule_table_["class"], self.rule_table_["filters"], self.rule_table_["rows"])]
         return RuleSet(rules, [f"class {n}" for n in names], [f"{self.layer_}:c{f}" for f in range(self.n_filters_)],
                        "output", self.layer_)
+
+
+def _run_in_app(ctx, miner: PatchMiner):
+    """The app's adapter: patches and Eclat on the one chosen conv layer (see registry)."""
+    miner.set_params(layer=ctx.layers[0], max_len=miner.max_len or 4)  # a cap keeps any setting interactive
+    ctx.record("max")  # the detail panel's exemplars need the layer's activations
+    ctx.check()
+    ctx.report("Grad-CAM patches and Eclat", 0.5)
+    miner.fit(ctx.model, ctx.inputs)
+    rs = miner.to_ruleset(ctx.class_names)
+    return Flow([rs.head_layer, rs.tail_layer], [rs]), (f"{len(miner.patches_)} patches, {len(rs)} rules, "
+                                                        f"{len(miner.shared_)} filter sets shared by classes")
+
+
+_registry.MINERS.register("patches", "Grad-CAM patches + Eclat", PatchMiner, layers="conv", run=_run_in_app,
+                          help="frequent sets of strong filters in the image patches Grad-CAM finds, per class "
+                               "(seed 002); choose one conv layer")

@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-__all__ = ["forward_hooks", "resolve_layers", "layers", "preserved_mode", "OUTPUT"]
+__all__ = ["forward_hooks", "resolve_layers", "layers", "preserved_mode", "class_layer", "named_layers", "OUTPUT"]
 
 #: Name under which the model's output (the class units) is recorded.
 OUTPUT = "output"
@@ -18,6 +18,14 @@ OUTPUT = "output"
 def named_layers(model: nn.Module) -> dict[str, nn.Module]:
     """All submodules by qualified name (the root module excluded)."""
     return {name: mod for name, mod in model.named_modules() if name}
+
+
+def class_layer(model: nn.Module) -> str:
+    """Name of the last ``nn.Linear`` in the model (the layer producing class scores)."""
+    linears = [name for name, m in named_layers(model).items() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError("the model has no nn.Linear layer; intervene needs a linear class layer")
+    return linears[-1]
 
 
 def resolve_layers(model: nn.Module, names: Sequence[str], allow_output: bool = True) -> list[str]:

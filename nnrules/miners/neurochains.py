@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
-import numbers
+import json
 from dataclasses import dataclass
 from typing import Iterator
 
@@ -27,8 +27,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .evaluate import class_layer
-from .hooks import named_layers, preserved_mode
+from .. import registry as _registry
+from ..params import Param, check_fitted
+from ..recording.hooks import class_layer, named_layers, preserved_mode
+from .base import Miner
 
 __all__ = ["NeuroChains", "quotient"]
 
@@ -49,7 +51,31 @@ class _Site:
     channels: int
 
 
-class NeuroChains:
+@dataclass
+class Chain:
+    """A local inference chain (NeuroChains' result), with the views rules have: ``to_sankey()`` (node
+    and link tables as :meth:`nnrules.miners.flow.Flow.to_sankey`: nodes are kept filters, links are
+    weights between them, ``pair``/``rule`` = −1), ``to_frame()`` (kept filters) and ``to_json()``."""
+
+    nodes: pd.DataFrame
+    links: pd.DataFrame
+    kept: pd.DataFrame
+
+    def __len__(self) -> int:
+        return len(self.kept)
+
+    def to_sankey(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        return self.nodes, self.links
+
+    def to_frame(self) -> pd.DataFrame:
+        return self.kept
+
+    def to_json(self) -> str:
+        return json.dumps({"kept": self.kept.to_dict(orient="records"),
+                           "links": self.links.to_dict(orient="records")})
+
+
+class NeuroChains(Miner):
     """Extract the local inference chain of ``model`` for ``samples`` (seed 004).
 
     Parameters as in the paper (Sec. 4.1): ``lam`` (λ, filter-score L1), ``lam_gate`` (λ_g), ``temperature``
@@ -58,9 +84,27 @@ class NeuroChains:
     the paper uses 0.02, None runs all steps), ``seed``.
 
     Learned: ``scores_`` (layer → ``(channels,)`` tensor, 0 = removed), ``gates_`` (gated module → kept?),
-    ``kept_`` (DataFrame: layer, filter, score), ``subnetwork_`` (runnable ``nn.Module``), ``kl_`` (mean
-    KL of the sub-network on the samples), ``history_`` (loss per step).
+    ``kept_`` (DataFrame: layer, filter, score), ``subnetwork_`` (runnable ``nn.Module``), ``chain_`` (a
+    :class:`Chain`: the kept filters and their links, for the views), ``kl_`` (mean KL of the sub-network
+    on the samples), ``history_`` (loss per step).
     """
+
+    fits_on = "model"
+    params = (
+        Param("lam", float, 0.005, "weight of the filter scores' L1 penalty (λ)", label="λ", low=0),
+        Param("lam_gate", float, 1.0, "weight of the layer gates' penalty (λ_g)", low=0, ui=False),
+        Param("temperature", float, 0.2, "gate temperature T", low=0, low_open=True, ui=False),
+        Param("tau", float, 0.1, "filters with a score below this are removed (τ)", label="τ (keep above)",
+              low=0),
+        Param("steps", int, 300, "Adam steps for the scores", label="Steps", low=0, high=100_000),
+        Param("finetune_steps", int, 50, "Adam steps for fine-tuning the kept scores", low=0, ui=False),
+        Param("lr", float, 0.005, "learning rate", low=0, low_open=True, ui=False),
+        Param("finetune_lr", float, 0.01, "fine-tuning learning rate", low=0, low_open=True, ui=False),
+        Param("kl_threshold", float, 0.1, "fine-tune if the KL stays above this (t)", low=0, ui=False),
+        Param("tol", float, None, "stop when the loss changes by less", low=0, optional=True,
+              none_means="run all steps", ui=False),
+        Param("seed", int, 0, "seed of the optimisation", ui=False),
+    )
 
     def __init__(self, lam: float = 0.005, lam_gate: float = 1.0, temperature: float = 0.2, tau: float = 0.1,
                  steps: int = 300, finetune_steps: int = 50, lr: float = 0.005, finetune_lr: float = 0.01,
@@ -70,20 +114,6 @@ class NeuroChains:
         self.kl_threshold, self.tol, self.seed = kl_threshold, tol, seed
 
     # --- setup ----------------------------------------------------------------------------------
-    def _check_params(self) -> None:
-        for name in ("lam", "lam_gate", "tau", "kl_threshold"):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Real) or v < 0:
-                raise ValueError(f"{name} must be a number ≥ 0, got {v!r}")
-        for name in ("temperature", "lr", "finetune_lr"):
-            v = getattr(self, name)
-            if not isinstance(v, numbers.Real) or v <= 0:
-                raise ValueError(f"{name} must be > 0, got {v!r}")
-        for name in ("steps", "finetune_steps"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 0:
-                raise ValueError(f"{name} must be an integer ≥ 0, got {v!r}")
-
     @staticmethod
     def _probe(model: nn.Module, x: torch.Tensor) -> dict[str, tuple[tuple, tuple]]:
         shapes: dict[str, tuple[tuple, tuple]] = {}
@@ -151,7 +181,7 @@ class NeuroChains:
     # --- fit ------------------------------------------------------------------------------------
     def fit(self, model: nn.Module, samples: torch.Tensor) -> "NeuroChains":
         """``samples``: ``(n, C, H, W)`` (or ``(n, features)``) inputs from one local region."""
-        self._check_params()
+        self.validate()
         if not isinstance(samples, torch.Tensor) or samples.dim() < 2 or len(samples) == 0:
             raise ValueError("samples must be a non-empty batch tensor (n, ...) of model inputs")
         x = samples.detach().float()
@@ -203,6 +233,7 @@ class NeuroChains:
         rows = [(n, i, float(v)) for n, s in self.scores_.items() for i, v in enumerate(s) if v != 0]
         self.kept_ = pd.DataFrame(rows, columns=["layer", "filter", "score"])
         self._samples = x
+        self.chain_ = Chain(*self.to_sankey(model), self.kept_)
         return self
 
     def _optimise(self, objective, params: list[torch.Tensor], steps: int, lr: float) -> None:
@@ -300,14 +331,28 @@ class NeuroChains:
                  steps: int = 200) -> dict:
         """What a kept filter responds to in the original model: its ``prototype`` ``(C, H, W)`` (activation
         maximisation) and its top-``m`` ``exemplars`` among ``data`` ``(n, C, H, W)``."""
-        from .prototypes import exemplars, maximize
-        from .recording import record
+        from ..attribution.prototypes import exemplars, maximize
+        from ..recording.record import record
 
         acts = record(model, data, [layer], reduce="max", progress=False)
         return {"prototype": maximize(model, layer, [unit], example=data[:1], steps=steps),
                 "exemplars": exemplars(acts, layer, [unit], m=m, data=data)}
 
     # --- output -----------------------------------------------------------------------------------
+    def to_frame(self) -> pd.DataFrame:
+        """The kept filters: layer, filter, score."""
+        check_fitted(self, "chain_")
+        return self.chain_.to_frame()
+
+    def to_json(self) -> str:
+        check_fitted(self, "chain_")
+        return self.chain_.to_json()
+
+    def to_flow(self) -> Chain:
+        """The chain for the shared Sankey view (it has ``to_sankey()`` like a Flow)."""
+        check_fitted(self, "chain_")
+        return self.chain_
+
     @property
     def size_(self) -> tuple[int, int]:
         """(kept filters, all scored filters)."""
@@ -317,9 +362,9 @@ class NeuroChains:
         """The chain as node and link tables like :meth:`nnrules.flow.Flow.to_sankey`: one node per kept
         filter (layer order), links between kept filters of consecutive scored layers weighted by the
         summed |weight| connecting them in the sub-network."""
-        layers = [n for n in self.scores_ if (self.scores_[n] != 0).any()]
+        mods = named_layers(self.subnetwork_)  # layers inside a removed block are gone
+        layers = [n for n in self.scores_ if (self.scores_[n] != 0).any() and hasattr(mods.get(n), "weight")]
         nodes, index = [], {}
-        mods = named_layers(self.subnetwork_)
         for n in layers:
             prefix = "c" if isinstance(mods[n], nn.Conv2d) else ""  # as nnrules.record names units
             for f in torch.nonzero(self.scores_[n]).flatten().tolist():
@@ -339,9 +384,9 @@ class NeuroChains:
                     continue
                 for (lb, fb), ib in index.items():
                     if lb == b and w[fb, fa] > 0:
-                        links.append({"source": ia, "target": ib, "value": float(w[fb, fa])})
+                        links.append({"source": ia, "target": ib, "value": float(w[fb, fa]), "pair": -1, "rule": -1})
         return (pd.DataFrame(nodes, columns=["id", "layer", "units", "label", "score"]),
-                pd.DataFrame(links, columns=["source", "target", "value"]))
+                pd.DataFrame(links, columns=["source", "target", "value", "pair", "rule"]))
 
 
 @contextlib.contextmanager
@@ -355,3 +400,35 @@ def _frozen(model: nn.Module) -> Iterator[None]:
     finally:
         for p, f in flags:
             p.requires_grad_(f)
+
+
+def _run_in_app(ctx, miner: NeuroChains):
+    """The app's adapter: the chain behind up to ``samples`` inputs predicted as each chosen class
+    (``ctx.options``: ``classes`` indices, ``samples`` per class); records the kept layers for the pictures."""
+    classes = list(ctx.options.get("classes") or [])
+    per_class = int(ctx.options.get("samples", 10))
+    if not classes:
+        raise ValueError("choose one or more classes whose predictions the chain should keep")
+    ctx.report("predicting", 0.1)
+    with torch.no_grad(), preserved_mode(ctx.model):
+        preds = torch.cat([ctx.model.eval()(xb).argmax(1) for xb in ctx.inputs.split(256)])
+    picked = [torch.nonzero(preds == c).flatten()[:per_class] for c in classes]
+    missing = [ctx.class_names[c] for c, p in zip(classes, picked) if len(p) == 0]
+    if missing:
+        raise ValueError(f"the model predicts no input as {missing}; choose other classes")
+    ctx.check()
+    ctx.report(f"NeuroChains: optimising filter scores ({miner.steps} steps)", 0.3)
+    miner.fit(ctx.model, ctx.inputs[torch.cat(picked)])
+    ctx.check()
+    layers = list(dict.fromkeys(miner.kept_["layer"]))
+    if layers:
+        ctx.record("max", layers)  # the detail panel's exemplars need the kept filters' activations
+    kept, total = miner.size_
+    return miner.chain_, (f"NeuroChains: {kept} of {total} filters kept ({kept / max(total, 1):.0%}) for "
+                          f"{sum(len(p) for p in picked)} samples; agreement {miner.fidelity(ctx.model)['agreement']:.2f}")
+
+
+_registry.MINERS.register("neurochains", "NeuroChains (local chain)", NeuroChains, layers="none",
+                          run=_run_in_app,
+                          help="the sparse sub-network that keeps the model's outputs on a few samples of the "
+                               "chosen classes (seed 004); no layers to choose")

@@ -18,8 +18,8 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .explain import group_objective
-from .hooks import OUTPUT, named_layers, preserved_mode, resolve_layers
+from .methods import group_objective
+from ..recording.hooks import OUTPUT, named_layers, preserved_mode, resolve_layers
 
 __all__ = ["maximize", "exemplars", "Exemplars", "channels_of", "gaussian_blur"]
 

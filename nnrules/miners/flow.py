@@ -6,18 +6,20 @@ second pair has a head that overlaps the tail Y of a rule of the first pair.
 """
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 
-from .binarize import Binarizer
+from ..data.binarizer import Binarizer
+from sklearn.base import clone
+
+from .base import Miner
 from .explainn import ExplaiNN
-from .hooks import OUTPUT
-from .recording import Activations
-from .rules import Rule, RuleSet
+from ..recording.hooks import OUTPUT
+from ..recording.record import Activations
+from ..data.rules import Rule, RuleSet
 
 __all__ = ["Flow", "trace"]
 
@@ -100,17 +102,27 @@ def _remap(rs: RuleSet, head_units: np.ndarray, head_names: list[str]) -> RuleSe
                    rs.baseline_codelength)
 
 
-def trace(activations: Activations, layers: Sequence[str], miner: ExplaiNN | None = None,
+def trace(activations: Activations, layers: Sequence[str], miner: Miner | None = None,
           binarizer: Binarizer | None = None,
           on_pair: Callable[[int, str, str], None] | None = None) -> Flow:
     """Mine output → layers[0] → layers[1] → … (``layers`` may start with ``"output"``).
 
-    ``binarizer`` (default ``Binarizer("positive")``) binarizes hidden layers; the output layer is the
-    one-hot predicted class (see :class:`Binarizer`'s ``output``). ``miner`` is cloned for each pair.
-    ``on_pair(i, upper, lower)`` is called before mining pair ``i`` (progress; raise in it to stop).
+    ``miner`` (default ``ExplaiNN()``) is cloned, never changed. A pair miner (``fits_on == "pair"``,
+    ExplaiNN) is fitted per adjacent pair on binary matrices: ``binarizer`` (default
+    ``Binarizer("positive")``) binarizes hidden layers, the output layer is the one-hot predicted class
+    (see :class:`Binarizer`'s ``output``), and ``on_pair(i, upper, lower)`` is called before pair ``i``
+    (progress; raise in it to stop). A chain miner (``"chain"``, ERIC) is fitted once on the activations
+    and the whole chain (record with what it needs, e.g. ``reduce="l1"`` for ERIC).
     """
     if not isinstance(activations, Activations):
         raise TypeError("activations must be an nnrules.Activations (from nnrules.record)")
+    if isinstance(layers, str):
+        layers = [layers]
+    miner = clone(miner) if miner is not None else ExplaiNN()
+    if not isinstance(miner, Miner) or miner.fits_on not in ("pair", "chain"):
+        raise TypeError(f"miner must be an nnrules miner that mines recorded activations (ExplaiNN, ERIC), got "
+                        f"{type(miner).__name__}; miners of a model (PatchMiner, NeuroChains) are fitted with "
+                        f".fit(model, inputs)")
     chain = list(layers)
     if not chain or chain[0] != OUTPUT:
         chain = [OUTPUT] + chain
@@ -121,7 +133,10 @@ def trace(activations: Activations, layers: Sequence[str], miner: ExplaiNN | Non
         raise ValueError(f"layers {missing} were not recorded; recorded: {activations.layers}")
     if len(set(chain)) != len(chain):
         raise ValueError(f"a layer appears twice in the chain {chain}")
-    miner = miner if miner is not None else ExplaiNN()
+    if miner.fits_on == "chain":
+        if on_pair is not None:
+            on_pair(0, chain[0], chain[-1])
+        return miner.fit(activations, chain).to_flow()
     bins = (binarizer if binarizer is not None else Binarizer("positive")).fit_transform(activations)
     flow = Flow(chain)
     head_units = np.arange(bins[chain[0]].n_units)
@@ -131,7 +146,7 @@ def trace(activations: Activations, layers: Sequence[str], miner: ExplaiNN | Non
         if on_pair is not None:
             on_pair(i, upper, lower)
         head_full = bins[upper]
-        m = copy.deepcopy(miner).fit(head_full.select(head_units), bins[lower])
+        m = clone(miner).fit(head_full.select(head_units), bins[lower])
         flow.rulesets.append(_remap(m.rules_, head_units, head_full.names))
         head_units = np.array(sorted({y for r in m.rules_ for y in r.tail}), dtype=np.int64)
     return flow

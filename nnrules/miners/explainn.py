@@ -26,10 +26,13 @@ import numba
 import numpy as np
 import pandas as pd
 
+from .. import registry as _registry
+from ..params import Param
 from . import _explainn_kernels as K
-from .bits import BinaryMatrix, and_count, tidlists
+from .base import Miner
+from ..data.bits import BinaryMatrix, and_count, tidlists
 from .mdl import log_binom, lpc_table, parametric_complexity, universal_int
-from .rules import Rule, RuleSet
+from ..data.rules import Rule, RuleSet
 
 __all__ = ["ExplaiNN", "as_binary_matrix"]
 
@@ -69,7 +72,7 @@ class _Data:
                 self.t_cost, self.n, self.table)
 
 
-class ExplaiNN:
+class ExplaiNN(Miner):
     """Mine robust rules between a head layer and a tail layer by MDL (seed 000).
 
     Parameters
@@ -85,6 +88,17 @@ class ExplaiNN:
     ``baseline_codelength_`` (bits: L(D, M) with the rules and with singletons only), ``n_iter_``.
     """
 
+    fits_on = "pair"
+    params = (
+        Param("theta", float, 0.3, "a head unit is a candidate for a tail unit when it fires with it in more "
+              "than this share of its samples (confidence)", label="θ (confidence)", low=0, high=1, high_open=True),
+        Param("mu", int, None, "merge two rules only if their heads differ in at most this many units",
+              label="μ (merge bound)", low=0, optional=True, none_means="no bound: the best code length"),
+        Param("max_iter", int, 1000, "at most this many merge rounds", low=0, ui=False),
+        Param("n_jobs", int, None, "numba threads", low=1, optional=True, none_means="numba's default", ui=False),
+        Param("verbose", bool, False, "print progress per phase", ui=False),
+    )
+
     def __init__(self, theta: float = 0.3, mu: int | None = None, max_iter: int = 1000,
                  n_jobs: int | None = None, verbose: bool = False) -> None:
         self.theta = theta
@@ -92,18 +106,6 @@ class ExplaiNN:
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.verbose = verbose
-
-    # ------------------------------------------------------------------ validation
-    def _check_params(self) -> None:
-        if not isinstance(self.theta, numbers.Real) or not 0 <= self.theta < 1:
-            raise ValueError(f"theta must be a confidence in [0, 1), got {self.theta!r}")
-        if self.mu is not None and (isinstance(self.mu, bool) or not isinstance(self.mu, numbers.Integral)
-                                    or self.mu < 0):
-            raise ValueError(f"mu must be a non-negative integer or None (no bound), got {self.mu!r}")
-        if isinstance(self.max_iter, bool) or not isinstance(self.max_iter, numbers.Integral) or self.max_iter < 0:
-            raise ValueError(f"max_iter must be a non-negative integer, got {self.max_iter!r}")
-        if self.n_jobs is not None and (not isinstance(self.n_jobs, numbers.Integral) or self.n_jobs < 1):
-            raise ValueError(f"n_jobs must be a positive integer or None, got {self.n_jobs!r}")
 
     @staticmethod
     def _check_data(head, tail) -> tuple[BinaryMatrix, BinaryMatrix]:
@@ -125,7 +127,7 @@ class ExplaiNN:
 
         ``head (n, p)``, ``tail (n, q)``: bool arrays or ``BinaryMatrix`` over the same n samples.
         """
-        self._check_params()
+        self.validate()
         head, tail = self._check_data(head, tail)
         old_threads = numba.get_num_threads()
         if self.n_jobs is not None:
@@ -261,7 +263,21 @@ class ExplaiNN:
         self.rules_ = RuleSet(out, list(head.names), list(tail.names), head.layer, tail.layer,
                               self.codelength_, self.baseline_codelength_)
 
-    # ------------------------------------------------------------------ views
-    def to_frame(self) -> pd.DataFrame:
-        """The rules as a DataFrame (see :meth:`RuleSet.to_frame`)."""
-        return self.rules_.to_frame()
+
+
+def _run_in_app(ctx, miner: ExplaiNN):
+    """The app's adapter: record the chosen layers, binarize, and chain output → layers (see registry)."""
+    from .flow import trace
+
+    acts = ctx.record(ctx.reduce)
+
+    def on_pair(i: int, upper: str, lower: str) -> None:
+        ctx.check()
+        ctx.report(f"mine {upper} → {lower}", i / len(ctx.layers))
+    flow = trace(acts, ctx.layers, miner, ctx.binarizer, on_pair=on_pair)
+    return flow, f"ExplaiNN: {sum(len(rs) for rs in flow.rulesets)} rules, {len(flow.chains())} chains"
+
+
+_registry.MINERS.register("explainn", "ExplaiNN rules (MDL)", ExplaiNN, layers="chain", run=_run_in_app,
+                          uses=("reduction", "binarizer"),
+                          help="robust rules X → Y between layers, chosen by minimum description length (seed 000)")

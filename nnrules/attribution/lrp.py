@@ -30,9 +30,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .hooks import named_layers
+from ..recording.hooks import named_layers
 
-__all__ = ["Rule", "Zero", "Epsilon", "Gamma", "ZPlus", "ZBox", "Pass", "PoolRule", "Composite", "COMPOSITES",
+__all__ = ["LRPRule", "Zero", "Epsilon", "Gamma", "ZPlus", "ZBox", "Pass", "PoolRule", "Composite", "COMPOSITES",
            "composite", "lrp_context", "LRPError"]
 
 _LINEAR = (nn.Conv1d, nn.Conv2d, nn.Linear)
@@ -53,7 +53,7 @@ def _stabilize(z: torch.Tensor, eps: torch.Tensor | float) -> torch.Tensor:
     return z + (eps + _TINY) * sign
 
 
-class Rule:
+class LRPRule:
     """A rule for one linear layer: ``rho`` modifies weights and biases, ``epsilon`` stabilises."""
 
     name = "rule"
@@ -79,14 +79,14 @@ class Rule:
         return f"{type(self).__name__}({params})"
 
 
-class Zero(Rule):
+class Zero(LRPRule):
     """LRP-0: ρ = identity, no stabiliser (upper layers; uniform LRP-0 equals gradient×input)."""
 
     name = "zero"
 
 
 @dataclass(repr=False)
-class Epsilon(Rule):
+class Epsilon(LRPRule):
     """LRP-ε: ``epsilon`` added with the sign of z. With ``relative=True`` ε is ``epsilon`` times the
     standard deviation of the layer's pre-activations for that sample (the book's "ε = 0.25 std")."""
 
@@ -102,7 +102,7 @@ class Epsilon(Rule):
 
 
 @dataclass(repr=False)
-class Gamma(Rule):
+class Gamma(LRPRule):
     """LRP-γ: ρ(w) = w + γ·w⁺ on weights and biases (lower layers)."""
 
     gamma: float = 0.25
@@ -112,7 +112,7 @@ class Gamma(Rule):
         return w + self.gamma * w.clamp_min(0)
 
 
-class ZPlus(Rule):
+class ZPlus(LRPRule):
     """z⁺ (= LRP-α1β0 for non-negative inputs, = γ → ∞): only positive contributions, no bias."""
 
     name = "zplus"
@@ -128,7 +128,7 @@ class ZPlus(Rule):
 
 
 @dataclass(repr=False)
-class ZBox(Rule):
+class ZBox(LRPRule):
     """z^B for the pixel layer, with box bounds ``low ≤ x ≤ high`` (scalars or tensors like one input)."""
 
     low: float | torch.Tensor = 0.0
@@ -148,7 +148,7 @@ class ZBox(Rule):
         return x.detach() * gx + low.detach() * gl + high.detach() * gh
 
 
-class Pass(Rule):
+class Pass(LRPRule):
     """Relevance passes through unchanged: for an element-wise map that is not fused into a linear layer,
     e.g. a BatchNorm after a ReLU. (Treating it as an affine layer with LRP-0/ε lets its shift absorb or
     blow up relevance wherever its output is near zero.)"""
@@ -160,7 +160,7 @@ class Pass(Rule):
 
 
 @dataclass(repr=False)
-class PoolRule(Rule):
+class PoolRule(LRPRule):
     """Pooling layers. ``mode="sum"``: relevance goes to the inputs of each window in proportion to their
     (positive) activation, as for a sum-pool (the book's choice, Ch. 10.3); a window with no positive input
     gives it to its maximum. ``"winner"``: all of it to the maximum (winner-take-all)."""
@@ -220,17 +220,17 @@ class Composite:
     """Maps each layer to a rule: ``assign(layers)`` with ``layers`` the model's chain of (name, module)."""
 
     name: str
-    first: Callable[[], Rule] | None  # the pixel layer
-    lower_conv: Callable[[], Rule]
-    upper_conv: Callable[[], Rule]
-    dense: Callable[[], Rule]
+    first: Callable[[], LRPRule] | None  # the pixel layer
+    lower_conv: Callable[[], LRPRule]
+    upper_conv: Callable[[], LRPRule]
+    dense: Callable[[], LRPRule]
     lower_fraction: float = 0.5  # share of conv layers (after the first) that count as "lower"
     pool: str = "sum"
 
-    def assign(self, chain: list[tuple[str, nn.Module]]) -> dict[str, Rule]:
+    def assign(self, chain: list[tuple[str, nn.Module]]) -> dict[str, LRPRule]:
         linear = [(n, m) for n, m in chain if isinstance(m, _LINEAR)]
         convs = [n for n, m in linear if not isinstance(m, nn.Linear)]
-        rules: dict[str, Rule] = {}
+        rules: dict[str, LRPRule] = {}
         rest = convs[1:] if convs and self.first and linear[0][0] == convs[0] else convs
         n_lower = math.ceil(len(rest) * self.lower_fraction)
         for i, (name, module) in enumerate(linear):
@@ -438,7 +438,7 @@ def _fused(modules: dict[str, nn.Module], fusions: list[_Fusion],
 
 @contextlib.contextmanager
 def lrp_context(model: nn.Module, example: torch.Tensor, comp: Composite,
-                trace: dict | None = None) -> Iterator[dict[str, Rule]]:
+                trace: dict | None = None) -> Iterator[dict[str, LRPRule]]:
     """Attach ``comp``'s rules to ``model`` for the block (BatchNorm fused, in-place ReLU off).
 
     Inside, a forward pass builds a graph whose backward carries relevance: differentiate the output with

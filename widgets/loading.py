@@ -1,0 +1,182 @@
+"""Loading a model and its data into the explorer: the zoo, or a user's model file and images."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from torch import nn
+
+from nnrules import zoo
+from nnrules.registry import REDUCTIONS
+from nnrules.recording.hooks import OUTPUT, layers as layer_table
+from nnrules.recording.loading import as_loader, image_folder, iterate_inputs, load_model
+
+from .errors import UserInputError
+
+__all__ = ["LoadingMixin", "MAX_SAMPLES", "MAX_UNITS"]
+
+#: At most this many samples of a user's image folder are loaded.
+MAX_SAMPLES = 5000
+#: More units than this in one layer makes mining slow and the views unreadable.
+MAX_UNITS = 4096
+
+
+class LoadingMixin:
+    """Model, data and layer choices of :class:`~nnrules.widgets.state.ExplorerState`."""
+
+    @staticmethod
+    def zoo_models() -> list[str]:
+        return zoo.available()
+
+    def load_zoo(self, name: str) -> "ExplorerState":
+        """Load a zoo model; its training split is the data that rules are mined on."""
+        if name not in zoo.available():
+            raise UserInputError(f"unknown zoo model {name!r}; choose one of {zoo.available()}")
+        try:
+            z = zoo.load(name)
+        except zoo.MissingPackageError as err:
+            raise UserInputError(str(err)) from err
+        x, y = z.train.tensors
+        self._set_model(name, z.model, x, y, z.class_names, z.accuracy,
+                        f"{z.info.get('data', '')} Mining data: the {len(x)} training inputs.")
+        return self
+
+    def load_files(self, model_path: str, data_path: str, size: int | None = None) -> "ExplorerState":
+        """Load a user's model file (TorchScript or ``torch.save``'d module) and data: an image folder (one
+        sub-folder per class; images resized to ``size`` pixels if given) or a saved data set file
+        (``torch.save((inputs, labels), path)`` with inputs ``(n, C, H, W)``)."""
+        if not str(model_path).strip():
+            raise UserInputError("enter the path of a model file (.pt, saved with torch.save(model, path) "
+                                 "or torch.jit.save)")
+        if not str(data_path).strip():
+            raise UserInputError("enter the path of an image folder (one sub-folder per class) or of a data "
+                                 "set saved with torch.save((inputs, labels), path)")
+        try:
+            model = load_model(Path(model_path).expanduser())
+            x, y, classes = _load_data(Path(data_path).expanduser(), size)
+        except ValueError as err:
+            raise UserInputError(str(err)) from err
+        x = _fit_channels(model, x)
+        self._set_model(Path(model_path).name, model, x, y, classes, float("nan"),
+                        f"{len(x)} samples from {data_path} ({len(classes)} classes).")
+        self.accuracy = float((self._predict(x) == y).float().mean())
+        return self
+
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        loader, _ = as_loader(x, 256)
+        out = []
+        with torch.no_grad():
+            for xb, _ in iterate_inputs(loader):
+                out.append(self.model(xb).argmax(1))
+        return torch.cat(out)
+
+    def _set_model(self, name, model, x, y, class_names, accuracy, info) -> None:
+        if isinstance(model, torch.jit.ScriptModule):
+            raise UserInputError("a TorchScript model cannot take the forward hooks the explorer records with; "
+                                 "save the module itself with torch.save(model, path) and load that file")
+        try:
+            table = layer_table(model, x[:1])
+        except (ValueError, TypeError) as err:
+            raise UserInputError(f"the model does not run on these images: {err}") from err
+        out = table[table["name"] == OUTPUT]
+        if out.empty or len(out.iloc[0]["output_shape"]) != 1:
+            raise UserInputError("the model must return (batch, n_classes) logits")
+        n_classes = int(out.iloc[0]["output_shape"][0])
+        if len(class_names) != n_classes:
+            class_names = [str(i) for i in range(n_classes)]
+        self.model_name, self.model, self.inputs, self.labels = name, model.eval(), x, y
+        self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
+        self.layer_table = table
+        self._clear_results()
+
+    def _need_model(self) -> None:
+        if self.model is None:
+            raise UserInputError("load a model first (pick one from the zoo or load your own)")
+
+    # --- layers --------------------------------------------------------------------------------
+    def chainable_layers(self) -> list[str]:
+        """Layers that can be mined, deepest first (the order a chain from the output takes)."""
+        self._need_model()
+        t = self.layer_table
+        leaves = t[(t["name"] != OUTPUT) & t["leaf"]]
+        return list(reversed(leaves["name"].tolist()))
+
+    def default_chain(self) -> list[str]:
+        """The two deepest ReLU-like layers (or any two deepest layers)."""
+        names = self.chainable_layers()
+        t = self.layer_table.set_index("name")
+        acts = [n for n in names if t.loc[n, "type"] in ("ReLU", "LeakyReLU", "GELU", "ELU", "SiLU")]
+        if acts and t.loc[acts[0], "n_units"] == len(self.class_names):
+            acts = acts[1:]  # a ReLU on the logits (Keras-style output activation) is the output again
+        return (acts or names)[:2]
+
+    def check_chain(self, layers: list[str], reduce: str = "max") -> list[str]:
+        """The chosen layers ordered output-side first; raises UserInputError if they cannot be chained."""
+        self._need_model()
+        layers = [l for l in layers if l != OUTPUT]
+        if not layers:
+            raise UserInputError("choose at least one layer below the output to mine rules into "
+                                 f"(e.g. {', '.join(self.default_chain())})")
+        valid = self.chainable_layers()
+        unknown = [l for l in layers if l not in valid]
+        if unknown:
+            raise UserInputError(f"{unknown} cannot be mined: pick from {valid}")
+        if reduce not in REDUCTIONS:
+            raise UserInputError(f"reduction must be one of {list(REDUCTIONS)}")
+        t = self.layer_table.set_index("name")
+        for l in layers:
+            shape = t.loc[l, "output_shape"]
+            units = int(np.prod(shape)) if reduce == "none" else int(t.loc[l, "n_units"])
+            if units > MAX_UNITS:
+                raise UserInputError(f"layer {l!r} has {units} units with reduction {reduce!r}; at most {MAX_UNITS} "
+                                     "can be mined here: pick reduction 'max' or a smaller layer")
+        rank = {n: i for i, n in enumerate(valid)}
+        ordered = sorted(layers, key=rank.__getitem__)
+        values = t.loc[ordered, "output_shape"].tolist()
+        for a, b, sa, sb in zip(ordered, ordered[1:], values, values[1:]):
+            if int(np.prod(sa)) == int(np.prod(sb)) and t.loc[a, "type"] in ("Flatten", "Dropout", "Identity"):
+                raise UserInputError(f"{a!r} holds the same values as {b!r} (a {t.loc[a, 'type']}); rules between "
+                                     "them are trivial: drop one of the two")
+        return ordered
+
+
+def _load_data(path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+    """(inputs, labels, class names) of at most MAX_SAMPLES samples from a folder or a saved pair."""
+    if path.is_file():
+        try:
+            obj = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception as err:
+            raise ValueError(f"{str(path)!r} is not a data set saved with torch.save((inputs, labels), path): "
+                             f"{err}") from err
+        if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, torch.Tensor) for t in obj)
+                and obj[0].dim() == 4 and len(obj[0]) == len(obj[1]) > 0):
+            raise ValueError(f"{str(path)!r} must hold a pair (inputs (n, C, H, W), labels (n,)) of tensors")
+        x, y = obj[0][:MAX_SAMPLES].float(), obj[1][:MAX_SAMPLES].long()
+        return x, y, [str(c) for c in range(int(y.max()) + 1)]
+    data = image_folder(path, size=size or None)
+    n = min(len(data), MAX_SAMPLES)
+    try:
+        pairs = [data[i] for i in range(n)]
+        x = torch.stack([p[0] for p in pairs])
+    except RuntimeError as err:
+        raise ValueError(f"the images in {str(path)!r} differ in size; give an image size so they are "
+                         f"resized ({err})") from err
+    return x, torch.tensor([int(p[1]) for p in pairs]), list(data.classes)
+
+
+def _fit_channels(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """Image folders load as RGB; a model made for grey images gets their channel mean instead."""
+    with torch.no_grad():
+        try:
+            model.eval()(x[:1])
+            return x
+        except RuntimeError:
+            pass
+        grey = x.mean(1, keepdim=True)
+        try:
+            model(grey[:1])
+            return grey
+        except RuntimeError:
+            return x  # let the layer table report the model's own error

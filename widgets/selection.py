@@ -1,0 +1,145 @@
+"""Selection in the explorer and the detail pictures: prototype, exemplars, heatmaps of a group."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from nnrules.attribution import methods as attribution, prototypes, viz
+from nnrules.attribution.lrp import LRPError
+from nnrules.recording.hooks import OUTPUT, named_layers
+
+from .errors import UserInputError
+
+__all__ = ["SelectionMixin", "Detail"]
+
+
+@dataclass
+class Detail:
+    """What the detail panel shows for the selection (PNG bytes; ``errors`` by image key)."""
+
+    title: str
+    text: str
+    prototype: bytes | None = None
+    exemplars: list[bytes] = field(default_factory=list)
+    exemplar_labels: list[str] = field(default_factory=list)
+    heatmaps: dict[str, bytes] = field(default_factory=dict)  # "LRP · class 3" → PNG
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+
+class SelectionMixin:
+    """Selection and pictures of :class:`~nnrules.widgets.state.ExplorerState`."""
+
+    def select_rule(self, rule_id: int) -> None:
+        if self.rules.empty or not 0 <= rule_id < len(self.rules):
+            raise UserInputError(f"no rule {rule_id}: there are {len(self.rules)} rules (mine first)")
+        self.selected_rule, self.selected_node, self.exemplar = int(rule_id), None, 0
+
+    def select_node(self, node_id: int) -> None:
+        if self.nodes.empty or not 0 <= node_id < len(self.nodes):
+            raise UserInputError(f"no group {node_id}: there are {len(self.nodes)} groups (mine first)")
+        self.selected_node, self.selected_rule, self.exemplar = int(node_id), None, 0
+
+    def select_link(self, link: int) -> None:
+        """A Sankey link → the rule it draws (a NeuroChains link, which is no rule: its target filter)."""
+        row = self.links.iloc[int(link)]
+        if row["pair"] < 0:
+            self.select_node(int(row["target"]))
+            return
+        match = self.rules[(self.rules["pair"] == row["pair"]) & (self.rules["rule"] == row["rule"])]
+        self.select_rule(int(match["id"].iloc[0]))
+
+    def select_exemplar(self, i: int) -> None:
+        if not 0 <= i < self.n_exemplars:
+            raise UserInputError(f"exemplar must be 0..{self.n_exemplars - 1}")
+        self.exemplar = int(i)
+
+    def rule_node(self, rule_id: int) -> int:
+        """The Sankey node of a rule's tail group."""
+        row = self.rules.iloc[rule_id]
+        match = self.links[(self.links["pair"] == row["pair"]) & (self.links["rule"] == row["rule"])]
+        return int(match["target"].iloc[0])
+
+    def _group(self) -> tuple[str, list[int], str]:
+        """(layer, unit column indices, title) of the selection."""
+        if self.selected_rule is not None:
+            row = self.rules.iloc[self.selected_rule]
+            units = [u for u, n in zip(row["tail_idx"], row["tail"]) if not n.startswith("¬")]  # ERIC: ¬ = off
+            return row["tail_layer"], units or list(row["tail_idx"]), f"Rule {self.selected_rule}: {row['text']}"
+        if self.selected_node is not None:
+            node = self.nodes.iloc[self.selected_node]
+            names = self.activations.unit_names[node["layer"]]
+            units = [names.index(u) for u in node["units"]]
+            return node["layer"], units, f"Group {node['label']} ({node['layer']})"
+        raise UserInputError("select a rule or a group first")
+
+    def detail(self) -> Detail:
+        """Prototype and exemplars of the selected group; heatmaps of the chosen exemplar for its predicted
+        class and for the group (LRP and Grad-CAM). Images are cached per group and exemplar."""
+        layer, units, title = self._group()
+        names = self.activations.unit_names[layer]
+        text = f"{layer}: {', '.join(names[u] for u in units)}"
+        if self.selected_rule is not None:
+            row = self.rules.iloc[self.selected_rule]
+            text += (f"\nsupport {row['support']}, confidence {row['confidence']:.2f}, l={row['head_min']}, "
+                     f"k={row['tail_min']}, classes {', '.join(row['classes'])}")
+        key = (layer, tuple(units), self.exemplar)
+        if key not in self._cache:
+            self._cache[key] = self._pictures(layer, units)
+        d = self._cache[key]
+        return Detail(title=title, text=f"{text}\n{d.text}", prototype=d.prototype, exemplars=d.exemplars,
+                      exemplar_labels=d.exemplar_labels, heatmaps=d.heatmaps, errors=d.errors)
+
+    def _pictures(self, layer: str, units: list[int]) -> Detail:
+        names = self.activations.unit_names[layer]
+        d = Detail(title="", text="")
+        group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
+        d.prototype = self._prototype(*group, d)
+        ex = prototypes.exemplars(self.activations, layer, units, m=self.n_exemplars, data=self.inputs)
+        preds = self.activations.predictions[ex.indices]
+        d.exemplars = [viz.to_png(viz.image(img, self._scale())) for img in ex.images]
+        d.exemplar_labels = [f"#{i} → {self.class_names[p]}" for i, p in zip(ex.indices, preds)]
+        pick = min(self.exemplar, len(ex.indices) - 1)
+        x = ex.images[pick: pick + 1]
+        cls = int(preds[pick])
+        d.text = f"heatmaps for exemplar #{ex.indices[pick]} (predicted {self.class_names[cls]})"
+        for method, label in (("lrp", "LRP"), ("gradcam", "Grad-CAM")):
+            for target, what in ((cls, f"class {self.class_names[cls]}"), (group, "group")):
+                name = f"{label} · {what}"
+                try:
+                    kw = {}
+                    if method == "gradcam":
+                        kw["layer"] = _gradcam_layer(self.model, layer if target is group else OUTPUT)
+                    a = attribution.attribute(self.model, x, target, method, **kw)
+                    d.heatmaps[name] = viz.to_png(viz.heatmap(a[0], x[0], scale=self._scale()))
+                except (LRPError, ValueError, RuntimeError) as err:
+                    d.errors[name] = str(err)
+        return d
+
+    def _scale(self) -> int:
+        side = int(self.inputs.shape[-1])
+        return max(1, min(self.scale * 32 // max(side, 1), 16)) if side < 128 else 1
+
+    def _prototype(self, layer: str, units: list[int], d: Detail) -> bytes | None:
+        side = int(self.inputs.shape[-1])
+        smooth = dict(jitter=1, blur_every=4, blur_sigma=0.5) if side >= 16 else {}
+        lo, hi = float(self.inputs.min()), float(self.inputs.max())
+        try:
+            img = prototypes.maximize(self.model, layer, units, example=self.inputs[:1], steps=self.prototype_steps,
+                                      value_range=(lo, hi), **smooth)
+        except (ValueError, RuntimeError) as err:
+            d.errors["prototype"] = str(err)
+            return None
+        return viz.to_png(viz.image(img, self._scale()))
+
+
+def _gradcam_layer(model: nn.Module, layer: str) -> str:
+    """The last conv layer that runs before ``layer`` (module order), so its maps feed the target."""
+    names = list(named_layers(model))
+    stop = len(names) if layer == OUTPUT else names.index(layer) + 1
+    convs = [n for n in names[:stop] if isinstance(named_layers(model)[n], (nn.Conv1d, nn.Conv2d))]
+    if not convs:
+        raise ValueError(f"no conv layer runs before {layer!r}; Grad-CAM needs one")
+    return convs[-1]
