@@ -108,7 +108,12 @@ def cmd_demo(args) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from . import __version__
+    from .miners.explainn import ExplaiNN
+    from .registry import REDUCTIONS
+
     parser = argparse.ArgumentParser(prog="nnrules", description="Mine rules between groups of neurons.")
+    parser.add_argument("--version", action="version", version=f"nnrules {__version__}")
     sub = parser.add_subparsers(dest="cmd", required=True)
     p = sub.add_parser("layers", help="list a model's layers with output shapes")
     _add_model_args(p)
@@ -116,24 +121,27 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("record", help="record activations of layers to an .npz file")
     _add_model_args(p)
     p.add_argument("layers", nargs="+", help="layer names (see `nnrules layers`)")
-    p.add_argument("--reduce", default="max", choices=["max", "mean", "l1", "none"])
-    p.add_argument("--batch-size", type=int, default=256)
-    p.add_argument("--out", default="activations.npz")
+    p.add_argument("--reduce", default="max", choices=list(REDUCTIONS),
+                   help="how a conv channel's map becomes units: " +
+                        "; ".join(f"{e.name}: {e.help}" for e in REDUCTIONS.entries()) + " (default: max)")
+    p.add_argument("--batch-size", type=int, default=256, help="samples per forward pass (default: 256)")
+    p.add_argument("--out", default="activations.npz", help="the .npz file to write (default: activations.npz)")
     p.set_defaults(fn=cmd_record)
     p = sub.add_parser("mine", help="ExplaiNN rules output → layer → … from recorded activations")
     p.add_argument("activations", help="an .npz written by `nnrules record`")
     p.add_argument("layers", nargs="+", help="layers to chain, from the output down")
-    p.add_argument("--theta", type=float, default=0.3)
-    p.add_argument("--mu", type=int, default=None)
-    p.add_argument("--top", type=int, default=10)
+    theta, mu = (next(q for q in ExplaiNN.params if q.name == n) for n in ("theta", "mu"))
+    p.add_argument("--theta", type=float, default=theta.default, help=f"θ: {theta.help} (default: {theta.default})")
+    p.add_argument("--mu", type=int, default=mu.default, help=f"μ: {mu.help} (default: {mu.none_means})")
+    p.add_argument("--top", type=int, default=10, help="rules printed per layer pair (default: 10)")
     p.set_defaults(fn=cmd_mine)
     p = sub.add_parser("demo", help="train/load a zoo model, record, binarize, mine, intervene")
-    p.add_argument("--model", default="digits-cnn")
-    p.add_argument("--top", type=int, default=8)
+    p.add_argument("--model", default="digits-cnn", help="a zoo model (default: digits-cnn)")
+    p.add_argument("--top", type=int, default=8, help="rules printed per layer pair (default: 8)")
     p.set_defaults(fn=cmd_demo)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)
-    except (ValueError, TypeError) as err:
+    except (ValueError, TypeError, OSError, KeyError) as err:
         print(f"nnrules: error: {err}", file=sys.stderr)
         return 2

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from nnrules.registry import MINERS
+
 ROOT = Path(__file__).resolve().parents[1]
 ARTIFACTS = ROOT / "artifacts"
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -114,5 +116,31 @@ def test_bad_input_shows_a_message_and_the_app_keeps_working(page):
     page.select_option(".nnr-layers select", ["relu3"])
     page.click(".nnr-mine")
     page.wait_for_function("document.querySelector('.nnr-mine-msg').innerText === ''", timeout=60_000)
-    page.wait_for_function("[...document.querySelectorAll('.widget-label')].some(e => "
-                           "e.innerText.includes('over 1 layer pairs'))", timeout=120_000)
+    page.wait_for_function("document.querySelector('.nnr-stage').innerText.includes('over 1 layer pairs')",
+                           timeout=120_000)
+
+
+def test_local_chain_through_the_registry(page):
+    """NeuroChains from the same Mine panel: classes instead of layers; the kept filters are Sankey nodes
+    whose click shows a filter's pictures. Waits on the app's own state (its summary line), not on time."""
+    page.select_option(".nnr-miner select", label=MINERS["neurochains"].label)
+    page.wait_for_selector(".nnr-classes select", state="visible", timeout=30_000)
+    page.select_option(".nnr-classes select", label=["3", "8"])
+    page.click(".nnr-mine")
+    page.wait_for_function("(document.querySelector('.nnr-stage .nnr-done') || {innerText: ''})"
+                           ".innerText.includes('NeuroChains:')", timeout=180_000)  # the job's own end
+    assert "filters kept" in page.locator(".nnr-stage").inner_text()
+    page.wait_for_selector(".nnr-sankey .sankey-node .node-rect", state="visible", timeout=60_000)
+    nodes = page.locator(".nnr-sankey .sankey-node")
+    assert nodes.count() > 2
+    nodes.first.locator(".node-rect").click(force=True)
+    try:
+        page.wait_for_function("document.querySelector('.nnr-detail').innerText.includes('Group')",
+                               timeout=60_000)
+    except Exception:
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "chain-failure.png"), full_page=True)
+        raise AssertionError(f"no detail after a node click; app says: {page.locator('.nnr-app').inner_text()[-800:]}")
+    page.wait_for_selector(".nnr-prototype", timeout=60_000)
+    assert _img_loaded(page, ".nnr-prototype") and page.locator(".nnr-exemplar").count() == 8
+    assert page.errors == []

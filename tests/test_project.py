@@ -82,3 +82,43 @@ def test_readme_tour_runs():
     assert len(scope["pm"].rules_) > 0 and scope["eric"].fidelity(scope["test_l1"]) > 0.8
     assert scope["chain"].fidelity(scope["z"].model)["agreement"] >= 0.9
     assert scope["c"].class_names[int(scope["c"].model(scope["photo"]).argmax())] == "cat"
+
+
+def test_cli_version():
+    out = subprocess.run([sys.executable, "-m", "nnrules", "--version"], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == f"nnrules {nnrules.__version__}" != "nnrules 0+unknown"
+
+
+def test_app_imports_from_a_folder_with_its_own_widgets(tmp_path):
+    """The app is nnrules.widgets: a user's own widgets/ package beside the notebook does not shadow it."""
+    (tmp_path / "widgets").mkdir()
+    (tmp_path / "widgets" / "__init__.py").write_text("MINE = True\n")
+    code = ("import widgets; assert widgets.MINE\n"
+            "from nnrules.widgets import Explorer, ExplorerState\n"
+            "import nnrules.widgets as w; print(w.__file__)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    assert Path(out.stdout.strip()).parent == ROOT / "widgets"
+
+
+def test_wheel_holds_only_the_nnrules_package(tmp_path):
+    """What a non-editable ``pip install .`` installs: the nnrules package (with nnrules/widgets) and its
+    metadata with the license, nothing at the top level of site-packages besides."""
+    import zipfile
+
+    out = subprocess.run([sys.executable, "-m", "pip", "wheel", str(ROOT), "--no-deps", "--no-build-isolation",
+                          "-q", "-w", str(tmp_path)], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    (wheel,) = tmp_path.glob("nnrules-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    assert {n.split("/")[0] for n in names} == {"nnrules", f"nnrules-{nnrules.__version__}.dist-info"}
+    for path in ("nnrules/widgets/app.py", "nnrules/miners/explainn.py", "nnrules/registry.py"):
+        assert path in names
+    assert any(n.endswith("dist-info/licenses/LICENSE") or n.endswith("dist-info/LICENSE") for n in names)
+
+
+def test_no_module_over_400_lines_without_a_reason():
+    for path in list((ROOT / "nnrules").rglob("*.py")) + list((ROOT / "widgets").rglob("*.py")):
+        lines = path.read_text().splitlines()
+        if len(lines) > 420:
+            assert "Why this module is long" in "\n".join(lines[:30]), f"{path.relative_to(ROOT)}: {len(lines)} lines"

@@ -18,6 +18,10 @@ bit for bit, in-place flags are restored, hooks are removed.
 Supported: chains of ``Conv1d/2d``, ``Linear``, ``BatchNorm1d/2d``, ``ReLU``, ``MaxPool``/``AvgPool``
 (incl. adaptive), ``Flatten``, ``Dropout``, ``Identity`` — VGG-style networks. A branching model (residual
 additions) is rejected with a clear error: relevance would be duplicated at the sum.
+
+Why this module is long: it is one engine — rules, composites, BatchNorm fusion and the autograd function
+that applies them share private helpers. The plan (issue: attributions on residual networks) replaces the
+engine with Zennit's rules and canonizers, so it is not split before that.
 """
 from __future__ import annotations
 

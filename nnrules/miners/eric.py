@@ -157,6 +157,10 @@ class ERIC(Miner):
         if activations.reduce != "l1":
             raise ValueError(f"ERIC quantises the l1 norm of each kernel (seed 001 eq. 3): record with "
                              f"reduce='l1', not {activations.reduce!r}")
+        if activations.n_samples == 0:
+            raise ValueError("activations are empty: record at least one sample (no rows to learn from)")
+        if isinstance(layers, str):
+            layers = [layers]
         chain = [l for l in layers if l != OUTPUT]
         if not chain:
             raise ValueError("name at least one layer below the output (the last one is the entry point)")

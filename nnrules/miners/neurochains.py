@@ -12,6 +12,9 @@ the KL is still above ``kl_threshold``, the kept scores are fine-tuned without t
 The model is never modified: scores and gates live in forward hooks, removed after ``fit`` (also on
 error); ``subnetwork_`` is a copy whose kept filters are the original ones times their scores (W ⊙ S),
 removed filters zero and removed layers identities.
+
+Why this module is long: one estimator whose fit, metrics (Sec. 4.2) and views read the same private
+instrumentation (sites, gates, hooks); split apart they would have to expose it.
 """
 from __future__ import annotations
 
