@@ -15,14 +15,22 @@ def _zoo_or_file(args):
     if args.model_file:
         if not args.data:
             raise SystemExit("--model-file needs --data (an image folder)")
-        return load_model(args.model_file), args.data, None
+        return (load_model(args.model_file, args.architecture or None, trust=args.trust_pickle), args.data,
+                None)
     z = zoo.load(args.model)
     return z.model, z.test, z
 
 
 def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="digits-cnn", help="zoo model name (default: digits-cnn)")
-    p.add_argument("--model-file", help="a TorchScript or torch.save'd model file instead of --model")
+    p.add_argument("--model-file", help="a model file instead of --model: weights saved with "
+                                        "torch.save(model.state_dict(), path) (give --architecture) or a "
+                                        "TorchScript archive")
+    p.add_argument("--architecture", help="the architecture of --model-file's weights: a zoo or torchvision "
+                                          "model name, or package.module:function")
+    p.add_argument("--trust-pickle", action="store_true",
+                   help="allow a --model-file that is a whole pickled module (torch.save(model, path)); "
+                        "unpickling runs code from the file: only for files you made yourself")
     p.add_argument("--data", help="an image folder (one sub-folder per class) for --model-file")
 
 

@@ -83,6 +83,19 @@ def _img_loaded(page, selector: str) -> bool:
     return page.eval_on_selector(selector, "e => e.complete && e.naturalWidth > 0")
 
 
+def _click_when_still(page, locator) -> None:
+    """Click an SVG element once plotly's transition has stopped moving it (a click on a moving node
+    lands beside it). Polls its box until two reads agree."""
+    box = None
+    for _ in range(100):
+        now = locator.bounding_box()
+        if now is not None and now == box:
+            break
+        box = now
+        page.wait_for_timeout(100)
+    locator.click(force=True)
+
+
 def test_mine_select_and_see_pictures(page):
     page.select_option(".nnr-layers select", ["relu3", "relu2"])
     page.click(".nnr-mine")
@@ -131,9 +144,11 @@ def test_local_chain_through_the_registry(page):
                            ".innerText.includes('NeuroChains:')", timeout=180_000)  # the job's own end
     assert "filters kept" in page.locator(".nnr-stage").inner_text()
     page.wait_for_selector(".nnr-sankey .sankey-node .node-rect", state="visible", timeout=60_000)
-    nodes = page.locator(".nnr-sankey .sankey-node")
+    # kept filters are labelled layer:filter (conv1:4); an earlier figure's nodes may linger while they fade out
+    nodes = page.locator(".nnr-sankey .sankey-node").filter(has_text=re.compile(r"^conv\d:\d+$"))
+    nodes.first.wait_for(state="visible", timeout=30_000)
     assert nodes.count() > 2
-    nodes.first.locator(".node-rect").click(force=True)
+    _click_when_still(page, nodes.first.locator(".node-rect"))
     try:
         page.wait_for_function("document.querySelector('.nnr-detail').innerText.includes('Group')",
                                timeout=60_000)
@@ -141,6 +156,7 @@ def test_local_chain_through_the_registry(page):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "chain-failure.png"), full_page=True)
         raise AssertionError(f"no detail after a node click; app says: {page.locator('.nnr-app').inner_text()[-800:]}")
-    page.wait_for_selector(".nnr-prototype", timeout=60_000)
-    assert _img_loaded(page, ".nnr-prototype") and page.locator(".nnr-exemplar").count() == 8
+    page.wait_for_selector(".nnr-heatmap", timeout=60_000)  # the detail fills prototype, exemplars, heatmaps
+    page.wait_for_function("document.querySelectorAll('.nnr-exemplar').length === 8", timeout=30_000)
+    assert _img_loaded(page, ".nnr-prototype")
     assert page.errors == []

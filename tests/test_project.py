@@ -122,3 +122,18 @@ def test_no_module_over_400_lines_without_a_reason():
         lines = path.read_text().splitlines()
         if len(lines) > 420:
             assert "Why this module is long" in "\n".join(lines[:30]), f"{path.relative_to(ROOT)}: {len(lines)} lines"
+
+
+def test_cli_refuses_a_malicious_pickle(tmp_path):
+    import os
+
+    class Evil:
+        def __reduce__(self):
+            return (os.system, (f"touch {tmp_path / 'pwned'}",))
+
+    torch.save({"w": Evil()}, tmp_path / "evil.pt")
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    out = subprocess.run([sys.executable, "-m", "nnrules", "layers", "--model-file", str(tmp_path / "evil.pt"),
+                          "--data", str(tmp_path / "imgs")], capture_output=True, text=True)
+    assert out.returncode == 2 and "--trust-pickle" in out.stderr and "Traceback" not in out.stderr
+    assert not (tmp_path / "pwned").exists()

@@ -155,14 +155,55 @@ def test_image_folder_and_model_file(tmp_path, tiny):
     (tmp_path / "junk.pt").write_bytes(b"not a model")
 
     ds = nnrules.image_folder(tmp_path / "imgs", transform=lambda im: torch.tensor(np.array(im.convert("L")), dtype=torch.float32)[None] / 255)
-    for f, layer in (("model.pt", "fc"), ("scripted.pt", "output")):
-        acts = nnrules.record(nnrules.load_model(tmp_path / f), ds, [layer], progress=False)
+    for model, layer in ((nnrules.load_model(tmp_path / "model.pt", trust=True), "fc"),
+                         (nnrules.load_model(tmp_path / "scripted.pt"), "output"),
+                         (nnrules.load_model(tmp_path / "weights.pt", architecture=type(tiny)), "fc")):
+        acts = nnrules.record(model, ds, [layer], progress=False)
         assert acts.n_samples == 6 and acts.labels.tolist() == [0, 0, 0, 1, 1, 1]
+    with pytest.raises(nnrules.recording.loading.UnsafeFileError, match="trust=True"):
+        nnrules.load_model(tmp_path / "model.pt")
     with pytest.raises(ValueError, match="TorchScript model cannot take forward hooks"):
         nnrules.record(nnrules.load_model(tmp_path / "scripted.pt"), ds, ["conv"], progress=False)
     with pytest.raises(ValueError, match="no images"):
         nnrules.image_folder(tmp_path / "empty")
-    with pytest.raises(ValueError, match="state_dict"):
+    with pytest.raises(ValueError, match="state_dict.*architecture"):
         nnrules.load_model(tmp_path / "weights.pt")
+    with pytest.raises(ValueError, match="do not fit"):
+        nnrules.load_model(tmp_path / "weights.pt", architecture="digits-cnn")
     with pytest.raises(ValueError, match="neither a TorchScript"):
         nnrules.load_model(tmp_path / "junk.pt")
+
+
+class _Evil:
+    """Unpickling this runs a shell command that creates a file (what a malicious model file does)."""
+
+    def __init__(self, marker):
+        self.marker = str(marker)
+
+    def __reduce__(self):
+        import os
+
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_malicious_pickle_runs_nothing(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"weights": _Evil(marker)}, tmp_path / "evil.pt")
+    torch.save(_Evil(marker), tmp_path / "evil2.pt")
+    for f in ("evil.pt", "evil2.pt"):
+        for arch in (None, "resnet18"):
+            with pytest.raises(nnrules.recording.loading.UnsafeFileError, match="run code"):
+                nnrules.load_model(tmp_path / f, architecture=arch)
+    assert not marker.exists()
+
+
+def test_state_dict_with_an_architecture(tmp_path):
+    from torchvision.models import resnet18
+
+    torch.save(resnet18(num_classes=7).state_dict(), tmp_path / "r.pt")
+    m = nnrules.load_model(tmp_path / "r.pt", "resnet18", num_classes=7)
+    assert m.fc.out_features == 7 and not m.training
+    with pytest.raises(ValueError, match="did you mean"):
+        nnrules.load_model(tmp_path / "r.pt", "resnet19")
+    with pytest.raises(ValueError, match="cannot import"):
+        nnrules.load_model(tmp_path / "r.pt", "nonexistent_pkg_xyz:build")

@@ -198,9 +198,17 @@ def test_user_files_good_and_bad(tmp_path, digits):
     empty = tmp_path / "empty"
     (empty / "a").mkdir(parents=True)
     model = tmp_path / "digits.pt"
-    torch.save(digits.model, model)
-    with pytest.raises(UserInputError, match="no images"):
+    torch.save(digits.model.state_dict(), model)
+    pickled = tmp_path / "pickled.pt"
+    torch.save(digits.model, pickled)
+    with pytest.raises(UserInputError, match="run code from the file"):  # the app never unpickles
+        s.load_files(str(pickled), str(empty))
+    with pytest.raises(UserInputError, match="choose the architecture"):
         s.load_files(str(model), str(empty))
+    with pytest.raises(UserInputError, match="not run from the dashboard"):
+        s.load_files(str(model), str(empty), architecture="os:system")
+    with pytest.raises(UserInputError, match="no images"):
+        s.load_files(str(model), str(empty), architecture="digits-cnn")
     with pytest.raises(UserInputError, match="model file"):
         s.load_files("", str(empty))
     # a real folder: test digits written as 8×8 grey PNGs, one sub-folder per digit
@@ -210,16 +218,16 @@ def test_user_files_good_and_bad(tmp_path, digits):
         Image.fromarray((x[i, 0].numpy() * 255).round().astype(np.uint8)).save(
             tmp_path / "imgs" / str(int(y[i])) / f"{i}.png")
     with pytest.raises(UserInputError, match="does not run"):
-        s.load_files(str(model), str(tmp_path / "imgs"), size=12)  # 12×12 does not fit the 8×8 model
+        s.load_files(str(model), str(tmp_path / "imgs"), size=12, architecture="digits-cnn")  # 8×8 model
     assert s.model is None
-    s.load_files(str(model), str(tmp_path / "imgs"))
+    s.load_files(str(model), str(tmp_path / "imgs"), architecture="digits-cnn")
     assert s.inputs.shape == (60, 1, 8, 8) and s.class_names == [str(c) for c in range(10)]
     assert s.accuracy >= 0.9  # the images are read back as the model saw them (grey, [0, 1])
     s.mine(MiningSettings(["relu3"]))
     assert len(s.rules) > 0
     # a saved data set file instead of a folder
     torch.save((x[:50], y[:50]), tmp_path / "data.pt")
-    s.load_files(str(model), str(tmp_path / "data.pt"))
+    s.load_files(str(model), str(tmp_path / "data.pt"), architecture="digits-cnn")
     assert s.inputs.shape == (50, 1, 8, 8) and s.accuracy >= 0.9
     with warnings.catch_warnings():  # torch deprecates TorchScript; users still have such files
         warnings.simplefilter("ignore", FutureWarning)
@@ -228,7 +236,7 @@ def test_user_files_good_and_bad(tmp_path, digits):
         s.load_files(str(tmp_path / "script.pt"), str(tmp_path / "data.pt"))
     torch.save({"x": x}, tmp_path / "wrong.pt")
     with pytest.raises(UserInputError, match="must hold a pair"):
-        s.load_files(str(model), str(tmp_path / "wrong.pt"))
+        s.load_files(str(model), str(tmp_path / "wrong.pt"), architecture="digits-cnn")
 
 
 def test_app_headless_flow(tmp_path):

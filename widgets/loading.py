@@ -4,14 +4,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import torch
 from torch import nn
 
 from nnrules import zoo
+from nnrules.recording.hooks import OUTPUT
+from nnrules.recording.hooks import layers as layer_table
+from nnrules.recording.loading import (
+    as_loader,
+    image_folder,
+    iterate_inputs,
+    load_model,
+)
 from nnrules.registry import REDUCTIONS
-from nnrules.recording.hooks import OUTPUT, layers as layer_table
-from nnrules.recording.loading import as_loader, image_folder, iterate_inputs, load_model
 
 from .errors import UserInputError
 
@@ -43,24 +48,32 @@ class LoadingMixin:
                         f"{z.info.get('data', '')} Mining data: the {len(x)} training inputs.")
         return self
 
-    def load_files(self, model_path: str, data_path: str, size: int | None = None) -> "ExplorerState":
-        """Load a user's model file (TorchScript or ``torch.save``'d module) and data: an image folder (one
-        sub-folder per class; images resized to ``size`` pixels if given) or a saved data set file
+    def load_files(self, model_path: str, data_path: str, size: int | None = None,
+                   architecture: str = "") -> "ExplorerState":
+        """Load a user's weights and data. The model file is a ``state_dict``
+        (``torch.save(model.state_dict(), path)``) of ``architecture`` — a zoo model name or a torchvision
+        model name; the number of classes is read from the weights. Pickled modules are refused: the app
+        never runs code from a file (in a notebook, pass your module to ``Explorer`` instead). The data are
+        an image folder (one sub-folder per class; resized to ``size`` pixels if given) or a saved data set
         (``torch.save((inputs, labels), path)`` with inputs ``(n, C, H, W)``)."""
         if not str(model_path).strip():
-            raise UserInputError("enter the path of a model file (.pt, saved with torch.save(model, path) "
-                                 "or torch.jit.save)")
+            raise UserInputError("enter the path of a model file: weights saved with "
+                                 "torch.save(model.state_dict(), path)")
         if not str(data_path).strip():
             raise UserInputError("enter the path of an image folder (one sub-folder per class) or of a data "
                                  "set saved with torch.save((inputs, labels), path)")
+        architecture = str(architecture).strip()
+        if ":" in architecture or "/" in architecture:
+            raise UserInputError("the architecture is a zoo model name (e.g. digits-cnn) or a torchvision model "
+                                 "name (e.g. resnet18); code from a module path is not run from the dashboard")
         try:
-            model = load_model(Path(model_path).expanduser())
+            model = _load_weights(Path(model_path).expanduser(), architecture)
             x, y, classes = _load_data(Path(data_path).expanduser(), size)
         except ValueError as err:
             raise UserInputError(str(err)) from err
         x = _fit_channels(model, x)
         self._set_model(Path(model_path).name, model, x, y, classes, float("nan"),
-                        f"{len(x)} samples from {data_path} ({len(classes)} classes).")
+                        f"{len(x)} samples from {Path(data_path).name} ({len(classes)} classes).")
         self.accuracy = float((self._predict(x) == y).float().mean())
         return self
 
@@ -140,6 +153,28 @@ class LoadingMixin:
                 raise UserInputError(f"{a!r} holds the same values as {b!r} (a {t.loc[a, 'type']}); rules between "
                                      "them are trivial: drop one of the two")
         return ordered
+
+
+def _load_weights(path: Path, architecture: str) -> nn.Module:
+    """``load_model`` without trust; a torchvision architecture gets ``num_classes`` from the weights."""
+    if not architecture:
+        try:
+            model = load_model(path)  # a TorchScript archive is accepted here and refused with a reason later
+        except ValueError as err:
+            raise ValueError(f"{err} — in the app: choose the architecture (a zoo or torchvision model name) "
+                             "for a file of weights") from err
+        return model
+    kwargs = {}
+    if architecture not in zoo.ARCHITECTURES and path.is_file():
+        try:
+            weights = torch.load(str(path), map_location="cpu", weights_only=True)
+        except Exception:  # noqa: BLE001 — load_model below says what is wrong with the file
+            weights = None
+        if isinstance(weights, dict):
+            last = [v for v in weights.values() if isinstance(v, torch.Tensor) and v.dim() == 2]
+            if last:
+                kwargs["num_classes"] = int(last[-1].shape[0])
+    return load_model(path, architecture, **kwargs)
 
 
 def _load_data(path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:

@@ -9,6 +9,7 @@ import ipywidgets as W
 
 from ._ui import message
 from nnrules.params import Param
+from nnrules.zoo import ARCHITECTURES as _ZOO_ARCHITECTURES
 from nnrules.registry import BINARIZERS, MINERS, REDUCTIONS
 
 from .state import Cancelled, ExplorerState, MiningSettings, UserInputError
@@ -18,6 +19,13 @@ __all__ = ["ModelPanel", "MinePanel"]
 _KNOWN_ERRORS = (UserInputError, ValueError, TypeError, ImportError)
 
 
+def zoo_architectures() -> list[str]:
+    """Architecture names offered for a weights file: the zoo's, then torchvision's classifiers."""
+    from torchvision import models
+
+    return list(_ZOO_ARCHITECTURES) + sorted(models.list_models(module=models))
+
+
 class ModelPanel:
     """Pick a zoo model or load a model file and an image folder; shows accuracy and the layer table."""
 
@@ -25,13 +33,17 @@ class ModelPanel:
         self.state, self.on_loaded = state, on_loaded
         self.source = W.ToggleButtons(options=[("Zoo", "zoo"), ("Your files", "files")], value="zoo")
         self.zoo = W.Dropdown(options=state.zoo_models(), value="digits-cnn", description="Model")
-        self.model_path = W.Text(placeholder="/path/to/model.pt", description="Model file")
+        self.model_path = W.Text(placeholder="/path/to/weights.pt", description="Weights",
+                                 tooltip="a file saved with torch.save(model.state_dict(), path)")
+        self.architecture = W.Combobox(placeholder="digits-cnn, resnet18, …", description="Architecture",
+                                       options=list(zoo_architectures()), ensure_option=False,
+                                       tooltip="the model the weights belong to: a zoo or torchvision model name")
         self.data_path = W.Text(placeholder="/path/to/images/ (a folder per class) or data.pt", description="Data")
         self.size = W.IntText(value=0, description="Resize to", tooltip="0 keeps the images' size")
         self.load = W.Button(description="Load", button_style="primary")
         self.msg = W.HTML()
         self.summary = W.HTML()
-        self.files = W.VBox([self.model_path, self.data_path, self.size])
+        self.files = W.VBox([self.model_path, self.architecture, self.data_path, self.size])
         self.files.layout.display = "none"
         self.source.observe(self._toggle, names="value")
         self.load.on_click(lambda _: self.run_load())
@@ -53,7 +65,8 @@ class ModelPanel:
             if self.source.value == "zoo":
                 self.state.load_zoo(self.zoo.value)
             else:
-                self.state.load_files(self.model_path.value, self.data_path.value, self.size.value or None)
+                self.state.load_files(self.model_path.value, self.data_path.value, self.size.value or None,
+                                      self.architecture.value)
         except _KNOWN_ERRORS as err:
             message(self.msg, f"Could not load: {err}", "error")
             return False

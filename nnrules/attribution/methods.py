@@ -102,7 +102,7 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
               high: float | torch.Tensor | None = None, pool: str = "sum", epsilon: float | None = None,
               gamma: float | None = None, layer: str | None = None, baselines: torch.Tensor | float = 0.0,
               n_steps: int = 50, internal_batch_size: int | None = 64, nt_samples: int = 25,
-              stdevs: float = 0.15, abs: bool = True, trace: dict | None = None) -> torch.Tensor:
+              stdevs: float = 0.15, abs: bool = True, trace: dict | None = None, seed: int = 0) -> torch.Tensor:
     """Attribution of ``target`` to ``inputs`` ``(B, ...)``, same shape as ``inputs``.
 
     ``method``: ``saliency`` (|∂f/∂x|, or signed with ``abs=False``), ``gradient_x_input``,
@@ -137,8 +137,10 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
             cls = _class_index(target, len(inputs), n_classes)
         if method == "lrp":
             return _lrp_attribution(inputs, f, cls)
-        return _captum(model, f, inputs, cls, method, layer, baselines, n_steps, internal_batch_size,
-                       nt_samples, stdevs, abs)
+        with torch.random.fork_rng(devices=[inputs.device] if inputs.is_cuda else []):
+            torch.manual_seed(seed)  # SmoothGrad's noise (Captum draws it from the global RNG)
+            return _captum(model, f, inputs, cls, method, layer, baselines, n_steps, internal_batch_size,
+                           nt_samples, stdevs, abs)
 
 
 def _captum(model, f, inputs, cls, method, layer, baselines, n_steps, ibs, nt_samples, stdevs, abs_):

@@ -8,9 +8,9 @@ import numpy as np
 
 from .. import registry as _registry
 from ..params import Param, Parametrized, check_fitted
-from .bits import BinaryMatrix
 from ..recording.hooks import OUTPUT
 from ..recording.record import Activations
+from .bits import BinaryMatrix
 
 __all__ = ["Binarizer", "binarize", "METHODS"]
 

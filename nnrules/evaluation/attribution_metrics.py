@@ -109,12 +109,14 @@ def model_randomization(model: nn.Module, inputs: torch.Tensor, target, method: 
 
     original = attribute(model, inputs, target, method=method, **options)
     clone = copy.deepcopy(model)
-    torch.manual_seed(seed)
     with_params = [(n, m) for n, m in named_layers(clone).items()
                    if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
     rows = []
+    gen = torch.Generator().manual_seed(seed)
     for name, module in reversed(with_params):
-        module.reset_parameters()
+        with torch.random.fork_rng(devices=[]):  # reset_parameters draws from the global RNG: keep the caller's
+            torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
+            module.reset_parameters()
         rows.append({"layer": name, "spearman": spearman(original, attribute(clone, inputs, target,
                                                                              method=method, **options))})
     return pd.DataFrame(rows)

@@ -1,8 +1,6 @@
 """Do the rules matter to the model? Weight interventions (seed 000 Sec. 3.2, "Rules carry class information")."""
 from __future__ import annotations
 
-import copy
-from dataclasses import dataclass
 from typing import Any, Iterable, Sequence
 
 import numpy as np

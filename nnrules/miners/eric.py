@@ -15,7 +15,6 @@ when none fires, the training majority class.
 from __future__ import annotations
 
 import json
-import numbers
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -23,11 +22,11 @@ import numpy as np
 import pandas as pd
 
 from .. import registry as _registry
+from ..data.rules import Rule, RuleSet
 from ..params import Param, check_fitted
 from ..recording.hooks import OUTPUT
-from .base import Miner
 from ..recording.record import Activations
-from ..data.rules import Rule, RuleSet
+from .base import Miner
 
 __all__ = ["ERIC", "EricRule", "Literal"]
 

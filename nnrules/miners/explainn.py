@@ -20,19 +20,16 @@ acyclic (the paper's decodability condition).
 """
 from __future__ import annotations
 
-import numbers
-
 import numba
 import numpy as np
-import pandas as pd
 
 from .. import registry as _registry
+from ..data.bits import BinaryMatrix, and_count, tidlists
+from ..data.rules import Rule, RuleSet
 from ..params import Param
 from . import _explainn_kernels as K
 from .base import Miner
-from ..data.bits import BinaryMatrix, and_count, tidlists
 from .mdl import log_binom, lpc_table, parametric_complexity, universal_int
-from ..data.rules import Rule, RuleSet
 
 __all__ = ["ExplaiNN", "as_binary_matrix"]
 

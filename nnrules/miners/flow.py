@@ -11,15 +11,14 @@ from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
-
-from ..data.binarizer import Binarizer
 from sklearn.base import clone
 
-from .base import Miner
-from .explainn import ExplaiNN
+from ..data.binarizer import Binarizer
+from ..data.rules import Rule, RuleSet
 from ..recording.hooks import OUTPUT
 from ..recording.record import Activations
-from ..data.rules import Rule, RuleSet
+from .base import Miner
+from .explainn import ExplaiNN
 
 __all__ = ["Flow", "trace"]
 

@@ -188,8 +188,8 @@ class NeuroChains(Miner):
         if not isinstance(samples, torch.Tensor) or samples.dim() < 2 or len(samples) == 0:
             raise ValueError("samples must be a non-empty batch tensor (n, ...) of model inputs")
         x = samples.detach().float()
-        torch.manual_seed(self.seed)
-        with preserved_mode(model), _frozen(model):
+        with torch.random.fork_rng(devices=[]), preserved_mode(model), _frozen(model):
+            torch.manual_seed(self.seed)  # the caller's RNG state comes back after fit
             model.eval()
             shapes = self._probe(model, x[:1])
             sites, gated = self._sites(model, shapes)

@@ -22,12 +22,12 @@ from torch import nn
 
 from .. import registry as _registry
 from ..attribution.methods import attribute, last_conv_layer
+from ..data.rules import Rule, RuleSet
 from ..params import Param
 from ..recording.hooks import named_layers, preserved_mode, resolve_layers
 from .base import Miner
 from .flow import Flow
 from .itemsets import eclat, min_count
-from ..data.rules import Rule, RuleSet
 
 __all__ = ["gradcam_maps", "candidate_patches", "relevant_patches", "PatchMiner", "mine_transactions",
            "shared_sets"]

@@ -2,16 +2,17 @@
 from __future__ import annotations
 
 import os
+import pickle
 import warnings
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-__all__ = ["as_loader", "load_model", "image_folder", "IMAGE_EXTENSIONS"]
+__all__ = ["as_loader", "load_model", "image_folder", "IMAGE_EXTENSIONS", "UnsafeFileError"]
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
 
@@ -57,7 +58,8 @@ def as_loader(data: Any, batch_size: int = 256) -> tuple[DataLoader, int]:
             raise TypeError("data must be a Dataset, DataLoader, (inputs, labels) pair, a tensor or "
                             f"array of inputs, or an image folder path; got {type(data).__name__}")
         n = len(data)  # type: ignore[arg-type]
-        loader = DataLoader(data, batch_size=batch_size, shuffle=False)
+        # its own generator: iterating a DataLoader draws a seed from the global RNG otherwise
+        loader = DataLoader(data, batch_size=batch_size, shuffle=False, generator=torch.Generator())
     if n == 0:
         raise ValueError("the data set is empty: record needs at least one sample")
     return loader, n
@@ -95,10 +97,59 @@ def image_folder(root: str | os.PathLike, transform=None, size: int | tuple[int,
         raise ValueError(f"{str(root)!r} is not an image folder with one sub-folder per class: {err}") from err
 
 
-def load_model(path: str | os.PathLike, map_location: str = "cpu") -> nn.Module:
-    """Load a TorchScript file or a whole module saved with ``torch.save(model, path)``.
+class UnsafeFileError(ValueError):
+    """A model file that can only be loaded by unpickling (running) code from it, without ``trust=True``."""
 
-    Only load files you trust: a pickled module runs code when it is loaded.
+
+def _architecture(architecture: str | Callable[..., nn.Module], kwargs: dict) -> nn.Module:
+    """A freshly built module: a zoo architecture (``"digits-cnn"``), a torchvision model name
+    (``"resnet18"``) or a factory the caller passes (a callable, or ``"package.module:function"``)."""
+    from ..zoo import ARCHITECTURES
+
+    if isinstance(architecture, str) and architecture in ARCHITECTURES:
+        model = ARCHITECTURES[architecture](**kwargs)
+    elif callable(architecture):
+        model = architecture(**kwargs)
+    elif isinstance(architecture, str) and ":" in architecture:
+        import importlib
+
+        mod, _, fn = architecture.partition(":")
+        try:
+            model = getattr(importlib.import_module(mod), fn)(**kwargs)
+        except (ImportError, AttributeError) as err:
+            raise ValueError(f"architecture {architecture!r}: cannot import {fn!r} from {mod!r} ({err})") from err
+    elif isinstance(architecture, str):
+        from torchvision import models
+
+        names = models.list_models()
+        if architecture not in names:
+            import difflib
+
+            close = difflib.get_close_matches(architecture, names, n=3)
+            raise ValueError(f"architecture {architecture!r} is not a torchvision model"
+                             + (f"; did you mean {close}?" if close else "; see torchvision.models.list_models()")
+                             + " (or pass a factory function)")
+        model = models.get_model(architecture, weights=None, **kwargs)
+    else:
+        raise TypeError(f"architecture must be a torchvision model name, 'module:function' or a callable, got "
+                        f"{type(architecture).__name__}")
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"architecture {architecture!r} built a {type(model).__name__}, not a torch.nn.Module")
+    return model
+
+
+def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Module] | None = None, *,
+               trust: bool = False, map_location: str | torch.device = "cpu", **architecture_kwargs) -> nn.Module:
+    """Load a model file without running code from it unless you say so.
+
+    - A ``state_dict`` (``torch.save(model.state_dict(), path)``) with an ``architecture``: a zoo model
+      name (``"digits-cnn"``), a torchvision model name (``"resnet18"``, built with ``weights=None`` and ``architecture_kwargs``, e.g.
+      ``num_classes=10``), ``"package.module:function"`` or a callable that builds the module. The weights
+      are read with ``torch.load(weights_only=True)``, which runs no code from the file.
+    - A TorchScript archive (``torch.jit.save``): loaded as is (no pickled Python objects). Note that
+      TorchScript modules take no forward hooks, so they cannot be recorded; save the state_dict instead.
+    - A whole pickled module (``torch.save(model, path)``) only with ``trust=True``: unpickling runs code
+      from the file — only for files you made yourself. Without it the file is refused with what to do.
     """
     path = Path(path)
     if not path.is_file():
@@ -106,19 +157,51 @@ def load_model(path: str | os.PathLike, map_location: str = "cpu") -> nn.Module:
     try:
         with warnings.catch_warnings():  # torch ≥ 2.10 deprecates TorchScript; users still have such files
             warnings.simplefilter("ignore", FutureWarning)
-            return torch.jit.load(str(path), map_location=map_location)
-    except Exception:  # not TorchScript: try a pickled module
-        pass
+            scripted = torch.jit.load(str(path), map_location=map_location)
+    except Exception:  # not TorchScript
+        scripted = None
+    if scripted is not None:
+        if architecture is not None:
+            raise ValueError(f"{path.name!r} is a TorchScript archive, which holds its own architecture: "
+                             "drop architecture=")
+        return scripted
     try:
-        obj = torch.load(str(path), map_location=map_location, weights_only=False)
+        obj = torch.load(str(path), map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as err:
+        if "unsupported global" not in str(err).lower():  # a broken file, not a pickle of Python objects
+            raise ValueError(f"{path.name!r} is neither a TorchScript archive nor a file saved with torch.save: "
+                             f"{str(err).splitlines()[0]}") from err
+        if not trust:
+            raise UnsafeFileError(
+                f"{path.name!r} holds pickled Python objects (a whole module saved with torch.save(model, path)); "
+                "loading it would run code from the file. Save the weights instead — "
+                "torch.save(model.state_dict(), path) — and load them with "
+                "load_model(path, architecture=<a zoo or torchvision model name, 'module:function' or a callable>); "
+                "or, for a file you made yourself, pass trust=True (CLI: --trust-pickle)") from err
+        try:
+            obj = torch.load(str(path), map_location=map_location, weights_only=False)
+        except Exception as err2:
+            raise ValueError(f"{path.name!r} could not be unpickled: {err2}") from err2
     except Exception as err:
-        raise ValueError(f"{str(path)!r} is neither a TorchScript file nor a torch.save'd model: {err}") from err
-    if isinstance(obj, dict):
-        raise ValueError(f"{str(path)!r} holds a state_dict, not a model: build the module in Python "
-                         "and call module.load_state_dict(torch.load(path)), then pass the module")
-    if not isinstance(obj, nn.Module):
-        raise ValueError(f"{str(path)!r} holds a {type(obj).__name__}, not a torch.nn.Module")
-    return obj
+        raise ValueError(f"{path.name!r} is neither a TorchScript archive nor a file saved with torch.save: "
+                         f"{err}") from err
+    if isinstance(obj, nn.Module):
+        if architecture is not None:
+            raise ValueError(f"{path.name!r} holds a whole module: drop architecture=")
+        return obj
+    if isinstance(obj, dict) and obj and all(isinstance(v, torch.Tensor) for v in obj.values()):
+        if architecture is None:
+            raise ValueError(f"{path.name!r} holds a state_dict (weights only): name the architecture, e.g. "
+                             "load_model(path, architecture='resnet18', num_classes=10) or a factory "
+                             "'package.module:function' or a callable")
+        model = _architecture(architecture, architecture_kwargs)
+        try:
+            model.load_state_dict(obj)
+        except RuntimeError as err:
+            raise ValueError(f"the weights in {path.name!r} do not fit architecture {architecture!r}: "
+                             f"{str(err).splitlines()[0]} …") from err
+        return model.to(map_location).eval()
+    raise ValueError(f"{path.name!r} holds a {type(obj).__name__}, not a model or a state_dict")
 
 
 def iterate_inputs(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:

@@ -18,7 +18,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 __all__ = ["ZooModel", "load", "available", "register", "cache_dir", "DigitsCNN", "MnistCNN", "Cifar10CNN",
-           "MissingPackageError"]
+           "MissingPackageError", "ARCHITECTURES"]
 
 
 @dataclass(eq=False)
@@ -72,7 +72,8 @@ def load(name: str = "digits-cnn", retrain: bool = False) -> ZooModel:
     """The zoo model ``name`` (trained or converted on first use and cached)."""
     if name not in _REGISTRY:
         raise ValueError(f"unknown zoo model {name!r}; available: {available()}")
-    return _REGISTRY[name](retrain)
+    with torch.random.fork_rng(devices=[]):  # training seeds torch; the caller's RNG state is restored
+        return _REGISTRY[name](retrain)
 
 
 def cache_dir() -> Path:
@@ -91,8 +92,15 @@ def _evaluate(model: nn.Module, data: TensorDataset) -> float:
 
 def train_classifier(model: nn.Module, train: TensorDataset, epochs: int, lr: float, seed: int,
                      batch_size: int = 64, weight_decay: float = 0.0) -> nn.Module:
-    """Deterministic Adam training with cross-entropy (fixed seed, fixed batch order)."""
-    torch.manual_seed(seed)
+    """Deterministic Adam training with cross-entropy (fixed seed, fixed batch order; the global RNG state
+    is restored afterwards)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _train(model, train, epochs, lr, seed, batch_size, weight_decay)
+
+
+def _train(model: nn.Module, train: TensorDataset, epochs: int, lr: float, seed: int, batch_size: int,
+           weight_decay: float) -> nn.Module:
     gen = torch.Generator().manual_seed(seed)
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=gen)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -322,3 +330,9 @@ def _cifar10_cnn(retrain: bool = False) -> ZooModel:
                      "source": "https://github.com/sgudiduri/Projects (research_to_deployment/cifar10)",
                      "photos": list(photos),
                      "input": "(3, 32, 32) RGB in [0, 1]"})
+
+
+#: The zoo's architectures by model name, so that saved weights of a zoo model can be loaded safely with
+#: ``load_model(path, architecture="digits-cnn")`` (no unpickling).
+ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {"digits-cnn": DigitsCNN, "mnist-cnn": MnistCNN,
+                                                     "cifar10-cnn": Cifar10CNN}
