@@ -7,6 +7,13 @@ STAMP := $(VENV)/.installed
 
 .PHONY: app demo test browser bench clean
 PORT ?= 8866
+# The only folder the app reads files from; kernels: at most MAX_KERNELS page visits alive, idle ones culled.
+DATA ?= notebooks/data
+MAX_KERNELS ?= 8
+IDLE_TIMEOUT ?= 900
+VOILA_OPTS = --VoilaConfiguration.multi_kernel_manager_class=nnrules.widgets.server.CappedKernelManager \
+	--CappedKernelManager.max_kernels=$(MAX_KERNELS) --MappingKernelManager.cull_idle_timeout=$(IDLE_TIMEOUT) \
+	--MappingKernelManager.cull_interval=60
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -18,7 +25,8 @@ $(STAMP): pyproject.toml
 
 app: $(STAMP)
 	@echo "nnrules explorer: starting Voila; open the http://127.0.0.1:... address it prints (Ctrl-C stops it)"
-	$(VENV)/bin/voila --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) notebooks/explorer.ipynb
+	NNRULES_DATA="$(abspath $(DATA))" $(VENV)/bin/voila --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) \
+	  $(VOILA_OPTS) notebooks/explorer.ipynb
 
 demo: $(STAMP)
 	$(PY) -m nnrules demo

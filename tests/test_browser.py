@@ -32,13 +32,13 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def voila_url(tmp_path_factory):
-    log_path = tmp_path_factory.mktemp("voila") / "voila.log"
+def _serve(log_path: Path, *args: str):
+    """Start Voila on the explorer notebook (a free loopback port, its URL read from the log); yields
+    ``(url, process)`` and stops the whole process group afterwards."""
     voila = Path(sys.executable).with_name("voila")
     with open(log_path, "w") as log:
         proc = subprocess.Popen([str(voila), "--no-browser", f"--port={_free_port()}", "--Voila.ip=127.0.0.1",
-                                 str(ROOT / "notebooks" / "explorer.ipynb")],
+                                 *args, str(ROOT / "notebooks" / "explorer.ipynb")],
                                 stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
     try:
         url = None
@@ -51,7 +51,7 @@ def voila_url(tmp_path_factory):
                 break
             time.sleep(0.1)
         assert url, f"Voila did not start:\n{log_path.read_text()[-3000:]}"
-        yield url
+        yield url, proc
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -63,20 +63,31 @@ def voila_url(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def page(voila_url):
+def voila_url(tmp_path_factory):
+    yield from (url for url, _ in _serve(tmp_path_factory.mktemp("voila") / "voila.log"))
+
+
+@pytest.fixture(scope="module")
+def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=CHROMIUM,
-                                     args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
-        pg = browser.new_page(viewport={"width": 1500, "height": 1900})
-        errors = []
-        pg.on("pageerror", lambda e: errors.append(str(e)))
-        pg.goto(voila_url, timeout=180_000)
-        pg.wait_for_selector(".nnr-app", timeout=180_000)  # the kernel trains/loads digits-cnn first
-        pg.errors = errors
-        yield pg
-        browser.close()
+        b = pw.chromium.launch(executable_path=CHROMIUM,
+                               args=["--no-sandbox", "--disable-gpu", "--disable-background-networking"])
+        yield b
+        b.close()
+
+
+@pytest.fixture(scope="module")
+def page(voila_url, browser):
+    pg = browser.new_page(viewport={"width": 1500, "height": 1900})
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    pg.goto(voila_url, timeout=180_000)
+    pg.wait_for_selector(".nnr-app", timeout=180_000)  # the kernel trains/loads digits-cnn first
+    pg.errors = errors
+    yield pg
+    pg.close()
 
 
 def _img_loaded(page, selector: str) -> bool:
@@ -121,7 +132,7 @@ def test_bad_input_shows_a_message_and_the_app_keeps_working(page):
     page.fill(".nnr-model-input input >> nth=1", "/tmp")
     page.click(".nnr-load")
     page.wait_for_selector(".nnr-model-msg .nnr-error", timeout=30_000)
-    assert "does not exist" in page.locator(".nnr-model-msg").inner_text()
+    assert "must be inside the app's data folder" in page.locator(".nnr-model-msg").inner_text()
     page.select_option(".nnr-layers select", ["pool", "flatten"])
     page.click(".nnr-mine")
     page.wait_for_selector(".nnr-mine-msg .nnr-error", timeout=30_000)
@@ -160,3 +171,37 @@ def test_local_chain_through_the_registry(page):
     page.wait_for_function("document.querySelectorAll('.nnr-exemplar').length === 8", timeout=30_000)
     assert _img_loaded(page, ".nnr-prototype")
     assert page.errors == []
+
+
+MAX_KERNELS = 3
+
+
+def _kernels(proc) -> int:
+    out = subprocess.run(["ps", "-o", "args=", "--ppid", str(proc.pid)], capture_output=True, text=True).stdout
+    return sum("ipykernel" in line for line in out.splitlines())
+
+
+def test_twenty_visits_leave_at_most_the_cap_of_kernels(tmp_path, browser):
+    """A workshop room: 20 page visits, one after the other, each closed; Voila started as ``make app``
+    starts it (capped kernel manager) keeps at most MAX_KERNELS kernels alive, and every visit gets an app."""
+    serve = _serve(tmp_path / "voila.log",
+                   "--VoilaConfiguration.multi_kernel_manager_class=nnrules.widgets.server.CappedKernelManager",
+                   f"--CappedKernelManager.max_kernels={MAX_KERNELS}",
+                   "--MappingKernelManager.cull_idle_timeout=600", "--MappingKernelManager.cull_interval=60")
+    url, proc = next(serve)
+    try:
+        most = 0
+        for visit in range(20):
+            pg = browser.new_page()
+            pg.goto(url, timeout=120_000)
+            pg.wait_for_selector(".nnr-app", timeout=120_000)
+            most = max(most, _kernels(proc))
+            pg.close()
+        for _ in range(100):  # shutting a replaced kernel down takes a moment
+            if _kernels(proc) <= MAX_KERNELS:
+                break
+            time.sleep(0.1)
+        assert most <= MAX_KERNELS and 1 <= _kernels(proc) <= MAX_KERNELS, (most, _kernels(proc))
+        assert "Kernel cap 3 reached" in (tmp_path / "voila.log").read_text()
+    finally:
+        serve.close()

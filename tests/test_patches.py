@@ -95,7 +95,7 @@ def test_on_digits_cnn_found_filters_matter_more_than_random(digits):
     assert hook_count(digits.model) == 0 and all(torch.equal(before[k], v) for k, v in digits.model.state_dict().items())
     assert pm.transactions_.shape == (len(pm.patches_), 32 + 10)
     assert (pm.transactions_[:, :32].sum(1) == 10).all() and (pm.transactions_[:, 32:].sum(1) == 1).all()
-    assert pm.patches_["image"].nunique() == len(x) and set(pm.rules_["class"]) == set(range(10))
+    assert pm.patches_["image"].nunique() == len(x) and set(pm.rule_table_["class"]) == set(range(10))
     # each transaction's filters are the top-10 responses in its window (eq. 2)
     top = np.argsort(-pm.responses_[0])[:10]
     assert set(np.flatnonzero(pm.transactions_[0, :32])) == set(top)

@@ -190,7 +190,7 @@ def test_eric_and_patch_miners_in_the_same_views():
 
 
 def test_user_files_good_and_bad(tmp_path, digits):
-    s = ExplorerState()
+    s = ExplorerState(data_root=tmp_path)
     bad = tmp_path / "notes.pt"
     bad.write_text("not a model")
     with pytest.raises(UserInputError, match="neither a TorchScript"):
@@ -259,7 +259,8 @@ def test_app_headless_flow(tmp_path):
     app.model_panel.model_path.value = str(tmp_path / "missing.pt")
     app.model_panel.data_path.value = str(tmp_path)
     assert not app.model_panel.run_load()
-    assert "does not exist" in app.model_panel.msg.value and app.state.model_name == "digits-cnn"
+    assert "must be inside the app" in app.model_panel.msg.value and app.state.model_name == "digits-cnn"
+    assert "nonexistent" not in app.model_panel.msg.value  # paths outside the root are never echoed
     app.mine_panel.layers.value = ("pool", "flatten")
     app.mine_panel.start()
     assert "same values" in app.mine_panel.msg.value and len(app.state.rules) > 0
@@ -327,3 +328,41 @@ def test_local_chain_in_the_app():
     if len(s.links):
         app.flow._sankey_click(None, type("P", (), {"point_inds": [0]})(), None)  # a link: its target filter
         assert s.selected_node == int(s.links["target"].iloc[app.flow.link_rows[0]])
+
+
+def test_the_app_reads_only_under_its_data_root(tmp_path, digits):
+    root, outside = tmp_path / "root", tmp_path / "secret"
+    (root / "imgs" / "a").mkdir(parents=True)
+    outside.mkdir()
+    torch.save(digits.model.state_dict(), outside / "weights.pt")
+    torch.save(digits.model.state_dict(), root / "weights.pt")
+    (outside / "passwd").write_text("root:x:0:0")
+    (root / "link").symlink_to(outside, target_is_directory=True)
+    (root / "imgs" / "a" / "loop").symlink_to(root / "imgs", target_is_directory=True)  # a cycle
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "imgs" / "a" / "0.png")
+    s = ExplorerState(data_root=root)
+    for path in ("../secret/weights.pt", str(outside / "weights.pt"), "link/weights.pt", "/etc/passwd",
+                 "imgs/../../secret/passwd"):
+        with pytest.raises(UserInputError, match="inside the app's data folder") as err:
+            s.load_files(path, "imgs", architecture="digits-cnn")
+        assert "secret" not in str(err.value) and "etc" not in str(err.value)
+        with pytest.raises(UserInputError, match="inside the app's data folder"):
+            s.load_files("weights.pt", path, architecture="digits-cnn")
+    with pytest.raises(UserInputError, match="does not exist in the data folder"):
+        s.load_files("nothing.pt", "imgs", architecture="digits-cnn")
+    s.load_files("weights.pt", "imgs", architecture="digits-cnn")  # the link cycle is not followed
+    assert s.inputs.shape == (1, 1, 8, 8)
+    assert all("secret" not in p and "link" not in p for p in s.data_root.listing())
+
+
+def test_mixed_sizes_are_resized_and_transparency_is_white(tmp_path, digits):
+    (tmp_path / "imgs" / "a").mkdir(parents=True)
+    Image.fromarray(np.zeros((40, 48), np.uint8)).save(tmp_path / "imgs" / "a" / "wide.png")
+    Image.fromarray(np.zeros((30, 30, 4), np.uint8)).save(tmp_path / "imgs" / "a" / "clear.png")  # transparent
+    torch.save(digits.model.state_dict(), tmp_path / "w.pt")
+    s = ExplorerState(data_root=tmp_path)
+    with pytest.raises(UserInputError, match="differ in size"):
+        s.load_files("w.pt", "imgs", architecture="digits-cnn")
+    s.load_files("w.pt", "imgs", size=8, architecture="digits-cnn")
+    assert s.inputs.shape == (2, 1, 8, 8)
+    assert float(s.inputs[0].min()) == 1.0  # clear.png (sorted first): white, not black

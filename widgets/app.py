@@ -17,12 +17,13 @@ class Explorer:
     """``Explorer().widget`` is the whole app; in a notebook the object displays itself.
 
     ``model`` is loaded at start (a zoo name, or None to wait for the user); ``threaded=False`` runs
-    mining in the calling thread (scripts, tests); the app stays responsive either way.
+    mining in the calling thread (scripts, tests); the app stays responsive either way. ``data_root``: the
+    only folder whose files the app reads (default ``$NNRULES_DATA``, else ``data/`` beside the notebook).
     """
 
     def __init__(self, model: str | None = "digits-cnn", threaded: bool = True,
-                 state: ExplorerState | None = None) -> None:
-        self.state = state or ExplorerState()
+                 state: ExplorerState | None = None, data_root: str | None = None) -> None:
+        self.state = state or ExplorerState(data_root=data_root)
         self.model_panel = ModelPanel(self.state, self._loaded)
         self.mine_panel = MinePanel(self.state, self._mined, threaded=threaded,
                                      on_busy=lambda busy: setattr(self.model_panel.load, "disabled", busy))

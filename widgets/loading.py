@@ -5,17 +5,13 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from nnrules import zoo
 from nnrules.recording.hooks import OUTPUT
 from nnrules.recording.hooks import layers as layer_table
-from nnrules.recording.loading import (
-    as_loader,
-    image_folder,
-    iterate_inputs,
-    load_model,
-)
+from nnrules.recording.loading import as_loader, iterate_inputs, load_model
 from nnrules.registry import REDUCTIONS
 
 from .errors import UserInputError
@@ -66,16 +62,52 @@ class LoadingMixin:
         if ":" in architecture or "/" in architecture:
             raise UserInputError("the architecture is a zoo model name (e.g. digits-cnn) or a torchvision model "
                                  "name (e.g. resnet18); code from a module path is not run from the dashboard")
+        model_file = self.data_root.resolve(model_path, "model file")
+        data = self.data_root.resolve(data_path, "data")
+        if not model_file.is_file():
+            raise UserInputError(f"the model file {self.data_root.show(model_file)!r} is a folder: choose a file")
         try:
-            model = _load_weights(Path(model_path).expanduser(), architecture)
-            x, y, classes = _load_data(Path(data_path).expanduser(), size)
+            model = _load_weights(model_file, architecture)
+            x, y, classes = self._load_data(data, size)
         except ValueError as err:
             raise UserInputError(str(err)) from err
         x = _fit_channels(model, x)
-        self._set_model(Path(model_path).name, model, x, y, classes, float("nan"),
-                        f"{len(x)} samples from {Path(data_path).name} ({len(classes)} classes).")
+        self._set_model(model_file.name, model, x, y, classes, float("nan"),
+                        f"{len(x)} samples from {self.data_root.show(data)} ({len(classes)} classes).")
         self.accuracy = float((self._predict(x) == y).float().mean())
         return self
+
+    def _load_data(self, path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
+        """(inputs, labels, class names) of at most MAX_SAMPLES samples from a data set file or an image folder
+        (scanned by the data root: no links followed, bounded)."""
+        shown = self.data_root.show(path)
+        if path.is_file():
+            try:
+                obj = torch.load(str(path), map_location="cpu", weights_only=True)
+            except Exception as err:
+                raise ValueError(f"{shown!r} is not a data set saved with torch.save((inputs, labels), path): "
+                                 f"{str(err).splitlines()[0]}") from err
+            if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, torch.Tensor) for t in obj)
+                    and obj[0].dim() == 4 and len(obj[0]) == len(obj[1]) > 0):
+                raise ValueError(f"{shown!r} must hold a pair (inputs (n, C, H, W), labels (n,)) of tensors")
+            x, y = obj[0][:MAX_SAMPLES].float(), obj[1][:MAX_SAMPLES].long()
+            return x, y, [str(c) for c in range(int(y.max()) + 1)]
+        files, classes = self.data_root.image_files(path, MAX_SAMPLES)
+        images = []
+        for f, _ in files:
+            try:
+                with Image.open(f) as im:
+                    im = _rgb(im)
+                    if size:
+                        im = im.resize((int(size), int(size)), Image.BILINEAR)  # both sides: sizes become equal
+                    images.append(torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1))
+            except (OSError, ValueError) as err:
+                raise ValueError(f"{self.data_root.show(f)!r} is not a readable image ({err})") from err
+        sizes = {tuple(t.shape[1:]) for t in images}
+        if len(sizes) > 1:
+            raise ValueError(f"the images in {shown!r} differ in size ({', '.join(f'{h}×{w}' for h, w in sorted(sizes)[:4])}"
+                             "…): give an image size so that they are resized")
+        return torch.stack(images), torch.tensor([c for _, c in files]), classes
 
     def _predict(self, x: torch.Tensor) -> torch.Tensor:
         loader, _ = as_loader(x, 256)
@@ -177,28 +209,14 @@ def _load_weights(path: Path, architecture: str) -> nn.Module:
     return load_model(path, architecture, **kwargs)
 
 
-def _load_data(path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-    """(inputs, labels, class names) of at most MAX_SAMPLES samples from a folder or a saved pair."""
-    if path.is_file():
-        try:
-            obj = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception as err:
-            raise ValueError(f"{str(path)!r} is not a data set saved with torch.save((inputs, labels), path): "
-                             f"{err}") from err
-        if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, torch.Tensor) for t in obj)
-                and obj[0].dim() == 4 and len(obj[0]) == len(obj[1]) > 0):
-            raise ValueError(f"{str(path)!r} must hold a pair (inputs (n, C, H, W), labels (n,)) of tensors")
-        x, y = obj[0][:MAX_SAMPLES].float(), obj[1][:MAX_SAMPLES].long()
-        return x, y, [str(c) for c in range(int(y.max()) + 1)]
-    data = image_folder(path, size=size or None)
-    n = min(len(data), MAX_SAMPLES)
-    try:
-        pairs = [data[i] for i in range(n)]
-        x = torch.stack([p[0] for p in pairs])
-    except RuntimeError as err:
-        raise ValueError(f"the images in {str(path)!r} differ in size; give an image size so they are "
-                         f"resized ({err})") from err
-    return x, torch.tensor([int(p[1]) for p in pairs]), list(data.classes)
+def _rgb(im: Image.Image) -> Image.Image:
+    """RGB, with transparent parts on white (a plain conversion turns them black)."""
+    if im.mode in ("RGBA", "LA", "P"):
+        im = im.convert("RGBA")
+        out = Image.new("RGB", im.size, (255, 255, 255))
+        out.paste(im, mask=im.getchannel("A"))
+        return out
+    return im.convert("RGB")
 
 
 def _fit_channels(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

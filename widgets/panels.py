@@ -33,12 +33,19 @@ class ModelPanel:
         self.state, self.on_loaded = state, on_loaded
         self.source = W.ToggleButtons(options=[("Zoo", "zoo"), ("Your files", "files")], value="zoo")
         self.zoo = W.Dropdown(options=state.zoo_models(), value="digits-cnn", description="Model")
-        self.model_path = W.Text(placeholder="/path/to/weights.pt", description="Weights",
-                                 tooltip="a file saved with torch.save(model.state_dict(), path)")
+        root = state.data_root
+        self.model_path = W.Combobox(placeholder="weights.pt (in the data folder)", description="Weights",
+                                     options=[p for p in root.listing() if p.endswith((".pt", ".pth"))],
+                                     ensure_option=False,
+                                     tooltip=f"a file in the data folder {root.name!r} saved with "
+                                             "torch.save(model.state_dict(), path)")
         self.architecture = W.Combobox(placeholder="digits-cnn, resnet18, …", description="Architecture",
                                        options=list(zoo_architectures()), ensure_option=False,
                                        tooltip="the model the weights belong to: a zoo or torchvision model name")
-        self.data_path = W.Text(placeholder="/path/to/images/ (a folder per class) or data.pt", description="Data")
+        self.data_path = W.Combobox(placeholder="images/ (a folder per class) or data.pt", description="Data",
+                                    options=root.listing(), ensure_option=False,
+                                    tooltip=f"in the data folder {root.name!r}: an image folder with one "
+                                            "sub-folder per class, or torch.save((inputs, labels), path)")
         self.size = W.IntText(value=0, description="Resize to", tooltip="0 keeps the images' size")
         self.load = W.Button(description="Load", button_style="primary")
         self.msg = W.HTML()

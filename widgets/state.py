@@ -8,11 +8,14 @@ loading (:mod:`.loading`), mining through the registry (:mod:`.mining`), the rul
 """
 from __future__ import annotations
 
+import os
+
 import pandas as pd
 import torch
 from torch import nn
 
 from .errors import Cancelled, UserInputError
+from .files import DataRoot
 from .loading import MAX_SAMPLES, MAX_UNITS, LoadingMixin
 from .mining import MiningMixin, MiningSettings
 from .results import RULE_COLUMNS, ResultsMixin
@@ -29,7 +32,9 @@ class ExplorerState(LoadingMixin, MiningMixin, ResultsMixin, SelectionMixin):
         s.select_rule(0); d = s.detail()
     """
 
-    def __init__(self, exemplars: int = 8, prototype_steps: int = 200, scale: int = 4) -> None:
+    def __init__(self, exemplars: int = 8, prototype_steps: int = 200, scale: int = 4,
+                 data_root: str | os.PathLike | None = None) -> None:
+        self.data_root = DataRoot(data_root)  # the only folder user paths may name (see .files)
         self.n_exemplars = exemplars
         self.prototype_steps = prototype_steps
         self.scale = scale  # image upscaling in the panel (pixels per input pixel for small inputs)
