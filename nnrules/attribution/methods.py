@@ -43,7 +43,12 @@ def _group(target) -> tuple[str, list[int]] | None:
 
 
 def _class_index(target, n: int, n_classes: int) -> torch.Tensor:
-    t = torch.as_tensor(target, dtype=torch.long).reshape(-1)
+    raw = torch.as_tensor(target)
+    if raw.is_floating_point() and not torch.equal(raw, raw.round()):
+        raise ValueError(f"target must be a class index (an integer) or a (layer, units) group, got {target!r}")
+    if raw.dtype == torch.bool:
+        raise ValueError(f"target must be a class index (an integer), got a bool")
+    t = raw.to(torch.long).reshape(-1)
     if t.numel() == 1:
         t = t.expand(n)
     if t.numel() != n:
@@ -77,8 +82,19 @@ def group_objective(model: nn.Module, layer: str, units: Sequence[int], relevanc
         return
     resolve_layers(model, [layer], allow_output=True)
     seen: dict[str, torch.Tensor] = {}
-    handle = named_layers(model)[layer].register_forward_hook(
-        lambda m, i, o: seen.__setitem__("out", i[0] if pre else o))
+    module = named_layers(model)[layer]
+    # The objective keeps the original tensor and the network goes on with a copy, so that an in-place op
+    # downstream (ReLU(inplace=True), or an in-place ReLU layer itself for ``pre``) cannot overwrite it.
+    if pre:
+        def keep_input(m, i):
+            seen["out"] = i[0]
+            return (i[0].clone(), *i[1:])
+        handle = module.register_forward_pre_hook(keep_input)
+    else:
+        def keep_output(m, i, o):
+            seen["out"] = o
+            return o.clone()
+        handle = module.register_forward_hook(keep_output)
     try:
         def f(x):
             model(x)
@@ -119,6 +135,14 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
     if not isinstance(inputs, torch.Tensor) or inputs.dim() < 2:
         raise ValueError("inputs must be a batch tensor (B, ...); add a batch dimension with x[None]")
     inputs = inputs.detach()
+    if not torch.isfinite(inputs).all():
+        raise ValueError("inputs contain NaN or inf; attributions of such inputs mean nothing")
+    if method == "lrp":
+        for name, v in (("epsilon", epsilon), ("gamma", gamma)):
+            if v is not None and not (isinstance(v, (int, float)) and v >= 0):
+                raise ValueError(f"{name} must be a number ≥ 0, got {v!r}")
+        if low is not None and high is not None and torch.any(torch.as_tensor(low) > torch.as_tensor(high)):
+            raise ValueError(f"the LRP box needs low <= high (the input range), got low={low}, high={high}")
     group = _group(target)
     with preserved_mode(model), contextlib.ExitStack() as stack:
         try:

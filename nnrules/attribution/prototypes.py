@@ -146,6 +146,10 @@ def exemplars(activations, layer: str, units: Sequence[int], m: int = 9, data: t
     """
     if layer not in activations.layers:
         raise ValueError(f"layer {layer!r} was not recorded; recorded: {activations.layers}")
+    if isinstance(m, bool) or not isinstance(m, int) or m < 1:
+        raise ValueError(f"m (exemplars to return) must be a positive integer, got {m!r}")
+    if crop is not None and (isinstance(crop, bool) or not isinstance(crop, int) or crop < 1):
+        raise ValueError(f"crop must be a positive number of pixels or None, got {crop!r}")
     values = np.asarray(activations[layer])
     units = [int(u) for u in units]
     if not units or max(units) >= values.shape[1] or min(units) < 0:

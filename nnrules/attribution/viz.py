@@ -31,6 +31,10 @@ def _np(x) -> np.ndarray:
 def image(x, scale: int = 1) -> np.ndarray:
     """An input image ``(C, H, W)`` or ``(H, W)`` with values in [0, 1] → uint8 RGB ``(H·s, W·s, 3)``."""
     a = _np(x).astype(np.float64)
+    if not np.isfinite(a).all():
+        raise ValueError("the image contains NaN or inf")
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale!r}")
     if a.ndim == 3:
         a = a[0] if a.shape[0] == 1 else a.transpose(1, 2, 0)
     lo, hi = (0.0, 1.0) if a.min() >= 0 and a.max() <= 1 else (a.min(), a.max())
@@ -53,6 +57,10 @@ def heatmap(attribution, image_: torch.Tensor | np.ndarray | None = None, *, per
     version of the image with weight ``alpha`` where the map is strong.
     """
     e = _np(attribution).astype(np.float64)
+    if not np.isfinite(e).all():
+        raise ValueError("attribution contains NaN or inf: nothing honest can be drawn")
+    if not 0 < percentile <= 100:
+        raise ValueError(f"percentile must be in (0, 100], got {percentile!r}")
     if e.ndim == 3:
         e = e.sum(axis=0)
     if e.ndim != 2:

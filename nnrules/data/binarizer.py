@@ -42,7 +42,8 @@ class Binarizer(Parametrized):
         Param("k", int, 5, "units on per sample (its k largest)", label="k", low=1, when=("method", ("topk",))),
         Param("value", float, 0.0, "a unit is on above this value", label="value",
               when=("method", ("threshold",))),
-        Param("output", str, "predicted", "the output layer's item: the predicted class or the true label",
+        Param("output", str, "predicted", "the output layer's item: the predicted class or the true label "
+              "(unlabelled samples, label −1, get none)",
               choices=OUTPUT_MODES, ui=False),
     )
 
@@ -132,8 +133,13 @@ def output_onehot(acts: Activations, mode: str = "predicted") -> BinaryMatrix:
     else:
         cls = acts.predictions
     n_classes = acts.values[OUTPUT].shape[1]
+    cls = np.asarray(cls)
+    known = (cls >= 0) & (cls < n_classes)  # label −1: unlabelled, no class item (never "the last class")
+    if mode == "label" and (cls[~known] != -1).any():
+        raise ValueError(f"labels must be class indices 0..{n_classes - 1} (or −1 for unlabelled), got "
+                         f"{sorted(set(cls[~known].tolist()))[:5]}")
     dense = np.zeros((len(cls), n_classes), dtype=bool)
-    dense[np.arange(len(cls)), cls] = True
+    dense[np.flatnonzero(known), cls[known]] = True
     return BinaryMatrix.from_dense(dense, acts.unit_names[OUTPUT], OUTPUT)
 
 

@@ -39,9 +39,21 @@ def popcount_rows(words: np.ndarray) -> np.ndarray:
     return out
 
 
-@numba.njit(cache=True, parallel=True)
 def and_count(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection sizes ``|T_x ∩ T_y|`` for all item pairs: ``(p, W), (q, W) -> (p, q) int64``."""
+    """Intersection sizes ``|T_x ∩ T_y|`` for all item pairs: ``(p, W), (q, W) -> (p, q) int64``.
+
+    Both are bit-packed word matrices over the same samples (the same word count ``W``)."""
+    for name, x in (("a", a), ("b", b)):
+        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype != np.uint64:
+            raise ValueError(f"{name} must be a 2-D uint64 word matrix (n_items, n_words) as BinaryMatrix.words, "
+                             f"got {getattr(x, 'dtype', type(x).__name__)} of shape {getattr(x, 'shape', None)}")
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"a and b cover different samples: {a.shape[1]} and {b.shape[1]} words per item")
+    return _and_count(np.ascontiguousarray(a), np.ascontiguousarray(b))
+
+
+@numba.njit(cache=True, parallel=True)
+def _and_count(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     p, q, nw = a.shape[0], b.shape[0], a.shape[1]
     out = np.zeros((p, q), dtype=np.int64)
     for i in numba.prange(p):
@@ -111,7 +123,13 @@ class BinaryMatrix:
     layer: str = ""
 
     def __post_init__(self) -> None:
-        self.words = np.ascontiguousarray(self.words, dtype=np.uint64)
+        if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 0:
+            raise ValueError(f"n_samples must be an integer ≥ 0, got {self.n_samples!r}")
+        words = np.asarray(self.words)
+        if words.dtype.kind not in "ui" or (words.dtype.kind == "i" and words.size and words.min() < 0):
+            raise ValueError(f"words must hold unsigned 64-bit words (BinaryMatrix.from_dense packs a bool "
+                             f"matrix), got {words.dtype}" + (" with negative values" if words.dtype.kind == "i" else ""))
+        self.words = np.ascontiguousarray(words, dtype=np.uint64)
         if self.words.ndim != 2:
             raise ValueError(f"words must be 2-D (n_units, n_words), got shape {self.words.shape}")
         need = max(1, -(-self.n_samples // 64))

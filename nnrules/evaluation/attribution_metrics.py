@@ -46,6 +46,9 @@ def pixel_flipping(model: nn.Module, inputs: torch.Tensor, attributions: torch.T
     """
     if inputs.dim() != 4:
         raise ValueError(f"inputs must be images (B, C, H, W), got shape {tuple(inputs.shape)}")
+    for name, v in (("steps", steps), ("patch", patch)):
+        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+            raise ValueError(f"{name} must be a positive integer, got {v!r}")
     b, c, h, w = inputs.shape
     if h % patch or w % patch:
         raise ValueError(f"patch={patch} must divide the image size {h}×{w}")

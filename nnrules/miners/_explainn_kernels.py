@@ -14,7 +14,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from .mdl import log_binom, lpc, universal_int
+from .mdl import _log_binom as log_binom
+from .mdl import lpc, universal_int
 
 
 @numba.njit(cache=True)

@@ -25,11 +25,18 @@ _LN2 = math.log(2.0)
 
 
 @numba.njit(cache=True)
-def log_binom(n: int, k: int) -> float:
-    """log2 C(n, k) in bits (0 for k in {0, n})."""
+def _log_binom(n: int, k: int) -> float:
+    """log2 C(n, k) in bits, 0 for k outside (0, n) (the kernels' form)."""
     if k <= 0 or k >= n:
         return 0.0
     return (math.lgamma(n + 1.0) - math.lgamma(k + 1.0) - math.lgamma(n - k + 1.0)) / _LN2
+
+
+def log_binom(n: int, k: int) -> float:
+    """log2 C(n, k) in bits (0 for k in {0, n}); integers with ``0 <= k <= n``."""
+    if k < 0 or k > n:
+        raise ValueError(f"log_binom needs integers 0 <= k <= n, got n={n}, k={k}")
+    return float(_log_binom(n, k))
 
 
 @numba.njit(cache=True)

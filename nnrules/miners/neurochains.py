@@ -187,6 +187,8 @@ class NeuroChains(Miner):
         self.validate()
         if not isinstance(samples, torch.Tensor) or samples.dim() < 2 or len(samples) == 0:
             raise ValueError("samples must be a non-empty batch tensor (n, ...) of model inputs")
+        if not torch.isfinite(samples).all():
+            raise ValueError("samples contain NaN or inf")
         x = samples.detach().float()
         with torch.random.fork_rng(devices=[]), preserved_mode(model), _frozen(model):
             torch.manual_seed(self.seed)  # the caller's RNG state comes back after fit

@@ -198,6 +198,8 @@ class PatchMiner(Miner):
     def _check(self, model: nn.Module, images) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
             raise ValueError("images must be a non-empty (n, C, H, W) tensor")
+        if not torch.isfinite(images).all():
+            raise ValueError("images contain NaN or inf")
         self.validate()
         if self.layer is not None:
             resolve_layers(model, [self.layer], allow_output=False)

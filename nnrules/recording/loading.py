@@ -51,6 +51,8 @@ def as_loader(data: Any, batch_size: int = 256) -> tuple[DataLoader, int]:
             x, y = _as_tensor(data[0], "inputs"), _as_tensor(data[1], "labels")
             if len(x) != len(y):
                 raise ValueError(f"inputs have {len(x)} samples but labels have {len(y)}")
+            if y.is_floating_point() and not torch.equal(y, y.round()):
+                raise ValueError("labels must be class indices (integers), got fractional values")
             data = TensorDataset(x, y.long())
         elif isinstance(data, (torch.Tensor, np.ndarray)):
             data = TensorDataset(_as_tensor(data, "inputs"))

@@ -2,7 +2,9 @@
 from __future__ import annotations
 
 import json
+import hashlib
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -127,7 +129,8 @@ def _unit_names(layer: str, shape: tuple, reduce: str) -> list[str]:
 def _allocate(n: int, units: int, name: str, memmap_dir: Path | None) -> np.ndarray:
     if memmap_dir is None:
         return np.empty((n, units), dtype=np.float32)
-    safe = name.replace("/", "_").replace(".", "_")
+    # a readable name plus a hash of the exact one: "layer.1" and "layer_1" must not share a file
+    safe = re.sub(r"[^A-Za-z0-9_-]", "_", name) + "-" + hashlib.sha1(name.encode()).hexdigest()[:8]
     return np.lib.format.open_memmap(memmap_dir / f"{safe}.npy", mode="w+", dtype=np.float32,
                                      shape=(n, units))
 
@@ -222,7 +225,16 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
                                          f"got {getattr(out, 'shape', type(out).__name__)}")
                     _store(OUTPUT, out.detach().float().cpu().numpy(), tuple(out.shape[1:]))
                     if y is not None:
-                        labels[state["start"]: state["start"] + len(x)] = y.cpu().numpy().reshape(-1)
+                        yb = y.detach().cpu().numpy().reshape(-1)
+                        if yb.dtype.kind == "f" and not np.array_equal(yb, np.round(yb)):
+                            raise ValueError(f"labels must be class indices (integers), got {yb[:3].tolist()}…")
+                        yb = yb.astype(np.int64)
+                        if len(yb) != len(x):
+                            raise ValueError(f"a batch has {len(x)} inputs but {len(yb)} labels")
+                        if (yb < -1).any() or (yb >= out.shape[1]).any():
+                            raise ValueError(f"labels must be 0..{out.shape[1] - 1} (the model's classes) or −1 "
+                                             f"for unlabelled, got {sorted(set(yb[(yb < -1) | (yb >= out.shape[1])].tolist()))[:5]}")
+                        labels[state["start"]: state["start"] + len(x)] = yb
                         has_labels = True
                     state["start"] += len(x)
                     bar.update(len(x))
