@@ -366,3 +366,38 @@ def test_mixed_sizes_are_resized_and_transparency_is_white(tmp_path, digits):
     s.load_files("w.pt", "imgs", size=8, architecture="digits-cnn")
     assert s.inputs.shape == (2, 1, 8, 8)
     assert float(s.inputs[0].min()) == 1.0  # clear.png (sorted first): white, not black
+
+
+def test_a_layer_pair_without_rules_gives_a_valid_view():
+    """digits-cnn with "On when = positive" finds no rules for relu3 → relu2: the views still draw."""
+    from nnrules.widgets.views import graph_figure, sankey_figure
+
+    s = ExplorerState()
+    s.load_zoo("digits-cnn")
+    s.mine(MiningSettings(["relu3", "relu2"], binarize="positive"))
+    assert [len(rs) > 0 for rs in s.flow.rulesets] == [True, False]
+    assert s.rules["support"].dtype.kind == "i"
+    fig, rule_ids, _ = sankey_figure(s)
+    graph_figure(s)
+    assert len(rule_ids) == len(s.rules)
+
+
+def test_cancel_during_the_last_layer_pair_keeps_the_old_results(mined):
+    before = mined.rules.copy()
+    stop = threading.Event()
+
+    def progress(stage, fraction):
+        if stage.startswith("mine relu3 → relu2"):  # the last pair has begun: cancel now
+            stop.set()
+    with pytest.raises(Cancelled):
+        mined.mine(MiningSettings(["relu3", "relu2"]), progress=progress, cancel=stop)
+    pd.testing.assert_frame_equal(mined.rules, before)
+
+
+def test_load_is_disabled_while_mining():
+    app = Explorer(threaded=True)
+    app.mine_panel.layers.value = ("relu3", "relu2")
+    app.mine_panel.start()
+    assert app.model_panel.load.disabled and app.mine_panel.miner.disabled and app.mine_panel.mine.disabled
+    app.mine_panel.thread.join(120)
+    assert not app.model_panel.load.disabled and not app.mine_panel.mine.disabled
