@@ -84,7 +84,7 @@ CASES = [
     ("NeuroChains: λ < 0", lambda: NeuroChains(lam=-1).fit(TINY, X), ValueError, "lam"),
     ("trace: a PatchMiner", lambda: nnrules.trace(ACTS, ["act"], miner=PatchMiner()), TypeError, "miner"),
     ("trace: unknown layer", lambda: nnrules.trace(ACTS, ["fc9"]), ValueError, "fc9"),
-    ("Flow/RuleSet.from_json: not JSON", lambda: RuleSet.from_json("{"), ValueError, ""),
+    ("RuleSet.from_json: not JSON", lambda: RuleSet.from_json("{"), ValueError, "RuleSet JSON"),
     ("attribute: fractional class", lambda: attribute(TINY, X[:2], 2.7), ValueError, "target"),
     ("attribute: class out of range", lambda: attribute(TINY, X[:2], 9), ValueError, "target class"),
     ("attribute: NaN inputs", lambda: attribute(TINY, NAN[:2], 1), ValueError, "NaN"),

@@ -93,6 +93,10 @@ def test_vgg_and_resnet_style(ctor, gated):
     with torch.no_grad(), nc._instrument(model, nc.scores_, zeros, nc.gates_):
         want = model(x)
     assert torch.allclose(nc.subnetwork_(x), want, atol=1e-5)
+    nodes, links = nc.chain_.to_sankey()  # dense random layers: each filter shows its 8 strongest inputs
+    shown = nc.kept_[nc.kept_["layer"].isin(set(nodes["layer"]))]  # layers not gated away in the sub-network
+    assert len(nodes) == len(shown) > 0 and links.groupby("target").size().max() <= 8
+    assert links["source"].lt(links["target"]).all()
 
 
 def test_bad_input(digits):

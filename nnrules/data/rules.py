@@ -105,7 +105,12 @@ class RuleSet:
 
     @classmethod
     def from_json(cls, text: str) -> "RuleSet":
-        data = json.loads(text)
+        try:
+            data = json.loads(text)
+        except (json.JSONDecodeError, TypeError) as err:
+            raise ValueError(f"text is not RuleSet JSON (as RuleSet.to_json writes it): {err}") from err
+        if not isinstance(data, dict) or "rules" not in data:
+            raise ValueError("text is not RuleSet JSON (as RuleSet.to_json writes it): no 'rules'")
         rules = [Rule(head=tuple(r["head"]), tail=tuple(r["tail"]), head_min=r["head_min"],
                       tail_min=r["tail_min"], support=r["support"], holds=r["holds"], gain=r["gain"],
                       negated=tuple(r.get("negated", ())))

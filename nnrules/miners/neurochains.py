@@ -238,7 +238,7 @@ class NeuroChains(Miner):
         rows = [(n, i, float(v)) for n, s in self.scores_.items() for i, v in enumerate(s) if v != 0]
         self.kept_ = pd.DataFrame(rows, columns=["layer", "filter", "score"])
         self._samples = x
-        self.chain_ = Chain(*self.to_sankey(model), self.kept_)
+        self.chain_ = Chain(*self.to_sankey(), self.kept_)
         return self
 
     def _optimise(self, objective, params: list[torch.Tensor], steps: int, lr: float) -> None:
@@ -363,20 +363,27 @@ class NeuroChains(Miner):
         """(kept filters, all scored filters)."""
         return len(self.kept_), sum(self.channels_.values())
 
-    def to_sankey(self, model: nn.Module) -> tuple[pd.DataFrame, pd.DataFrame]:
-        """The chain as node and link tables like :meth:`nnrules.flow.Flow.to_sankey`: one node per kept
-        filter (layer order), links between kept filters of consecutive scored layers weighted by the
-        summed |weight| connecting them in the sub-network."""
+    def to_sankey(self, model: nn.Module | None = None, max_inputs: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The chain as node and link tables like :meth:`nnrules.miners.flow.Flow.to_sankey`: one node per
+        kept filter (layer order); links from kept filters of the previous scored layer, weighted by the summed
+        |weight| connecting them in the sub-network — for each filter its ``max_inputs`` strongest inputs
+        (a dense layer would give every pair: millions of links nobody can read). Cost: one top-k per pair of
+        consecutive layers. (``model`` is not needed; kept for old calls.)"""
         mods = named_layers(self.subnetwork_)  # layers inside a removed block are gone
         layers = [n for n in self.scores_ if (self.scores_[n] != 0).any() and hasattr(mods.get(n), "weight")]
-        nodes, index = [], {}
+        kept = {n: torch.nonzero(self.scores_[n]).flatten() for n in layers}
+        first, names, node_layer, labels, scores = {}, [], [], [], []
         for n in layers:
             prefix = "c" if isinstance(mods[n], nn.Conv2d) else ""  # as nnrules.record names units
-            for f in torch.nonzero(self.scores_[n]).flatten().tolist():
-                index[(n, f)] = len(nodes)
-                nodes.append({"id": len(nodes), "layer": n, "units": [f"{n}:{prefix}{f}"], "label": f"{n}:{f}",
-                              "score": float(self.scores_[n][f])})
-        links = []
+            first[n] = len(names)
+            fs = kept[n].tolist()
+            names += [[f"{n}:{prefix}{f}"] for f in fs]
+            labels += [f"{n}:{f}" for f in fs]
+            node_layer += [n] * len(fs)
+            scores += self.scores_[n][kept[n]].tolist()
+        nodes = pd.DataFrame({"id": np.arange(len(names)), "layer": node_layer, "units": names, "label": labels,
+                              "score": scores}, columns=["id", "layer", "units", "label", "score"])
+        src, tgt, val = [], [], []
         for a, b in zip(layers, layers[1:]):
             w = mods[b].weight.detach().abs()
             w = w.flatten(2).sum(2) if w.dim() > 2 else w  # conv: (out, in)
@@ -384,15 +391,16 @@ class NeuroChains(Miner):
                 if w.shape[1] % self.channels_[a]:
                     continue  # no channel correspondence (e.g. a residual shortcut in between)
                 w = w.view(w.shape[0], self.channels_[a], -1).sum(2)  # flatten after a conv: group by channel
-            for (la, fa), ia in index.items():
-                if la != a:
-                    continue
-                for (lb, fb), ib in index.items():
-                    if lb == b and w[fb, fa] > 0:
-                        links.append({"source": ia, "target": ib, "value": float(w[fb, fa]), "pair": -1, "rule": -1})
-        return (pd.DataFrame(nodes, columns=["id", "layer", "units", "label", "score"]),
-                pd.DataFrame(links, columns=["source", "target", "value", "pair", "rule"]))
-
+            sub = w[kept[b]][:, kept[a]].cpu()  # (kept in b, kept in a)
+            top = torch.topk(sub, min(max_inputs, sub.shape[1]), dim=1)
+            jb, k = torch.nonzero(top.values > 0, as_tuple=True)
+            src.append(first[a] + top.indices[jb, k].numpy())
+            tgt.append(first[b] + jb.numpy())
+            val.append(top.values[jb, k].numpy().astype(float))
+        cat = lambda xs, dt: np.concatenate(xs).astype(dt) if xs else np.array([], dt)  # noqa: E731
+        links = pd.DataFrame({"source": cat(src, np.int64), "target": cat(tgt, np.int64), "value": cat(val, float)})
+        links["pair"], links["rule"] = -1, -1
+        return nodes, links
 
 @contextlib.contextmanager
 def _frozen(model: nn.Module) -> Iterator[None]:
