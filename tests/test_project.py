@@ -33,6 +33,7 @@ def test_cli_help(cmd):
     assert out.returncode == 0 and "usage" in out.stdout
 
 
+@pytest.mark.slow
 def test_cli_record_and_mine(tmp_path, digits):
     run = lambda *a: subprocess.run([sys.executable, "-m", "nnrules", *a], capture_output=True, text=True,
                                     cwd=tmp_path)
@@ -68,6 +69,7 @@ def test_corrupt_cache_is_rebuilt(tmp_path, monkeypatch, digits):
         nnrules.zoo.load("digits-cnn")  # now loads from the fresh cache without a warning
 
 
+@pytest.mark.slow
 def test_readme_tour_runs():
     """The README's Python blocks run as written (docs that cannot rot silently)."""
     import re
