@@ -316,6 +316,7 @@ def test_local_chain_in_the_app():
     mp.start()
     s = app.state
     assert "NeuroChains:" in mp.stage.value and s.flow is None and len(s.nodes) > 0 and s.rules.empty
+    assert app.flow.rule.layout.display == "none"  # no rule chooser for a chain
     kept, total = s.miner.size_
     assert len(s.nodes) == kept < total
     assert set(s.nodes["layer"]) <= set(s.activations.layers)

@@ -163,6 +163,7 @@ class FlowView:
                     old.update(new.to_plotly_json(), overwrite=True)
                 target.layout.update(source.layout.to_plotly_json(), overwrite=True)
                 target.layout.annotations = source.layout.annotations  # update() keeps old ones
+        self.rule.layout.display = "none" if self.state.mined and self.state.flow is None else ""  # a chain: no rules
         self._syncing = True
         self.rule.options = [(f"{i}: {t}"[:160], int(i)) for i, t in zip(self.state.rules["id"], self.state.rules["text"])]
         self.rule.value = None
