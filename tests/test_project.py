@@ -139,3 +139,9 @@ def test_cli_refuses_a_malicious_pickle(tmp_path):
                           "--data", str(tmp_path / "imgs")], capture_output=True, text=True)
     assert out.returncode == 2 and "--trust-pickle" in out.stderr and "Traceback" not in out.stderr
     assert not (tmp_path / "pwned").exists()
+
+
+def test_cache_honours_xdg(tmp_path, monkeypatch):
+    monkeypatch.delenv("NNRULES_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert nnrules.zoo.cache_dir() == tmp_path / "nnrules"

@@ -351,6 +351,17 @@ def test_the_app_reads_only_under_its_data_root(tmp_path, digits):
             s.load_files("weights.pt", path, architecture="digits-cnn")
     with pytest.raises(UserInputError, match="does not exist in the data folder"):
         s.load_files("nothing.pt", "imgs", architecture="digits-cnn")
+    marker = tmp_path / "pwned"  # a file whose unpickling would run a shell command
+
+    class Evil:
+        def __reduce__(self):
+            import os
+            return (os.system, (f"touch {marker}",))
+    torch.save({"w": Evil()}, root / "evil.pt")
+    for arch in ("", "digits-cnn", "resnet18"):
+        with pytest.raises(UserInputError, match="run code from the file"):
+            s.load_files("evil.pt", "imgs", architecture=arch)
+    assert not marker.exists()
     s.load_files("weights.pt", "imgs", architecture="digits-cnn")  # the link cycle is not followed
     assert s.inputs.shape == (1, 1, 8, 8)
     assert all("secret" not in p and "link" not in p for p in s.data_root.listing())

@@ -77,8 +77,10 @@ def load(name: str = "digits-cnn", retrain: bool = False) -> ZooModel:
 
 
 def cache_dir() -> Path:
-    """Where trained weights are kept: ``$NNRULES_CACHE`` or ``~/.cache/nnrules``."""
-    path = Path(os.environ.get("NNRULES_CACHE", Path.home() / ".cache" / "nnrules"))
+    """Where trained weights are kept: ``$NNRULES_CACHE``, else ``$XDG_CACHE_HOME/nnrules``, else
+    ``~/.cache/nnrules``."""
+    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    path = Path(os.environ.get("NNRULES_CACHE") or xdg / "nnrules")
     path.mkdir(parents=True, exist_ok=True)
     return path
 
