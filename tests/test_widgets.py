@@ -413,3 +413,19 @@ def test_load_is_disabled_while_mining():
     assert app.model_panel.load.disabled and app.mine_panel.miner.disabled and app.mine_panel.mine.disabled
     app.mine_panel.thread.join(120)
     assert not app.model_panel.load.disabled and not app.mine_panel.mine.disabled
+
+
+def test_sankey_nodes_sit_in_their_layers_column(mined):
+    from nnrules.widgets.views import sankey_figure
+
+    fig, rule_ids, node_ids = sankey_figure(mined)
+    xs = fig.data[0].node.x  # plotly.js matches positions to the linked (real) nodes: no placeholders
+    assert len(xs) == len(node_ids)
+    layers = mined.view_layers
+    assert layers == ["output", "relu3", "relu2"]
+    by_layer: dict = {}
+    for nid, x in zip(node_ids, xs):
+        by_layer.setdefault(mined.nodes["layer"].iloc[nid], set()).add(round(x, 6))
+    assert {l: len(v) for l, v in by_layer.items()} == {l: 1 for l in by_layer}  # one x per layer
+    order = sorted(by_layer, key=lambda l: next(iter(by_layer[l])))
+    assert order == [l for l in layers if l in by_layer]  # output, then relu3, then relu2, left to right

@@ -4,7 +4,8 @@ Plotly reports a Sankey click to Python as one index, the same kind for a node a
 position either). So the figure's node list starts with one unlinked placeholder per link — plotly.js
 does not draw nodes without links — and a click index below the number of links is a link, at or above it
 a node. The positions map to rule and group ids through ``rule_ids``/``node_ids`` because the figure shows
-only the strongest rules.
+only the strongest rules. Node x/y positions (one column per layer) are matched by plotly.js to the linked
+nodes only, so they are given for the real nodes without the placeholders.
 """
 from __future__ import annotations
 
@@ -55,6 +56,24 @@ def _placeholder(fig: go.Figure, state: ExplorerState) -> None:
                            xref="paper", yref="paper", font=dict(size=14, color="#666"))
 
 
+def _columns(node_layers: list[str], layers: list[str]) -> tuple[list[float], list[float]]:
+    """Sankey node positions: x = the layer's column (``layers`` order, left to right), y = spread evenly
+    down the column. Plotly places nodes by its own rules otherwise (a layer's groups land in other columns)."""
+    cols = {l: i for i, l in enumerate(layers)}
+    last = max(len(layers) - 1, 1)
+    count: dict[str, int] = {}
+    for l in node_layers:
+        count[l] = count.get(l, 0) + 1
+    seen: dict[str, int] = {}
+    xs, ys = [], []
+    for l in node_layers:
+        k = seen.get(l, 0)
+        seen[l] = k + 1
+        xs.append(0.02 + 0.88 * cols.get(l, 0) / last)  # the last column keeps room for its nodes
+        ys.append(0.01 + 0.98 * (k + 0.5) / count[l])
+    return xs, ys
+
+
 def sankey_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure, list[int], list[int]]:
     """The Sankey (classes → groups → groups, link width = support) and its maps: link position → rule id,
     node position (after the placeholders) → group id."""
@@ -70,10 +89,13 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure,
              f"l={state.rules['head_min'].iloc[i]}, k={state.rules['tail_min'].iloc[i]}" if i is not None else
              f"{v:.3g} (summed |weight| between the two kept filters)" for i, v in zip(rule_ids, links["value"])]
     pad = [""] * len(rows)  # unlinked placeholders: node click indices start after the link indices
+    x, y = _columns(list(nd["layer"]), layers)
     fig = go.Figure(go.Sankey(
         # fixed: with draggable nodes plotly.js swallows node clicks; empty: plotly.js cannot draw it
         arrangement="fixed", visible=bool(len(rows)),
         node=dict(label=pad + list(nd["label"]), color=["rgba(0,0,0,0)"] * len(pad) + colors, pad=8, thickness=14,
+                  # one column per layer; plotly.js matches x/y to the *linked* nodes only, so no placeholders here
+                  x=x, y=y,
                   customdata=pad + [f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])],
                   hovertemplate="%{customdata}<extra></extra>"),
         link=dict(source=[len(pad) + pos[int(s)] for s in links["source"]],
