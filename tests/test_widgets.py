@@ -429,3 +429,26 @@ def test_sankey_nodes_sit_in_their_layers_column(mined):
     assert {l: len(v) for l, v in by_layer.items()} == {l: 1 for l in by_layer}  # one x per layer
     order = sorted(by_layer, key=lambda l: next(iter(by_layer[l])))
     assert order == [l for l in layers if l in by_layer]  # output, then relu3, then relu2, left to right
+
+
+@pytest.mark.parametrize("miner, layers, params", [("explainn", ["relu3"], {}), ("eric", ["relu3"], {"depth": 4}),
+                                                    ("patches", ["relu2"], {"q": 3})])
+def test_a_rules_exemplars_are_samples_where_it_holds(miner, layers, params):
+    """"→ class 1" must not show 4s and 5s: for rules from the classes, every exemplar is predicted as one of
+    the rule's classes (and, for ExplaiNN, has the rule's tail on)."""
+    s = ExplorerState(prototype_steps=5)
+    s.load_zoo("digits-cnn")
+    s.mine(MiningSettings(layers, miner=miner, params=params))
+    checked = 0
+    for rid in s.rules.index[:6]:
+        row = s.rules.loc[rid]
+        s.select_rule(int(rid))
+        holds = s._holding()
+        assert holds is not None and len(holds) > 0
+        d = s.detail()
+        shown = [int(lbl.split()[0][1:]) for lbl in d.exemplar_labels]
+        assert set(shown) <= set(holds.tolist()) and "where the rule holds" in d.text
+        preds = {s.class_names[p] for p in s.activations.predictions[shown]}
+        assert preds <= set(row["classes"]), (row["text"], preds)
+        checked += 1
+    assert checked > 0

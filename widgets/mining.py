@@ -104,7 +104,7 @@ class MiningMixin:
         check()
         report("done", 1.0)
         self._clear_results()
-        self.settings, self.summary, self.miner = settings, summary, miner
+        self.settings, self.summary, self.miner, self.binarizer = settings, summary, miner, binarizer
         self.activations = recorded[-1] if recorded else None
         self.flow = view if isinstance(view, Flow) else None
         self.view_layers = list(view.layers) if isinstance(view, Flow) else \

@@ -3,10 +3,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from torch import nn
 
 from nnrules.attribution import methods as attribution, prototypes, viz
 from nnrules.attribution.lrp import LRPError
+from nnrules.miners.eric import ERIC
+from nnrules.miners.patches import PatchMiner
 from nnrules.recording.hooks import OUTPUT, named_layers
 
 from .errors import UserInputError
@@ -84,26 +88,53 @@ class SelectionMixin:
             row = self.rules.iloc[self.selected_rule]
             text += (f"\nsupport {row['support']}, confidence {row['confidence']:.2f}, l={row['head_min']}, "
                      f"k={row['tail_min']}, classes {', '.join(row['classes'])}")
-        key = (layer, tuple(units), self.exemplar)
+        key = (layer, tuple(units), self.selected_rule, self.exemplar)
         if key not in self._cache:
-            self._cache[key] = self._pictures(layer, units)
+            self._cache[key] = self._pictures(layer, units, self._holding())
         d = self._cache[key]
         return Detail(title=title, text=f"{text}\n{d.text}", prototype=d.prototype, exemplars=d.exemplars,
                       exemplar_labels=d.exemplar_labels, heatmaps=d.heatmaps, errors=d.errors)
 
-    def _pictures(self, layer: str, units: list[int]) -> Detail:
+    def _holding(self) -> np.ndarray | None:
+        """Sample indices where the selected rule holds (``None`` for a group): its head and tail literals on
+        the data as the miner saw them (ExplaiNN: the binarizer; ERIC: its quantisation); for a patch rule the
+        images of the patches it covers."""
+        if self.selected_rule is None or self.flow is None:
+            return None
+        row = self.rules.iloc[self.selected_rule]
+        rs = self.flow.rulesets[int(row["pair"])]
+        rule = rs[int(row["rule"])]
+        if isinstance(self.miner, PatchMiner):
+            rows = self.miner.rule_table_["rows"].iloc[int(row["rule"])]
+            return np.unique(self.miner.patches_["image"].to_numpy()[np.asarray(rows, dtype=np.int64)])
+        if "bits" not in self._cache:
+            if isinstance(self.miner, ERIC):
+                self._cache["bits"] = self.miner.quantise(self.activations)
+            elif self.binarizer is not None:
+                self._cache["bits"] = {k: v.to_dense() for k, v in self.binarizer.transform(self.activations).items()}
+            else:
+                return None
+        bits = self._cache["bits"]
+        return np.flatnonzero(rule.holds_on(bits[rs.head_layer], bits[rs.tail_layer]))
+
+    def _pictures(self, layer: str, units: list[int], among: np.ndarray | None = None) -> Detail:
         names = self.activations.unit_names[layer]
         d = Detail(title="", text="")
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
         d.prototype = self._prototype(*group, d)
-        ex = prototypes.exemplars(self.activations, layer, units, m=self.n_exemplars, data=self.inputs)
+        note = ""
+        if among is not None and len(among) == 0:
+            among, note = None, " — the rule holds on none of these samples; exemplars by activation instead"
+        elif among is not None:
+            note = f" — among the {len(among)} samples where the rule holds"
+        ex = prototypes.exemplars(self.activations, layer, units, m=self.n_exemplars, data=self.inputs, among=among)
         preds = self.activations.predictions[ex.indices]
         d.exemplars = [viz.to_png(viz.image(img, self._scale())) for img in ex.images]
         d.exemplar_labels = [f"#{i} → {self.class_names[p]}" for i, p in zip(ex.indices, preds)]
         pick = min(self.exemplar, len(ex.indices) - 1)
         x = ex.images[pick: pick + 1]
         cls = int(preds[pick])
-        d.text = f"heatmaps for exemplar #{ex.indices[pick]} (predicted {self.class_names[cls]})"
+        d.text = f"exemplars{note}\nheatmaps for exemplar #{ex.indices[pick]} (predicted {self.class_names[cls]})"
         for method, label in (("lrp", "LRP"), ("gradcam", "Grad-CAM")):
             for target, what in ((cls, f"class {self.class_names[cls]}"), (group, "group")):
                 name = f"{label} · {what}"

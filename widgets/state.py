@@ -52,6 +52,7 @@ class ExplorerState(LoadingMixin, MiningMixin, ResultsMixin, SelectionMixin):
         self.settings: MiningSettings | None = None
         self.summary: str = ""
         self.miner = None
+        self.binarizer = None  # fitted by the run when the miner uses one
         self.activations = None
         self.flow = None  # a Flow when the miner found rules (NeuroChains: None, the chain is in nodes/links)
         self.view_layers: list[str] = []

@@ -135,9 +135,11 @@ def channels_of(unit_names: Sequence[str], units: Sequence[int]) -> list[int]:
 
 
 def exemplars(activations, layer: str, units: Sequence[int], m: int = 9, data: torch.Tensor | None = None,
-              model: nn.Module | None = None, crop: int | None = None) -> Exemplars:
+              model: nn.Module | None = None, crop: int | None = None,
+              among: Sequence[int] | np.ndarray | None = None) -> Exemplars:
     """The ``m`` samples of ``activations`` (an :class:`~nnrules.Activations`) whose summed activation
-    over ``units`` (column indices of ``activations[layer]``, e.g. a rule's tail) is largest.
+    over ``units`` (column indices of ``activations[layer]``, e.g. a rule's tail) is largest — chosen
+    ``among`` these sample indices if given (e.g. where a rule holds).
 
     With ``data`` (the recorded inputs, ``(n, C, H, W)``) the images come along. With ``crop`` (pixels)
     and ``model``, each image is cropped to a ``crop``×``crop`` window centred on the most active position
@@ -157,7 +159,15 @@ def exemplars(activations, layer: str, units: Sequence[int], m: int = 9, data: t
     if m < 1:
         raise ValueError(f"m must be ≥ 1, got {m}")
     score = values[:, units].sum(axis=1)
-    order = np.argsort(-score, kind="stable")[:m]
+    if among is not None:
+        pool = np.unique(np.asarray(among, dtype=np.int64))
+        if len(pool) == 0:
+            raise ValueError("among is empty: no sample to choose exemplars from")
+        if pool.min() < 0 or pool.max() >= len(score):
+            raise ValueError(f"among must be sample indices 0..{len(score) - 1}")
+        order = pool[np.argsort(-score[pool], kind="stable")[:m]]
+    else:
+        order = np.argsort(-score, kind="stable")[:m]
     ex = Exemplars(order, score[order])
     if data is None:
         return ex

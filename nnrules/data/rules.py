@@ -5,6 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Iterator, Sequence
 
+import numpy as np
 import pandas as pd
 
 __all__ = ["Rule", "RuleSet"]
@@ -34,6 +35,16 @@ class Rule:
     @property
     def confidence(self) -> float:
         return self.holds / self.support if self.support else 0.0
+
+    def holds_on(self, head: np.ndarray, tail: np.ndarray) -> np.ndarray:
+        """Where the rule holds, ``(n,)`` bool, given the head and tail layers as bool matrices ``(n, units)``:
+        at least ``head_min`` head units on and at least ``tail_min`` tail literals true (a negated unit is
+        true when off)."""
+        head, tail = np.asarray(head, dtype=bool), np.asarray(tail, dtype=bool)
+        neg = set(self.negated)
+        lit = np.stack([~tail[:, y] if y in neg else tail[:, y] for y in self.tail], 1) if self.tail else \
+            np.ones((len(tail), 0), bool)
+        return (head[:, list(self.head)].sum(1) >= self.head_min) & (lit.sum(1) >= self.tail_min)
 
     @property
     def kind(self) -> str:

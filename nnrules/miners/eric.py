@@ -199,6 +199,14 @@ class ERIC(Miner):
         self.rules_ = self.rulesets_[0]
         return self
 
+    def quantise(self, activations: Activations) -> dict[str, np.ndarray]:
+        """Truth values ``(n, units)`` of every layer of the program on ``activations`` (recorded with
+        ``reduce="l1"``): kernels above their training mean (eq. 3), the output one-hot of the prediction."""
+        check_fitted(self, "thresholds_")
+        b = self._quantise(activations)
+        b[OUTPUT] = np.eye(len(self.class_names_), dtype=bool)[activations.predictions]
+        return b
+
     def _quantise(self, activations: Activations) -> dict[str, np.ndarray]:
         return {l: np.asarray(activations[l]) > self.thresholds_[l] for l in self.layers_[1:]}  # eq. 3
 
