@@ -229,3 +229,14 @@ def test_trace_takes_explainn_and_eric_and_never_changes_them():
     assert nnrules.trace(acts, "h").layers == ["output", "h"]  # one layer name, not its letters
     with pytest.raises(TypeError, match="fit\\(model, inputs\\)"):
         nnrules.trace(acts, ["h"], miner=PatchMiner())
+
+
+def test_rule_holds_on_by_hand():
+    """{0, 1} →[l=1] {0, ¬1} [k=2]: a head unit on and both literals true (unit 0 on, unit 1 off)."""
+    rule = nnrules.Rule(head=(0, 1), tail=(0, 1), head_min=1, tail_min=2, support=0, holds=0, negated=(1,))
+    head = np.array([[1, 0], [0, 0], [0, 1], [1, 1]], bool)
+    tail = np.array([[1, 0], [1, 0], [1, 1], [0, 0]], bool)
+    assert rule.holds_on(head, tail).tolist() == [True, False, False, False]
+    k1 = nnrules.Rule(head=(0, 1), tail=(0, 1), head_min=2, tail_min=1, support=0, holds=0)
+    assert k1.holds_on(head, tail).tolist() == [False, False, False, False]
+    assert k1.holds_on(np.ones((4, 2), bool), tail).tolist() == [True, True, True, False]
