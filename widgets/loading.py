@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -15,6 +16,9 @@ from nnrules.recording.loading import as_loader, iterate_inputs, load_model
 from nnrules.registry import REDUCTIONS
 
 from .errors import UserInputError
+
+if TYPE_CHECKING:
+    from .state import ExplorerState
 
 __all__ = ["LoadingMixin", "MAX_SAMPLES", "MAX_UNITS"]
 

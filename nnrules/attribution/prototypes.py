@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .methods import group_objective
-from ..recording.hooks import OUTPUT, named_layers, preserved_mode, resolve_layers
+from ..recording.hooks import OUTPUT, forward_hooks, named_layers, preserved_mode, resolve_layers
 
 __all__ = ["maximize", "exemplars", "Exemplars", "channels_of", "gaussian_blur"]
 
@@ -180,12 +180,9 @@ def exemplars(activations, layer: str, units: Sequence[int], m: int = 9, data: t
     resolve_layers(model, [layer], allow_output=False)
     channels = channels_of(activations.unit_names[layer], units)
     seen = {}
-    handle = named_layers(model)[layer].register_forward_hook(lambda mod, i, o: seen.__setitem__("o", o.detach()))
-    try:
-        with torch.no_grad(), preserved_mode(model):
-            model(images)
-    finally:
-        handle.remove()
+    with torch.no_grad(), preserved_mode(model), \
+            forward_hooks(model, {layer: lambda mod, i, o: seen.__setitem__("o", o.detach())}):
+        model(images)
     out = seen["o"]
     if out.dim() != 4:
         raise ValueError(f"layer {layer!r} has no spatial maps (output {tuple(out.shape[1:])}); crop needs a "

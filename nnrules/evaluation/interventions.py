@@ -131,11 +131,8 @@ def zero_filters(model: nn.Module, layer: str, filters: dict[int, Sequence[int]]
     rows = []
     with preserved_mode(model), torch.no_grad(), forward_hooks(model, {layer: hook}):
         seen = {}
-        h = named_layers(model)[layer].register_forward_hook(lambda m, i, o: seen.__setitem__("c", o.shape[1]))
-        try:
+        with forward_hooks(model, {layer: lambda m, i, o: seen.__setitem__("c", o.shape[1])}):
             model(X[:1])
-        finally:
-            h.remove()
         n_channels = seen["c"]
         for c, fs in sorted(filters.items()):
             fs = sorted({int(f) for f in fs})

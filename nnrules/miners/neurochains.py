@@ -32,7 +32,7 @@ from torch import nn
 
 from .. import registry as _registry
 from ..params import Param, check_fitted
-from ..recording.hooks import class_layer, named_layers, preserved_mode
+from ..recording.hooks import class_layer, forward_hooks, named_layers, preserved_mode
 from .base import Miner
 
 __all__ = ["NeuroChains", "quotient"]
@@ -126,15 +126,11 @@ class NeuroChains(Miner):
                 if inputs and isinstance(inputs[0], torch.Tensor) and isinstance(output, torch.Tensor):
                     shapes.setdefault(name, (tuple(inputs[0].shape), tuple(output.shape)))
             return hook
-        handles = [m.register_forward_hook(make(n)) for n, m in named_layers(model).items()]
         try:
-            with torch.no_grad():
+            with torch.no_grad(), forward_hooks(model, {n: make(n) for n in named_layers(model)}):
                 out = model(x)
         except RuntimeError as err:
             raise ValueError(f"the samples (shape {tuple(x.shape)}) do not fit the model: {err}") from err
-        finally:
-            for h in handles:
-                h.remove()
         if not isinstance(out, torch.Tensor) or out.dim() != 2:
             raise ValueError("the model must return (batch, n_classes) logits")
         return shapes
@@ -298,15 +294,11 @@ class NeuroChains(Miner):
         p = self._probs(model, x)
         y = p.argmax(1, keepdim=True)
         base = self._probs(self.subnetwork_, x).gather(1, y)
-        mods = named_layers(self.subnetwork_)
         out = []
         for layer, f, score in self.kept_.itertuples(index=False):
-            m = mods[layer]
-            h = m.register_forward_hook(lambda mod, i, o, f=f: o.index_fill(1, torch.tensor([f]), 0.0))
-            try:
+            drop = lambda mod, i, o, f=f: o.index_fill(1, torch.tensor([f], device=o.device), 0.0)  # noqa: E731
+            with forward_hooks(self.subnetwork_, {layer: drop}):
                 q = self._probs(self.subnetwork_, x).gather(1, y)
-            finally:
-                h.remove()
             out.append((layer, f, score, float((base - q).mean())))
         return pd.DataFrame(out, columns=["layer", "filter", "score", "degradation"])
 
@@ -317,11 +309,8 @@ class NeuroChains(Miner):
 
         def embed(x):
             seen = {}
-            h = named_layers(model)[name].register_forward_hook(lambda m, i, o: seen.__setitem__("f", i[0]))
-            try:
+            with forward_hooks(model, {name: lambda m, i, o: seen.__setitem__("f", i[0])}):
                 self._probs(model, x)
-            finally:
-                h.remove()
             return seen["f"].flatten(1)
         feats = embed(pool)
         near = set()

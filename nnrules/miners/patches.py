@@ -24,7 +24,7 @@ from .. import registry as _registry
 from ..attribution.methods import attribute, last_conv_layer
 from ..data.rules import Rule, RuleSet
 from ..params import Param
-from ..recording.hooks import named_layers, preserved_mode, resolve_layers
+from ..recording.hooks import forward_hooks, preserved_mode, resolve_layers
 from .base import Miner
 from .flow import Flow
 from .itemsets import eclat, min_count
@@ -93,13 +93,9 @@ def relevant_patches(model: nn.Module, image: torch.Tensor, boxes: list[tuple[in
 def _layer_maps(model: nn.Module, layer: str, images: torch.Tensor, batch_size: int) -> torch.Tensor:
     """The layer's output maps upsampled to the input size ``(n, d, H, W)``."""
     seen = []
-    handle = named_layers(model)[layer].register_forward_hook(lambda m, i, o: seen.append(o.detach()))
-    try:
-        with torch.no_grad(), preserved_mode(model):
-            for i in range(0, len(images), batch_size):
-                model.eval()(images[i: i + batch_size])
-    finally:
-        handle.remove()
+    with torch.no_grad(), preserved_mode(model), forward_hooks(model, {layer: lambda m, i, o: seen.append(o.detach())}):
+        for i in range(0, len(images), batch_size):
+            model.eval()(images[i: i + batch_size])
     out = torch.cat(seen)
     if out.dim() != 4:
         raise ValueError(f"layer {layer!r} has no spatial maps (output {tuple(out.shape[1:])}); patches need a "
