@@ -80,9 +80,6 @@ class Registry:
     def entries(self) -> list[Entry]:
         return list(self._entries.values())
 
-    def labels(self) -> dict[str, str]:
-        return {e.name: e.label for e in self._entries.values()}
-
 
 @dataclass
 class MiningContext:
