@@ -46,6 +46,13 @@ class Param:
     when: tuple[str, tuple] | None = None
     ui: bool = True
 
+    def __post_init__(self) -> None:
+        if self.kind not in (int, float, bool, str, dict):
+            raise TypeError(f"Param {self.name!r}: kind must be int, float, bool, str or dict, got {self.kind!r}")
+        if self.low is not None and self.high is not None and self.low > self.high:
+            raise ValueError(f"Param {self.name!r}: low {self.low} > high {self.high}")
+        self.check(self.default, "Param default")  # a declaration's own default must be allowed
+
     @property
     def title(self) -> str:
         return self.label or self.name

@@ -39,6 +39,15 @@ class Entry:
     run: Callable | None = None
     uses: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        if self.layers not in ("chain", "conv", "none"):
+            raise ValueError(f"Entry {self.name!r}: layers must be 'chain', 'conv' or 'none', got {self.layers!r}")
+        unknown = set(self.uses) - {"reduction", "binarizer"}
+        if unknown:
+            raise ValueError(f"Entry {self.name!r}: uses may name 'reduction' and 'binarizer', got {sorted(unknown)}")
+        if self.run is not None and not callable(self.run):
+            raise TypeError(f"Entry {self.name!r}: run must be callable run(ctx, estimator), got {self.run!r}")
+
     def create(self, **values) -> Any:
         """``target(**values)``, with only the values of the parameters it declares."""
         known = {p.name for p in self.params}

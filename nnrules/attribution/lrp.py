@@ -83,6 +83,11 @@ class LRPRule:
         return f"{type(self).__name__}({params})"
 
 
+def _non_negative(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
+
+
 class Zero(LRPRule):
     """LRP-0: ρ = identity, no stabiliser (upper layers; uniform LRP-0 equals gradient×input)."""
 
@@ -98,6 +103,9 @@ class Epsilon(LRPRule):
     relative: bool = False
     name = "epsilon"
 
+    def __post_init__(self):
+        _non_negative("epsilon", self.epsilon_)
+
     def epsilon(self, z: torch.Tensor) -> torch.Tensor | float:
         if not self.relative:
             return self.epsilon_
@@ -111,6 +119,9 @@ class Gamma(LRPRule):
 
     gamma: float = 0.25
     name = "gamma"
+
+    def __post_init__(self):
+        _non_negative("gamma", self.gamma)
 
     def rho(self, w: torch.Tensor) -> torch.Tensor:
         return w + self.gamma * w.clamp_min(0)
@@ -138,6 +149,10 @@ class ZBox(LRPRule):
     low: float | torch.Tensor = 0.0
     high: float | torch.Tensor = 1.0
     name = "zbox"
+
+    def __post_init__(self):
+        if bool(torch.as_tensor(self.low > self.high).any()):
+            raise ValueError("ZBox needs low <= high everywhere (the input's box bounds), got low > high")
 
     def relevance(self, module: nn.Module, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
@@ -171,6 +186,10 @@ class PoolRule(LRPRule):
 
     mode: str = "sum"
     name = "pool"
+
+    def __post_init__(self):
+        if self.mode not in ("sum", "winner"):
+            raise ValueError(f"PoolRule mode must be 'sum' or 'winner', got {self.mode!r}")
 
     def relevance(self, module: nn.Module, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
         is_max = isinstance(module, _MAXPOOLS)
@@ -230,6 +249,11 @@ class Composite:
     dense: Callable[[], LRPRule]
     lower_fraction: float = 0.5  # share of conv layers (after the first) that count as "lower"
     pool: str = "sum"
+
+    def __post_init__(self):
+        if not 0 <= self.lower_fraction <= 1:
+            raise ValueError(f"Composite lower_fraction must be in [0, 1], got {self.lower_fraction}")
+        PoolRule(self.pool)  # checks the mode
 
     def assign(self, chain: list[tuple[str, nn.Module]]) -> dict[str, LRPRule]:
         linear = [(n, m) for n, m in chain if isinstance(m, _LINEAR)]
@@ -450,6 +474,8 @@ def lrp_context(model: nn.Module, example: torch.Tensor, comp: Composite,
     layer → rule map. Everything is undone on exit, also on error; ``trace`` (if a dict) receives
     ``{layer: (ΣR, Σ|R|)}`` of the relevance at each layer's input.
     """
+    if not isinstance(comp, Composite):
+        raise TypeError(f"comp must be a Composite (e.g. composite('epsilon_plus')), got {type(comp).__name__}")
     modules = named_layers(model)
     chain, outputs = _chain(model, example)
     fusions = _fusions(chain)

@@ -25,11 +25,16 @@ __all__ = ["maximize", "exemplars", "Exemplars", "channels_of", "gaussian_blur"]
 
 
 def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Blur ``(B, C, H, W)`` per channel with a Gaussian of std ``sigma`` pixels (reflect padding)."""
-    if sigma <= 0:
+    """Blur ``(B, C, H, W)`` per channel with a Gaussian of std ``sigma`` pixels (reflect padding);
+    ``sigma = 0`` leaves ``x`` as it is."""
+    if not (isinstance(sigma, (int, float)) and math.isfinite(sigma) and sigma >= 0):
+        raise ValueError(f"sigma must be a number of pixels >= 0, got {sigma!r}")
+    if not (isinstance(x, torch.Tensor) and x.dim() == 4):
+        raise ValueError(f"x must be a (B, C, H, W) tensor, got {getattr(x, 'shape', type(x).__name__)}")
+    if sigma == 0:
         return x
     radius = max(1, int(math.ceil(2 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=x.dtype)
+    t = torch.arange(-radius, radius + 1, dtype=x.dtype, device=x.device)
     k = torch.exp(-0.5 * (t / sigma) ** 2)
     k = k / k.sum()
     c = x.shape[1]
@@ -128,6 +133,8 @@ def channels_of(unit_names: Sequence[str], units: Sequence[int]) -> list[int]:
     """Channel index of each recorded unit (``"conv2:c5"`` or ``"conv2:c5@1,3"`` → 5; ``"fc1:3"`` → 3)."""
     out = []
     for u in units:
+        if not 0 <= u < len(unit_names):
+            raise ValueError(f"unit {u} is out of range: the layer has {len(unit_names)} units (0..{len(unit_names) - 1})")
         tail = unit_names[u].rsplit(":", 1)[-1]
         tail = tail.split("@")[0]
         out.append(int(tail[1:] if tail.startswith("c") else tail))

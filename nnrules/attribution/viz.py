@@ -81,7 +81,13 @@ def grid(images: list[np.ndarray], cols: int, pad: int = 2) -> np.ndarray:
     """Tile equally sized RGB arrays into one image, white gaps of ``pad`` pixels."""
     if not images:
         raise ValueError("no images to tile")
+    if not (isinstance(cols, int) and cols >= 1):
+        raise ValueError(f"cols must be an integer >= 1, got {cols!r}")
+    if pad < 0:
+        raise ValueError(f"pad must be >= 0, got {pad}")
     h, w = images[0].shape[:2]
+    if any(np.shape(img) != (h, w, 3) for img in images):
+        raise ValueError(f"images must all be ({h}, {w}, 3) RGB arrays, got shapes {sorted({np.shape(i) for i in images})}")
     rows = -(-len(images) // cols)
     out = np.full((rows * (h + pad) - pad, cols * (w + pad) - pad, 3), 255, np.uint8)
     for i, img in enumerate(images):
@@ -94,6 +100,10 @@ def to_png(rgb: np.ndarray) -> bytes:
     """uint8 RGB ``(H, W, 3)`` → PNG bytes (for ``ipywidgets.Image`` or a file)."""
     from PIL import Image
 
+    rgb = np.asarray(rgb)
+    if rgb.dtype != np.uint8 or rgb.ndim != 3 or rgb.shape[2] != 3:
+        raise ValueError(f"rgb must be a uint8 (H, W, 3) array (see viz.image / viz.heatmap), "
+                         f"got {rgb.dtype} {rgb.shape}")
     buf = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(rgb)).save(buf, format="PNG")
     return buf.getvalue()

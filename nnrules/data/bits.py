@@ -27,9 +27,25 @@ def _popcount64(x: np.uint64) -> np.int64:
     return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
 
 
-@numba.njit(cache=True)
+def _check_words(name: str, words, n_samples: int | None = None) -> None:
+    """``words`` must be a ``(n_items, n_words) uint64`` matrix, holding ``n_samples`` bits per item."""
+    if not isinstance(words, np.ndarray) or words.ndim != 2 or words.dtype != np.uint64:
+        raise ValueError(f"{name} must be a 2-D uint64 word matrix (n_items, n_words) as BinaryMatrix.words, "
+                         f"got {getattr(words, 'dtype', type(words).__name__)} of shape {getattr(words, 'shape', None)}")
+    if n_samples is not None and not (isinstance(n_samples, (int, np.integer))
+                                      and 0 <= n_samples <= 64 * words.shape[1]):
+        raise ValueError(f"n_samples must be an integer in 0..{64 * words.shape[1]} for {words.shape[1]} words "
+                         f"per item, got {n_samples!r}")
+
+
 def popcount_rows(words: np.ndarray) -> np.ndarray:
     """Support of each item: ``words (n_items, n_words) uint64`` -> ``(n_items,) int64``."""
+    _check_words("words", words)
+    return _popcount_rows(np.ascontiguousarray(words))
+
+
+@numba.njit(cache=True)
+def _popcount_rows(words: np.ndarray) -> np.ndarray:
     out = np.zeros(words.shape[0], dtype=np.int64)
     for i in range(words.shape[0]):
         c = 0
@@ -43,10 +59,8 @@ def and_count(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Intersection sizes ``|T_x ∩ T_y|`` for all item pairs: ``(p, W), (q, W) -> (p, q) int64``.
 
     Both are bit-packed word matrices over the same samples (the same word count ``W``)."""
-    for name, x in (("a", a), ("b", b)):
-        if not isinstance(x, np.ndarray) or x.ndim != 2 or x.dtype != np.uint64:
-            raise ValueError(f"{name} must be a 2-D uint64 word matrix (n_items, n_words) as BinaryMatrix.words, "
-                             f"got {getattr(x, 'dtype', type(x).__name__)} of shape {getattr(x, 'shape', None)}")
+    _check_words("a", a)
+    _check_words("b", b)
     if a.shape[1] != b.shape[1]:
         raise ValueError(f"a and b cover different samples: {a.shape[1]} and {b.shape[1]} words per item")
     return _and_count(np.ascontiguousarray(a), np.ascontiguousarray(b))
@@ -67,7 +81,7 @@ def _and_count(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 @numba.njit(cache=True)
 def _tidlists(words: np.ndarray):
-    supp = popcount_rows(words)
+    supp = _popcount_rows(words)
     indptr = np.zeros(words.shape[0] + 1, dtype=np.int64)
     for i in range(words.shape[0]):
         indptr[i + 1] = indptr[i] + supp[i]
@@ -87,12 +101,19 @@ def _tidlists(words: np.ndarray):
 
 def tidlists(words: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
     """CSR tid-lists ``(indptr (n_items+1,), indices (nnz,))``, sample ids ascending per item."""
+    _check_words("words", words, n_samples)
     return _tidlists(np.ascontiguousarray(words, dtype=np.uint64))
 
 
 def pack_columns(dense: np.ndarray) -> np.ndarray:
     """``dense (n_samples, n_items) bool`` -> ``words (n_items, n_words) uint64``."""
-    dense = np.asarray(dense, dtype=bool)
+    dense = np.asarray(dense)
+    if dense.ndim != 2:
+        raise ValueError(f"dense must be a 2-D (n_samples, n_items) array, got shape {dense.shape}")
+    if dense.dtype != bool:
+        if dense.size and not (np.issubdtype(dense.dtype, np.number) and np.isin(dense, (0, 1)).all()):
+            raise ValueError("dense must hold binary data (bool or 0/1 values)")
+        dense = dense.astype(bool)
     n, p = dense.shape
     n_words = max(1, -(-n // 64))
     bytes_ = np.packbits(dense.T, axis=1, bitorder="little")  # (p, ceil(n/8))
@@ -103,6 +124,7 @@ def pack_columns(dense: np.ndarray) -> np.ndarray:
 
 def unpack_columns(words: np.ndarray, n_samples: int) -> np.ndarray:
     """Inverse of :func:`pack_columns`: ``words (n_items, n_words)`` -> ``(n_samples, n_items) bool``."""
+    _check_words("words", words, n_samples)
     bytes_ = np.ascontiguousarray(words, dtype="<u8").view(np.uint8)
     bits = np.unpackbits(bytes_, axis=1, count=n_samples, bitorder="little")
     return bits.T.astype(bool)
@@ -169,7 +191,7 @@ class BinaryMatrix:
 
     def support(self) -> np.ndarray:
         """Number of samples in which each unit is on: ``(n_units,) int64``."""
-        return popcount_rows(self.words)
+        return _popcount_rows(self.words)
 
     def density(self) -> float:
         """Fraction of ones in the whole matrix."""

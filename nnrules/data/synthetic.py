@@ -14,6 +14,7 @@ Protocol, with the choices the paper leaves open written down:
 """
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -73,9 +74,18 @@ def match_rules(found, planted) -> dict[str, float]:
     ``found``: rules with ``head``/``tail`` attributes or (head, tail) pairs. Also counts
     ``redundant``: found rules whose head and tail overlap a planted rule's but do not equal it.
     """
-    as_sets = lambda r: (frozenset(r[0]), frozenset(r[1])) if isinstance(r, tuple) else (frozenset(r.head), frozenset(r.tail))
-    f = [as_sets(r) for r in found]
-    pl = {as_sets(r) for r in planted}
+    def as_sets(r, arg):
+        if isinstance(r, tuple) and len(r) == 2:
+            return frozenset(r[0]), frozenset(r[1])
+        if hasattr(r, "head") and hasattr(r, "tail"):
+            return frozenset(r.head), frozenset(r.tail)
+        raise TypeError(f"{arg} must hold rules (with head and tail) or (head, tail) pairs, got {type(r).__name__}")
+
+    for arg, rules in (("found", found), ("planted", planted)):
+        if not isinstance(rules, Iterable) or isinstance(rules, (str, bytes)):
+            raise TypeError(f"{arg} must be a collection of rules, got {type(rules).__name__}")
+    f = [as_sets(r, "found") for r in found]
+    pl = {as_sets(r, "planted") for r in planted}
     hits = sum(1 for r in f if r in pl)
     matched = len(pl & set(f))
     redundant = sum(1 for r in f if r not in pl and any(r[1] & t for _, t in pl))

@@ -15,7 +15,7 @@ import numba
 import numpy as np
 
 from .mdl import _log_binom as log_binom
-from .mdl import lpc, universal_int
+from .mdl import _universal_int as universal_int, lpc
 
 
 @numba.njit(cache=True)

@@ -146,6 +146,8 @@ def association_rules(frequent: pd.DataFrame, min_confidence: float = 0.0,
     """
     if not 0 <= min_confidence <= 1:
         raise ValueError(f"min_confidence must be in [0, 1], got {min_confidence!r}")
+    if not isinstance(frequent, pd.DataFrame):
+        raise TypeError(f"frequent must be the DataFrame nnrules.eclat returns, got {type(frequent).__name__}")
     if not {"itemsets", "support"} <= set(frequent.columns):
         raise ValueError("frequent must have the columns 'itemsets' and 'support' (from nnrules.itemsets.eclat)")
     supp = dict(zip(frequent["itemsets"], frequent["support"]))

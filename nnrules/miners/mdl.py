@@ -39,9 +39,16 @@ def log_binom(n: int, k: int) -> float:
     return float(_log_binom(n, k))
 
 
-@numba.njit(cache=True)
 def universal_int(z: int) -> float:
-    """L_N(z) = log2 c0 + log2 z + log2 log2 z + … (positive terms only); L_N(0) := 0."""
+    """L_N(z) = log2 c0 + log2 z + log2 log2 z + … (positive terms only); L_N(0) := 0 (an empty model)."""
+    if isinstance(z, bool) or not isinstance(z, (int, np.integer)) or z < 0:
+        raise ValueError(f"universal_int needs an integer z >= 0, got {z!r}")
+    return float(_universal_int(int(z)))
+
+
+@numba.njit(cache=True)
+def _universal_int(z: int) -> float:
+    """:func:`universal_int` for the kernels (no checks)."""
     if z <= 0:
         return 0.0
     total = LOG2_C0

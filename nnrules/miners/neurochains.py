@@ -41,6 +41,9 @@ __all__ = ["NeuroChains", "quotient"]
 def quotient(p: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
     """Seed 004 eq. 9: (q[y] − max_{z≠y} q[z]) / (p[y] − max_{z≠y} p[z]) with y = argmax p; ``(n, C) → (n,)``.
     Negative where the predicted class changes."""
+    if p.dim() != 2 or p.shape != q.shape or p.shape[1] < 2:
+        raise ValueError(f"p and q must be (n, C) outputs of the same shape with C >= 2, got shape "
+                         f"{tuple(p.shape)} and {tuple(q.shape)}")
     y = p.argmax(1, keepdim=True)
     mask = F.one_hot(y[:, 0], p.shape[1]).bool()
     gap = lambda r: r.gather(1, y)[:, 0] - r.masked_fill(mask, -np.inf).max(1).values

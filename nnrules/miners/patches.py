@@ -75,13 +75,18 @@ def relevant_patches(model: nn.Module, image: torch.Tensor, boxes: list[tuple[in
     """Seed 002 Sec. 3.1, incremental perturbation: zero each candidate patch of ``image`` ``(C, H, W)`` on
     its own, keep it, and stop once the class probability changes by less than ``tau`` from the previous
     perturbation (the first one is compared with the unperturbed image)."""
+    if not isinstance(image, torch.Tensor) or image.dim() != 3:
+        raise ValueError(f"image must be one (C, H, W) tensor, got {getattr(image, 'shape', type(image).__name__)}")
     if not boxes:
         return []
     batch = image.unsqueeze(0).repeat(len(boxes) + 1, 1, 1, 1)
     for i, (t, l) in enumerate(boxes, start=1):
         batch[i, :, t: t + size, l: l + size] = 0.0
     with torch.no_grad(), preserved_mode(model):
-        prob = torch.softmax(model.eval()(batch).float(), 1)[:, cls].numpy()
+        out = model.eval()(batch).float()
+    if isinstance(cls, bool) or not isinstance(cls, (int, np.integer)) or not 0 <= cls < out.shape[1]:
+        raise ValueError(f"cls must be a class index in 0..{out.shape[1] - 1}, got {cls!r}")
+    prob = torch.softmax(out, 1)[:, cls].cpu().numpy()
     kept = []
     for i, box in enumerate(boxes, start=1):
         kept.append(box)
@@ -144,6 +149,9 @@ def mine_transactions(transactions: np.ndarray, n_filters: int, min_support: flo
 
 def shared_sets(rules: pd.DataFrame) -> pd.DataFrame:
     """Filter sets that are the antecedent of rules for two or more classes (class-shared, Sec. 3.4)."""
+    if not isinstance(rules, pd.DataFrame) or not {"filters", "class"} <= set(rules.columns):
+        raise TypeError("rules must be the DataFrame of mine_transactions (columns 'filters' and 'class'), "
+                        f"got {type(rules).__name__}")
     if rules.empty:
         return pd.DataFrame(columns=["filters", "classes"])
     by = rules.groupby("filters")["class"].apply(lambda c: sorted(set(int(v) for v in c)))

@@ -15,8 +15,15 @@ __all__ = ["forward_hooks", "resolve_layers", "layers", "preserved_mode", "class
 OUTPUT = "output"
 
 
+def _check_model(model) -> None:
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__} "
+                        "(load a file with nnrules.load_model)")
+
+
 def named_layers(model: nn.Module) -> dict[str, nn.Module]:
     """All submodules by qualified name (the root module excluded)."""
+    _check_model(model)
     return {name: mod for name, mod in model.named_modules() if name}
 
 
@@ -54,6 +61,8 @@ def resolve_layers(model: nn.Module, names: Sequence[str], allow_output: bool = 
 @contextlib.contextmanager
 def forward_hooks(model: nn.Module, hooks: dict[str, Callable]) -> Iterator[None]:
     """Attach ``{layer name: hook(module, inputs, output)}`` for the block; removed on any exit."""
+    if hooks:
+        resolve_layers(model, list(hooks), allow_output=False)
     modules = named_layers(model)
     handles = []
     try:
@@ -68,6 +77,7 @@ def forward_hooks(model: nn.Module, hooks: dict[str, Callable]) -> Iterator[None
 @contextlib.contextmanager
 def preserved_mode(model: nn.Module, training: bool = False) -> Iterator[None]:
     """Put every submodule in eval (or train) mode for the block, restoring each one's own flag."""
+    _check_model(model)
     flags = {m: m.training for m in model.modules()}
     try:
         model.train(training)

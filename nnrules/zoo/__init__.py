@@ -43,7 +43,12 @@ _REGISTRY: dict[str, Callable[[bool], ZooModel]] = {}
 
 def register(name: str) -> Callable:
     """Decorator: ``@register("my-model")`` on ``def build(retrain: bool) -> ZooModel``."""
+    if not isinstance(name, str) or not name.strip():
+        raise ValueError(f"name must be a non-empty string (the zoo name users pass to load), got {name!r}")
+
     def deco(fn: Callable[[bool], ZooModel]) -> Callable[[bool], ZooModel]:
+        if not callable(fn):
+            raise TypeError(f"register({name!r}) decorates a function build(retrain) -> ZooModel, got {fn!r}")
         _REGISTRY[name] = fn
         return fn
     return deco
@@ -148,6 +153,11 @@ class DigitsCNN(nn.Module):
     def __init__(self, width: int = 8, channels: tuple[int, int] = (16, 32), hidden: int = 64,
                  n_classes: int = 10) -> None:
         super().__init__()
+        for arg, v in (("width", width), ("hidden", hidden), ("n_classes", n_classes)):
+            if isinstance(v, bool) or not isinstance(v, int) or v < 2:
+                raise ValueError(f"{arg} must be an integer >= 2, got {v!r}")
+        if len(channels) != 2 or any(not isinstance(c, int) or c < 1 for c in channels):
+            raise ValueError(f"channels must be two positive integers, got {channels!r}")
         c1, c2 = channels
         self.conv1 = nn.Conv2d(1, c1, 3, padding=1)
         self.relu1 = nn.ReLU()
