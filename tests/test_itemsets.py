@@ -100,3 +100,29 @@ def test_filters_to_class_constraint_and_top_q():
     assert top.groupby(top.consequents.map(min)).size().tolist() == [2, 2]
     best = top[top.consequents == frozenset({5})].iloc[0]
     assert best.antecedents in ({2}, {2, 3}, {3}) and best.score == rules[rules.consequents == frozenset({5})].score.max()
+
+
+def test_an_exploding_itemset_count_is_a_clear_error_not_an_exhausted_memory():
+    """Seed-002 settings on dense data: 2,000 × 60 at density 0.5, min_support 0.02 has tens of millions
+    of frequent itemsets (it exhausted 4 GB before the cap); now the cap stops it with the limit named."""
+    X = np.random.default_rng(0).random((2000, 60)) < 0.5
+    with pytest.raises(ValueError, match=r"max_itemsets=1,000,000.*raise min_support"):
+        eclat(X, 0.02)
+    small = eclat(X, 0.1)
+    with pytest.raises(ValueError, match="max_itemsets=100"):
+        eclat(X, 0.1, max_itemsets=100)
+    assert len(eclat(X, 0.1, max_itemsets=len(small))) == len(small)
+
+
+def test_candidate_memory_follows_the_candidates_not_depth_times_items():
+    """4,000 items × 20,000 rows with long transactions: the old buffer (depth × items × words) was
+    ~ 4,000 × 4,000 × 313 words = 40 GB; the shared stack needs a few MB."""
+    rng = np.random.default_rng(1)
+    X = rng.random((20_000, 4_000)) < 0.002
+    X[:, :3] = rng.random((20_000, 1)) < 0.5  # three items that always co-occur
+    X[: 5_000, 10: 4_000] = True  # long transactions: max depth ~ 4,000
+    got = eclat(X[:, :12], 0.2)
+    assert frozenset({0, 1, 2}) in set(got["itemsets"])
+    big = eclat(X, 0.3, max_itemsets=10)
+    assert set(big["itemsets"]) == {frozenset({0}), frozenset({1}), frozenset({2}), frozenset({0, 1}),
+                                    frozenset({0, 2}), frozenset({1, 2}), frozenset({0, 1, 2})}

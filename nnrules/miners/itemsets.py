@@ -18,7 +18,7 @@ from numba.typed import List
 
 from ..data.bits import BinaryMatrix, _popcount64
 
-__all__ = ["eclat", "association_rules", "top_rules", "min_count"]
+__all__ = ["eclat", "association_rules", "top_rules", "min_count", "MAX_ITEMSETS"]
 
 
 def min_count(min_support: float, n: int) -> int:
@@ -33,13 +33,23 @@ def min_count(min_support: float, n: int) -> int:
     return c
 
 
+#: Default cap on the number of frequent itemsets eclat returns (about 0.3 KB each as a DataFrame row).
+MAX_ITEMSETS = 1_000_000
+
+
 @numba.njit(cache=True)
-def _eclat(words: np.ndarray, minsup: int, max_depth: int):
-    """Depth-first Eclat with an explicit stack; returns (flat items, lengths, supports)."""
+def _eclat(words: np.ndarray, minsup: int, max_depth: int, max_out: int):
+    """Depth-first Eclat with an explicit stack; returns (flat items, lengths, supports, complete).
+
+    The candidates of all open levels share one growing buffer (level d+1 sits right after level d), so
+    memory is Σ_levels |candidates| × n_words words — not max_depth × n_items × n_words. Stops, with
+    ``complete = False``, once more than ``max_out`` itemsets were found."""
     n_items, nw = words.shape
-    cand_items = np.empty((max_depth, n_items), dtype=np.int64)
-    cand_supp = np.empty((max_depth, n_items), dtype=np.int64)
-    cand_tids = np.empty((max_depth, n_items, nw), dtype=np.uint64)
+    cap = max(16, 2 * n_items)
+    tids = np.empty((cap, nw), dtype=np.uint64)
+    items = np.empty(cap, dtype=np.int64)
+    supps = np.empty(cap, dtype=np.int64)
+    start = np.zeros(max_depth + 1, dtype=np.int64)  # level d's candidates: [start[d], start[d] + n_cand[d])
     n_cand = np.zeros(max_depth, dtype=np.int64)
     pos = np.zeros(max_depth, dtype=np.int64)
     prefix = np.empty(max_depth, dtype=np.int64)
@@ -52,41 +62,57 @@ def _eclat(words: np.ndarray, minsup: int, max_depth: int):
         for w in range(nw):
             s += _popcount64(words[i, w])
         if s >= minsup:
-            cand_items[0, c] = i
-            cand_supp[0, c] = s
-            cand_tids[0, c, :] = words[i, :]
+            items[c] = i
+            supps[c] = s
+            tids[c, :] = words[i, :]
             c += 1
     n_cand[0] = c
+    n_out = 0
     d = 0
     while d >= 0:
         if pos[d] >= n_cand[d]:
             d -= 1
             continue
-        k = pos[d]
+        k = start[d] + pos[d]
         pos[d] += 1
-        prefix[d] = cand_items[d, k]
+        prefix[d] = items[k]
         for t in range(d + 1):
             out_items.append(prefix[t])
         out_len.append(d + 1)
-        out_supp.append(cand_supp[d, k])
+        out_supp.append(supps[k])
+        n_out += 1
+        if n_out > max_out:
+            return np.asarray(out_items), np.asarray(out_len), np.asarray(out_supp), False
         if d + 1 >= max_depth:
             continue
+        first = start[d] + n_cand[d]
+        need = first + (start[d] + n_cand[d] - k - 1)
+        if need > cap:  # grow the shared buffer
+            cap = max(need, 2 * cap)
+            t2 = np.empty((cap, nw), dtype=np.uint64)
+            t2[:first] = tids[:first]
+            i2 = np.empty(cap, dtype=np.int64)
+            i2[:first] = items[:first]
+            s2 = np.empty(cap, dtype=np.int64)
+            s2[:first] = supps[:first]
+            tids, items, supps = t2, i2, s2
         c = 0
-        for j in range(k + 1, n_cand[d]):
+        for j in range(k + 1, start[d] + n_cand[d]):
             s = 0
             for w in range(nw):
-                x = cand_tids[d, k, w] & cand_tids[d, j, w]
-                cand_tids[d + 1, c, w] = x
+                x = tids[k, w] & tids[j, w]
+                tids[first + c, w] = x
                 s += _popcount64(x)
             if s >= minsup:
-                cand_items[d + 1, c] = cand_items[d, j]
-                cand_supp[d + 1, c] = s
+                items[first + c] = items[j]
+                supps[first + c] = s
                 c += 1
         if c > 0:
+            start[d + 1] = first
             n_cand[d + 1] = c
             pos[d + 1] = 0
             d += 1
-    return np.asarray(out_items), np.asarray(out_len), np.asarray(out_supp)
+    return np.asarray(out_items), np.asarray(out_len), np.asarray(out_supp), True
 
 
 def _as_items(X) -> BinaryMatrix:
@@ -105,13 +131,19 @@ def _as_items(X) -> BinaryMatrix:
     return BinaryMatrix.from_dense(X)
 
 
-def eclat(X, min_support: float, max_len: int | None = None) -> pd.DataFrame:
+def eclat(X, min_support: float, max_len: int | None = None, max_itemsets: int = MAX_ITEMSETS) -> pd.DataFrame:
     """All itemsets with support ≥ ``min_support`` (a fraction of the transactions).
 
     ``X``: ``(n_transactions, n_items)`` bool/0-1 matrix, DataFrame or :class:`BinaryMatrix`. Returns a
     DataFrame with ``itemsets`` (frozensets of column indices) and ``support`` (fraction), the same set
     and values as mlxtend's ``fpgrowth`` (tested), ordered by length, then by items.
+
+    The count of frequent itemsets can be exponential in the number of items (dense data, low support):
+    more than ``max_itemsets`` raises a ``ValueError`` saying so, instead of exhausting memory. Time is
+    O(#frequent itemsets × n_items × n/64), memory O(depth × n_items × n/64) words at worst.
     """
+    if isinstance(max_itemsets, bool) or not isinstance(max_itemsets, numbers.Integral) or max_itemsets < 1:
+        raise ValueError(f"max_itemsets must be a positive integer, got {max_itemsets!r}")
     bm = _as_items(X)
     n, m = bm.shape
     if n == 0:
@@ -125,7 +157,10 @@ def eclat(X, min_support: float, max_len: int | None = None) -> pd.DataFrame:
     # no itemset is longer than the longest transaction
     longest = int(bm.to_dense().sum(axis=1).max()) if n else 0
     depth = max(1, min(longest, max_len if max_len is not None else m, m))
-    items, lens, supp = _eclat(bm.words, minsup, depth)
+    items, lens, supp, complete = _eclat(bm.words, minsup, depth, int(max_itemsets))
+    if not complete:
+        raise ValueError(f"more than max_itemsets={max_itemsets:,} frequent itemsets at min_support={min_support} "
+                         f"over {m} items: raise min_support, set max_len, or raise max_itemsets")
     ends = np.cumsum(lens)
     sets = [frozenset(items[e - l: e].tolist()) for e, l in zip(ends, lens)]
     df = pd.DataFrame({"itemsets": sets, "support": supp / n})
