@@ -6,6 +6,7 @@ each public callable has a case or a written reason why it takes no input to get
 import importlib
 import pkgutil
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -140,6 +141,8 @@ CASES = [
     ("image (viz): scale 0", lambda: viz.image(X[0], scale=0), ValueError, "scale"),
     ("eclat: support 0", lambda: nnrules.eclat(BITS, 0.0), ValueError, "support"),
     ("image_folder: missing", lambda: nnrules.image_folder("/nonexistent-folder-xyz"), ValueError, "does not exist"),
+    ("scan_images: no class folders", lambda: nnrules.recording.loading.scan_images(Path(__file__).parent),
+     ValueError, "class sub-folders"),
     ("load_model: missing", lambda: nnrules.load_model("/nonexistent.pt"), ValueError, "does not exist"),
     ("load (zoo): unknown", lambda: nnrules.zoo.load("imagenet-giant"), ValueError, "available"),
     # --- the modules' __all__
@@ -221,7 +224,8 @@ NO_INPUT = {
     "NotFittedError": "an exception", "InvalidParameterError": "an exception", "RecordingError": "an exception",
     "LRPError": "an exception", "UnsafeFileError": "an exception", "MissingPackageError": "an exception",
     "METHODS": "a constant", "COMPOSITES": "a constant", "OUTPUT": "a constant", "REDUCTIONS": "a constant",
-    "IMAGE_EXTENSIONS": "a constant", "C0": "a constant", "LPC_TABLE_MAX": "a constant", "ARCHITECTURES": "a constant",
+    "IMAGE_EXTENSIONS": "a constant", "MAX_SCAN_FILES": "a constant",
+    "MAX_SCAN_SECONDS": "a constant", "MAX_ITEMSETS": "a constant", "C0": "a constant", "LPC_TABLE_MAX": "a constant", "ARCHITECTURES": "a constant",
     "MINERS": "a registry (its lookups: 'Registry: unknown entry')", "BINARIZERS": "a registry",
     "ATTRIBUTIONS": "a registry", "Target": "a type alias", "Literal": "a type alias",
     "Activations": "built by record", "Flow": "built by trace", "Rule": "built by the miners (holds_on: test_data)",
@@ -298,3 +302,26 @@ def test_memmap_files_of_similar_layer_names_do_not_collide(tmp_path):
     acts = nnrules.record(seq, x, ["layer.1", "layer_1"], memmap_dir=tmp_path, progress=False)
     assert acts["layer.1"].shape == (10, 4) and acts["layer_1"].shape == (10, 3)
     assert len(list(tmp_path.glob("*.npy"))) >= 2
+
+
+def test_image_folder_survives_a_link_cycle_and_stops_at_its_limits(tmp_path):
+    """torchvision's walk follows links: a link cycle inside an image folder never returned (80 s on /usr).
+    The scan skips links, so it returns at once with the real images only; past its limit it says so."""
+    from PIL import Image
+
+    from nnrules.recording.loading import scan_images
+
+    for cls in ("cat", "dog"):
+        (tmp_path / cls).mkdir()
+        for i in range(3):
+            Image.new("RGB", (5, 4), (i * 40, 0, 0)).save(tmp_path / cls / f"{i}.png")
+    (tmp_path / "cat" / "loop").symlink_to(tmp_path, target_is_directory=True)  # a cycle
+    (tmp_path / "dog" / "elsewhere.png").symlink_to(tmp_path / "cat" / "0.png")
+    ds = nnrules.image_folder(tmp_path)
+    assert ds.classes == ["cat", "dog"] and len(ds) == 6 and sorted(ds.targets) == [0, 0, 0, 1, 1, 1]
+    x, y = ds[4]
+    assert x.shape == (3, 4, 5) and y == 1
+    with pytest.raises(ValueError, match="too large to scan"):
+        scan_images(tmp_path, max_files=4)
+    files, _ = scan_images(tmp_path, limit=2)
+    assert [c for _, c in files] == [0, 1]

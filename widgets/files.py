@@ -9,15 +9,15 @@ folder ``data`` beside the notebook.
 from __future__ import annotations
 
 import os
-import time
 from pathlib import Path
+
+from nnrules.recording.loading import scan_images
 
 from .errors import UserInputError
 
-__all__ = ["DataRoot", "IMAGE_SUFFIXES", "MAX_SCAN_FILES", "MAX_SCAN_SECONDS"]
+__all__ = ["DataRoot", "MAX_SCAN_FILES", "MAX_SCAN_SECONDS"]
 
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".ppm", ".pgm", ".gif", ".tif", ".tiff", ".webp")
-#: A folder scan stops with a message after this many entries or seconds.
+#: The app's folder scans stop with a message after this many entries or seconds (a shared server).
 MAX_SCAN_FILES = 20_000
 MAX_SCAN_SECONDS = 10.0
 
@@ -71,30 +71,10 @@ class DataRoot:
 
     def image_files(self, folder: Path, limit: int) -> tuple[list[tuple[Path, int]], list[str]]:
         """(image path, class index) pairs from ``folder``'s class sub-folders — at most ``limit`` images,
-        spread over the classes in sorted order — and the class names. Links are not followed; the scan
-        stops with a message past ``MAX_SCAN_FILES`` entries or ``MAX_SCAN_SECONDS``."""
-        classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.is_symlink()
-                         and not d.name.startswith("."))
-        if not classes:
-            raise UserInputError(f"{self.show(folder)!r} has no class sub-folders: put the images of each class "
-                                 "in a sub-folder named after the class")
-        start, seen, found = time.monotonic(), 0, []
-        for ci, cls in enumerate(classes):
-            for dirpath, dirnames, filenames in os.walk(folder / cls, followlinks=False):
-                dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-                for f in sorted(filenames):
-                    seen += 1
-                    if seen > MAX_SCAN_FILES or time.monotonic() - start > MAX_SCAN_SECONDS:
-                        raise UserInputError(f"{self.show(folder)!r} is too large to scan (more than "
-                                             f"{MAX_SCAN_FILES} entries or {MAX_SCAN_SECONDS:.0f} s): choose a "
-                                             "smaller folder")
-                    p = Path(dirpath) / f
-                    if p.suffix.lower() in IMAGE_SUFFIXES and not p.is_symlink():
-                        found.append((p, ci))
-        if not found:
-            raise UserInputError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in the class folders of "
-                                 f"{self.show(folder)!r}")
-        if len(found) > limit:  # keep every class: take evenly spaced images
-            step = len(found) / limit
-            found = [found[int(i * step)] for i in range(limit)]
-        return found, classes
+        spread over the classes — and the class names, by :func:`nnrules.recording.loading.scan_images` (no
+        links followed; at most ``MAX_SCAN_FILES`` entries and ``MAX_SCAN_SECONDS``); messages name paths
+        relative to the root."""
+        try:
+            return scan_images(folder, limit, show=self.show, max_files=MAX_SCAN_FILES, max_seconds=MAX_SCAN_SECONDS)
+        except ValueError as err:
+            raise UserInputError(str(err)) from err

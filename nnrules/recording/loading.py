@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import time
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -12,9 +13,13 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-__all__ = ["as_loader", "load_model", "image_folder", "IMAGE_EXTENSIONS", "UnsafeFileError"]
+__all__ = ["as_loader", "load_model", "image_folder", "scan_images", "IMAGE_EXTENSIONS", "UnsafeFileError",
+           "MAX_SCAN_FILES", "MAX_SCAN_SECONDS"]
 
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".tif", ".tiff", ".webp")
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".ppm", ".bmp", ".pgm", ".gif", ".tif", ".tiff", ".webp")
+#: A folder scan stops with a message after this many entries or seconds.
+MAX_SCAN_FILES = 200_000
+MAX_SCAN_SECONDS = 60.0
 
 
 def _as_tensor(x: Any, name: str) -> torch.Tensor:
@@ -76,27 +81,66 @@ def split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
     return batch, None
 
 
-def image_folder(root: str | os.PathLike, transform=None, size: int | tuple[int, int] | None = None):
-    """A ``torchvision.datasets.ImageFolder`` (one sub-folder per class) with a checked layout.
+def scan_images(folder: str | os.PathLike, limit: int | None = None, show: Callable[[Path], str] = str,
+                max_files: int = MAX_SCAN_FILES, max_seconds: float = MAX_SCAN_SECONDS,
+                ) -> tuple[list[tuple[Path, int]], list[str]]:
+    """``(image path, class index)`` pairs from ``folder``'s class sub-folders, and the class names (sorted).
 
-    Without ``transform``, images are converted to tensors in [0, 1], resized to ``size`` if given.
+    Symbolic links are not followed (a link cycle cannot hang it, a link cannot lead out of the folder);
+    hidden entries are skipped; the scan stops with a ``ValueError`` past ``max_files`` entries or
+    ``max_seconds``. With ``limit``, at most that many images, evenly spaced so that every class keeps some.
+    ``show`` turns a path into the text error messages use (the app shows paths relative to its data root).
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"image folder {show(folder)!r} does not exist or is not a folder")
+    classes = sorted(d.name for d in folder.iterdir() if d.is_dir() and not d.is_symlink()
+                     and not d.name.startswith("."))
+    if not classes:
+        raise ValueError(f"{show(folder)!r} has no class sub-folders: put the images of each class in a "
+                         "sub-folder named after the class")
+    start, seen, found = time.monotonic(), 0, []
+    for ci, cls in enumerate(classes):
+        for dirpath, dirnames, filenames in os.walk(folder / cls, followlinks=False):
+            dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+            for f in sorted(filenames):
+                seen += 1
+                if seen > max_files or time.monotonic() - start > max_seconds:
+                    raise ValueError(f"{show(folder)!r} is too large to scan (more than {max_files:,} entries or "
+                                     f"{max_seconds:.0f} s): choose a smaller folder")
+                p = Path(dirpath) / f
+                if p.suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".") and not p.is_symlink():
+                    found.append((p, ci))
+    if not found:
+        raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {show(folder)!r}")
+    if limit is not None and len(found) > limit:  # keep every class: take evenly spaced images
+        step = len(found) / limit
+        found = [found[int(i * step)] for i in range(limit)]
+    return found, classes
+
+
+def image_folder(root: str | os.PathLike, transform=None, size: int | tuple[int, int] | None = None):
+    """A ``torchvision.datasets.ImageFolder`` (one sub-folder per class) from a bounded scan.
+
+    The files come from :func:`scan_images` (no symbolic links followed, entry and time limits), not from
+    torchvision's walk (which follows links: a link cycle never returns). Without ``transform``, images
+    are converted to RGB tensors in [0, 1], resized to ``size`` if given.
     """
     from torchvision import datasets, transforms
 
-    root = Path(root)
-    if not root.is_dir():
-        raise ValueError(f"image folder {str(root)!r} does not exist or is not a folder")
-    n_images = sum(1 for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS)
-    if n_images == 0:
-        raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) found under {str(root)!r}; "
-                         "expected one sub-folder per class holding image files")
+    files, classes = scan_images(root)
     if transform is None:
         steps = [transforms.Resize(size)] if size is not None else []
         transform = transforms.Compose(steps + [transforms.ToTensor()])
-    try:
-        return datasets.ImageFolder(str(root), transform=transform)
-    except (FileNotFoundError, RuntimeError) as err:
-        raise ValueError(f"{str(root)!r} is not an image folder with one sub-folder per class: {err}") from err
+
+    class _Scanned(datasets.ImageFolder):
+        def find_classes(self, directory):
+            return classes, {c: i for i, c in enumerate(classes)}
+
+        def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
+            return [(str(p), c) for p, c in files]
+
+    return _Scanned(str(root), transform=transform)
 
 
 class UnsafeFileError(ValueError):
