@@ -44,3 +44,17 @@ def state_copy(model):
 
 def hook_count(model):
     return sum(len(m._forward_hooks) + len(m._forward_pre_hooks) for m in model.modules())
+
+
+def pytest_addoption(parser):
+    parser.addoption("--device", default="cpu", help="torch device for the device tests (e.g. cuda)")
+
+
+@pytest.fixture(scope="session")
+def device(request):
+    """The device the device tests put models on: ``pytest --device cuda`` on a GPU machine."""
+    name = request.config.getoption("--device")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        pytest.fail(f"--device {name} was asked for but torch sees no CUDA device")
+    return dev

@@ -207,6 +207,8 @@ CASES = [
      "nope"),
     ("class_layer: no linear layer", lambda: nnrules.recording.class_layer(nn.Sequential(nn.Conv2d(1, 2, 3))),
      ValueError, "nn.Linear"),
+    ("model_device: a path, not a module", lambda: nnrules.recording.hooks.model_device("net.pt"), TypeError, "model"),
+    ("on_model: a list of inputs", lambda: nnrules.recording.hooks.on_model(TINY, [[0.0]]), TypeError, "inputs"),
     ("named_layers: not a module", lambda: named_layers(3), TypeError, "model"),
     ("preserved_mode: not a module", lambda: _enter(preserved_mode("net.pt")), TypeError, "model"),
     ("resolve_layers: empty", lambda: resolve_layers(TINY, []), ValueError, "layers"),

@@ -431,7 +431,7 @@ def _fused(modules: dict[str, nn.Module], fusions: list[_Fusion],
                 saved.append((lin, lin.weight.detach().clone(),
                               None if lin.bias is None else lin.bias.detach().clone()))
                 scale, shift = _bn_affine(bn)
-                bias = lin.bias if lin.bias is not None else torch.zeros(lin.weight.shape[0])
+                bias = lin.bias if lin.bias is not None else lin.weight.new_zeros(lin.weight.shape[0])
                 if not fu.after:  # W' = s·W, b' = s·b + t (per output channel)
                     lin.weight.mul_(scale.view(-1, *([1] * (lin.weight.dim() - 1))))
                     new_bias = bias * scale + shift

@@ -15,7 +15,7 @@ from torch import nn
 
 from .. import registry as _registry
 from . import lrp as _lrp
-from ..recording.hooks import OUTPUT, named_layers, preserved_mode, resolve_layers
+from ..recording.hooks import OUTPUT, named_layers, on_model, preserved_mode, resolve_layers
 
 __all__ = ["attribute", "METHODS", "group_objective", "Target", "last_conv_layer"]
 
@@ -137,6 +137,10 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
     inputs = inputs.detach()
     if not torch.isfinite(inputs).all():
         raise ValueError("inputs contain NaN or inf; attributions of such inputs mean nothing")
+    origin = inputs.device  # the result goes back where the inputs came from; the work runs on the model's
+    inputs = on_model(model, inputs)
+    move = lambda v: on_model(model, v) if isinstance(v, torch.Tensor) else v  # noqa: E731
+    low, high, baselines = move(low), move(high), move(baselines)
     if method == "lrp":
         for name, v in (("epsilon", epsilon), ("gamma", gamma)):
             if v is not None and not (isinstance(v, (int, float)) and v >= 0):
@@ -158,13 +162,13 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
             cls = None
         else:
             f = model
-            cls = _class_index(target, len(inputs), n_classes)
+            cls = _class_index(target, len(inputs), n_classes).to(inputs.device)
         if method == "lrp":
-            return _lrp_attribution(inputs, f, cls)
+            return _lrp_attribution(inputs, f, cls).to(origin)
         with torch.random.fork_rng(devices=[inputs.device] if inputs.is_cuda else []):
             torch.manual_seed(seed)  # SmoothGrad's noise (Captum draws it from the global RNG)
             return _captum(model, f, inputs, cls, method, layer, baselines, n_steps, internal_batch_size,
-                           nt_samples, stdevs, abs)
+                           nt_samples, stdevs, abs).to(origin)
 
 
 def _captum(model, f, inputs, cls, method, layer, baselines, n_steps, ibs, nt_samples, stdevs, abs_):

@@ -19,7 +19,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from .methods import group_objective
-from ..recording.hooks import OUTPUT, forward_hooks, named_layers, preserved_mode, resolve_layers
+from ..recording.hooks import OUTPUT, forward_hooks, named_layers, on_model, preserved_mode, resolve_layers
 
 __all__ = ["maximize", "exemplars", "Exemplars", "channels_of", "gaussian_blur"]
 
@@ -79,8 +79,8 @@ def maximize(model: nn.Module, layer: str, units: Sequence[int] | int, *, shape:
         shape = tuple(example.shape[-3:] if example.dim() == 4 else example.shape)
     lo, hi = value_range
     gen = torch.Generator().manual_seed(seed)
-    x = (lo + hi) / 2 + (hi - lo) * 0.1 * (torch.rand((1, *shape), generator=gen) - 0.5)
-    x.requires_grad_(True)
+    x = (lo + hi) / 2 + (hi - lo) * 0.1 * (torch.rand((1, *shape), generator=gen) - 0.5)  # same start on any device
+    x = on_model(model, x).requires_grad_(True)
     opt = torch.optim.Adam([x], lr=lr * (hi - lo))
     from tqdm.auto import tqdm
 
@@ -189,8 +189,8 @@ def exemplars(activations, layer: str, units: Sequence[int], m: int = 9, data: t
     seen = {}
     with torch.no_grad(), preserved_mode(model), \
             forward_hooks(model, {layer: lambda mod, i, o: seen.__setitem__("o", o.detach())}):
-        model(images)
-    out = seen["o"]
+        model(on_model(model, images))
+    out = seen["o"].to(images.device)
     if out.dim() != 4:
         raise ValueError(f"layer {layer!r} has no spatial maps (output {tuple(out.shape[1:])}); crop needs a "
                          f"conv layer")

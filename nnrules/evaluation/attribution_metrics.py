@@ -9,7 +9,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from ..recording.hooks import named_layers, preserved_mode
+from ..recording.hooks import model_device, named_layers, on_model, preserved_mode
 
 __all__ = ["pixel_flipping", "FlipCurve", "model_randomization"]
 
@@ -44,8 +44,9 @@ def pixel_flipping(model: nn.Module, inputs: torch.Tensor, attributions: torch.T
     perturbation the book recommends), ``"mean"`` (per-channel mean of the batch), or a constant.
     All perturbed copies of a step run as one batch.
     """
-    if inputs.dim() != 4:
-        raise ValueError(f"inputs must be images (B, C, H, W), got shape {tuple(inputs.shape)}")
+    if not isinstance(inputs, torch.Tensor) or inputs.dim() != 4:
+        raise ValueError(f"inputs must be images (B, C, H, W), got shape {tuple(getattr(inputs, 'shape', ()))}")
+    inputs = inputs.detach().cpu()  # perturbations are built on the CPU; the model runs on its own device
     for name, v in (("steps", steps), ("patch", patch)):
         if isinstance(v, bool) or not isinstance(v, int) or v < 1:
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
@@ -63,7 +64,7 @@ def pixel_flipping(model: nn.Module, inputs: torch.Tensor, attributions: torch.T
         if attributions.shape != inputs.shape:
             raise ValueError(f"attributions {tuple(attributions.shape)} must have the inputs' shape "
                              f"{tuple(inputs.shape)}")
-        region = attributions.detach().sum(1).reshape(b, gh, patch, gw, patch).sum((2, 4)).reshape(b, -1)
+        region = attributions.detach().cpu().sum(1).reshape(b, gh, patch, gw, patch).sum((2, 4)).reshape(b, -1)
         order = torch.argsort(region, dim=1, descending=True, stable=True)
     lo, hi = value_range or (float(inputs.min()), float(inputs.max()))
     if fill == "uniform":
@@ -84,7 +85,7 @@ def pixel_flipping(model: nn.Module, inputs: torch.Tensor, attributions: torch.T
     scores = []
     with torch.no_grad(), preserved_mode(model):
         for chunk in batch.split(batch_size):
-            scores.append(model(chunk))
+            scores.append(model(on_model(model, chunk)).float().cpu())
     out = torch.cat(scores).reshape(len(counts), b, -1)
     curve = out.gather(2, cls.view(1, b, 1).expand(len(counts), b, 1))[..., 0].T
     return FlipCurve(counts / n_regions, curve.numpy())
@@ -116,8 +117,10 @@ def model_randomization(model: nn.Module, inputs: torch.Tensor, target, method: 
                    if hasattr(m, "reset_parameters") and any(True for _ in m.parameters(recurse=False))]
     rows = []
     gen = torch.Generator().manual_seed(seed)
+    device = model_device(model)[0]
     for name, module in reversed(with_params):
-        with torch.random.fork_rng(devices=[]):  # reset_parameters draws from the global RNG: keep the caller's
+        # reset_parameters draws from the global RNG (the CUDA one for a CUDA model): keep the caller's
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
             module.reset_parameters()
         rows.append({"layer": name, "spearman": spearman(original, attribute(clone, inputs, target,

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from ..data.rules import Rule
-from ..recording.hooks import class_layer, forward_hooks, named_layers, preserved_mode, resolve_layers
+from ..recording.hooks import class_layer, forward_hooks, named_layers, on_model, preserved_mode, resolve_layers
 from ..recording.loading import as_loader, iterate_inputs
 
 __all__ = ["intervene", "zero_filters"]
@@ -21,11 +21,11 @@ def _class_inputs(model: nn.Module, name: str, data: Any, batch_size: int):
     feats, logits, labels = [], [], []
 
     def hook(module, inputs, output):
-        feats.append(inputs[0].detach().flatten(1).float())
+        feats.append(inputs[0].detach().flatten(1).float().cpu())
 
     with preserved_mode(model), torch.no_grad(), forward_hooks(model, {name: hook}):
         for x, y in iterate_inputs(loader):
-            logits.append(model(x).float())
+            logits.append(model(on_model(model, x)).float().cpu())
             if y is None:
                 raise ValueError("intervene needs labelled data: pass (inputs, labels) or a labelled dataset")
             labels.append(y.reshape(-1))
@@ -54,8 +54,8 @@ def intervene(model: nn.Module, rules: Iterable[Rule], data: Any, layer: str | N
     if not 0 < quantile < 1:
         raise ValueError(f"quantile must be in (0, 1), got {quantile}")
     feats, logits, labels = _class_inputs(model, name, data, batch_size)
-    W = lin.weight.detach().float()
-    b = lin.bias.detach().float() if lin.bias is not None else torch.zeros(W.shape[0])
+    W = lin.weight.detach().float().cpu()  # the intervention is recomputed from the recorded inputs, on the CPU
+    b = lin.bias.detach().float().cpu() if lin.bias is not None else torch.zeros(W.shape[0])
     recomputed = feats @ W.T + b
     if recomputed.shape != logits.shape or not torch.allclose(recomputed, logits, atol=1e-4, rtol=1e-4):
         raise ValueError(f"layer {name!r} does not produce the model's output directly; intervene "
@@ -124,7 +124,8 @@ def zero_filters(model: nn.Module, layer: str, filters: dict[int, Sequence[int]]
     def acc(c: int, channels: Sequence[int]) -> float:
         zero[:] = [int(f) for f in channels]
         xc = by_class[c]
-        hits = sum(int((model(xc[i: i + batch_size]).argmax(1) == c).sum()) for i in range(0, len(xc), batch_size))
+        hits = sum(int((model(on_model(model, xc[i: i + batch_size])).argmax(1) == c).sum())
+                   for i in range(0, len(xc), batch_size))
         return hits / len(xc)
 
     rng = np.random.default_rng(seed)
@@ -132,7 +133,7 @@ def zero_filters(model: nn.Module, layer: str, filters: dict[int, Sequence[int]]
     with preserved_mode(model), torch.no_grad(), forward_hooks(model, {layer: hook}):
         seen = {}
         with forward_hooks(model, {layer: lambda m, i, o: seen.__setitem__("c", o.shape[1])}):
-            model(X[:1])
+            model(on_model(model, X[:1]))
         n_channels = seen["c"]
         for c, fs in sorted(filters.items()):
             fs = sorted({int(f) for f in fs})

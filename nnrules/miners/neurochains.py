@@ -32,7 +32,7 @@ from torch import nn
 
 from .. import registry as _registry
 from ..params import Param, check_fitted
-from ..recording.hooks import class_layer, forward_hooks, named_layers, preserved_mode
+from ..recording.hooks import class_layer, forward_hooks, named_layers, on_model, preserved_mode
 from .base import Miner
 
 __all__ = ["NeuroChains", "quotient"]
@@ -188,8 +188,10 @@ class NeuroChains(Miner):
             raise ValueError("samples must be a non-empty batch tensor (n, ...) of model inputs")
         if not torch.isfinite(samples).all():
             raise ValueError("samples contain NaN or inf")
-        x = samples.detach().float()
-        with torch.random.fork_rng(devices=[]), preserved_mode(model), _frozen(model):
+        x = on_model(model, samples.detach().float())  # the scores and gates live on the model's device too
+        dev = x.device
+        with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []), preserved_mode(model), \
+                _frozen(model):
             torch.manual_seed(self.seed)  # the caller's RNG state comes back after fit
             model.eval()
             shapes = self._probe(model, x[:1])
@@ -199,8 +201,8 @@ class NeuroChains(Miner):
                                  "NeuroChains scores their output channels")
             with torch.no_grad():
                 target = F.log_softmax(model(x), 1)
-            scores = {s.name: torch.ones(s.channels, requires_grad=True) for s in sites}
-            alphas = {n: torch.zeros((), requires_grad=True) for n in gated}
+            scores = {s.name: torch.ones(s.channels, device=dev, requires_grad=True) for s in sites}
+            alphas = {n: torch.zeros((), device=dev, requires_grad=True) for n in gated}
             self.history_ = []
 
             def kl(out):
@@ -208,14 +210,14 @@ class NeuroChains(Miner):
 
             with self._instrument(model, scores, alphas):
                 self._optimise(lambda: kl(model(x)) + self.lam * sum(s.abs().sum() for s in scores.values())
-                               + self.lam_gate * sum(alphas.values(), torch.zeros(())),
+                               + self.lam_gate * sum(alphas.values(), torch.zeros((), device=dev)),
                                list(scores.values()) + list(alphas.values()), self.steps, self.lr)
             with torch.no_grad():
                 gates = {n: bool(torch.sigmoid(a / self.temperature) >= 0.5) for n, a in alphas.items()}
                 for s in scores.values():
                     s[s < self.tau] = 0.0  # also negative scores: the paper's threshold is on the score
             masks = {n: (s != 0).float() for n, s in scores.items()}
-            with self._instrument(model, scores, {n: torch.zeros(()) for n in gated}, gates):
+            with self._instrument(model, scores, {n: torch.zeros((), device=dev) for n in gated}, gates):
                 with torch.no_grad():
                     loss = float(kl(model(x)))
                 if loss > self.kl_threshold and self.finetune_steps:
@@ -278,7 +280,7 @@ class NeuroChains(Miner):
     # --- metrics (Sec. 4.2) -----------------------------------------------------------------------
     def _probs(self, model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         with torch.no_grad(), preserved_mode(model):
-            return torch.softmax(model.eval()(x).float(), 1)
+            return torch.softmax(model.eval()(on_model(model, x)).float(), 1).cpu()
 
     def fidelity(self, model: nn.Module, samples: torch.Tensor | None = None) -> dict[str, float]:
         """On ``samples`` (default: the fitted ones): ``agreement`` (same predicted class), ``prob_drop``
@@ -314,7 +316,7 @@ class NeuroChains(Miner):
             seen = {}
             with forward_hooks(model, {name: lambda m, i, o: seen.__setitem__("f", i[0])}):
                 self._probs(model, x)
-            return seen["f"].flatten(1)
+            return seen["f"].flatten(1).float().cpu()
         feats = embed(pool)
         near = set()
         for f in embed(self._samples):
@@ -416,7 +418,7 @@ def _run_in_app(ctx, miner: NeuroChains):
         raise ValueError("choose one or more classes whose predictions the chain should keep")
     ctx.report("predicting", 0.1)
     with torch.no_grad(), preserved_mode(ctx.model):
-        preds = torch.cat([ctx.model.eval()(xb).argmax(1) for xb in ctx.inputs.split(256)])
+        preds = torch.cat([ctx.model.eval()(on_model(ctx.model, xb)).argmax(1).cpu() for xb in ctx.inputs.split(256)])
     picked = [torch.nonzero(preds == c).flatten()[:per_class] for c in classes]
     missing = [ctx.class_names[c] for c, p in zip(classes, picked) if len(p) == 0]
     if missing:

@@ -24,7 +24,7 @@ from .. import registry as _registry
 from ..attribution.methods import attribute, last_conv_layer
 from ..data.rules import Rule, RuleSet
 from ..params import Param
-from ..recording.hooks import forward_hooks, preserved_mode, resolve_layers
+from ..recording.hooks import forward_hooks, on_model, preserved_mode, resolve_layers
 from .base import Miner
 from .flow import Flow
 from .itemsets import eclat, min_count
@@ -42,7 +42,7 @@ def gradcam_maps(model: nn.Module, images: torch.Tensor, layer: str | None = Non
     for i in range(0, len(images), batch_size):
         x = images[i: i + batch_size]
         with torch.no_grad(), preserved_mode(model):
-            p = model.eval()(x).argmax(1)
+            p = model.eval()(on_model(model, x)).argmax(1).to(x.device)
         maps.append(attribute(model, x, p, "gradcam", layer=layer).sum(1))
         preds.append(p)
     return torch.cat(maps), torch.cat(preds)
@@ -83,7 +83,7 @@ def relevant_patches(model: nn.Module, image: torch.Tensor, boxes: list[tuple[in
     for i, (t, l) in enumerate(boxes, start=1):
         batch[i, :, t: t + size, l: l + size] = 0.0
     with torch.no_grad(), preserved_mode(model):
-        out = model.eval()(batch).float()
+        out = model.eval()(on_model(model, batch)).float()
     if isinstance(cls, bool) or not isinstance(cls, (int, np.integer)) or not 0 <= cls < out.shape[1]:
         raise ValueError(f"cls must be a class index in 0..{out.shape[1] - 1}, got {cls!r}")
     prob = torch.softmax(out, 1)[:, cls].cpu().numpy()
@@ -98,9 +98,9 @@ def relevant_patches(model: nn.Module, image: torch.Tensor, boxes: list[tuple[in
 def _layer_maps(model: nn.Module, layer: str, images: torch.Tensor, batch_size: int) -> torch.Tensor:
     """The layer's output maps upsampled to the input size ``(n, d, H, W)``."""
     seen = []
-    with torch.no_grad(), preserved_mode(model), forward_hooks(model, {layer: lambda m, i, o: seen.append(o.detach())}):
+    with torch.no_grad(), preserved_mode(model), forward_hooks(model, {layer: lambda m, i, o: seen.append(o.detach().float().cpu())}):
         for i in range(0, len(images), batch_size):
-            model.eval()(images[i: i + batch_size])
+            model.eval()(on_model(model, images[i: i + batch_size]))
     out = torch.cat(seen)
     if out.dim() != 4:
         raise ValueError(f"layer {layer!r} has no spatial maps (output {tuple(out.shape[1:])}); patches need a "
@@ -207,7 +207,7 @@ class PatchMiner(Miner):
         self.validate()
         if self.layer is not None:
             resolve_layers(model, [self.layer], allow_output=False)
-        return images.detach().float()
+        return images.detach().float().cpu()  # kept on the CPU; each forward pass moves a batch to the model
 
     def fit(self, model: nn.Module, images: torch.Tensor) -> "PatchMiner":
         images = self._check(model, images)
@@ -219,11 +219,11 @@ class PatchMiner(Miner):
             raise ValueError(f"top={self.top} filters per transaction but {layer!r} has only {d}")
         heat, preds = gradcam_maps(model, images, layer, self.batch_size)
         with torch.no_grad(), preserved_mode(model):
-            n_classes = model.eval()(images[:1]).shape[1]
+            n_classes = model.eval()(on_model(model, images[:1])).shape[1]
         rng = np.random.default_rng(self.seed)
         patches = []
         for i in range(len(images)):
-            boxes = candidate_patches(heat[i].numpy(), self.size_, self.k, self.m, rng)
+            boxes = candidate_patches(heat[i].cpu().numpy(), self.size_, self.k, self.m, rng)
             for t, l in relevant_patches(model, images[i], boxes, self.size_, int(preds[i]), self.tau):
                 patches.append((i, t, l, int(preds[i])))
         self.patches_ = pd.DataFrame(patches, columns=["image", "top", "left", "class"])

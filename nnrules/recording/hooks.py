@@ -9,7 +9,8 @@ import pandas as pd
 import torch
 from torch import nn
 
-__all__ = ["forward_hooks", "resolve_layers", "layers", "preserved_mode", "class_layer", "named_layers", "OUTPUT"]
+__all__ = ["forward_hooks", "resolve_layers", "layers", "preserved_mode", "class_layer", "named_layers", "OUTPUT",
+           "model_device", "on_model"]
 
 #: Name under which the model's output (the class units) is recorded.
 OUTPUT = "output"
@@ -19,6 +20,26 @@ def _check_model(model) -> None:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__} "
                         "(load a file with nnrules.load_model)")
+
+
+def model_device(model: nn.Module) -> tuple[torch.device, torch.dtype | None]:
+    """Device and floating dtype of the model's first floating parameter (or buffer); (CPU, None) without
+    any (a parameter-free function takes inputs as they are)."""
+    _check_model(model)
+    for t in (*model.parameters(), *model.buffers()):
+        if t.is_floating_point():
+            return t.device, t.dtype
+    return torch.device("cpu"), None
+
+
+def on_model(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """``x`` on the model's device; floating inputs also in its dtype (a float16 model takes float16)."""
+    device, dtype = model_device(model)
+    if not isinstance(x, torch.Tensor):
+        raise TypeError(f"inputs must be a torch.Tensor, got {type(x).__name__}")
+    if dtype is None:  # no tensor tells where the model lives
+        return x
+    return x.to(device=device, dtype=dtype if x.is_floating_point() else x.dtype)
 
 
 def named_layers(model: nn.Module) -> dict[str, nn.Module]:

@@ -17,6 +17,7 @@ from tqdm.auto import tqdm
 from .. import registry as _registry
 from .loading import as_loader, iterate_inputs
 from .hooks import OUTPUT, forward_hooks, preserved_mode, resolve_layers
+from .hooks import model_device as _model_device
 
 __all__ = ["Activations", "record", "REDUCTIONS", "RecordingError"]
 
@@ -170,9 +171,9 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
     if mdir is not None:
         mdir.mkdir(parents=True, exist_ok=True)
 
-    params = list(model.parameters())
-    model_device = params[0].device if params else torch.device("cpu")
-    device = torch.device(device) if device is not None else model_device
+    model_device_, dtype = _model_device(model)
+    device = torch.device(device) if device is not None else model_device_
+    to_model = lambda x: x.to(device, dtype=dtype if dtype is not None and x.is_floating_point() else x.dtype)  # noqa: E731
 
     values: dict[str, np.ndarray] = {}
     shapes: dict[str, tuple] = {}
@@ -204,7 +205,7 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
 
     labels = np.full(n, -1, dtype=np.int64)
     has_labels = False
-    moved = device != model_device
+    moved = device != model_device_
     try:
         if moved:
             model.to(device)
@@ -214,7 +215,7 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
                 for x, y in iterate_inputs(loader):
                     state["calls"] = {}
                     try:
-                        out = model(x.to(device))
+                        out = model(to_model(x))
                     except RecordingError:
                         raise
                     except Exception as err:
