@@ -172,7 +172,7 @@ def test_eric_and_patch_miners_in_the_same_views():
     assert len(s.rules) > 0 and all(" → class " in t for t in s.rules["text"])
     negated = s.rules[s.rules["text"].str.contains("¬")].iloc[0]
     s.select_rule(int(negated["id"]))
-    layer, units, _ = s._group()  # the pictures show the kernels that must be on, not the negated ones
+    layer, units, _ = s._group(*s.selection()[:2])  # the pictures show the kernels that must be on, not the negated ones
     assert units and all(not s.activations.unit_names[layer][u] in {n[1:] for n in negated["tail"] if n[0] == "¬"}
                          for u in units)
     assert s.detail().prototype.startswith(PNG)
@@ -276,6 +276,7 @@ def test_app_headless_flow(tmp_path):
 
 def test_app_mines_in_a_thread():
     app = Explorer(threaded=True)
+    app.model_panel.jobs.wait(120)  # the model loads in a background job too
     app.mine_panel.layers.value = ("relu3",)
     app.mine_panel.start()
     app.mine_panel.thread.join(60)
@@ -408,6 +409,7 @@ def test_cancel_during_the_last_layer_pair_keeps_the_old_results(mined):
 
 def test_load_is_disabled_while_mining():
     app = Explorer(threaded=True)
+    app.model_panel.jobs.wait(120)
     app.mine_panel.layers.value = ("relu3", "relu2")
     app.mine_panel.start()
     assert app.model_panel.load.disabled and app.mine_panel.miner.disabled and app.mine_panel.mine.disabled
@@ -443,7 +445,7 @@ def test_a_rules_exemplars_are_samples_where_it_holds(miner, layers, params):
     for rid in s.rules.index[:6]:
         row = s.rules.loc[rid]
         s.select_rule(int(rid))
-        holds = s._holding()
+        holds = s._holding(s.selected_rule)
         assert holds is not None and len(holds) > 0
         d = s.detail()
         shown = [int(lbl.split()[0][1:]) for lbl in d.exemplar_labels]
@@ -452,3 +454,68 @@ def test_a_rules_exemplars_are_samples_where_it_holds(miner, layers, params):
         assert preds <= set(row["classes"]), (row["text"], preds)
         checked += 1
     assert checked > 0
+
+
+def test_loading_runs_in_the_background_and_cancel_keeps_the_previous_model():
+    """Load is a background job: the kernel's main thread returns at once (the page stays live), Mine is off
+    while it runs, a second click is refused, and Cancel keeps the model that was there."""
+    import threading
+
+    app = Explorer(threaded=True)
+    app.model_panel.jobs.wait(120)
+    before = app.state.model
+    gate = threading.Event()
+    real = app.state.load_zoo
+
+    def slow_load(name, check):
+        gate.wait(30)  # a load that takes as long as the test wants
+        return real(name, check=check)
+
+    app.state.load_zoo = slow_load
+    assert app.model_panel.run_load()
+    assert app.model_panel.jobs.busy and app.model_panel.load.disabled and app.mine_panel.mine.disabled
+    assert not app.model_panel.run_load()  # a second click while loading does nothing
+    assert "loading" in app.model_panel.msg.value
+    app.model_panel.cancel_button.click()
+    gate.set()
+    app.model_panel.jobs.wait(60)
+    assert app.state.model is before and "cancelled" in app.model_panel.msg.value
+    assert not app.model_panel.load.disabled and not app.mine_panel.mine.disabled
+
+
+def test_a_newer_click_supersedes_the_running_detail(mined):
+    """Two clicks in quick succession: the first one's pictures never replace the second one's."""
+    import threading
+
+    from nnrules.widgets.detail import DetailPanel
+
+    panel = DetailPanel(mined, threaded=True)
+    started, release = threading.Event(), threading.Event()
+    real = mined.detail
+    calls = []
+
+    def slow_detail(selection, check):
+        calls.append(selection)
+        if len(calls) == 1:
+            started.set()
+            release.wait(30)
+        return real(selection, check)
+
+    mined.detail = slow_detail
+    try:
+        mined.select_rule(0)
+        panel.refresh()
+        started.wait(30)
+        mined.select_rule(1)
+        panel.refresh()  # waits for the model lock, then draws rule 1
+        release.set()
+        panel.jobs.wait(120)
+        for _ in range(100):  # the first job may finish after the second
+            if "Rule 1" in panel.title.value:
+                break
+            threading.Event().wait(0.1)
+        threading.Event().wait(0.5)
+        assert "Rule 1:" in panel.title.value and "Rule 0:" not in panel.title.value
+        assert [c[0] for c in calls] == [0, 1]
+    finally:
+        del mined.detail

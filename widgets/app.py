@@ -24,12 +24,13 @@ class Explorer:
     def __init__(self, model: str | None = "digits-cnn", threaded: bool = True,
                  state: ExplorerState | None = None, data_root: str | None = None) -> None:
         self.state = state or ExplorerState(data_root=data_root)
-        self.model_panel = ModelPanel(self.state, self._loaded)
+        self.model_panel = ModelPanel(self.state, self._loaded, threaded=threaded,
+                                      on_busy=lambda busy: setattr(self.mine_panel.mine, "disabled", busy))
         self.mine_panel = MinePanel(self.state, self._mined, threaded=threaded,
                                      on_busy=lambda busy: setattr(self.model_panel.load, "disabled", busy))
         self.flow = FlowView(self.state, self.select_rule, self.select_node)
         self.table = RuleTable(self.state, self.select_rule)
-        self.detail = DetailPanel(self.state)
+        self.detail = DetailPanel(self.state, threaded=threaded)
         self.msg = W.HTML()
         tabs = W.Tab([self.flow.widget, self.table.widget])
         tabs.set_title(0, "3 · Flow")

@@ -6,14 +6,20 @@ import html
 import ipywidgets as W
 
 from ._ui import image, message
+from .jobs import MODEL_LOCK, Background, checker
+from .selection import Detail
 from .state import ExplorerState, UserInputError
 
 __all__ = ["DetailPanel"]
 
 
 class DetailPanel:
-    def __init__(self, state: ExplorerState) -> None:
+    """Pictures of the selection, computed in a background job (``threaded``): the page stays live, and a
+    newer click supersedes the running computation — only the newest selection's pictures are shown."""
+
+    def __init__(self, state: ExplorerState, threaded: bool = True) -> None:
         self.state = state
+        self.jobs = Background(threaded, tick=self._tick)
         self.title = W.HTML("<b>4 · Detail</b> — select a rule or a group in the views above")
         self.text = W.HTML()
         self.msg = W.HTML()
@@ -30,6 +36,7 @@ class DetailPanel:
         self.widget.add_class("nnr-detail")
 
     def clear(self) -> None:
+        self.jobs.cancel()
         self.title.value = "<b>4 · Detail</b> — select a rule or a group in the views above"
         self.text.value = ""
         message(self.msg, "")
@@ -40,15 +47,24 @@ class DetailPanel:
 
     def refresh(self) -> None:
         """Compute (or fetch from the cache) and show the pictures for the state's selection."""
+        selection = self.state.selection()
         message(self.msg, "computing prototype and heatmaps…")
-        try:
-            d = self.state.detail()
-        except UserInputError as err:
+
+        def work(event):
+            with MODEL_LOCK:  # not while a mining run or a load uses the model
+                return self.state.detail(selection, checker(event))
+        self.jobs.run(work, lambda d: self._show(d, selection[2]), self._failed)
+
+    def _tick(self, seconds: float) -> None:
+        message(self.msg, f"computing prototype and heatmaps… {seconds:.0f} s")
+
+    def _failed(self, err: BaseException) -> None:
+        if isinstance(err, UserInputError):
             message(self.msg, str(err), "error")
-            return
-        except Exception as err:  # noqa: BLE001 — keep the app alive; say what failed
+        else:
             message(self.msg, f"Could not compute the pictures: {err}", "error")
-            return
+
+    def _show(self, d: Detail, exemplar: int) -> None:
         self.title.value = f"<b>4 · Detail</b> — {html.escape(d.title)}"
         self.text.value = f"<pre style='white-space:pre-wrap;font-size:11px'>{html.escape(d.text)}</pre>"
         proto = [W.HTML("<b>Prototype</b> (activation maximisation)")]
@@ -59,7 +75,7 @@ class DetailPanel:
                                    for png, lbl in zip(d.exemplars, d.exemplar_labels)]
         self._syncing = True
         self.choose.options = [(lbl, i) for i, lbl in enumerate(d.exemplar_labels)]
-        self.choose.value = min(self.state.exemplar, len(d.exemplar_labels) - 1) if d.exemplar_labels else None
+        self.choose.value = min(exemplar, len(d.exemplar_labels) - 1) if d.exemplar_labels else None
         self._syncing = False
         cells = []
         for key in sorted(k for k in {**d.heatmaps, **d.errors} if k != "prototype"):  # Grad-CAM, then LRP

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
@@ -16,6 +16,7 @@ from nnrules.recording.loading import as_loader, iterate_inputs, load_model
 from nnrules.registry import REDUCTIONS
 
 from .errors import UserInputError
+from .jobs import MODEL_LOCK
 
 if TYPE_CHECKING:
     from .state import ExplorerState
@@ -35,8 +36,9 @@ class LoadingMixin:
     def zoo_models() -> list[str]:
         return zoo.available()
 
-    def load_zoo(self, name: str) -> "ExplorerState":
-        """Load a zoo model; its training split is the data that rules are mined on."""
+    def load_zoo(self, name: str, check: Callable[[], None] = lambda: None) -> "ExplorerState":
+        """Load a zoo model; its training split is the data that rules are mined on. ``check()`` raises to
+        cancel (it is called before the state changes: a cancelled load keeps the previous model)."""
         if name not in zoo.available():
             raise UserInputError(f"unknown zoo model {name!r}; choose one of {zoo.available()}")
         try:
@@ -44,12 +46,13 @@ class LoadingMixin:
         except zoo.MissingPackageError as err:
             raise UserInputError(str(err)) from err
         x, y = z.train.tensors
+        check()
         self._set_model(name, z.model, x, y, z.class_names, z.accuracy,
-                        f"{z.info.get('data', '')} Mining data: the {len(x)} training inputs.")
+                        f"{z.info.get('data', '')} Mining data: the {len(x)} training inputs.", check)
         return self
 
     def load_files(self, model_path: str, data_path: str, size: int | None = None,
-                   architecture: str = "") -> "ExplorerState":
+                   architecture: str = "", check: Callable[[], None] = lambda: None) -> "ExplorerState":
         """Load a user's weights and data. The model file is a ``state_dict``
         (``torch.save(model.state_dict(), path)``) of ``architecture`` — a zoo model name or a torchvision
         model name; the number of classes is read from the weights. Pickled modules are refused: the app
@@ -72,13 +75,15 @@ class LoadingMixin:
             raise UserInputError(f"the model file {self.data_root.show(model_file)!r} is a folder: choose a file")
         try:
             model = _load_weights(model_file, architecture)
+            check()
             x, y, classes = self._load_data(data, size)
         except ValueError as err:
             raise UserInputError(str(err)) from err
+        check()
         x = _fit_channels(model, x)
         self._set_model(model_file.name, model, x, y, classes, float("nan"),
-                        f"{len(x)} samples from {self.data_root.show(data)} ({len(classes)} classes).")
-        self.accuracy = float((self._predict(x) == y).float().mean())
+                        f"{len(x)} samples from {self.data_root.show(data)} ({len(classes)} classes).", check)
+        self.accuracy = float((self._predict(model, x) == y).float().mean())  # the layer table checked it runs
         return self
 
     def _load_data(self, path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -113,15 +118,16 @@ class LoadingMixin:
                              "…): give an image size so that they are resized")
         return torch.stack(images), torch.tensor([c for _, c in files]), classes
 
-    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+    @staticmethod
+    def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
         loader, _ = as_loader(x, 256)
         out = []
         with torch.no_grad():
             for xb, _ in iterate_inputs(loader):
-                out.append(self.model(xb).argmax(1))
+                out.append(model.eval()(xb).argmax(1))
         return torch.cat(out)
 
-    def _set_model(self, name, model, x, y, class_names, accuracy, info) -> None:
+    def _set_model(self, name, model, x, y, class_names, accuracy, info, check=lambda: None) -> None:
         if isinstance(model, torch.jit.ScriptModule):
             raise UserInputError("a TorchScript model cannot take the forward hooks the explorer records with; "
                                  "save the module itself with torch.save(model, path) and load that file")
@@ -135,10 +141,12 @@ class LoadingMixin:
         n_classes = int(out.iloc[0]["output_shape"][0])
         if len(class_names) != n_classes:
             class_names = [str(i) for i in range(n_classes)]
-        self.model_name, self.model, self.inputs, self.labels = name, model.eval(), x, y
-        self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
-        self.layer_table = table
-        self._clear_results()
+        check()
+        with MODEL_LOCK:  # a detail job may still be drawing with the previous model
+            self.model_name, self.model, self.inputs, self.labels = name, model.eval(), x, y
+            self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
+            self.layer_table = table
+            self._clear_results()
 
     def _need_model(self) -> None:
         if self.model is None:

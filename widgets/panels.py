@@ -12,6 +12,7 @@ from nnrules.params import Param
 from nnrules.zoo import ARCHITECTURES as _ZOO_ARCHITECTURES
 from nnrules.registry import BINARIZERS, MINERS, REDUCTIONS
 
+from .jobs import MODEL_LOCK, Background, checker
 from .state import Cancelled, ExplorerState, MiningSettings, UserInputError
 
 __all__ = ["ModelPanel", "MinePanel"]
@@ -29,8 +30,11 @@ def zoo_architectures() -> list[str]:
 class ModelPanel:
     """Pick a zoo model or load a model file and an image folder; shows accuracy and the layer table."""
 
-    def __init__(self, state: ExplorerState, on_loaded: Callable[[], None]) -> None:
+    def __init__(self, state: ExplorerState, on_loaded: Callable[[], None], threaded: bool = True,
+                 on_busy: Callable[[bool], None] | None = None) -> None:
         self.state, self.on_loaded = state, on_loaded
+        self.on_busy = on_busy or (lambda busy: None)
+        self.jobs = Background(threaded, tick=self._tick)
         self.source = W.ToggleButtons(options=[("Zoo", "zoo"), ("Your files", "files")], value="zoo")
         self.zoo = W.Dropdown(options=state.zoo_models(), value="digits-cnn", description="Model")
         root = state.data_root
@@ -48,6 +52,9 @@ class ModelPanel:
                                             "sub-folder per class, or torch.save((inputs, labels), path)")
         self.size = W.IntText(value=0, description="Resize to", tooltip="0 keeps the images' size")
         self.load = W.Button(description="Load", button_style="primary")
+        self.cancel_button = W.Button(description="Cancel", disabled=True)
+        self.cancel_button.add_class("nnr-load-cancel")
+        self.cancel_button.on_click(lambda _: self._cancel())
         self.msg = W.HTML()
         self.summary = W.HTML()
         self.files = W.VBox([self.model_path, self.architecture, self.data_path, self.size])
@@ -57,35 +64,66 @@ class ModelPanel:
         for w in (self.load, self.zoo, self.model_path, self.data_path):
             w.add_class(f"nnr-{'load' if w is self.load else 'model-input'}")
         self.msg.add_class("nnr-model-msg")
-        self.widget = W.VBox([W.HTML("<b>1 · Model</b>"), self.source, self.zoo, self.files, self.load,
-                              self.msg, self.summary])
+        self.widget = W.VBox([W.HTML("<b>1 · Model</b>"), self.source, self.zoo, self.files,
+                              W.HBox([self.load, self.cancel_button]), self.msg, self.summary])
 
     def _toggle(self, change) -> None:
         files = change["new"] == "files"
         self.files.layout.display = "" if files else "none"
         self.zoo.layout.display = "none" if files else ""
 
+    _LOADING = "loading… (a zoo model trains once on first use; up to a few minutes)"
+
     def run_load(self) -> bool:
-        message(self.msg, "loading… (a zoo model trains once on first use; up to a few minutes)")
-        self.load.disabled = True
-        try:
-            if self.source.value == "zoo":
-                self.state.load_zoo(self.zoo.value)
+        """Load in a background job (the page stays live; Cancel keeps the previous model). Returns whether
+        the load succeeded when run inline (``threaded=False``), else True once started."""
+        if self.jobs.busy:
+            return False
+        message(self.msg, self._LOADING)
+        self._busy(True)
+        source, zoo_name = self.source.value, self.zoo.value
+        files = (self.model_path.value, self.data_path.value, self.size.value or None, self.architecture.value)
+        outcome = {"ok": False}
+
+        def work(event):
+            check = checker(event)
+            if source == "zoo":
+                self.state.load_zoo(zoo_name, check=check)
             else:
-                self.state.load_files(self.model_path.value, self.data_path.value, self.size.value or None,
-                                      self.architecture.value)
-        except _KNOWN_ERRORS as err:
-            message(self.msg, f"Could not load: {err}", "error")
-            return False
-        except Exception as err:  # noqa: BLE001 — a broken user model must not take the app down
-            message(self.msg, f"Could not load ({type(err).__name__}): {err}", "error")
-            return False
-        finally:
-            self.load.disabled = False
-        message(self.msg, "")
-        self.refresh()
-        self.on_loaded()
-        return True
+                self.state.load_files(*files, check=check)
+
+        def done(_):
+            self._busy(False)
+            message(self.msg, "")
+            self.refresh()
+            self.on_loaded()
+            outcome["ok"] = True
+
+        def fail(err):
+            self._busy(False)
+            if isinstance(err, _KNOWN_ERRORS):
+                message(self.msg, f"Could not load: {err}", "error")
+            else:  # a broken user model must not take the app down
+                message(self.msg, f"Could not load ({type(err).__name__}): {err}", "error")
+
+        def cancelled():
+            self._busy(False)
+            message(self.msg, "Loading cancelled; the previous model is kept.", "info")
+
+        self.jobs.run(work, done, fail, cancelled)
+        return outcome["ok"] if not self.jobs.threaded else True
+
+    def _cancel(self) -> None:
+        self.jobs.cancel()
+        self._busy(False)
+        message(self.msg, "Loading cancelled; the previous model is kept.", "info")
+
+    def _tick(self, seconds: float) -> None:
+        message(self.msg, f"{self._LOADING} {seconds:.0f} s")
+
+    def _busy(self, busy: bool) -> None:
+        self.load.disabled, self.cancel_button.disabled = busy, not busy
+        self.on_busy(busy)
 
     def refresh(self) -> None:
         s = self.state
@@ -261,7 +299,8 @@ class MinePanel:
 
     def _run(self, settings: MiningSettings) -> None:
         try:
-            self.state.mine(settings, progress=self._report, cancel=self._cancel)
+            with MODEL_LOCK:  # a detail job must not hook the model while it records
+                self.state.mine(settings, progress=self._report, cancel=self._cancel)
             s = self.state
             if s.flow is not None:
                 n = len(s.rules)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable
 
 import numpy as np
 
@@ -65,43 +66,51 @@ class SelectionMixin:
         match = self.links[(self.links["pair"] == row["pair"]) & (self.links["rule"] == row["rule"])]
         return int(match["target"].iloc[0])
 
-    def _group(self) -> tuple[str, list[int], str]:
+    def selection(self) -> tuple[int | None, int | None, int]:
+        """(rule, group, exemplar) selected now: a background job works on this snapshot, not on what the
+        user clicks meanwhile."""
+        return self.selected_rule, self.selected_node, self.exemplar
+
+    def _group(self, rule: int | None, node: int | None) -> tuple[str, list[int], str]:
         """(layer, unit column indices, title) of the selection."""
-        if self.selected_rule is not None:
-            row = self.rules.iloc[self.selected_rule]
+        if rule is not None:
+            row = self.rules.iloc[rule]
             units = [u for u, n in zip(row["tail_idx"], row["tail"]) if not n.startswith("¬")]  # ERIC: ¬ = off
-            return row["tail_layer"], units or list(row["tail_idx"]), f"Rule {self.selected_rule}: {row['text']}"
-        if self.selected_node is not None:
-            node = self.nodes.iloc[self.selected_node]
+            return row["tail_layer"], units or list(row["tail_idx"]), f"Rule {rule}: {row['text']}"
+        if node is not None:
+            node = self.nodes.iloc[node]
             names = self.activations.unit_names[node["layer"]]
             units = [names.index(u) for u in node["units"]]
             return node["layer"], units, f"Group {node['label']} ({node['layer']})"
         raise UserInputError("select a rule or a group first")
 
-    def detail(self) -> Detail:
+    def detail(self, selection: tuple[int | None, int | None, int] | None = None,
+               check: Callable[[], None] = lambda: None) -> Detail:
         """Prototype and exemplars of the selected group; heatmaps of the chosen exemplar for its predicted
-        class and for the group (LRP and Grad-CAM). Images are cached per group and exemplar."""
-        layer, units, title = self._group()
+        class and for the group (LRP and Grad-CAM). Images are cached per group and exemplar. ``selection``
+        (default: the current one, see :meth:`selection`); ``check()`` raises to cancel between pictures."""
+        rule, node, exemplar = selection if selection is not None else self.selection()
+        layer, units, title = self._group(rule, node)
         names = self.activations.unit_names[layer]
         text = f"{layer}: {', '.join(names[u] for u in units)}"
-        if self.selected_rule is not None:
-            row = self.rules.iloc[self.selected_rule]
+        if rule is not None:
+            row = self.rules.iloc[rule]
             text += (f"\nsupport {row['support']}, confidence {row['confidence']:.2f}, l={row['head_min']}, "
                      f"k={row['tail_min']}, classes {', '.join(row['classes'])}")
-        key = (layer, tuple(units), self.selected_rule, self.exemplar)
+        key = (layer, tuple(units), rule, exemplar)
         if key not in self._cache:
-            self._cache[key] = self._pictures(layer, units, self._holding())
+            self._cache[key] = self._pictures(layer, units, self._holding(rule), exemplar, check)
         d = self._cache[key]
         return Detail(title=title, text=f"{text}\n{d.text}", prototype=d.prototype, exemplars=d.exemplars,
                       exemplar_labels=d.exemplar_labels, heatmaps=d.heatmaps, errors=d.errors)
 
-    def _holding(self) -> np.ndarray | None:
+    def _holding(self, rule_id: int | None) -> np.ndarray | None:
         """Sample indices where the selected rule holds (``None`` for a group): its head and tail literals on
         the data as the miner saw them (ExplaiNN: the binarizer; ERIC: its quantisation); for a patch rule the
         images of the patches it covers."""
-        if self.selected_rule is None or self.flow is None:
+        if rule_id is None or self.flow is None:
             return None
-        row = self.rules.iloc[self.selected_rule]
+        row = self.rules.iloc[rule_id]
         rs = self.flow.rulesets[int(row["pair"])]
         rule = rs[int(row["rule"])]
         if isinstance(self.miner, PatchMiner):
@@ -117,11 +126,13 @@ class SelectionMixin:
         bits = self._cache["bits"]
         return np.flatnonzero(rule.holds_on(bits[rs.head_layer], bits[rs.tail_layer]))
 
-    def _pictures(self, layer: str, units: list[int], among: np.ndarray | None = None) -> Detail:
+    def _pictures(self, layer: str, units: list[int], among: np.ndarray | None = None, exemplar: int = 0,
+                  check: Callable[[], None] = lambda: None) -> Detail:
         names = self.activations.unit_names[layer]
         d = Detail(title="", text="")
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
         d.prototype = self._prototype(*group, d)
+        check()
         note = ""
         if among is not None and len(among) == 0:
             among, note = None, " — the rule holds on none of these samples; exemplars by activation instead"
@@ -131,12 +142,13 @@ class SelectionMixin:
         preds = self.activations.predictions[ex.indices]
         d.exemplars = [viz.to_png(viz.image(img, self._scale())) for img in ex.images]
         d.exemplar_labels = [f"#{i} → {self.class_names[p]}" for i, p in zip(ex.indices, preds)]
-        pick = min(self.exemplar, len(ex.indices) - 1)
+        pick = min(exemplar, len(ex.indices) - 1)
         x = ex.images[pick: pick + 1]
         cls = int(preds[pick])
         d.text = f"exemplars{note}\nheatmaps for exemplar #{ex.indices[pick]} (predicted {self.class_names[cls]})"
         for method, label in (("lrp", "LRP"), ("gradcam", "Grad-CAM")):
             for target, what in ((cls, f"class {self.class_names[cls]}"), (group, "group")):
+                check()
                 name = f"{label} · {what}"
                 try:
                     kw = {}

@@ -1,0 +1,105 @@
+"""Slow work off the kernel's main thread: one job at a time per panel, the newest request wins.
+
+A Voila kernel handles widget messages on its main thread: a 30 s computation there freezes the page (no
+click, no Cancel). A :class:`Background` runs each job in a daemon thread with a cancel event; a new
+request cancels the running one and only the newest job's result reaches ``done`` (an older result that
+arrives late is dropped, so a quick second click never shows the first click's pictures). The model is
+used by one job at a time across panels (``MODEL_LOCK``): forward hooks of two jobs on one model would see
+each other's passes.
+"""
+from __future__ import annotations
+
+import threading
+import time
+from typing import Any, Callable
+
+from .errors import Cancelled
+
+__all__ = ["Background", "MODEL_LOCK"]
+
+#: Held while a job runs the model (loading, mining, detail pictures): hooks must not interleave.
+MODEL_LOCK = threading.RLock()
+
+
+class Background:
+    """Run ``work(cancel_event)`` in a thread (or inline with ``threaded=False``); report through callbacks.
+
+    ``done(result)``, ``fail(error)`` and ``cancelled()`` run only for the newest job; ``tick(seconds)``
+    is called about once a second while it runs (elapsed time for the panel's status line).
+    """
+
+    def __init__(self, threaded: bool = True, tick: Callable[[float], None] | None = None) -> None:
+        self.threaded = threaded
+        self.tick = tick
+        self._generation = 0
+        self._cancel = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def busy(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def cancel(self) -> None:
+        """Ask the running job to stop at its next check; its result will not be shown."""
+        with self._lock:
+            self._generation += 1
+            self._cancel.set()
+
+    def run(self, work: Callable[[threading.Event], Any], done: Callable[[Any], None],
+            fail: Callable[[BaseException], None], cancelled: Callable[[], None] = lambda: None) -> None:
+        with self._lock:
+            self._cancel.set()  # the previous job stops at its next check
+            self._generation += 1
+            gen, event = self._generation, threading.Event()
+            self._cancel = event
+        if not self.threaded:
+            self._job(gen, event, work, done, fail, cancelled)
+            return
+        self._thread = threading.Thread(target=self._job, args=(gen, event, work, done, fail, cancelled),
+                                        daemon=True)
+        self._thread.start()
+        if self.tick is not None:
+            threading.Thread(target=self._ticker, args=(gen,), daemon=True).start()
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the running job ended (scripts and tests)."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+
+    def _current(self, gen: int) -> bool:
+        with self._lock:
+            return gen == self._generation
+
+    def _ticker(self, gen: int) -> None:
+        start = time.monotonic()
+        while True:
+            time.sleep(1.0)
+            if not self._current(gen) or not self.busy:
+                return
+            self.tick(time.monotonic() - start)
+
+    def _job(self, gen, event, work, done, fail, cancelled) -> None:
+        try:
+            result = work(event)
+        except Cancelled:
+            if self._current(gen):
+                cancelled()
+            return
+        except Exception as err:  # noqa: BLE001 — a worker must report, never die silently
+            if self._current(gen):
+                fail(err)
+            return
+        if event.is_set() or not self._current(gen):
+            if self._current(gen):
+                cancelled()
+            return
+        done(result)
+
+
+def checker(event: threading.Event) -> Callable[[], None]:
+    """A ``check()`` that raises :class:`Cancelled` once ``event`` is set (pass it down into slow work)."""
+    def check() -> None:
+        if event.is_set():
+            raise Cancelled()
+    return check
