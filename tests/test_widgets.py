@@ -1,4 +1,5 @@
 """The explorer's state model and panels, without a browser (the browser test is test_browser.py)."""
+import datetime
 import io
 import json
 import threading
@@ -519,3 +520,59 @@ def test_a_newer_click_supersedes_the_running_detail(mined):
         assert [c[0] for c in calls] == [0, 1]
     finally:
         del mined.detail
+
+
+def _upload(name: str, content: bytes) -> tuple:
+    return ({"name": name, "type": "", "size": len(content), "content": memoryview(content),
+             "last_modified": datetime.datetime(2026, 1, 1, tzinfo=datetime.timezone.utc)},)
+
+
+def test_uploads_go_to_a_session_folder_under_the_root(tmp_path, digits):
+    """A weights file and a zip of class folders uploaded through the browser widgets land in a temporary
+    folder under the data root, fill the path boxes, and load; a zip that reaches outside, holds a link or
+    is no zip is refused, and nothing is written outside the root."""
+    import io
+    import stat
+    import zipfile
+
+    root = tmp_path / "root"
+    root.mkdir()
+    app = Explorer(model=None, threaded=False, data_root=str(root))
+    panel = app.model_panel
+    buf = io.BytesIO()
+    torch.save(digits.model.state_dict(), buf)
+    panel.upload_weights.value = _upload("../../digits.pt", buf.getvalue())  # a folder part is dropped
+    assert panel.model_path.value.startswith(".uploads/session-") and panel.model_path.value.endswith("/digits.pt")
+    x, y = digits.test.tensors
+    zbuf = io.BytesIO()
+    with zipfile.ZipFile(zbuf, "w") as z:
+        for i in range(40):
+            png = io.BytesIO()
+            Image.fromarray((x[i, 0].numpy() * 255).round().astype(np.uint8)).save(png, format="PNG")
+            z.writestr(f"digits/{int(y[i])}/{i}.png", png.getvalue())
+    panel.upload_images.value = _upload("digits.zip", zbuf.getvalue())
+    assert panel.data_path.value.endswith("/digits/")
+    panel.architecture.value = "digits-cnn"
+    panel.source.value = "files"
+    assert panel.run_load(), panel.msg.value
+    assert app.state.inputs.shape == (40, 1, 8, 8) and app.state.accuracy >= 0.9
+    # refused zips: an entry outside its folder, a link, not a zip at all
+    evil = io.BytesIO()
+    with zipfile.ZipFile(evil, "w") as z:
+        z.writestr("../../escaped.png", b"x")
+    panel.upload_images.value = _upload("evil.zip", evil.getvalue())
+    assert "outside its own folder" in panel.msg.value and not (tmp_path / "escaped.png").exists()
+    linked = io.BytesIO()
+    with zipfile.ZipFile(linked, "w") as z:
+        info = zipfile.ZipInfo("imgs/a/passwd.png")
+        info.external_attr = (stat.S_IFLNK | 0o777) << 16
+        z.writestr(info, "/etc/passwd")
+        z.writestr("imgs/a/ok.png", b"x")
+    panel.upload_images.value = _upload("linked.zip", linked.getvalue())
+    made = [p for p in root.rglob("*") if p.is_symlink()]
+    assert not made and "uploaded" in panel.msg.value
+    panel.upload_images.value = _upload("notes.zip", b"not a zip")
+    assert "not a zip file" in panel.msg.value
+    panel.upload_weights.value = _upload("run.sh", b"rm -rf /")
+    assert "upload a .pt or .pth file" in panel.msg.value
+    assert {p.name for p in tmp_path.iterdir()} == {"root"}  # nothing written beside the root

@@ -8,18 +8,27 @@ folder ``data`` beside the notebook.
 """
 from __future__ import annotations
 
+import atexit
+import io
 import os
+import shutil
+import stat
+import tempfile
+import zipfile
 from pathlib import Path
 
 from nnrules.recording.loading import scan_images
 
 from .errors import UserInputError
 
-__all__ = ["DataRoot", "MAX_SCAN_FILES", "MAX_SCAN_SECONDS"]
+__all__ = ["DataRoot", "MAX_SCAN_FILES", "MAX_SCAN_SECONDS", "MAX_UPLOAD_BYTES", "MAX_ZIP_ENTRIES"]
 
 #: The app's folder scans stop with a message after this many entries or seconds (a shared server).
 MAX_SCAN_FILES = 20_000
 MAX_SCAN_SECONDS = 10.0
+#: Largest upload (a weights file, or a zip's files unpacked together) and most entries in a zip.
+MAX_UPLOAD_BYTES = 500 * 2**20
+MAX_ZIP_ENTRIES = 20_000
 
 
 class DataRoot:
@@ -78,3 +87,63 @@ class DataRoot:
             return scan_images(folder, limit, show=self.show, max_files=MAX_SCAN_FILES, max_seconds=MAX_SCAN_SECONDS)
         except ValueError as err:
             raise UserInputError(str(err)) from err
+
+    # --- uploads ---------------------------------------------------------------------------------
+    def upload_dir(self) -> Path:
+        """This session's own temporary folder under ``<root>/.uploads`` (removed when the kernel ends)."""
+        if getattr(self, "_upload_dir", None) is None:
+            base = self.path / ".uploads"
+            try:
+                base.mkdir(parents=True, exist_ok=True)
+                self._upload_dir = Path(tempfile.mkdtemp(prefix="session-", dir=base))
+            except OSError as err:
+                raise UserInputError(f"uploads are off: the data folder {self.name!r} is not writable "
+                                     f"({err.strerror})") from None
+            atexit.register(shutil.rmtree, self._upload_dir, ignore_errors=True)
+        return self._upload_dir
+
+    def save_upload(self, filename: str, content: bytes, suffixes: tuple[str, ...] = (".pt", ".pth")) -> Path:
+        """Write an uploaded file into the session's upload folder; returns its path (inside the root)."""
+        name = Path(str(filename)).name  # the browser's name, without any folder part
+        if not name or name.startswith(".") or Path(name).suffix.lower() not in suffixes:
+            raise UserInputError(f"upload a {' or '.join(suffixes)} file, got {name!r}")
+        if len(content) > MAX_UPLOAD_BYTES:
+            raise UserInputError(f"{name!r} is larger than {MAX_UPLOAD_BYTES // 2**20} MB; put it in the data "
+                                 "folder on the server instead")
+        out = self.upload_dir() / name
+        out.write_bytes(bytes(content))
+        return out
+
+    def extract_zip(self, filename: str, content: bytes) -> Path:
+        """Unpack an uploaded zip of images (one folder per class) into a new folder under the session's
+        upload folder. Refused: entries with absolute paths or ``..``, links, more than ``MAX_ZIP_ENTRIES``
+        entries or ``MAX_UPLOAD_BYTES`` unpacked. Returns the folder holding the class folders."""
+        name = Path(str(filename)).name
+        try:
+            archive = zipfile.ZipFile(io.BytesIO(bytes(content)))
+        except zipfile.BadZipFile:
+            raise UserInputError(f"{name!r} is not a zip file: zip a folder with one sub-folder per class") from None
+        with archive:
+            members = archive.infolist()
+            if len(members) > MAX_ZIP_ENTRIES:
+                raise UserInputError(f"{name!r} has {len(members)} entries; at most {MAX_ZIP_ENTRIES} are unpacked")
+            if sum(m.file_size for m in members) > MAX_UPLOAD_BYTES:
+                raise UserInputError(f"{name!r} unpacks to more than {MAX_UPLOAD_BYTES // 2**20} MB")
+            target = Path(tempfile.mkdtemp(prefix="images-", dir=self.upload_dir()))
+            for m in members:
+                parts = Path(m.filename).parts
+                if m.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                    shutil.rmtree(target, ignore_errors=True)
+                    raise UserInputError(f"{name!r} holds an entry outside its own folder ({m.filename!r}); "
+                                         "zip the image folder itself")
+                if stat.S_ISLNK(m.external_attr >> 16) or m.is_dir():
+                    continue  # links are never created; folders come with their files
+                out = target.joinpath(*parts)
+                out.parent.mkdir(parents=True, exist_ok=True)
+                with archive.open(m) as src, open(out, "wb") as dst:
+                    shutil.copyfileobj(src, dst)
+        # a zip of one top folder ("digits/0/…"): the class folders are one level down
+        entries = [p for p in target.iterdir() if not p.name.startswith(("__MACOSX", "."))]
+        if len(entries) == 1 and entries[0].is_dir() and any(c.is_dir() for c in entries[0].iterdir()):
+            return entries[0]
+        return target

@@ -51,13 +51,24 @@ class ModelPanel:
                                     tooltip=f"in the data folder {root.name!r}: an image folder with one "
                                             "sub-folder per class, or torch.save((inputs, labels), path)")
         self.size = W.IntText(value=0, description="Resize to", tooltip="0 keeps the images' size")
+        # uploads land in this session's temporary folder under the data root and fill the boxes above
+        self.upload_weights = W.FileUpload(accept=".pt,.pth", multiple=False, description="Upload weights",
+                                           tooltip="a state_dict saved with torch.save(model.state_dict(), path)")
+        self.upload_images = W.FileUpload(accept=".zip", multiple=False, description="Upload images (.zip)",
+                                          tooltip="a zip of an image folder: one sub-folder per class",
+                                          layout=W.Layout(width="auto"))
+        self.upload_weights.add_class("nnr-upload-weights")
+        self.upload_images.add_class("nnr-upload-images")
+        self.upload_weights.observe(lambda c: self._uploaded(c, "weights"), names="value")
+        self.upload_images.observe(lambda c: self._uploaded(c, "images"), names="value")
         self.load = W.Button(description="Load", button_style="primary")
         self.cancel_button = W.Button(description="Cancel", disabled=True)
         self.cancel_button.add_class("nnr-load-cancel")
         self.cancel_button.on_click(lambda _: self._cancel())
         self.msg = W.HTML()
         self.summary = W.HTML()
-        self.files = W.VBox([self.model_path, self.architecture, self.data_path, self.size])
+        self.files = W.VBox([self.model_path, self.architecture, self.data_path, self.size,
+                             W.HBox([self.upload_weights, self.upload_images])])
         self.files.layout.display = "none"
         self.source.observe(self._toggle, names="value")
         self.load.on_click(lambda _: self.run_load())
@@ -66,6 +77,25 @@ class ModelPanel:
         self.msg.add_class("nnr-model-msg")
         self.widget = W.VBox([W.HTML("<b>1 · Model</b>"), self.source, self.zoo, self.files,
                               W.HBox([self.load, self.cancel_button]), self.msg, self.summary])
+
+    def _uploaded(self, change, what: str) -> None:
+        """Save an uploaded weights file or unpack a zip of images; the path box then names it."""
+        files = change["new"]
+        if not files:
+            return
+        f = files[0]
+        root = self.state.data_root
+        try:
+            if what == "weights":
+                path = root.save_upload(f["name"], f["content"])
+                self.model_path.value = root.show(path)
+            else:
+                path = root.extract_zip(f["name"], f["content"])
+                self.data_path.value = root.show(path) + "/"
+        except UserInputError as err:
+            message(self.msg, f"Upload refused: {err}", "error")
+            return
+        message(self.msg, f"uploaded {f['name']}: now Load", "ok")
 
     def _toggle(self, change) -> None:
         files = change["new"] == "files"
