@@ -1,3 +1,4 @@
+import io
 import numpy as np
 import pytest
 import torch
@@ -207,3 +208,37 @@ def test_state_dict_with_an_architecture(tmp_path):
         nnrules.load_model(tmp_path / "r.pt", "resnet19")
     with pytest.raises(ValueError, match="cannot import"):
         nnrules.load_model(tmp_path / "r.pt", "nonexistent_pkg_xyz:build")
+
+
+def test_a_torch_export_archive_records_like_the_module(tmp_path, tiny_data):
+    """``torch.export.save`` archives load as modules with the original layer names (hooks work); one whose
+    pickled member holds Python objects is refused before torch.export.load could unpickle it."""
+    import zipfile
+
+    from conftest import TinyNet
+
+    model = TinyNet(inplace=False).eval()
+    x, y = tiny_data
+    batch = torch.export.Dim("batch", min=1, max=1024)
+    program = torch.export.export(model, (x[:4],), dynamic_shapes={"x": {0: batch}})
+    torch.export.save(program, tmp_path / "tiny.pt2")
+    loaded = nnrules.load_model(tmp_path / "tiny.pt2")
+    want = nnrules.record(model, (x, y), ["conv", "act"], batch_size=16, progress=False)
+    got = nnrules.record(loaded, (x, y), ["conv", "act"], batch_size=16, progress=False)
+    np.testing.assert_allclose(got["act"], want["act"], rtol=1e-5, atol=1e-6)
+    with pytest.raises(ValueError, match="holds its own architecture"):
+        nnrules.load_model(tmp_path / "tiny.pt2", architecture="digits-cnn")
+    # the same archive with a pickled Python object in its sample inputs
+    marker = tmp_path / "pwned"
+    evil = tmp_path / "evil.pt2"
+    with zipfile.ZipFile(tmp_path / "tiny.pt2") as src, zipfile.ZipFile(evil, "w") as dst:
+        for item in src.infolist():
+            data = src.read(item)
+            if item.filename.endswith("sample_inputs/model.pt"):
+                buf = io.BytesIO()
+                torch.save(_Evil(marker), buf)
+                data = buf.getvalue()
+            dst.writestr(item, data)
+    with pytest.raises(nnrules.recording.loading.UnsafeFileError, match="unpickle"):
+        nnrules.load_model(evil)
+    assert not marker.exists()

@@ -194,12 +194,22 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
       are read with ``torch.load(weights_only=True)``, which runs no code from the file.
     - A TorchScript archive (``torch.jit.save``): loaded as is (no pickled Python objects). Note that
       TorchScript modules take no forward hooks, so they cannot be recorded; save the state_dict instead.
+    - A ``torch.export`` archive (``torch.export.save``, ``.pt2``): unflattened into a module with the
+      original submodule names, so hooks and recording work. ``torch.export.load`` falls back to unpickling
+      when a stored blob is not plain tensors; every pickled member of the archive is therefore checked with
+      ``weights_only=True`` first and a failing one is refused unless ``trust=True``. Export with a dynamic
+      batch dimension (``dynamic_shapes``) to record in batches.
     - A whole pickled module (``torch.save(model, path)``) only with ``trust=True``: unpickling runs code
       from the file — only for files you made yourself. Without it the file is refused with what to do.
     """
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"model file {str(path)!r} does not exist")
+    if _is_export_archive(path):
+        if architecture is not None:
+            raise ValueError(f"{path.name!r} is a torch.export archive, which holds its own architecture: "
+                             "drop architecture=")
+        return _load_exported(path, trust)
     try:
         with warnings.catch_warnings():  # torch ≥ 2.10 deprecates TorchScript; users still have such files
             warnings.simplefilter("ignore", FutureWarning)
@@ -248,6 +258,42 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
                              f"{str(err).splitlines()[0]} …") from err
         return model.to(map_location).eval()
     raise ValueError(f"{path.name!r} holds a {type(obj).__name__}, not a model or a state_dict")
+
+
+def _is_export_archive(path: Path) -> bool:
+    import zipfile
+
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        names = z.namelist()
+    return any(n.endswith("/archive_format") for n in names) and any("/models/" in n for n in names)
+
+
+def _load_exported(path: Path, trust: bool) -> nn.Module:
+    """A ``torch.export`` archive as a module with hooks (see :func:`load_model`)."""
+    import io
+    import zipfile
+
+    with zipfile.ZipFile(path) as z:
+        for name in z.namelist():
+            if not name.endswith((".pt", ".pkl")):
+                continue
+            try:
+                torch.load(io.BytesIO(z.read(name)), map_location="cpu", weights_only=True)
+            except Exception as err:  # noqa: BLE001 — anything but plain tensors and containers
+                if not trust:
+                    raise UnsafeFileError(
+                        f"{path.name!r} is a torch.export archive whose member {name!r} holds pickled Python "
+                        "objects; torch.export.load would unpickle (run) them. Re-export without custom "
+                        "objects, save the state_dict instead, or pass trust=True for a file you made "
+                        "yourself") from err
+    try:
+        program = torch.export.load(str(path))
+        return torch.export.unflatten(program)
+    except Exception as err:  # noqa: BLE001 — a broken or incompatible archive
+        raise ValueError(f"{path.name!r} is a torch.export archive that could not be loaded: "
+                         f"{str(err).splitlines()[0]}") from err
 
 
 def iterate_inputs(loader: DataLoader) -> Iterator[tuple[torch.Tensor, torch.Tensor | None]]:
