@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 from typing import Sequence
 
 import numba
+from numba.core import types
+from numba.extending import intrinsic
 import numpy as np
 
 __all__ = ["BinaryMatrix", "pack_columns", "unpack_columns", "popcount_rows", "and_count",
@@ -18,13 +20,20 @@ __all__ = ["BinaryMatrix", "pack_columns", "unpack_columns", "popcount_rows", "a
 
 
 # ----------------------------------------------------------------------------- kernels
+@intrinsic
+def _ctpop(typingctx, x):
+    """LLVM's ctpop on a uint64: one POPCNT instruction, and vectorisable (VPOPCNTQ) inside word loops."""
+    sig = types.int64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.zext(builder.ctpop(args[0]), context.get_value_type(types.int64))
+    return sig, codegen
+
+
 @numba.njit(cache=True, inline="always")
 def _popcount64(x: np.uint64) -> np.int64:
-    # SWAR popcount; LLVM lowers this to POPCNT where the CPU has it.
-    x = x - ((x >> np.uint64(1)) & np.uint64(0x5555555555555555))
-    x = (x & np.uint64(0x3333333333333333)) + ((x >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    x = (x + (x >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return np.int64((x * np.uint64(0x0101010101010101)) >> np.uint64(56))
+    """Number of set bits of a uint64 word."""
+    return _ctpop(x)
 
 
 def _check_words(name: str, words, n_samples: int | None = None) -> None:

@@ -1,70 +1,242 @@
 """Numba kernels of ExplaiNN's search: best (l, k) of a rule, phase-1 prefix search, pair merges.
 
-All inputs are tid-lists in CSR form (``*_ptr``, ``*_idx``: sample ids per item) or bit-packed
-tail rows. The encoding implemented is documented in ``docs/explainn-encoding.md``; per rule
-X →_l^k Y, with A = rows where ≥ l head items are on, H = rows of A where ≥ k tail items are on:
+Data are bit-packed only: ``h_words (p, W)`` and ``t_words (q, W)`` ``uint64`` (W = ⌈n/64⌉, bit r of word
+r >> 6 is sample r) — 1 bit per sample × unit, no tid-lists. The encoding is documented in
+``docs/explainn-encoding.md``; per rule X →_l^k Y, with A = rows where ≥ l head items are on, H = rows of
+A where ≥ k tail items are on:
 
     cost = L_N(|X|) + L_N(|Y|) + L(X) + L(Y) + L_N(l)                 rule
          + L_pc(|A|) + L_pc(|H||Y|) + L_pc(|A∖H||Y|)                  parametric complexities
          + lb(|A|, |H|) + lb(|H||Y|, |X+|) + lb(|A∖H||Y|, |X-|)       hold set and error matrices
          + Σ_{y∈Y} lb(n, |T_y| - |T_y ∩ A|)                            tail cells outside A
+
+Everything (l, k) needs is the 2-D histogram hist[a, b] = #rows with a head items and b tail items on, and
+g[j, a] = #rows of T_{y_j} with a head items on. Two ways to fill it, chosen per call by their cost:
+
+- *bit-sliced* (small rules): per 64-row word, the head and tail counts are kept as binary counters over
+  bit planes (a ripple-carry add per item); the rows with count a are the AND of the planes, and every
+  histogram cell is a popcount. O(W · (|X| log|X| + |Y| log|Y| + |X|·|Y|)) word operations.
+- *row-wise* (large rules): the rows of each item are enumerated from its words and counted in per-thread
+  scratch arrays, which are reset through the list of touched rows (no per-call memset).
+  O(Σ_x |T_x| + Σ_y |T_y| + W·(|X| + |Y|)).
+
+Scratch memory per thread: 2 × n int32 + n int64 + 2 × 64 × W uint64 (≈ 17 bytes per row).
 """
 from __future__ import annotations
+
+import math
 
 import numba
 import numpy as np
 
+from ..data.bits import _popcount64
+from .mdl import _LN2, lpc, lpc_table
 from .mdl import _log_binom as log_binom
-from .mdl import _universal_int as universal_int, lpc
+from .mdl import _universal_int as universal_int
+
+_ONE = np.uint64(1)
+_ALL = np.uint64(0xFFFFFFFFFFFFFFFF)
+
+
+@numba.njit(cache=True, inline="always")
+def _ctz(v: np.uint64) -> np.int64:
+    """Index of the lowest set bit of ``v`` (v > 0)."""
+    return _popcount64((v & (~v + _ONE)) - _ONE)
+
+
+@numba.njit(cache=True, inline="always")
+def _bitlen(x: int) -> int:
+    b = 0
+    while x > 0:
+        b += 1
+        x >>= 1
+    return b
+
+
+#: log2 n! is tabulated up to this n (32 MB); larger arguments fall back to lgamma.
+LOG_FACTORIAL_MAX = 1 << 22
+#: L_N(z) is tabulated up to this z.
+UNIVERSAL_INT_MAX = 1 << 16
+
+
+def tables(n: int):
+    """(L_pc table, log2 n! table, L_N table) for a fit over ``n`` rows: table lookups instead of lgamma and
+    log2 loops in the (l, k) scans (values equal to the direct formulas to a few ulp)."""
+    size = int(min(max(4 * (n + 1), 1024), LOG_FACTORIAL_MAX))
+    return lpc_table(), _log_factorials(size), _universal_ints(UNIVERSAL_INT_MAX)
 
 
 @numba.njit(cache=True)
-def rule_cost(nx, ny, item_bits, l, A, H, sum_h, sum_ah, singles, table):
-    """Code length (bits) of one rule from its counts; ``sum_h`` = Σ_{t∈H} |Y∩t|, ``sum_ah`` over A∖H."""
+def _log_factorials(size):
+    out = np.empty(size, dtype=np.float64)
+    for i in range(size):
+        out[i] = math.lgamma(i + 1.0) / _LN2
+    return out
+
+
+@numba.njit(cache=True)
+def _universal_ints(size):
+    out = np.empty(size, dtype=np.float64)
+    for i in range(size):
+        out[i] = universal_int(i)
+    return out
+
+
+@numba.njit(cache=True, inline="always")
+def _lb(n, k, lf):
+    """log2 C(n, k) (0 for k outside (0, n)) from the log-factorial table when n is in it."""
+    if k <= 0 or k >= n:
+        return 0.0
+    if n < lf.shape[0]:
+        return lf[n] - lf[k] - lf[n - k]
+    return log_binom(n, k)
+
+
+@numba.njit(cache=True, inline="always")
+def _ln(z, ln):
+    return ln[z] if z < ln.shape[0] else universal_int(z)
+
+
+@numba.njit(cache=True)
+def rule_cost(nx, ny, item_bits, l, A, H, sum_h, sum_ah, singles, tables):
+    """Code length (bits) of one rule from its counts; ``sum_h`` = Σ_{t∈H} |Y∩t|, ``sum_ah`` over A∖H;
+    ``tables`` from :func:`tables`."""
+    table, lf, ln = tables
     hy = H * ny
     ahy = (A - H) * ny
-    return (universal_int(nx) + universal_int(ny) + item_bits + universal_int(l)
+    return (_ln(nx, ln) + _ln(ny, ln) + item_bits + _ln(l, ln)
             + lpc(A, table) + lpc(hy, table) + lpc(ahy, table)
-            + log_binom(A, H) + log_binom(hy, hy - sum_h) + log_binom(ahy, sum_ah) + singles)
+            + _lb(A, H, lf) + _lb(hy, hy - sum_h, lf) + _lb(ahy, sum_ah, lf) + singles)
+
+
+def new_scratch(n: int, n_words: int):
+    """Per-thread work arrays for :func:`best_rule` (see the module docstring for their size)."""
+    return (np.zeros(n, np.int32), np.zeros(n, np.int32), np.empty(n, np.int64),
+            np.zeros((64, n_words), np.uint64), np.zeros((64, n_words), np.uint64))
 
 
 @numba.njit(cache=True)
-def best_rule(X, Y, h_ptr, h_idx, t_ptr, t_idx, t_supp, h_cost, t_cost, n, table):
-    """Best (l, k) for head items ``X`` and tail items ``Y``: returns (cost, l, k, |A|, |H|).
+def _add_planes(planes, nb, words, item, carry):
+    """planes[:nb] += bit column ``words[item]`` (a binary counter per row, one plane per bit); a ripple
+    carry over whole planes, so that the word loops vectorise."""
+    W = words.shape[1]
+    for w in range(W):
+        carry[w] = words[item, w]
+    for b in range(nb):
+        for w in range(W):
+            t = planes[b, w] & carry[w]
+            planes[b, w] ^= carry[w]
+            carry[w] = t
 
-    Work is O(Σ_x |T_x| + Σ_y |T_y| + |X||Y|): only rows holding a head item can be in A.
-    """
-    nx = X.shape[0]
-    ny = Y.shape[0]
-    cnt_h = np.zeros(n, dtype=np.int32)
-    total = 0
+
+@numba.njit(cache=True)
+def _hist_bits(X, Y, h_words, t_words, hp, tp, hist, g):
+    """Fill ``hist`` and ``g`` with bit-sliced counters (see the module docstring). The inner loops run
+    over the words of one plane, so that LLVM vectorises the ANDs and popcounts."""
+    nx, ny = X.shape[0], Y.shape[0]
+    W = h_words.shape[1]
+    bh, bt = _bitlen(nx), _bitlen(ny)
+    for b in range(bh):
+        hp[b, :] = 0
+    for b in range(bt):
+        tp[b, :] = 0
+    carry = np.empty(W, dtype=np.uint64)
     for i in range(nx):
-        total += h_ptr[X[i] + 1] - h_ptr[X[i]]
-    touched = np.empty(total, dtype=np.int64)
-    nt = 0
-    items = 0.0
-    for i in range(nx):
-        x = X[i]
-        items += h_cost[x]
-        for p in range(h_ptr[x], h_ptr[x + 1]):
-            r = h_idx[p]
-            if cnt_h[r] == 0:
-                touched[nt] = r
-                nt += 1
-            cnt_h[r] += 1
-    cnt_t = np.zeros(n, dtype=np.int32)
-    g = np.zeros((ny, nx + 1), dtype=np.int64)  # g[j, a]: rows of T_y with exactly a head items
+        _add_planes(hp, bh, h_words, X[i], carry)
     for j in range(ny):
-        y = Y[j]
-        items += t_cost[y]
-        for p in range(t_ptr[y], t_ptr[y + 1]):
-            r = t_idx[p]
-            cnt_t[r] += 1
-            g[j, cnt_h[r]] += 1
-    hist = np.zeros((nx + 1, ny + 1), dtype=np.int64)  # rows with a head items and b tail items
+        _add_planes(tp, bt, t_words, Y[j], carry)
+    te = np.empty((ny + 1, W), dtype=np.uint64)  # rows with exactly v tail items, v >= 1
+    for v in range(1, ny + 1):
+        te[v, :] = _ALL
+        for b in range(bt):
+            flip = np.uint64(0) if (v >> b) & 1 else _ALL
+            for w in range(W):
+                te[v, w] &= tp[b, w] ^ flip
+    eq = np.empty(W, dtype=np.uint64)
+    for a in range(1, nx + 1):
+        eq[:] = _ALL
+        for b in range(bh):
+            flip = np.uint64(0) if (a >> b) & 1 else _ALL
+            for w in range(W):
+                eq[w] &= hp[b, w] ^ flip
+        total = 0
+        for w in range(W):
+            total += _popcount64(eq[w])
+        if total == 0:
+            continue
+        rest = total
+        for v in range(1, ny + 1):
+            c = 0
+            for w in range(W):
+                c += _popcount64(eq[w] & te[v, w])
+            hist[a, v] += c
+            rest -= c
+        hist[a, 0] += rest
+        for j in range(ny):
+            c = 0
+            y = Y[j]
+            for w in range(W):
+                c += _popcount64(eq[w] & t_words[y, w])
+            g[j, a] += c
+
+
+@numba.njit(cache=True)
+def _hist_rows(X, Y, h_words, t_words, cnt_h, cnt_t, touched, hist, g):
+    """Fill ``hist`` and ``g`` by counting rows in scratch arrays; the scratch is left zeroed."""
+    nx, ny = X.shape[0], Y.shape[0]
+    W = h_words.shape[1]
+    nt = 0
+    for i in range(nx):
+        for w in range(W):
+            v = h_words[X[i], w]
+            while v:
+                r = (w << 6) + _ctz(v)
+                v &= v - _ONE
+                if cnt_h[r] == 0:
+                    touched[nt] = r
+                    nt += 1
+                cnt_h[r] += 1
+    for j in range(ny):
+        for w in range(W):
+            v = t_words[Y[j], w]
+            while v:
+                r = (w << 6) + _ctz(v)
+                v &= v - _ONE
+                cnt_t[r] += 1
+                g[j, cnt_h[r]] += 1
     for i in range(nt):
         r = touched[i]
         hist[cnt_h[r], cnt_t[r]] += 1
+        cnt_h[r] = 0
+    for j in range(ny):
+        for w in range(W):
+            v = t_words[Y[j], w]
+            while v:
+                cnt_t[(w << 6) + _ctz(v)] = 0
+                v &= v - _ONE
+
+
+@numba.njit(cache=True)
+def best_rule(X, Y, h_words, t_words, h_supp, t_supp, h_cost, t_cost, n, tables, scratch):
+    """Best (l, k) for head items ``X`` and tail items ``Y``: returns (cost, l, k, |A|, |H|)."""
+    cnt_h, cnt_t, touched, hp, tp = scratch
+    nx, ny = X.shape[0], Y.shape[0]
+    W = h_words.shape[1]
+    hist = np.zeros((nx + 1, ny + 1), dtype=np.int64)  # rows with a head items and b tail items
+    g = np.zeros((ny, nx + 1), dtype=np.int64)  # g[j, a]: rows of T_y with exactly a head items
+    items = 0.0
+    rows = 0
+    for i in range(nx):
+        items += h_cost[X[i]]
+        rows += h_supp[X[i]]
+    for j in range(ny):
+        items += t_cost[Y[j]]
+        rows += t_supp[Y[j]]
+    bits_ops = W * (nx * (_bitlen(nx) + 1) * 2 + ny * _bitlen(ny) + nx * 2 * ny)
+    if nx <= 63 and ny <= 63 and bits_ops < 3 * (rows + rows // 2) + W * (nx + 2 * ny):
+        _hist_bits(X, Y, h_words, t_words, hp, tp, hist, g)
+    else:
+        _hist_rows(X, Y, h_words, t_words, cnt_h, cnt_t, touched, hist, g)
     col = np.zeros(ny + 1, dtype=np.int64)
     gcum = np.zeros(ny, dtype=np.int64)
     best = (np.inf, 0, 0, 0, 0)
@@ -78,114 +250,141 @@ def best_rule(X, Y, h_ptr, h_idx, t_ptr, t_idx, t_supp, h_cost, t_cost, n, table
         singles = 0.0
         for j in range(ny):
             gcum[j] += g[j, l]
-            singles += log_binom(n, t_supp[Y[j]] - gcum[j])
+            singles += _lb(n, t_supp[Y[j]] - gcum[j], tables[1])
         H = 0
         sum_h = 0
         for k in range(ny, 0, -1):
             H += col[k]
             sum_h += k * col[k]
-            c = rule_cost(nx, ny, items, l, A, H, sum_h, S - sum_h, singles, table)
+            c = rule_cost(nx, ny, items, l, A, H, sum_h, S - sum_h, singles, tables)
             if c < best[0]:
                 best = (c, l, k, A, H)
     return best
 
 
 @numba.njit(cache=True, parallel=True)
-def phase1(order_ptr, order_idx, h_ptr, h_idx, t_words, t_supp, h_cost, t_cost, n, table):
+def phase1(order_ptr, order_idx, h_words, t_words, t_supp, h_cost, t_cost, n, tables, n_threads):
     """For each tail item y: the best rule (first t items of H_y) →_l y over all t and l.
 
     ``order_idx[order_ptr[y]:order_ptr[y+1]]`` is H_y sorted by confidence. Returns per y the arrays
     (cost, t, l, |A|, |H|); cost is inf where H_y is empty. Heads grow by one item at a time and a
-    (head count × tail bit) histogram is updated only on the new item's rows.
+    (head count × tail bit) histogram is updated only on the new item's rows: O(Σ_{x∈H_y} |T_x| + W·|H_y|)
+    per tail item, plus O(|H_y|²) for the l scans.
     """
     q = order_ptr.shape[0] - 1
+    W = h_words.shape[1]
     cost = np.full(q, np.inf)
     best_t = np.zeros(q, dtype=np.int64)
     best_l = np.zeros(q, dtype=np.int64)
     best_a = np.zeros(q, dtype=np.int64)
     best_h = np.zeros(q, dtype=np.int64)
-    for y in numba.prange(q):
-        m = order_ptr[y + 1] - order_ptr[y]
-        sy = t_supp[y]
-        if m == 0 or sy == 0:
-            continue
+    n_chunks = min(n_threads, max(q, 1))
+    for ch in numba.prange(n_chunks):
         cnt = np.zeros(n, dtype=np.int32)
-        hist = np.zeros((m + 2, 2), dtype=np.int64)
-        items = t_cost[y]
-        for t in range(1, m + 1):
-            x = order_idx[order_ptr[y] + t - 1]
-            items += h_cost[x]
-            for p in range(h_ptr[x], h_ptr[x + 1]):
-                r = h_idx[p]
-                b = (t_words[y, r >> 6] >> np.uint64(r & 63)) & np.uint64(1)
-                a = cnt[r]
-                if a > 0:
-                    hist[a, b] -= 1
-                hist[a + 1, b] += 1
-                cnt[r] = a + 1
-            A = 0
-            H = 0
-            for l in range(t, 0, -1):
-                A += hist[l, 0] + hist[l, 1]
-                H += hist[l, 1]
-                # one tail item: H = A ∩ T_y, so X+ and X- are empty (sum_h = H, sum_ah = 0)
-                c = rule_cost(t, 1, items, l, A, H, H, 0, log_binom(n, sy - H), table)
-                if c < cost[y]:
-                    cost[y] = c
-                    best_t[y] = t
-                    best_l[y] = l
-                    best_a[y] = A
-                    best_h[y] = H
+        for y in range(ch, q, n_chunks):
+            m = order_ptr[y + 1] - order_ptr[y]
+            sy = t_supp[y]
+            if m == 0 or sy == 0:
+                continue
+            hist = np.zeros((m + 2, 2), dtype=np.int64)
+            items = t_cost[y]
+            for t in range(1, m + 1):
+                x = order_idx[order_ptr[y] + t - 1]
+                items += h_cost[x]
+                for w in range(W):
+                    v = h_words[x, w]
+                    tw = t_words[y, w]
+                    while v:
+                        bit = _ctz(v)
+                        v &= v - _ONE
+                        r = (w << 6) + bit
+                        b = (tw >> np.uint64(bit)) & _ONE
+                        a = cnt[r]
+                        if a > 0:
+                            hist[a, b] -= 1
+                        hist[a + 1, b] += 1
+                        cnt[r] = a + 1
+                A = 0
+                H = 0
+                for l in range(t, 0, -1):
+                    A += hist[l, 0] + hist[l, 1]
+                    H += hist[l, 1]
+                    # one tail item: H = A ∩ T_y, so X+ and X- are empty (sum_h = H, sum_ah = 0)
+                    c = rule_cost(t, 1, items, l, A, H, H, 0, _lb(n, sy - H, tables[1]), tables)
+                    if c < cost[y]:
+                        cost[y] = c
+                        best_t[y] = t
+                        best_l[y] = l
+                        best_a[y] = A
+                        best_h[y] = H
+            for i in range(m):  # reset the rows this tail item touched
+                x = order_idx[order_ptr[y] + i]
+                for w in range(W):
+                    v = h_words[x, w]
+                    while v:
+                        cnt[(w << 6) + _ctz(v)] = 0
+                        v &= v - _ONE
     return cost, best_t, best_l, best_a, best_h
 
 
 @numba.njit(cache=True, parallel=True)
-def merge_pairs(pi, pj, head_mask, r_ptr, r_idx, mu, h_ptr, h_idx, t_ptr, t_idx, t_supp,
-                h_cost, t_cost, n, table):
+def merge_pairs(pi, pj, r_hptr, r_hidx, r_tptr, r_tidx, mu, h_words, t_words, h_supp, t_supp,
+                h_cost, t_cost, n, tables, n_threads):
     """Evaluate merges of rule pairs (pi[c], pj[c]): heads X1∪X2 and X1∩X2, tail Y1∪Y2.
 
-    ``head_mask (R, p) uint8`` marks each rule's head items, ``r_idx[r_ptr[r]:r_ptr[r+1]]`` its tail.
-    Pairs whose heads differ in more than ``mu`` items (mu < 0: no bound) get cost inf.
-    Returns per pair (cost, use_intersection, l, k, |A|, |H|).
+    Rule r's head is ``r_hidx[r_hptr[r]:r_hptr[r+1]]`` (sorted), its tail ``r_tidx[r_tptr[r]:...]``.
+    Pairs whose heads differ in more than ``mu`` items (mu < 0: no bound) get cost inf. Returns per pair
+    (cost, use_intersection, l, k, |A|, |H|). ``n_threads`` chunks, one scratch each, reused over its pairs.
     """
     m = pi.shape[0]
-    p = head_mask.shape[1]
+    W = h_words.shape[1]
     cost = np.full(m, np.inf)
     inter = np.zeros(m, dtype=np.bool_)
     out_l = np.zeros(m, dtype=np.int64)
     out_k = np.zeros(m, dtype=np.int64)
     out_a = np.zeros(m, dtype=np.int64)
     out_h = np.zeros(m, dtype=np.int64)
-    for c in numba.prange(m):
-        a = pi[c]
-        b = pj[c]
-        Xu = np.empty(p, dtype=np.int64)  # union and intersection of the two heads, one scan
-        Xi = np.empty(p, dtype=np.int64)
-        n_union = 0
-        n_inter = 0
-        for x in range(p):
-            ha = head_mask[a, x]
-            hb = head_mask[b, x]
-            if ha or hb:
-                Xu[n_union] = x
+    n_chunks = min(n_threads, max(m, 1))
+    for ch in numba.prange(n_chunks):
+        scratch = (np.zeros(n, np.int32), np.zeros(n, np.int32), np.empty(n, np.int64),
+                   np.zeros((64, W), np.uint64), np.zeros((64, W), np.uint64))
+        for c in range(ch, m, n_chunks):
+            a = pi[c]
+            b = pj[c]
+            a0, a1, b0, b1 = r_hptr[a], r_hptr[a + 1], r_hptr[b], r_hptr[b + 1]
+            Xu = np.empty((a1 - a0) + (b1 - b0), dtype=np.int64)
+            Xi = np.empty(min(a1 - a0, b1 - b0), dtype=np.int64)
+            n_union = 0
+            n_inter = 0
+            i, j = a0, b0
+            while i < a1 or j < b1:  # merge of two sorted lists
+                if j >= b1 or (i < a1 and r_hidx[i] < r_hidx[j]):
+                    Xu[n_union] = r_hidx[i]
+                    i += 1
+                elif i >= a1 or r_hidx[j] < r_hidx[i]:
+                    Xu[n_union] = r_hidx[j]
+                    j += 1
+                else:
+                    Xu[n_union] = r_hidx[i]
+                    Xi[n_inter] = r_hidx[i]
+                    n_inter += 1
+                    i += 1
+                    j += 1
                 n_union += 1
-            if ha and hb:
-                Xi[n_inter] = x
-                n_inter += 1
-        if mu >= 0 and n_union - n_inter > mu:
-            continue
-        Xu = Xu[:n_union]
-        Xi = Xi[:n_inter]
-        la = r_ptr[a + 1] - r_ptr[a]
-        lb = r_ptr[b + 1] - r_ptr[b]
-        Y = np.empty(la + lb, dtype=np.int64)
-        Y[:la] = r_idx[r_ptr[a]:r_ptr[a + 1]]
-        Y[la:] = r_idx[r_ptr[b]:r_ptr[b + 1]]
-        res = best_rule(Xu, Y, h_ptr, h_idx, t_ptr, t_idx, t_supp, h_cost, t_cost, n, table)
-        cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = res
-        if n_inter > 0 and n_inter < n_union:
-            res = best_rule(Xi, Y, h_ptr, h_idx, t_ptr, t_idx, t_supp, h_cost, t_cost, n, table)
-            if res[0] < cost[c]:
-                cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = res
-                inter[c] = True
+            if mu >= 0 and n_union - n_inter > mu:
+                continue
+            la = r_tptr[a + 1] - r_tptr[a]
+            lb = r_tptr[b + 1] - r_tptr[b]
+            Y = np.empty(la + lb, dtype=np.int64)
+            Y[:la] = r_tidx[r_tptr[a]:r_tptr[a + 1]]
+            Y[la:] = r_tidx[r_tptr[b]:r_tptr[b + 1]]
+            res = best_rule(Xu[:n_union], Y, h_words, t_words, h_supp, t_supp, h_cost, t_cost, n, tables,
+                            scratch)
+            cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = res
+            if n_inter > 0 and n_inter < n_union:
+                res = best_rule(Xi[:n_inter], Y, h_words, t_words, h_supp, t_supp, h_cost, t_cost, n, tables,
+                                scratch)
+                if res[0] < cost[c]:
+                    cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = res
+                    inter[c] = True
     return cost, inter, out_l, out_k, out_a, out_h

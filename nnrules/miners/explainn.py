@@ -24,12 +24,12 @@ import numba
 import numpy as np
 
 from .. import registry as _registry
-from ..data.bits import BinaryMatrix, and_count, tidlists
+from ..data.bits import BinaryMatrix, and_count
 from ..data.rules import Rule, RuleSet
 from ..params import Param
 from . import _explainn_kernels as K
 from .base import Miner
-from .mdl import log_binom, lpc_table, parametric_complexity, universal_int
+from .mdl import log_binom, parametric_complexity, universal_int
 
 __all__ = ["ExplaiNN", "as_binary_matrix"]
 
@@ -45,28 +45,28 @@ def as_binary_matrix(data, name: str) -> BinaryMatrix:
 
 
 class _Data:
-    """Tid-lists, supports and item codes of the head and tail item sets."""
+    """Bit-packed words, supports and item codes of the head and tail item sets (no copies: a memmapped
+    BinaryMatrix stays on disk)."""
 
     def __init__(self, head: BinaryMatrix, tail: BinaryMatrix) -> None:
         self.n = head.n_samples
         self.h_supp = head.support()
         self.t_supp = tail.support()
-        self.h_ptr, self.h_idx = tidlists(head.words, self.n)
-        self.t_ptr, self.t_idx = tidlists(tail.words, self.n)
+        self.h_words = head.words
         self.t_words = tail.words
         total = float(self.h_supp.sum() + self.t_supp.sum())
         # item code L(x) = -log2(|T_x| / Σ_I |T_I|), over both layers (Sec. 2.2); dead units: inf
         with np.errstate(divide="ignore"):
             self.h_cost = -np.log2(self.h_supp / total) if total else np.full(len(self.h_supp), np.inf)
             self.t_cost = -np.log2(self.t_supp / total) if total else np.full(len(self.t_supp), np.inf)
-        self.table = lpc_table()
+        self.tables = K.tables(self.n)
 
     def singleton(self, y: int) -> float:
         return log_binom(self.n, int(self.t_supp[y]))
 
     def rule_args(self):
-        return (self.h_ptr, self.h_idx, self.t_ptr, self.t_idx, self.t_supp, self.h_cost,
-                self.t_cost, self.n, self.table)
+        return (self.h_words, self.t_words, self.h_supp, self.t_supp, self.h_cost, self.t_cost, self.n,
+                self.tables)
 
 
 class ExplaiNN(Miner):
@@ -153,8 +153,8 @@ class ExplaiNN(Miner):
             idx.append(xs)
             ptr[y + 1] = ptr[y] + len(xs)
         order = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
-        cost, t, l, a, h = K.phase1(ptr, order, d.h_ptr, d.h_idx, d.t_words, d.t_supp, d.h_cost,
-                                    d.t_cost, d.n, d.table)
+        cost, t, l, a, h = K.phase1(ptr, order, d.h_words, d.t_words, d.t_supp, d.h_cost, d.t_cost, d.n,
+                                    d.tables, numba.get_num_threads())
         cands = []
         for y in range(tail.n_units):
             gain = d.singleton(y) - cost[y]
@@ -208,13 +208,13 @@ class ExplaiNN(Miner):
         ids = sorted(alive)
         pos = {rid: i for i, rid in enumerate(ids)}
         new_set = set(new_ids)
-        mask = np.zeros((len(ids), p), dtype=np.uint8)
-        r_ptr = np.zeros(len(ids) + 1, dtype=np.int64)
+        r_hptr = np.zeros(len(ids) + 1, dtype=np.int64)
+        r_tptr = np.zeros(len(ids) + 1, dtype=np.int64)
         for i, rid in enumerate(ids):
-            mask[i, list(alive[rid]["head"])] = 1
-            r_ptr[i + 1] = r_ptr[i] + len(alive[rid]["tail"])
-        r_idx = np.fromiter((y for rid in ids for y in alive[rid]["tail"]), dtype=np.int64,
-                            count=int(r_ptr[-1]))
+            r_hptr[i + 1] = r_hptr[i] + len(alive[rid]["head"])
+            r_tptr[i + 1] = r_tptr[i] + len(alive[rid]["tail"])
+        r_hidx = np.fromiter((x for rid in ids for x in alive[rid]["head"]), dtype=np.int64, count=int(r_hptr[-1]))
+        r_tidx = np.fromiter((y for rid in ids for y in alive[rid]["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
         pairs_a, pairs_b = [], []
         new_pos = np.array(sorted(pos[r] for r in new_set), dtype=np.int64)
         all_pos = np.arange(len(ids), dtype=np.int64)
@@ -229,7 +229,8 @@ class ExplaiNN(Miner):
         pj = np.concatenate(pairs_b)
         if len(pi) == 0:
             return
-        cost, inter, l, k, a, h = K.merge_pairs(pi, pj, mask, r_ptr, r_idx, mu, *d.rule_args())
+        cost, inter, l, k, a, h = K.merge_pairs(pi, pj, r_hptr, r_hidx, r_tptr, r_tidx, mu, *d.rule_args(),
+                                                numba.get_num_threads())
         src_cost = np.array([alive[rid]["cost"] for rid in ids])
         gain = src_cost[pi] + src_cost[pj] - cost
         # a pair's gain changes later only through L_N(|M|) (< 2 bits): drop hopeless pairs now
