@@ -130,45 +130,63 @@ def _add_planes(planes, nb, words, item, carry):
 
 
 @numba.njit(cache=True)
-def _hist_bits(X, Y, h_words, t_words, hp, tp, hist, g):
-    """Fill ``hist`` and ``g`` with bit-sliced counters (see the module docstring). The inner loops run
-    over the words of one plane, so that LLVM vectorises the ANDs and popcounts."""
-    nx, ny = X.shape[0], Y.shape[0]
+def _head_masks(X, h_words, hp, carry, eqm, tot):
+    """Rows whose head count is exactly a, as word masks ``eqm[a]`` (a = 1..|X|), and their number ``tot[a]``.
+    ``hp`` (≥ bitlen(|X|) planes) and ``carry`` (W,) are scratch. O(W·|X|·log|X|), vectorised."""
+    nx = X.shape[0]
     W = h_words.shape[1]
-    bh, bt = _bitlen(nx), _bitlen(ny)
+    bh = _bitlen(nx)
     for b in range(bh):
         hp[b, :] = 0
-    for b in range(bt):
-        tp[b, :] = 0
-    carry = np.empty(W, dtype=np.uint64)
     for i in range(nx):
         _add_planes(hp, bh, h_words, X[i], carry)
+    for a in range(1, nx + 1):
+        for w in range(W):
+            eqm[a, w] = _ALL
+        for b in range(bh):
+            flip = np.uint64(0) if (a >> b) & 1 else _ALL
+            for w in range(W):
+                eqm[a, w] &= hp[b, w] ^ flip
+        c = 0
+        for w in range(W):
+            c += _popcount64(eqm[a, w])
+        tot[a] = c
+
+
+@numba.njit(cache=True)
+def _tail_masks(Y, t_words, tp, carry, te):
+    """Rows with exactly v tail items of ``Y`` as word masks ``te[v]`` (v = 1..|Y|); ``tp``, ``carry`` are
+    scratch. O(W·|Y| log|Y|), vectorised."""
+    ny = Y.shape[0]
+    W = t_words.shape[1]
+    bt = _bitlen(ny)
+    for b in range(bt):
+        tp[b, :] = 0
     for j in range(ny):
         _add_planes(tp, bt, t_words, Y[j], carry)
-    te = np.empty((ny + 1, W), dtype=np.uint64)  # rows with exactly v tail items, v >= 1
     for v in range(1, ny + 1):
-        te[v, :] = _ALL
+        for w in range(W):
+            te[v, w] = _ALL
         for b in range(bt):
             flip = np.uint64(0) if (v >> b) & 1 else _ALL
             for w in range(W):
                 te[v, w] &= tp[b, w] ^ flip
-    eq = np.empty(W, dtype=np.uint64)
+
+
+@numba.njit(cache=True)
+def _joint(eqm, tot, nx, Y, t_words, te, hist, g):
+    """``hist`` and ``g`` from the head masks (:func:`_head_masks`) and tail masks (:func:`_tail_masks`):
+    O(W·|X|·2|Y|) vectorised popcounts."""
+    ny = Y.shape[0]
+    W = t_words.shape[1]
     for a in range(1, nx + 1):
-        eq[:] = _ALL
-        for b in range(bh):
-            flip = np.uint64(0) if (a >> b) & 1 else _ALL
-            for w in range(W):
-                eq[w] &= hp[b, w] ^ flip
-        total = 0
-        for w in range(W):
-            total += _popcount64(eq[w])
-        if total == 0:
+        if tot[a] == 0:
             continue
-        rest = total
+        rest = tot[a]
         for v in range(1, ny + 1):
             c = 0
             for w in range(W):
-                c += _popcount64(eq[w] & te[v, w])
+                c += _popcount64(eqm[a, w] & te[v, w])
             hist[a, v] += c
             rest -= c
         hist[a, 0] += rest
@@ -176,8 +194,22 @@ def _hist_bits(X, Y, h_words, t_words, hp, tp, hist, g):
             c = 0
             y = Y[j]
             for w in range(W):
-                c += _popcount64(eq[w] & t_words[y, w])
+                c += _popcount64(eqm[a, w] & t_words[y, w])
             g[j, a] += c
+
+
+@numba.njit(cache=True)
+def _hist_bits(X, Y, h_words, t_words, hp, tp, hist, g):
+    """Fill ``hist`` and ``g`` with bit-sliced counters (see the module docstring)."""
+    nx, ny = X.shape[0], Y.shape[0]
+    W = h_words.shape[1]
+    carry = np.empty(W, dtype=np.uint64)
+    eqm = np.empty((nx + 1, W), dtype=np.uint64)
+    tot = np.zeros(nx + 1, dtype=np.int64)
+    _head_masks(X, h_words, hp, carry, eqm, tot)
+    te = np.empty((ny + 1, W), dtype=np.uint64)
+    _tail_masks(Y, t_words, tp, carry, te)
+    _joint(eqm, tot, nx, Y, t_words, te, hist, g)
 
 
 @numba.njit(cache=True)
@@ -237,6 +269,12 @@ def best_rule(X, Y, h_words, t_words, h_supp, t_supp, h_cost, t_cost, n, tables,
         _hist_bits(X, Y, h_words, t_words, hp, tp, hist, g)
     else:
         _hist_rows(X, Y, h_words, t_words, cnt_h, cnt_t, touched, hist, g)
+    return _scan(nx, ny, items, hist, g, Y, t_supp, n, tables)
+
+
+@numba.njit(cache=True)
+def _scan(nx, ny, items, hist, g, Y, t_supp, n, tables):
+    """Best (cost, l, k, |A|, |H|) over all thresholds from the histograms: O(|X|·|Y|)."""
     col = np.zeros(ny + 1, dtype=np.int64)
     gcum = np.zeros(ny, dtype=np.int64)
     best = (np.inf, 0, 0, 0, 0)
@@ -327,16 +365,46 @@ def phase1(order_ptr, order_idx, h_words, t_words, t_supp, h_cost, t_cost, n, ta
     return cost, best_t, best_l, best_a, best_h
 
 
-@numba.njit(cache=True, parallel=True)
-def merge_pairs(pi, pj, r_hptr, r_hidx, r_tptr, r_tidx, mu, h_words, t_words, h_supp, t_supp,
-                h_cost, t_cost, n, tables, n_threads):
-    """Evaluate merges of rule pairs (pi[c], pj[c]): heads X1∪X2 and X1∩X2, tail Y1∪Y2.
+@numba.njit(cache=True)
+def _union_inter(r_hptr, r_hidx, a, b):
+    """Sorted union and intersection of the heads of rules a and b."""
+    a0, a1, b0, b1 = r_hptr[a], r_hptr[a + 1], r_hptr[b], r_hptr[b + 1]
+    Xu = np.empty((a1 - a0) + (b1 - b0), dtype=np.int64)
+    Xi = np.empty(min(a1 - a0, b1 - b0), dtype=np.int64)
+    nu = 0
+    ni = 0
+    i, j = a0, b0
+    while i < a1 or j < b1:
+        if j >= b1 or (i < a1 and r_hidx[i] < r_hidx[j]):
+            Xu[nu] = r_hidx[i]
+            i += 1
+        elif i >= a1 or r_hidx[j] < r_hidx[i]:
+            Xu[nu] = r_hidx[j]
+            j += 1
+        else:
+            Xu[nu] = r_hidx[i]
+            Xi[ni] = r_hidx[i]
+            ni += 1
+            i += 1
+            j += 1
+        nu += 1
+    return Xu[:nu], Xi[:ni]
 
-    Rule r's head is ``r_hidx[r_hptr[r]:r_hptr[r+1]]`` (sorted), its tail ``r_tidx[r_tptr[r]:...]``.
-    Pairs whose heads differ in more than ``mu`` items (mu < 0: no bound) get cost inf. Returns per pair
-    (cost, use_intersection, l, k, |A|, |H|). ``n_threads`` chunks, one scratch each, reused over its pairs.
+
+@numba.njit(cache=True, parallel=True)
+def merge_groups(pa, pb, g_ptr, r_hptr, r_hidx, r_tptr, r_tidx, mu, h_words, t_words, h_supp, t_supp,
+                 h_cost, t_cost, n, tables, n_threads):
+    """Evaluate merges of rule pairs (pa[c], pb[c]): heads X1∪X2 and X1∩X2, tail Y1∪Y2.
+
+    Pairs come in groups ``g_ptr`` whose two rules have the same two heads (e.g. all pairs of a rule with
+    head {3} and one with head {3, 7}): the head masks of the union and of the intersection are computed
+    once per group and shared by its pairs, so a pair costs only its tail part. Rule r's head is
+    ``r_hidx[r_hptr[r]:r_hptr[r+1]]`` (sorted), its tail ``r_tidx[r_tptr[r]:...]``. Groups whose heads differ
+    in more than ``mu`` items (mu < 0: no bound) get cost inf. Returns per pair (cost, use_intersection, l,
+    k, |A|, |H|). Cost per group O(W·|X| log|X|), per pair O(W·(|Y| log|Y| + |X|·|Y|)) word operations.
     """
-    m = pi.shape[0]
+    m = pa.shape[0]
+    G = g_ptr.shape[0] - 1
     W = h_words.shape[1]
     cost = np.full(m, np.inf)
     inter = np.zeros(m, dtype=np.bool_)
@@ -344,47 +412,55 @@ def merge_pairs(pi, pj, r_hptr, r_hidx, r_tptr, r_tidx, mu, h_words, t_words, h_
     out_k = np.zeros(m, dtype=np.int64)
     out_a = np.zeros(m, dtype=np.int64)
     out_h = np.zeros(m, dtype=np.int64)
-    n_chunks = min(n_threads, max(m, 1))
+    n_chunks = min(n_threads, max(G, 1))
     for ch in numba.prange(n_chunks):
-        scratch = (np.zeros(n, np.int32), np.zeros(n, np.int32), np.empty(n, np.int64),
-                   np.zeros((64, W), np.uint64), np.zeros((64, W), np.uint64))
-        for c in range(ch, m, n_chunks):
-            a = pi[c]
-            b = pj[c]
-            a0, a1, b0, b1 = r_hptr[a], r_hptr[a + 1], r_hptr[b], r_hptr[b + 1]
-            Xu = np.empty((a1 - a0) + (b1 - b0), dtype=np.int64)
-            Xi = np.empty(min(a1 - a0, b1 - b0), dtype=np.int64)
-            n_union = 0
-            n_inter = 0
-            i, j = a0, b0
-            while i < a1 or j < b1:  # merge of two sorted lists
-                if j >= b1 or (i < a1 and r_hidx[i] < r_hidx[j]):
-                    Xu[n_union] = r_hidx[i]
-                    i += 1
-                elif i >= a1 or r_hidx[j] < r_hidx[i]:
-                    Xu[n_union] = r_hidx[j]
-                    j += 1
-                else:
-                    Xu[n_union] = r_hidx[i]
-                    Xi[n_inter] = r_hidx[i]
-                    n_inter += 1
-                    i += 1
-                    j += 1
-                n_union += 1
-            if mu >= 0 and n_union - n_inter > mu:
+        hp = np.zeros((64, W), np.uint64)
+        tp = np.zeros((64, W), np.uint64)
+        carry = np.empty(W, np.uint64)
+        for gi in range(ch, G, n_chunks):
+            c0, c1 = g_ptr[gi], g_ptr[gi + 1]
+            Xu, Xi = _union_inter(r_hptr, r_hidx, pa[c0], pb[c0])
+            nu, ni = Xu.shape[0], Xi.shape[0]
+            if mu >= 0 and nu - ni > mu:
                 continue
-            la = r_tptr[a + 1] - r_tptr[a]
-            lb = r_tptr[b + 1] - r_tptr[b]
-            Y = np.empty(la + lb, dtype=np.int64)
-            Y[:la] = r_tidx[r_tptr[a]:r_tptr[a + 1]]
-            Y[la:] = r_tidx[r_tptr[b]:r_tptr[b + 1]]
-            res = best_rule(Xu[:n_union], Y, h_words, t_words, h_supp, t_supp, h_cost, t_cost, n, tables,
-                            scratch)
-            cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = res
-            if n_inter > 0 and n_inter < n_union:
-                res = best_rule(Xi[:n_inter], Y, h_words, t_words, h_supp, t_supp, h_cost, t_cost, n, tables,
-                                scratch)
-                if res[0] < cost[c]:
-                    cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = res
-                    inter[c] = True
+            use_i = 0 < ni < nu
+            eq_u = np.empty((nu + 1, W), np.uint64)
+            tot_u = np.zeros(nu + 1, np.int64)
+            _head_masks(Xu, h_words, hp, carry, eq_u, tot_u)
+            items_u = 0.0
+            for i in range(nu):
+                items_u += h_cost[Xu[i]]
+            eq_i = np.empty((ni + 1 if use_i else 1, W), np.uint64)
+            tot_i = np.zeros(ni + 1, np.int64)
+            items_i = 0.0
+            if use_i:
+                _head_masks(Xi, h_words, hp, carry, eq_i, tot_i)
+                for i in range(ni):
+                    items_i += h_cost[Xi[i]]
+            for c in range(c0, c1):
+                a, b = pa[c], pb[c]
+                la = r_tptr[a + 1] - r_tptr[a]
+                lb = r_tptr[b + 1] - r_tptr[b]
+                ny = la + lb
+                Y = np.empty(ny, dtype=np.int64)
+                Y[:la] = r_tidx[r_tptr[a]:r_tptr[a + 1]]
+                Y[la:] = r_tidx[r_tptr[b]:r_tptr[b + 1]]
+                items_t = 0.0
+                for j in range(ny):
+                    items_t += t_cost[Y[j]]
+                te = np.empty((ny + 1, W), np.uint64)
+                _tail_masks(Y, t_words, tp, carry, te)
+                hist = np.zeros((nu + 1, ny + 1), np.int64)
+                g = np.zeros((ny, nu + 1), np.int64)
+                _joint(eq_u, tot_u, nu, Y, t_words, te, hist, g)
+                res = _scan(nu, ny, items_u + items_t, hist, g, Y, t_supp, n, tables)
+                cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = res
+                if use_i:
+                    hist = np.zeros((ni + 1, ny + 1), np.int64)
+                    g = np.zeros((ny, ni + 1), np.int64)
+                    _joint(eq_i, tot_i, ni, Y, t_words, te, hist, g)
+                    res = _scan(ni, ny, items_i + items_t, hist, g, Y, t_supp, n, tables)
+                    if res[0] < cost[c]:
+                        cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = res
+                        inter[c] = True
     return cost, inter, out_l, out_k, out_a, out_h

@@ -20,6 +20,9 @@ acyclic (the paper's decodability condition).
 """
 from __future__ import annotations
 
+import time
+from typing import Callable
+
 import numba
 import numpy as np
 
@@ -42,6 +45,10 @@ def as_binary_matrix(data, name: str) -> BinaryMatrix:
         return BinaryMatrix.from_dense(data)
     except ValueError as err:
         raise ValueError(f"{name}: {err}") from err
+
+
+class _OutOfTime(Exception):
+    """The fit's time budget is spent (caught inside fit)."""
 
 
 class _Data:
@@ -94,15 +101,18 @@ class ExplaiNN(Miner):
         Param("max_iter", int, 1000, "at most this many merge rounds", low=0, ui=False),
         Param("n_jobs", int, None, "numba threads", low=1, optional=True, none_means="numba's default", ui=False),
         Param("verbose", bool, False, "print progress per phase", ui=False),
+        Param("time_budget", float, None, "stop merging after this many seconds and keep the best model so far",
+              label="time budget (s)", low=0, low_open=True, optional=True, none_means="no limit"),
     )
 
     def __init__(self, theta: float = 0.3, mu: int | None = None, max_iter: int = 1000,
-                 n_jobs: int | None = None, verbose: bool = False) -> None:
+                 n_jobs: int | None = None, verbose: bool = False, time_budget: float | None = None) -> None:
         self.theta = theta
         self.mu = mu
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.time_budget = time_budget
 
     @staticmethod
     def _check_data(head, tail) -> tuple[BinaryMatrix, BinaryMatrix]:
@@ -119,13 +129,21 @@ class ExplaiNN(Miner):
         return h, t
 
     # ------------------------------------------------------------------ search
-    def fit(self, head, tail) -> "ExplaiNN":
+    def fit(self, head, tail, on_progress: Callable[[str, float], None] | None = None) -> "ExplaiNN":
         """Mine rules X → Y with X ⊆ head columns, Y ⊆ tail columns.
 
         ``head (n, p)``, ``tail (n, q)``: bool arrays or ``BinaryMatrix`` over the same n samples.
+        ``on_progress(stage, fraction)`` is called after phase 1 and during each merge round (every block of
+        pairs); an exception it raises (e.g. the app's Cancel) ends the fit. With ``time_budget`` the merge
+        search stops when the time is up and keeps the rules of the last finished round
+        (``stopped_early_`` is then True).
         """
         self.validate()
         head, tail = self._check_data(head, tail)
+        self._progress = on_progress or (lambda stage, fraction: None)
+        self._deadline = None if self.time_budget is None else time.monotonic() + self.time_budget
+        self.stopped_early_ = False
+        self.n_pairs_ = 0
         old_threads = numba.get_num_threads()
         if self.n_jobs is not None:
             numba.set_num_threads(min(self.n_jobs, numba.config.NUMBA_NUM_THREADS))
@@ -134,6 +152,7 @@ class ExplaiNN(Miner):
             rules = self._phase1(head, tail, d)
             if self.verbose:
                 print(f"ExplaiNN: {len(rules)} single-tail rules")
+            self._progress("phase 1: single-tail rules", 0.0)
             rules, self.n_iter_ = self._merge(rules, d, head.n_units)
         finally:
             numba.set_num_threads(old_threads)
@@ -177,7 +196,11 @@ class ExplaiNN(Miner):
         new_ids = sorted(alive)
         n_iter = 0
         while n_iter < self.max_iter and len(alive) > 1:
-            self._score_pairs(alive, new_ids, cache, mu, d, p)
+            try:
+                self.n_pairs_ += self._score_pairs(alive, new_ids, cache, mu, d, p, n_iter + 1)
+            except _OutOfTime:
+                self.stopped_early_ = True  # the round is incomplete: keep the rules of the last full one
+                break
             m = len(alive)
             chosen, used = [], set()
             for (a, b), cand in sorted(cache.items(), key=lambda kv: (-kv[1]["gain"], kv[0])):
@@ -199,49 +222,78 @@ class ExplaiNN(Miner):
                 new_ids.append(next_id)
                 next_id += 1
             cache = {k: v for k, v in cache.items() if k[0] not in used and k[1] not in used}
+            self._progress(f"merge round {n_iter}: {len(alive)} rules", 1.0)
             if self.verbose:
                 print(f"ExplaiNN: merge round {n_iter}: {len(chosen)} merges, {len(alive)} rules")
         return list(alive.values()), n_iter
 
+    #: pairs scored per kernel call (memory: ~60 bytes a pair), and most pairs per group of equal heads
+    PAIRS_PER_CALL = 2_000_000
+    PAIRS_PER_GROUP = 256
+
+    def _check(self, stage: str = "", fraction: float = 0.0) -> None:
+        self._progress(stage, fraction)
+        if self._deadline is not None and time.monotonic() > self._deadline:
+            raise _OutOfTime()
+
     def _score_pairs(self, alive: dict[int, dict], new_ids: list[int], cache: dict, mu: int,
-                     d: _Data, p: int) -> None:
+                     d: _Data, p: int, round_: int = 1) -> int:
+        """Score every pair of rules with at least one new rule; keep those with gain > −2 in ``cache``.
+
+        Pairs are generated in blocks of new rules and sorted by their two heads, so that pairs with the
+        same heads form a group whose head masks are computed once (:func:`_explainn_kernels.merge_groups`).
+        Returns the number of pairs scored."""
         ids = sorted(alive)
+        R = len(ids)
         pos = {rid: i for i, rid in enumerate(ids)}
-        new_set = set(new_ids)
-        r_hptr = np.zeros(len(ids) + 1, dtype=np.int64)
-        r_tptr = np.zeros(len(ids) + 1, dtype=np.int64)
-        for i, rid in enumerate(ids):
-            r_hptr[i + 1] = r_hptr[i] + len(alive[rid]["head"])
-            r_tptr[i + 1] = r_tptr[i] + len(alive[rid]["tail"])
-        r_hidx = np.fromiter((x for rid in ids for x in alive[rid]["head"]), dtype=np.int64, count=int(r_hptr[-1]))
+        heads = [alive[rid]["head"] for rid in ids]
+        r_hptr = np.zeros(R + 1, dtype=np.int64)
+        r_tptr = np.zeros(R + 1, dtype=np.int64)
+        r_hptr[1:] = np.cumsum([len(h) for h in heads])
+        r_tptr[1:] = np.cumsum([len(alive[rid]["tail"]) for rid in ids])
+        r_hidx = np.fromiter((x for h in heads for x in h), dtype=np.int64, count=int(r_hptr[-1]))
         r_tidx = np.fromiter((y for rid in ids for y in alive[rid]["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
-        pairs_a, pairs_b = [], []
-        new_pos = np.array(sorted(pos[r] for r in new_set), dtype=np.int64)
-        all_pos = np.arange(len(ids), dtype=np.int64)
-        for i in new_pos:
-            # each unordered pair once: new×old, and new×new with the higher position
-            others = all_pos[(all_pos != i) & ~(np.isin(all_pos, new_pos) & (all_pos < i))]
-            pairs_a.append(np.full(len(others), i, dtype=np.int64))
-            pairs_b.append(others)
-        if not pairs_a:
-            return
-        pi = np.concatenate(pairs_a)
-        pj = np.concatenate(pairs_b)
-        if len(pi) == 0:
-            return
-        cost, inter, l, k, a, h = K.merge_pairs(pi, pj, r_hptr, r_hidx, r_tptr, r_tidx, mu, *d.rule_args(),
-                                                numba.get_num_threads())
+        head_id: dict[tuple, int] = {}
+        hid = np.array([head_id.setdefault(h, len(head_id)) for h in heads], dtype=np.int64)
         src_cost = np.array([alive[rid]["cost"] for rid in ids])
-        gain = src_cost[pi] + src_cost[pj] - cost
-        # a pair's gain changes later only through L_N(|M|) (< 2 bits): drop hopeless pairs now
-        keep = np.flatnonzero(np.isfinite(cost) & (gain > -2.0))
-        for c in keep:
-            ra, rb = alive[ids[pi[c]]], alive[ids[pj[c]]]
-            hx = set(ra["head"]) & set(rb["head"]) if inter[c] else set(ra["head"]) | set(rb["head"])
-            key = tuple(sorted((ids[pi[c]], ids[pj[c]])))
-            cache[key] = {"head": tuple(sorted(hx)), "tail": tuple(sorted(ra["tail"] + rb["tail"])),
-                          "l": int(l[c]), "k": int(k[c]), "A": int(a[c]), "H": int(h[c]),
-                          "cost": float(cost[c]), "gain": float(gain[c])}
+        new_pos = np.array(sorted(pos[r] for r in new_ids), dtype=np.int64)
+        is_new = np.zeros(R, dtype=bool)
+        is_new[new_pos] = True
+        all_pos = np.arange(R, dtype=np.int64)
+        block = max(1, self.PAIRS_PER_CALL // max(R, 1))
+        scored = 0
+        for start in range(0, len(new_pos), block):
+            rows = new_pos[start: start + block]
+            pi = np.repeat(rows, R)
+            pj = np.tile(all_pos, len(rows))
+            # each unordered pair once: new×old, and new×new with the higher position
+            keep = (pj != pi) & ~(is_new[pj] & (pj < pi))
+            pi, pj = pi[keep], pj[keep]
+            if len(pi) == 0:
+                continue
+            swap = hid[pi] > hid[pj]  # a group is an ordered pair of head ids
+            pi[swap], pj[swap] = pj[swap], pi[swap]
+            key = hid[pi] * len(head_id) + hid[pj]
+            order = np.argsort(key, kind="stable")
+            pi, pj, key = pi[order], pj[order], key[order]
+            idx = np.arange(len(key))
+            first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+            group_start = first[np.searchsorted(first, idx, side="right") - 1]
+            g_ptr = np.r_[np.flatnonzero((idx - group_start) % self.PAIRS_PER_GROUP == 0), len(key)].astype(np.int64)
+            cost, inter, l, k, a, h = K.merge_groups(pi, pj, g_ptr, r_hptr, r_hidx, r_tptr, r_tidx, mu,
+                                                     *d.rule_args(), numba.get_num_threads())
+            scored += len(pi)
+            gain = src_cost[pi] + src_cost[pj] - cost
+            # a pair's gain changes later only through L_N(|M|) (< 2 bits): drop hopeless pairs now
+            for c in np.flatnonzero(np.isfinite(cost) & (gain > -2.0)):
+                ra, rb = alive[ids[pi[c]]], alive[ids[pj[c]]]
+                hx = set(ra["head"]) & set(rb["head"]) if inter[c] else set(ra["head"]) | set(rb["head"])
+                pair = tuple(sorted((ids[pi[c]], ids[pj[c]])))
+                cache[pair] = {"head": tuple(sorted(hx)), "tail": tuple(sorted(ra["tail"] + rb["tail"])),
+                               "l": int(l[c]), "k": int(k[c]), "A": int(a[c]), "H": int(h[c]),
+                               "cost": float(cost[c]), "gain": float(gain[c])}
+            self._check(f"merge round {round_}: {scored:,} pairs scored", min(1.0, (start + block) / len(new_pos)))
+        return scored
 
     def _finish(self, rules: list[dict], d: _Data, head: BinaryMatrix, tail: BinaryMatrix) -> None:
         n_items = head.n_units + tail.n_units
