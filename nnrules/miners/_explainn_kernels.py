@@ -30,7 +30,7 @@ import numba
 import numpy as np
 
 from ..data.bits import _popcount64
-from .mdl import _LN2, lpc, lpc_table
+from .mdl import _LN2, _lpc_asymptotic, lpc, lpc_table
 from .mdl import _log_binom as log_binom
 from .mdl import _universal_int as universal_int
 
@@ -63,7 +63,17 @@ def tables(n: int):
     """(L_pc table, log2 n! table, L_N table) for a fit over ``n`` rows: table lookups instead of lgamma and
     log2 loops in the (l, k) scans (values equal to the direct formulas to a few ulp)."""
     size = int(min(max(4 * (n + 1), 1024), LOG_FACTORIAL_MAX))
-    return lpc_table(), _log_factorials(size), _universal_ints(UNIVERSAL_INT_MAX)
+    return _lpc_extended(lpc_table(), size), _log_factorials(size), _universal_ints(UNIVERSAL_INT_MAX)
+
+
+@numba.njit(cache=True)
+def _lpc_extended(table, size):
+    """The exact L_pc table, continued by the asymptotic expansion up to ``size`` (what :func:`lpc` returns)."""
+    out = np.empty(max(size, table.shape[0]), dtype=np.float64)
+    out[:table.shape[0]] = table
+    for i in range(table.shape[0], out.shape[0]):
+        out[i] = lpc(i, table)
+    return out
 
 
 @numba.njit(cache=True)
@@ -93,20 +103,31 @@ def _lb(n, k, lf):
 
 
 @numba.njit(cache=True, inline="always")
+def _lpc(z, table):
+    return table[z] if z < table.shape[0] else _lpc_asymptotic(float(z))
+
+
+@numba.njit(cache=True, inline="always")
 def _ln(z, ln):
     return ln[z] if z < ln.shape[0] else universal_int(z)
+
+
+@numba.njit(cache=True, inline="always")
+def _cost(nx, ny, item_bits, l, A, H, sum_h, sum_ah, singles, table, lf, ln):
+    hy = H * ny
+    ahy = (A - H) * ny
+    return (_ln(nx, ln) + _ln(ny, ln) + item_bits + _ln(l, ln)
+            + _lpc(A, table) + _lpc(hy, table) + _lpc(ahy, table)
+            + _lb(A, H, lf) + _lb(hy, hy - sum_h, lf) + _lb(ahy, sum_ah, lf) + singles)
 
 
 @numba.njit(cache=True)
 def rule_cost(nx, ny, item_bits, l, A, H, sum_h, sum_ah, singles, tables):
     """Code length (bits) of one rule from its counts; ``sum_h`` = Σ_{t∈H} |Y∩t|, ``sum_ah`` over A∖H;
-    ``tables`` from :func:`tables`."""
+    ``tables`` from :func:`tables`. (The kernels inline :func:`_cost`: passing the tables' arrays to a call
+    costs reference counting per call.)"""
     table, lf, ln = tables
-    hy = H * ny
-    ahy = (A - H) * ny
-    return (_ln(nx, ln) + _ln(ny, ln) + item_bits + _ln(l, ln)
-            + lpc(A, table) + lpc(hy, table) + lpc(ahy, table)
-            + _lb(A, H, lf) + _lb(hy, hy - sum_h, lf) + _lb(ahy, sum_ah, lf) + singles)
+    return _cost(nx, ny, item_bits, l, A, H, sum_h, sum_ah, singles, table, lf, ln)
 
 
 def new_scratch(n: int, n_words: int):
@@ -179,6 +200,27 @@ def _joint(eqm, tot, nx, Y, t_words, te, hist, g):
     O(W·|X|·2|Y|) vectorised popcounts."""
     ny = Y.shape[0]
     W = t_words.shape[1]
+    if ny == 2:  # the first merge round: one pass per head count, three popcounts per word
+        y0, y1 = Y[0], Y[1]
+        for a in range(1, nx + 1):
+            if tot[a] == 0:
+                continue
+            c0 = 0
+            c1 = 0
+            c2 = 0
+            for w in range(W):
+                e = eqm[a, w]
+                t0 = t_words[y0, w]
+                t1 = t_words[y1, w]
+                c0 += _popcount64(e & t0)
+                c1 += _popcount64(e & t1)
+                c2 += _popcount64(e & t0 & t1)
+            hist[a, 2] += c2
+            hist[a, 1] += c0 + c1 - 2 * c2
+            hist[a, 0] += tot[a] - (c0 + c1 - c2)
+            g[0, a] += c0
+            g[1, a] += c1
+        return
     for a in range(1, nx + 1):
         if tot[a] == 0:
             continue
@@ -274,27 +316,43 @@ def best_rule(X, Y, h_words, t_words, h_supp, t_supp, h_cost, t_cost, n, tables,
 
 @numba.njit(cache=True)
 def _scan(nx, ny, items, hist, g, Y, t_supp, n, tables):
-    """Best (cost, l, k, |A|, |H|) over all thresholds from the histograms: O(|X|·|Y|)."""
+    """Best (cost, l, k, |A|, |H|) over all thresholds from the histograms: O(|X|·|Y|).
+
+    A threshold l with no row of exactly l - 1 head items is skipped: l - 1 has the same counts and a
+    shorter L_N(l), so it is strictly cheaper (exact pruning; most high thresholds of large heads)."""
+    table, lf, ln = tables
     col = np.zeros(ny + 1, dtype=np.int64)
     gcum = np.zeros(ny, dtype=np.int64)
     best = (np.inf, 0, 0, 0, 0)
     A = 0
     S = 0
+    fixed = _ln(nx, ln) + _ln(ny, ln) + items
     for l in range(nx, 0, -1):
         for b in range(ny + 1):
             col[b] += hist[l, b]
             A += hist[l, b]
             S += b * hist[l, b]
-        singles = 0.0
         for j in range(ny):
             gcum[j] += g[j, l]
-            singles += _lb(n, t_supp[Y[j]] - gcum[j], tables[1])
+        if l > 1:
+            below = 0
+            for b in range(ny + 1):
+                below += hist[l - 1, b]
+            if below == 0:
+                continue
+        singles = 0.0
+        for j in range(ny):
+            singles += _lb(n, t_supp[Y[j]] - gcum[j], lf)
+        base = fixed + _ln(l, ln) + _lpc(A, table) + singles
         H = 0
         sum_h = 0
         for k in range(ny, 0, -1):
             H += col[k]
             sum_h += k * col[k]
-            c = rule_cost(nx, ny, items, l, A, H, sum_h, S - sum_h, singles, tables)
+            hy = H * ny
+            ahy = (A - H) * ny
+            c = (base + _lpc(hy, table) + _lpc(ahy, table) + _lb(A, H, lf) + _lb(hy, hy - sum_h, lf)
+                 + _lb(ahy, S - sum_h, lf))
             if c < best[0]:
                 best = (c, l, k, A, H)
     return best
@@ -311,6 +369,7 @@ def phase1(order_ptr, order_idx, h_words, t_words, t_supp, h_cost, t_cost, n, ta
     """
     q = order_ptr.shape[0] - 1
     W = h_words.shape[1]
+    table, lf, ln = tables
     cost = np.full(q, np.inf)
     best_t = np.zeros(q, dtype=np.int64)
     best_l = np.zeros(q, dtype=np.int64)
@@ -348,7 +407,7 @@ def phase1(order_ptr, order_idx, h_words, t_words, t_supp, h_cost, t_cost, n, ta
                     A += hist[l, 0] + hist[l, 1]
                     H += hist[l, 1]
                     # one tail item: H = A ∩ T_y, so X+ and X- are empty (sum_h = H, sum_ah = 0)
-                    c = rule_cost(t, 1, items, l, A, H, H, 0, _lb(n, sy - H, tables[1]), tables)
+                    c = _cost(t, 1, items, l, A, H, H, 0, _lb(n, sy - H, lf), table, lf, ln)
                     if c < cost[y]:
                         cost[y] = c
                         best_t[y] = t
@@ -464,3 +523,138 @@ def merge_groups(pa, pb, g_ptr, r_hptr, r_hidx, r_tptr, r_tidx, mu, h_words, t_w
                         cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = res
                         inter[c] = True
     return cost, inter, out_l, out_k, out_a, out_h
+
+
+@numba.njit(cache=True)
+def _eval_head(X, Y, h_words, t_words, t_supp, h_cost, t_cost, n, tables, hp, tp, carry, te, items_t):
+    """Best (cost, l, k, |A|, |H|) of X → Y, with Y's tail masks ``te`` already built."""
+    nx, ny = X.shape[0], Y.shape[0]
+    W = h_words.shape[1]
+    eqm = np.empty((nx + 1, W), np.uint64)
+    tot = np.zeros(nx + 1, np.int64)
+    _head_masks(X, h_words, hp, carry, eqm, tot)
+    hist = np.zeros((nx + 1, ny + 1), np.int64)
+    g = np.zeros((ny, nx + 1), np.int64)
+    _joint(eqm, tot, nx, Y, t_words, te, hist, g)
+    items = items_t
+    for i in range(nx):
+        items += h_cost[X[i]]
+    return _scan(nx, ny, items, hist, g, Y, t_supp, n, tables)
+
+
+@numba.njit(cache=True, parallel=True)
+def refine_heads(p_ptr, pool, member, r_tptr, r_tidx, r_cost, h_words, t_words, h_supp, t_supp, h_cost,
+                 t_cost, n, tables, n_threads, max_moves):
+    """Hill-climb each rule's head: add or drop one item of its ``pool`` while the rule's code length drops.
+
+    Rule r's pool is ``pool[p_ptr[r]:p_ptr[r+1]]`` (sorted), ``member`` marks its current head items (updated
+    in place). Each step scores every single add and drop and takes the best; at most ``max_moves`` steps.
+    Returns per rule (cost, l, k, |A|, |H|, moves). O(steps · |pool| · W·|X| log|X|) per rule.
+    """
+    R = p_ptr.shape[0] - 1
+    W = h_words.shape[1]
+    cost = r_cost.copy()
+    out_l = np.zeros(R, np.int64)
+    out_k = np.zeros(R, np.int64)
+    out_a = np.zeros(R, np.int64)
+    out_h = np.zeros(R, np.int64)
+    moves = np.zeros(R, np.int64)
+    n_chunks = min(n_threads, max(R, 1))
+    for ch in numba.prange(n_chunks):
+        hp = np.zeros((64, W), np.uint64)
+        tp = np.zeros((64, W), np.uint64)
+        carry = np.empty(W, np.uint64)
+        for r in range(ch, R, n_chunks):
+            Y = r_tidx[r_tptr[r]:r_tptr[r + 1]]
+            ny = Y.shape[0]
+            te = np.empty((ny + 1, W), np.uint64)
+            _tail_masks(Y, t_words, tp, carry, te)
+            items_t = 0.0
+            for j in range(ny):
+                items_t += t_cost[Y[j]]
+            p0, p1 = p_ptr[r], p_ptr[r + 1]
+            for step in range(max_moves):
+                best = (cost[r], 0, 0, 0, 0)
+                best_i = -1
+                for i in range(p0, p1):
+                    if h_supp[pool[i]] == 0:
+                        continue
+                    member[i] = not member[i]  # the move: flip one item
+                    nx = 0
+                    for t in range(p0, p1):
+                        nx += member[t]
+                    if nx > 0:
+                        X = np.empty(nx, np.int64)
+                        c = 0
+                        for t in range(p0, p1):
+                            if member[t]:
+                                X[c] = pool[t]
+                                c += 1
+                        res = _eval_head(X, Y, h_words, t_words, t_supp, h_cost, t_cost, n, tables, hp, tp,
+                                         carry, te, items_t)
+                        if res[0] < best[0] - 1e-9:
+                            best = res
+                            best_i = i
+                    member[i] = not member[i]
+                if best_i < 0:
+                    break
+                member[best_i] = not member[best_i]
+                cost[r], out_l[r], out_k[r], out_a[r], out_h[r] = best
+                moves[r] += 1
+    return cost, out_l, out_k, out_a, out_h, moves
+
+
+@numba.njit(cache=True, parallel=True)
+def applies_masks(r_hptr, r_hidx, r_l, h_words, n_threads):
+    """Rows where each rule applies (≥ l of its head items on), as word masks ``(R, W)``."""
+    R = r_hptr.shape[0] - 1
+    W = h_words.shape[1]
+    out = np.zeros((R, W), np.uint64)
+    n_chunks = min(n_threads, max(R, 1))
+    for ch in numba.prange(n_chunks):
+        hp = np.zeros((64, W), np.uint64)
+        carry = np.empty(W, np.uint64)
+        for r in range(ch, R, n_chunks):
+            X = r_hidx[r_hptr[r]:r_hptr[r + 1]]
+            nx = X.shape[0]
+            eqm = np.empty((nx + 1, W), np.uint64)
+            tot = np.zeros(nx + 1, np.int64)
+            _head_masks(X, h_words, hp, carry, eqm, tot)
+            for a in range(r_l[r], nx + 1):
+                for w in range(W):
+                    out[r, w] |= eqm[a, w]
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def extend_tails(cr, cy, r_hptr, r_hidx, r_tptr, r_tidx, h_words, t_words, h_supp, t_supp, h_cost, t_cost, n,
+                 tables, n_threads):
+    """Cost of rule cr[c] with tail item cy[c] added (its head unchanged, (l, k) re-optimised): the absorb
+    step. Returns per candidate (cost, l, k, |A|, |H|)."""
+    m = cr.shape[0]
+    W = h_words.shape[1]
+    cost = np.full(m, np.inf)
+    out_l = np.zeros(m, np.int64)
+    out_k = np.zeros(m, np.int64)
+    out_a = np.zeros(m, np.int64)
+    out_h = np.zeros(m, np.int64)
+    n_chunks = min(n_threads, max(m, 1))
+    for ch in numba.prange(n_chunks):
+        hp = np.zeros((64, W), np.uint64)
+        tp = np.zeros((64, W), np.uint64)
+        carry = np.empty(W, np.uint64)
+        for c in range(ch, m, n_chunks):
+            r = cr[c]
+            X = r_hidx[r_hptr[r]:r_hptr[r + 1]]
+            ny = r_tptr[r + 1] - r_tptr[r] + 1
+            Y = np.empty(ny, np.int64)
+            Y[:ny - 1] = r_tidx[r_tptr[r]:r_tptr[r + 1]]
+            Y[ny - 1] = cy[c]
+            te = np.empty((ny + 1, W), np.uint64)
+            _tail_masks(Y, t_words, tp, carry, te)
+            items_t = 0.0
+            for j in range(ny):
+                items_t += t_cost[Y[j]]
+            cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = _eval_head(
+                X, Y, h_words, t_words, t_supp, h_cost, t_cost, n, tables, hp, tp, carry, te, items_t)
+    return cost, out_l, out_k, out_a, out_h

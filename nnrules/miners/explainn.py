@@ -154,6 +154,14 @@ class ExplaiNN(Miner):
                 print(f"ExplaiNN: {len(rules)} single-tail rules")
             self._progress("phase 1: single-tail rules", 0.0)
             rules, self.n_iter_ = self._merge(rules, d, head.n_units)
+            self.n_refined_ = self.n_absorbed_ = 0
+            for _ in range(self.MAX_PASSES):  # refine heads, absorb uncovered tail units, merge what changed
+                if self.stopped_early_:
+                    break
+                changed = self._refine(rules, d) | self._absorb(rules, d)
+                if not changed:
+                    break
+                rules, self.n_iter_ = self._merge(rules, d, head.n_units, new=changed, n_iter=self.n_iter_)
         finally:
             numba.set_num_threads(old_threads)
         self._finish(rules, d, head, tail)
@@ -164,6 +172,7 @@ class ExplaiNN(Miner):
         with np.errstate(divide="ignore", invalid="ignore"):
             sigma = np.where(d.h_supp[:, None] > 0, inter / np.maximum(d.h_supp[:, None], 1), 0.0)
         ok = (sigma > self.theta) & (d.h_supp[:, None] > 0)
+        d.sigma, d.ok = sigma, ok  # the refinement step draws its candidate head items from them
         ptr = np.zeros(tail.n_units + 1, dtype=np.int64)
         idx = []
         for y in range(tail.n_units):
@@ -188,14 +197,16 @@ class ExplaiNN(Miner):
                 rules.append(r)
         return rules
 
-    def _merge(self, rules: list[dict], d: _Data, p: int) -> tuple[list[dict], int]:
+    def _merge(self, rules: list[dict], d: _Data, p: int, new: set[int] | None = None,
+               n_iter: int = 0) -> tuple[list[dict], int]:
+        """Merge rounds to a fixed point; only pairs with a rule in ``new`` (positions in ``rules``; default:
+        all) are scored in the first round (the others were scored before and did not gain)."""
         mu = -1 if self.mu is None else int(self.mu)
         alive: dict[int, dict] = {i: r for i, r in enumerate(rules)}
         next_id = len(rules)
         cache: dict[tuple[int, int], tuple] = {}
-        new_ids = sorted(alive)
-        n_iter = 0
-        while n_iter < self.max_iter and len(alive) > 1:
+        new_ids = sorted(alive) if new is None else sorted(new)
+        while n_iter < self.max_iter and len(alive) > 1 and new_ids:
             try:
                 self.n_pairs_ += self._score_pairs(alive, new_ids, cache, mu, d, p, n_iter + 1)
             except _OutOfTime:
@@ -226,6 +237,94 @@ class ExplaiNN(Miner):
             if self.verbose:
                 print(f"ExplaiNN: merge round {n_iter}: {len(chosen)} merges, {len(alive)} rules")
         return list(alive.values()), n_iter
+
+    #: refinement: head items considered per rule (those of highest confidence for its tail) and steps
+    REFINE_POOL = 32
+    REFINE_MOVES = 16
+    #: absorb: rules tried per uncovered tail unit (those where it is most often on where they apply)
+    ABSORB_RULES = 8
+    #: outer passes of refine → absorb → merge
+    MAX_PASSES = 4
+
+    def _refine(self, rules: list[dict], d: _Data) -> set[int]:
+        """Add or drop one head item at a time while a rule's code length drops (each rule on its own: the
+        total decomposes per rule). Candidates: the rule's head and the ``REFINE_POOL`` items of highest
+        confidence σ_xy > θ for its tail items. Returns the positions of the rules that changed."""
+        if not rules:
+            return set()
+        pools, members = [], []
+        for r in rules:
+            tail = list(r["tail"])
+            conf = np.where(d.ok[:, tail], d.sigma[:, tail], -1.0).max(1)
+            conf[list(r["head"])] = np.inf  # the head's own items are always in the pool
+            top = np.argsort(-conf, kind="stable")[: len(r["head"]) + self.REFINE_POOL]
+            top = np.sort(top[conf[top] > -1.0])
+            pools.append(top)
+            members.append(np.isin(top, r["head"]))
+        p_ptr = np.r_[0, np.cumsum([len(x) for x in pools])].astype(np.int64)
+        pool = np.concatenate(pools).astype(np.int64)
+        member = np.concatenate(members).astype(np.bool_)
+        r_tptr = np.r_[0, np.cumsum([len(r["tail"]) for r in rules])].astype(np.int64)
+        r_tidx = np.fromiter((y for r in rules for y in r["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
+        r_cost = np.array([r["cost"] for r in rules])
+        cost, l, k, a, h, moves = K.refine_heads(p_ptr, pool, member, r_tptr, r_tidx, r_cost, *d.rule_args(),
+                                                  numba.get_num_threads(), self.REFINE_MOVES)
+        changed = set()
+        for i in np.flatnonzero(moves > 0):
+            seg = slice(p_ptr[i], p_ptr[i + 1])
+            rules[i].update(head=tuple(int(x) for x in pool[seg][member[seg]]), l=int(l[i]), k=int(k[i]),
+                            A=int(a[i]), H=int(h[i]), cost=float(cost[i]))
+            changed.add(int(i))
+        self.n_refined_ += len(changed)
+        if self.verbose and changed:
+            print(f"ExplaiNN: refined the heads of {len(changed)} rules")
+        return changed
+
+    def _absorb(self, rules: list[dict], d: _Data) -> set[int]:
+        """Put a tail unit that is in no rule into the tail of the rule where that saves the most bits
+        (its singleton code minus the rule's growth), one unit per rule per pass, while any saves.
+        Candidates per unit: the ``ABSORB_RULES`` rules where it is on most often where they apply."""
+        changed: set[int] = set()
+        q = d.t_words.shape[0]
+        for _ in range(64):
+            covered = np.zeros(q, dtype=bool)
+            for r in rules:
+                covered[list(r["tail"])] = True
+            free = np.flatnonzero(~covered & (d.t_supp > 0))
+            if not rules or len(free) == 0:
+                break
+            r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
+            r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
+            r_tptr = np.r_[0, np.cumsum([len(r["tail"]) for r in rules])].astype(np.int64)
+            r_tidx = np.fromiter((y for r in rules for y in r["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
+            masks = K.applies_masks(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64), d.h_words,
+                                    numba.get_num_threads())
+            n_a = np.array([max(r["A"], 1) for r in rules], dtype=float)
+            conf = and_count(masks, np.ascontiguousarray(d.t_words[free])) / n_a[:, None]  # (R, |free|)
+            top = np.argsort(-conf, axis=0, kind="stable")[: self.ABSORB_RULES]  # (k, |free|)
+            cr = top.T.reshape(-1).astype(np.int64)
+            cy = np.repeat(free, top.shape[0]).astype(np.int64)
+            cost, l, k, a, h = K.extend_tails(cr, cy, r_hptr, r_hidx, r_tptr, r_tidx, *d.rule_args(),
+                                              numba.get_num_threads())
+            gain = np.array([d.singleton(int(y)) for y in cy]) + np.array([rules[r]["cost"] for r in cr]) - cost
+            done_r, done_y = set(), set()
+            for c in np.argsort(-gain, kind="stable"):
+                if not gain[c] > 0:
+                    break
+                r, y = int(cr[c]), int(cy[c])
+                if r in done_r or y in done_y:
+                    continue
+                rules[r].update(tail=tuple(sorted(rules[r]["tail"] + (y,))), l=int(l[c]), k=int(k[c]),
+                                A=int(a[c]), H=int(h[c]), cost=float(cost[c]))
+                done_r.add(r)
+                done_y.add(y)
+            if not done_r:
+                break
+            changed |= done_r
+            self.n_absorbed_ += len(done_y)
+        if self.verbose and changed:
+            print(f"ExplaiNN: absorbed {self.n_absorbed_} uncovered tail units")
+        return changed
 
     #: pairs scored per kernel call (memory: ~60 bytes a pair), and most pairs per group of equal heads
     PAIRS_PER_CALL = 2_000_000
