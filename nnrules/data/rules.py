@@ -20,7 +20,9 @@ class Rule:
     (k) tail items are on. ``support`` = |T_X^l| (samples where it applies), ``holds`` = samples
     where it holds, ``confidence`` = holds / support, ``gain`` = bits saved in the model that
     contains it (its cost against coding its tail items alone). ``negated``: tail items that must be
-    *off* (ERIC's negative literals; empty for ExplaiNN).
+    *off* (ERIC's negative literals; empty for ExplaiNN). ``head_equivalents``: head-side units not in the
+    head that behave like it on the data (ExplaiNN: a near-copy of a head unit adds bits and no
+    information, so MDL keeps one; see ``ExplaiNN`` for the criterion) — shown as "also: …".
     """
 
     head: tuple[int, ...]
@@ -31,6 +33,7 @@ class Rule:
     holds: int
     gain: float = 0.0
     negated: tuple[int, ...] = ()
+    head_equivalents: tuple[int, ...] = ()
 
     @property
     def confidence(self) -> float:
@@ -91,21 +94,24 @@ class RuleSet:
         """``{class 3, class 8} →[l=1] {fc1:4, fc1:9} [k=2]``, or for ``"tail→head"`` rules
         ``fc1:4 ∧ ¬fc1:9 → class 3``."""
         heads, tails = self._names(rule.head, self.head_names), self._tail_names(rule)
+        also = (f" (also: {', '.join(self._names(rule.head_equivalents, self.head_names))})"
+                if rule.head_equivalents else "")
         if self.direction == "tail→head":
-            return f"{' ∧ '.join(tails) or '⊤'} → {' ∧ '.join(heads)}"
-        return f"{{{', '.join(heads)}}} →[l={rule.head_min}] {{{', '.join(tails)}}} [k={rule.tail_min}]"
+            return f"{' ∧ '.join(tails) or '⊤'} → {' ∧ '.join(heads)}{also}"
+        return f"{{{', '.join(heads)}}}{also} →[l={rule.head_min}] {{{', '.join(tails)}}} [k={rule.tail_min}]"
 
     def to_frame(self) -> pd.DataFrame:
         """One row per rule, with unit names when the inputs carried them."""
         rows = []
         for r in self.rules:
             rows.append({"head": self._names(r.head, self.head_names),
+                         "head_equivalents": self._names(r.head_equivalents, self.head_names),
                          "tail": self._tail_names(r),
                          "head_idx": list(r.head), "tail_idx": list(r.tail),
                          "head_min": r.head_min, "tail_min": r.tail_min, "kind": r.kind,
                          "support": r.support, "holds": r.holds, "confidence": r.confidence,
                          "gain": r.gain, "head_layer": self.head_layer, "tail_layer": self.tail_layer})
-        cols = ["head", "tail", "head_idx", "tail_idx", "head_min", "tail_min", "kind", "support",
+        cols = ["head", "head_equivalents", "tail", "head_idx", "tail_idx", "head_min", "tail_min", "kind", "support",
                 "holds", "confidence", "gain", "head_layer", "tail_layer"]
         return pd.DataFrame(rows, columns=cols)
 
@@ -124,6 +130,6 @@ class RuleSet:
             raise ValueError("text is not RuleSet JSON (as RuleSet.to_json writes it): no 'rules'")
         rules = [Rule(head=tuple(r["head"]), tail=tuple(r["tail"]), head_min=r["head_min"],
                       tail_min=r["tail_min"], support=r["support"], holds=r["holds"], gain=r["gain"],
-                      negated=tuple(r.get("negated", ())))
+                      negated=tuple(r.get("negated", ())), head_equivalents=tuple(r.get("head_equivalents", ())))
                  for r in data.pop("rules")]
         return cls(rules=rules, **data)

@@ -21,7 +21,7 @@ acyclic (the paper's decodability condition).
 from __future__ import annotations
 
 import time
-from typing import Callable
+from typing import Callable, Sequence
 
 import numba
 import numpy as np
@@ -49,6 +49,61 @@ def as_binary_matrix(data, name: str) -> BinaryMatrix:
 
 class _OutOfTime(Exception):
     """The fit's time budget is spent (caught inside fit)."""
+
+
+class _UnitGraph:
+    """The rule graph over units when head and tail share units (seed 000 Sec. 2.2: decodable only if
+    acyclic). ``twin[y]`` is the head column of tail column y's unit, or −1. Edges run from each head unit of
+    a rule to each of its tail units; a tail unit with a twin continues from that head unit."""
+
+    def __init__(self, twin: np.ndarray) -> None:
+        self.twin = twin
+
+    def closes_cycle(self, rules, cand: dict) -> bool:
+        """Whether adding ``cand`` to ``rules`` (an iterable of rule dicts) makes the graph cyclic: some
+        head unit of ``cand`` is reachable from one of its tail units."""
+        by_head: dict[int, list] = {}
+        for r in rules:
+            for x in r["head"]:
+                by_head.setdefault(x, []).append(r["tail"])
+        by_head_c = by_head
+        for x in cand["head"]:
+            by_head_c.setdefault(x, []).append(cand["tail"])
+        target = set(cand["head"])
+        stack = [int(self.twin[y]) for y in cand["tail"] if self.twin[y] >= 0]
+        seen = set()
+        while stack:
+            u = stack.pop()
+            if u in target:
+                return True
+            if u in seen:
+                continue
+            seen.add(u)
+            for tail in by_head_c.get(u, ()):
+                stack.extend(int(self.twin[y]) for y in tail if self.twin[y] >= 0)
+        return False
+
+    def cyclic(self, rules) -> bool:
+        """Whether the graph of ``rules`` has a cycle (Kahn's algorithm over the head units)."""
+        edges: dict[int, set] = {}
+        for r in rules:
+            for x in r["head"]:
+                edges.setdefault(x, set()).update(int(self.twin[y]) for y in r["tail"] if self.twin[y] >= 0)
+        nodes = set(edges) | {v for vs in edges.values() for v in vs}
+        indeg = {u: 0 for u in nodes}
+        for vs in edges.values():
+            for v in vs:
+                indeg[v] += 1
+        ready = [u for u, k in indeg.items() if k == 0]
+        done = 0
+        while ready:
+            u = ready.pop()
+            done += 1
+            for v in edges.get(u, ()):
+                indeg[v] -= 1
+                if indeg[v] == 0:
+                    ready.append(v)
+        return done < len(nodes)
 
 
 class _Data:
@@ -94,8 +149,9 @@ class ExplaiNN(Miner):
 
     fits_on = "pair"
     params = (
-        Param("theta", float, 0.3, "a head unit is a candidate for a tail unit when it fires with it in more "
-              "than this share of its samples (confidence)", label="θ (confidence)", low=0, high=1, high_open=True),
+        Param("theta", float, 0.0, "a head unit is a candidate for a tail unit when it fires with it in more "
+              "than this share of its samples (confidence); 0 = every head unit that ever fires with it (the "
+              "best code length, seed 000)", label="θ (confidence)", low=0, high=1, high_open=True),
         Param("mu", int, None, "merge two rules only if their heads differ in at most this many units",
               label="μ (merge bound)", low=0, optional=True, none_means="no bound: the best code length"),
         Param("max_iter", int, 1000, "at most this many merge rounds", low=0, ui=False),
@@ -105,7 +161,7 @@ class ExplaiNN(Miner):
               label="time budget (s)", low=0, low_open=True, optional=True, none_means="no limit"),
     )
 
-    def __init__(self, theta: float = 0.3, mu: int | None = None, max_iter: int = 1000,
+    def __init__(self, theta: float = 0.0, mu: int | None = None, max_iter: int = 1000,
                  n_jobs: int | None = None, verbose: bool = False, time_budget: float | None = None) -> None:
         self.theta = theta
         self.mu = mu
@@ -129,17 +185,25 @@ class ExplaiNN(Miner):
         return h, t
 
     # ------------------------------------------------------------------ search
-    def fit(self, head, tail, on_progress: Callable[[str, float], None] | None = None) -> "ExplaiNN":
+    def fit(self, head, tail, on_progress: Callable[[str, float], None] | None = None,
+            shared: Sequence[tuple[int, int]] | None = None) -> "ExplaiNN":
         """Mine rules X → Y with X ⊆ head columns, Y ⊆ tail columns.
 
-        ``head (n, p)``, ``tail (n, q)``: bool arrays or ``BinaryMatrix`` over the same n samples.
+        ``head (n, p)``, ``tail (n, q)``: bool arrays or ``BinaryMatrix`` over the same n samples. They may
+        hold the same units (the paper's "arbitrary sets of neurons", e.g. both inputs of a residual block):
+        ``shared`` lists (head column, tail column) pairs that are one unit; by default they are found when
+        ``head is tail`` (every column) or when both are BinaryMatrix of the same layer (equal unit names).
+        Shared units never form self-rules {x} → {x}, and the rule graph is kept acyclic (decodable, Sec.
+        2.2): a rule, merge, refinement or absorption that would close a cycle is not taken.
         ``on_progress(stage, fraction)`` is called after phase 1 and during each merge round (every block of
         pairs); an exception it raises (e.g. the app's Cancel) ends the fit. With ``time_budget`` the merge
         search stops when the time is up and keeps the rules of the last finished round
         (``stopped_early_`` is then True).
         """
         self.validate()
+        same = head is tail
         head, tail = self._check_data(head, tail)
+        self._graph = self._unit_graph(head, tail, shared, same)
         self._progress = on_progress or (lambda stage, fraction: None)
         self._deadline = None if self.time_budget is None else time.monotonic() + self.time_budget
         self.stopped_early_ = False
@@ -167,11 +231,38 @@ class ExplaiNN(Miner):
         self._finish(rules, d, head, tail)
         return self
 
+    @staticmethod
+    def _unit_graph(head: BinaryMatrix, tail: BinaryMatrix, shared, same: bool) -> _UnitGraph | None:
+        twin = np.full(tail.n_units, -1, dtype=np.int64)
+        if shared is not None:
+            for pair in shared:
+                try:
+                    x, y = (int(v) for v in pair)
+                except (TypeError, ValueError):
+                    raise ValueError(f"shared must hold (head column, tail column) pairs, got {pair!r}") from None
+                if not (0 <= x < head.n_units and 0 <= y < tail.n_units):
+                    raise ValueError(f"shared pair {pair!r} is out of range: head has {head.n_units} columns, "
+                                     f"tail {tail.n_units}")
+                twin[y] = x
+        elif same:
+            twin[:] = np.arange(tail.n_units)
+        elif head.layer and head.layer == tail.layer and head.names and tail.names:
+            where = {name: i for i, name in enumerate(head.names)}
+            twin[:] = [where.get(name, -1) for name in tail.names]
+        return _UnitGraph(twin) if (twin >= 0).any() else None
+
+    def _acyclic(self, rules, cand: dict) -> bool:
+        """Whether ``cand`` can join ``rules`` without a cycle (always, when head and tail share no unit)."""
+        return self._graph is None or not self._graph.closes_cycle(rules, cand)
+
     def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[dict]:
         inter = and_count(head.words, tail.words)  # (p, q): |T_x ∩ T_y|
         with np.errstate(divide="ignore", invalid="ignore"):
             sigma = np.where(d.h_supp[:, None] > 0, inter / np.maximum(d.h_supp[:, None], 1), 0.0)
         ok = (sigma > self.theta) & (d.h_supp[:, None] > 0)
+        if self._graph is not None:  # a unit is never its own head
+            shared = np.flatnonzero(self._graph.twin >= 0)
+            ok[self._graph.twin[shared], shared] = False
         d.sigma, d.ok = sigma, ok  # the refinement step draws its candidate head items from them
         ptr = np.zeros(tail.n_units + 1, dtype=np.int64)
         idx = []
@@ -193,7 +284,7 @@ class ExplaiNN(Miner):
         cands.sort(key=lambda r: (-r["gain"], r["tail"]))
         rules: list[dict] = []
         for r in cands:  # add while the gain beats the growth of L_N(|M|)
-            if r["gain"] > universal_int(len(rules) + 1) - universal_int(len(rules)):
+            if r["gain"] > universal_int(len(rules) + 1) - universal_int(len(rules)) and self._acyclic(rules, r):
                 rules.append(r)
         return rules
 
@@ -220,6 +311,11 @@ class ExplaiNN(Miner):
                 # the model shrinks by one rule per merge: L_N(|M|) - L_N(|M|-1) is saved as well
                 if cand["gain"] + universal_int(m) - universal_int(m - 1) <= 0:
                     break
+                if self._graph is not None:
+                    removed = used | {a, b}
+                    now = [r for i, r in alive.items() if i not in removed] + [c for _, _, c in chosen]
+                    if not self._acyclic(now, cand):
+                        continue
                 chosen.append((a, b, cand))
                 used.update((a, b))
                 m -= 1
@@ -249,13 +345,18 @@ class ExplaiNN(Miner):
     def _refine(self, rules: list[dict], d: _Data) -> set[int]:
         """Add or drop one head item at a time while a rule's code length drops (each rule on its own: the
         total decomposes per rule). Candidates: the rule's head and the ``REFINE_POOL`` items of highest
-        confidence σ_xy > θ for its tail items. Returns the positions of the rules that changed."""
+        confidence σ_xy > θ for its tail items, among those at least as confident as the head's weakest item
+        (as phase 1 grows heads along H_y in confidence order; an item unrelated to the tail can shave a few
+        bits off a noisy rule but makes its head unreadable). Returns the positions of the rules that changed."""
         if not rules:
             return set()
         pools, members = [], []
         for r in rules:
             tail = list(r["tail"])
             conf = np.where(d.ok[:, tail], d.sigma[:, tail], -1.0).max(1)
+            # an item may join if it predicts the tail at least as well as the weakest head item does
+            weakest = conf[list(r["head"])].min()
+            conf[conf < weakest] = -1.0
             conf[list(r["head"])] = np.inf  # the head's own items are always in the pool
             top = np.argsort(-conf, kind="stable")[: len(r["head"]) + self.REFINE_POOL]
             top = np.sort(top[conf[top] > -1.0])
@@ -272,8 +373,11 @@ class ExplaiNN(Miner):
         changed = set()
         for i in np.flatnonzero(moves > 0):
             seg = slice(p_ptr[i], p_ptr[i + 1])
-            rules[i].update(head=tuple(int(x) for x in pool[seg][member[seg]]), l=int(l[i]), k=int(k[i]),
-                            A=int(a[i]), H=int(h[i]), cost=float(cost[i]))
+            new = dict(rules[i], head=tuple(int(x) for x in pool[seg][member[seg]]), l=int(l[i]), k=int(k[i]),
+                       A=int(a[i]), H=int(h[i]), cost=float(cost[i]))
+            if not self._acyclic([r for j, r in enumerate(rules) if j != i], new):
+                continue  # the better head would close a cycle through shared units
+            rules[i] = new
             changed.add(int(i))
         self.n_refined_ += len(changed)
         if self.verbose and changed:
@@ -314,8 +418,11 @@ class ExplaiNN(Miner):
                 r, y = int(cr[c]), int(cy[c])
                 if r in done_r or y in done_y:
                     continue
-                rules[r].update(tail=tuple(sorted(rules[r]["tail"] + (y,))), l=int(l[c]), k=int(k[c]),
-                                A=int(a[c]), H=int(h[c]), cost=float(cost[c]))
+                new = dict(rules[r], tail=tuple(sorted(rules[r]["tail"] + (y,))), l=int(l[c]), k=int(k[c]),
+                           A=int(a[c]), H=int(h[c]), cost=float(cost[c]))
+                if not self._acyclic([q for j, q in enumerate(rules) if j != r], new):
+                    continue
+                rules[r] = new
                 done_r.add(r)
                 done_y.add(y)
             if not done_r:
@@ -394,17 +501,61 @@ class ExplaiNN(Miner):
             self._check(f"merge round {round_}: {scored:,} pairs scored", min(1.0, (start + block) / len(new_pos)))
         return scored
 
+    #: head equivalents: 95 % one-sided Clopper–Pearson bounds, and the least informedness
+    EQUIVALENT_CONFIDENCE = 0.95
+    EQUIVALENT_MIN_INFORMEDNESS = 0.8
+
+    def _equivalents(self, rules: list[dict], d: _Data) -> list[tuple[int, ...]]:
+        """Head-side units that behave like each rule's head on the data (``Rule.head_equivalents``).
+
+        Criterion: with A = the rows where the rule applies, unit z (not in the head, not one of the rule's
+        tail units) is an equivalent when the informedness P(z on | A) − P(z on | not A) is at least
+        ``EQUIVALENT_MIN_INFORMEDNESS`` even at the pessimistic ends of their 95 % one-sided
+        Clopper–Pearson intervals: z fires where the head fires and rarely elsewhere, as a copy of a head
+        unit with a few percent of its cells flipped does. A unit firing everywhere, an independent one, or
+        one item of an exclusive group (on in 1/|X| of A) is not. Cost: one AND-popcount of each rule's A
+        with every head unit, O(R · p · n/64)."""
+        if not rules:
+            return []
+        from scipy.stats import beta
+
+        r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
+        r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
+        masks = K.applies_masks(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64), d.h_words,
+                                numba.get_num_threads())
+        inside = and_count(masks, d.h_words).astype(float)  # (R, p): |T_z ∩ A|
+        n_a = np.array([r["A"] for r in rules], dtype=float)[:, None]
+        outside = d.h_supp[None, :] - inside
+        n_out = d.n - n_a
+        alpha = 1 - self.EQUIVALENT_CONFIDENCE
+        with np.errstate(invalid="ignore", divide="ignore"):
+            low_in = np.where(inside > 0, beta.ppf(alpha, inside, n_a - inside + 1), 0.0)  # lower bound
+            high_out = np.where(outside < n_out, beta.ppf(1 - alpha, outside + 1, n_out - outside), 1.0)
+        ok = np.nan_to_num(low_in - high_out, nan=-1.0) >= self.EQUIVALENT_MIN_INFORMEDNESS
+        out = []
+        for i, r in enumerate(rules):
+            row = ok[i].copy()
+            row[list(r["head"])] = False
+            if self._graph is not None:  # a unit of the rule's own tail is no head equivalent
+                twins = self._graph.twin[list(r["tail"])]
+                row[twins[twins >= 0]] = False
+            out.append(tuple(int(z) for z in np.flatnonzero(row)))
+        return out
+
     def _finish(self, rules: list[dict], d: _Data, head: BinaryMatrix, tail: BinaryMatrix) -> None:
         n_items = head.n_units + tail.n_units
         const = n_items * parametric_complexity(d.n) + sum(log_binom(d.n, int(s)) for s in d.h_supp)
         tail_single = np.array([d.singleton(y) for y in range(tail.n_units)])
         covered = np.zeros(tail.n_units, dtype=bool)
         out = []
-        for r in sorted(rules, key=lambda r: (r["tail"], r["head"])):
+        rules = sorted(rules, key=lambda r: (r["tail"], r["head"]))
+        equivalents = self._equivalents(rules, d)
+        for r, eq in zip(rules, equivalents):
             covered[list(r["tail"])] = True
             gain = float(tail_single[list(r["tail"])].sum() - r["cost"])
             out.append(Rule(head=tuple(int(x) for x in r["head"]), tail=tuple(int(y) for y in r["tail"]),
-                            head_min=r["l"], tail_min=r["k"], support=r["A"], holds=r["H"], gain=gain))
+                            head_min=r["l"], tail_min=r["k"], support=r["A"], holds=r["H"], gain=gain,
+                            head_equivalents=eq))
         out.sort(key=lambda r: -r.gain)
         self.baseline_codelength_ = float(const + tail_single.sum())
         self.codelength_ = float(const + universal_int(len(out)) + sum(r["cost"] for r in rules)
