@@ -8,7 +8,7 @@ import time
 import numpy as np
 
 from nnrules import ExplaiNN
-from nnrules.miners import _explainn_kernels as K
+from nnrules.miners import _explainn_counts as K
 from nnrules.miners._reference import and_count_reference, best_rule_reference
 from nnrules.data.bits import and_count, pack_columns, tidlists
 from nnrules.miners.mdl import lpc_table

@@ -47,7 +47,7 @@ def _class_index(target, n: int, n_classes: int) -> torch.Tensor:
     if raw.is_floating_point() and not torch.equal(raw, raw.round()):
         raise ValueError(f"target must be a class index (an integer) or a (layer, units) group, got {target!r}")
     if raw.dtype == torch.bool:
-        raise ValueError(f"target must be a class index (an integer), got a bool")
+        raise ValueError("target must be a class index (an integer), got a bool")
     t = raw.to(torch.long).reshape(-1)
     if t.numel() == 1:
         t = t.expand(n)

@@ -30,6 +30,8 @@ from .. import registry as _registry
 from ..data.bits import BinaryMatrix, and_count
 from ..data.rules import Rule, RuleSet
 from ..params import Param
+from . import _explainn_counts as C
+from ._explainn_steps import SearchSteps, UnitGraph
 from . import _explainn_kernels as K
 from .base import Miner
 from .mdl import log_binom, parametric_complexity, universal_int
@@ -51,61 +53,6 @@ class _OutOfTime(Exception):
     """The fit's time budget is spent (caught inside fit)."""
 
 
-class _UnitGraph:
-    """The rule graph over units when head and tail share units (seed 000 Sec. 2.2: decodable only if
-    acyclic). ``twin[y]`` is the head column of tail column y's unit, or −1. Edges run from each head unit of
-    a rule to each of its tail units; a tail unit with a twin continues from that head unit."""
-
-    def __init__(self, twin: np.ndarray) -> None:
-        self.twin = twin
-
-    def closes_cycle(self, rules, cand: dict) -> bool:
-        """Whether adding ``cand`` to ``rules`` (an iterable of rule dicts) makes the graph cyclic: some
-        head unit of ``cand`` is reachable from one of its tail units."""
-        by_head: dict[int, list] = {}
-        for r in rules:
-            for x in r["head"]:
-                by_head.setdefault(x, []).append(r["tail"])
-        by_head_c = by_head
-        for x in cand["head"]:
-            by_head_c.setdefault(x, []).append(cand["tail"])
-        target = set(cand["head"])
-        stack = [int(self.twin[y]) for y in cand["tail"] if self.twin[y] >= 0]
-        seen = set()
-        while stack:
-            u = stack.pop()
-            if u in target:
-                return True
-            if u in seen:
-                continue
-            seen.add(u)
-            for tail in by_head_c.get(u, ()):
-                stack.extend(int(self.twin[y]) for y in tail if self.twin[y] >= 0)
-        return False
-
-    def cyclic(self, rules) -> bool:
-        """Whether the graph of ``rules`` has a cycle (Kahn's algorithm over the head units)."""
-        edges: dict[int, set] = {}
-        for r in rules:
-            for x in r["head"]:
-                edges.setdefault(x, set()).update(int(self.twin[y]) for y in r["tail"] if self.twin[y] >= 0)
-        nodes = set(edges) | {v for vs in edges.values() for v in vs}
-        indeg = {u: 0 for u in nodes}
-        for vs in edges.values():
-            for v in vs:
-                indeg[v] += 1
-        ready = [u for u, k in indeg.items() if k == 0]
-        done = 0
-        while ready:
-            u = ready.pop()
-            done += 1
-            for v in edges.get(u, ()):
-                indeg[v] -= 1
-                if indeg[v] == 0:
-                    ready.append(v)
-        return done < len(nodes)
-
-
 class _Data:
     """Bit-packed words, supports and item codes of the head and tail item sets (no copies: a memmapped
     BinaryMatrix stays on disk)."""
@@ -121,7 +68,7 @@ class _Data:
         with np.errstate(divide="ignore"):
             self.h_cost = -np.log2(self.h_supp / total) if total else np.full(len(self.h_supp), np.inf)
             self.t_cost = -np.log2(self.t_supp / total) if total else np.full(len(self.t_supp), np.inf)
-        self.tables = K.tables(self.n)
+        self.tables = C.tables(self.n)
 
     def singleton(self, y: int) -> float:
         return log_binom(self.n, int(self.t_supp[y]))
@@ -131,7 +78,7 @@ class _Data:
                 self.tables)
 
 
-class ExplaiNN(Miner):
+class ExplaiNN(SearchSteps, Miner):
     """Mine robust rules between a head layer and a tail layer by MDL (seed 000).
 
     Parameters
@@ -232,7 +179,7 @@ class ExplaiNN(Miner):
         return self
 
     @staticmethod
-    def _unit_graph(head: BinaryMatrix, tail: BinaryMatrix, shared, same: bool) -> _UnitGraph | None:
+    def _unit_graph(head: BinaryMatrix, tail: BinaryMatrix, shared, same: bool) -> UnitGraph | None:
         twin = np.full(tail.n_units, -1, dtype=np.int64)
         if shared is not None:
             for pair in shared:
@@ -249,11 +196,7 @@ class ExplaiNN(Miner):
         elif head.layer and head.layer == tail.layer and head.names and tail.names:
             where = {name: i for i, name in enumerate(head.names)}
             twin[:] = [where.get(name, -1) for name in tail.names]
-        return _UnitGraph(twin) if (twin >= 0).any() else None
-
-    def _acyclic(self, rules, cand: dict) -> bool:
-        """Whether ``cand`` can join ``rules`` without a cycle (always, when head and tail share no unit)."""
-        return self._graph is None or not self._graph.closes_cycle(rules, cand)
+        return UnitGraph(twin) if (twin >= 0).any() else None
 
     def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[dict]:
         inter = and_count(head.words, tail.words)  # (p, q): |T_x ∩ T_y|
@@ -334,105 +277,6 @@ class ExplaiNN(Miner):
                 print(f"ExplaiNN: merge round {n_iter}: {len(chosen)} merges, {len(alive)} rules")
         return list(alive.values()), n_iter
 
-    #: refinement: head items considered per rule (those of highest confidence for its tail) and steps
-    REFINE_POOL = 32
-    REFINE_MOVES = 16
-    #: absorb: rules tried per uncovered tail unit (those where it is most often on where they apply)
-    ABSORB_RULES = 8
-    #: outer passes of refine → absorb → merge
-    MAX_PASSES = 4
-
-    def _refine(self, rules: list[dict], d: _Data) -> set[int]:
-        """Add or drop one head item at a time while a rule's code length drops (each rule on its own: the
-        total decomposes per rule). Candidates: the rule's head and the ``REFINE_POOL`` items of highest
-        confidence σ_xy > θ for its tail items, among those at least as confident as the head's weakest item
-        (as phase 1 grows heads along H_y in confidence order; an item unrelated to the tail can shave a few
-        bits off a noisy rule but makes its head unreadable). Returns the positions of the rules that changed."""
-        if not rules:
-            return set()
-        pools, members = [], []
-        for r in rules:
-            tail = list(r["tail"])
-            conf = np.where(d.ok[:, tail], d.sigma[:, tail], -1.0).max(1)
-            # an item may join if it predicts the tail at least as well as the weakest head item does
-            weakest = conf[list(r["head"])].min()
-            conf[conf < weakest] = -1.0
-            conf[list(r["head"])] = np.inf  # the head's own items are always in the pool
-            top = np.argsort(-conf, kind="stable")[: len(r["head"]) + self.REFINE_POOL]
-            top = np.sort(top[conf[top] > -1.0])
-            pools.append(top)
-            members.append(np.isin(top, r["head"]))
-        p_ptr = np.r_[0, np.cumsum([len(x) for x in pools])].astype(np.int64)
-        pool = np.concatenate(pools).astype(np.int64)
-        member = np.concatenate(members).astype(np.bool_)
-        r_tptr = np.r_[0, np.cumsum([len(r["tail"]) for r in rules])].astype(np.int64)
-        r_tidx = np.fromiter((y for r in rules for y in r["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
-        r_cost = np.array([r["cost"] for r in rules])
-        cost, l, k, a, h, moves = K.refine_heads(p_ptr, pool, member, r_tptr, r_tidx, r_cost, *d.rule_args(),
-                                                  numba.get_num_threads(), self.REFINE_MOVES)
-        changed = set()
-        for i in np.flatnonzero(moves > 0):
-            seg = slice(p_ptr[i], p_ptr[i + 1])
-            new = dict(rules[i], head=tuple(int(x) for x in pool[seg][member[seg]]), l=int(l[i]), k=int(k[i]),
-                       A=int(a[i]), H=int(h[i]), cost=float(cost[i]))
-            if not self._acyclic([r for j, r in enumerate(rules) if j != i], new):
-                continue  # the better head would close a cycle through shared units
-            rules[i] = new
-            changed.add(int(i))
-        self.n_refined_ += len(changed)
-        if self.verbose and changed:
-            print(f"ExplaiNN: refined the heads of {len(changed)} rules")
-        return changed
-
-    def _absorb(self, rules: list[dict], d: _Data) -> set[int]:
-        """Put a tail unit that is in no rule into the tail of the rule where that saves the most bits
-        (its singleton code minus the rule's growth), one unit per rule per pass, while any saves.
-        Candidates per unit: the ``ABSORB_RULES`` rules where it is on most often where they apply."""
-        changed: set[int] = set()
-        q = d.t_words.shape[0]
-        for _ in range(64):
-            covered = np.zeros(q, dtype=bool)
-            for r in rules:
-                covered[list(r["tail"])] = True
-            free = np.flatnonzero(~covered & (d.t_supp > 0))
-            if not rules or len(free) == 0:
-                break
-            r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
-            r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
-            r_tptr = np.r_[0, np.cumsum([len(r["tail"]) for r in rules])].astype(np.int64)
-            r_tidx = np.fromiter((y for r in rules for y in r["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
-            masks = K.applies_masks(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64), d.h_words,
-                                    numba.get_num_threads())
-            n_a = np.array([max(r["A"], 1) for r in rules], dtype=float)
-            conf = and_count(masks, np.ascontiguousarray(d.t_words[free])) / n_a[:, None]  # (R, |free|)
-            top = np.argsort(-conf, axis=0, kind="stable")[: self.ABSORB_RULES]  # (k, |free|)
-            cr = top.T.reshape(-1).astype(np.int64)
-            cy = np.repeat(free, top.shape[0]).astype(np.int64)
-            cost, l, k, a, h = K.extend_tails(cr, cy, r_hptr, r_hidx, r_tptr, r_tidx, *d.rule_args(),
-                                              numba.get_num_threads())
-            gain = np.array([d.singleton(int(y)) for y in cy]) + np.array([rules[r]["cost"] for r in cr]) - cost
-            done_r, done_y = set(), set()
-            for c in np.argsort(-gain, kind="stable"):
-                if not gain[c] > 0:
-                    break
-                r, y = int(cr[c]), int(cy[c])
-                if r in done_r or y in done_y:
-                    continue
-                new = dict(rules[r], tail=tuple(sorted(rules[r]["tail"] + (y,))), l=int(l[c]), k=int(k[c]),
-                           A=int(a[c]), H=int(h[c]), cost=float(cost[c]))
-                if not self._acyclic([q for j, q in enumerate(rules) if j != r], new):
-                    continue
-                rules[r] = new
-                done_r.add(r)
-                done_y.add(y)
-            if not done_r:
-                break
-            changed |= done_r
-            self.n_absorbed_ += len(done_y)
-        if self.verbose and changed:
-            print(f"ExplaiNN: absorbed {self.n_absorbed_} uncovered tail units")
-        return changed
-
     #: pairs scored per kernel call (memory: ~60 bytes a pair), and most pairs per group of equal heads
     PAIRS_PER_CALL = 2_000_000
     PAIRS_PER_GROUP = 256
@@ -500,47 +344,6 @@ class ExplaiNN(Miner):
                                "cost": float(cost[c]), "gain": float(gain[c])}
             self._check(f"merge round {round_}: {scored:,} pairs scored", min(1.0, (start + block) / len(new_pos)))
         return scored
-
-    #: head equivalents: 95 % one-sided Clopper–Pearson bounds, and the least informedness
-    EQUIVALENT_CONFIDENCE = 0.95
-    EQUIVALENT_MIN_INFORMEDNESS = 0.8
-
-    def _equivalents(self, rules: list[dict], d: _Data) -> list[tuple[int, ...]]:
-        """Head-side units that behave like each rule's head on the data (``Rule.head_equivalents``).
-
-        Criterion: with A = the rows where the rule applies, unit z (not in the head, not one of the rule's
-        tail units) is an equivalent when the informedness P(z on | A) − P(z on | not A) is at least
-        ``EQUIVALENT_MIN_INFORMEDNESS`` even at the pessimistic ends of their 95 % one-sided
-        Clopper–Pearson intervals: z fires where the head fires and rarely elsewhere, as a copy of a head
-        unit with a few percent of its cells flipped does. A unit firing everywhere, an independent one, or
-        one item of an exclusive group (on in 1/|X| of A) is not. Cost: one AND-popcount of each rule's A
-        with every head unit, O(R · p · n/64)."""
-        if not rules:
-            return []
-        from scipy.stats import beta
-
-        r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
-        r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
-        masks = K.applies_masks(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64), d.h_words,
-                                numba.get_num_threads())
-        inside = and_count(masks, d.h_words).astype(float)  # (R, p): |T_z ∩ A|
-        n_a = np.array([r["A"] for r in rules], dtype=float)[:, None]
-        outside = d.h_supp[None, :] - inside
-        n_out = d.n - n_a
-        alpha = 1 - self.EQUIVALENT_CONFIDENCE
-        with np.errstate(invalid="ignore", divide="ignore"):
-            low_in = np.where(inside > 0, beta.ppf(alpha, inside, n_a - inside + 1), 0.0)  # lower bound
-            high_out = np.where(outside < n_out, beta.ppf(1 - alpha, outside + 1, n_out - outside), 1.0)
-        ok = np.nan_to_num(low_in - high_out, nan=-1.0) >= self.EQUIVALENT_MIN_INFORMEDNESS
-        out = []
-        for i, r in enumerate(rules):
-            row = ok[i].copy()
-            row[list(r["head"])] = False
-            if self._graph is not None:  # a unit of the rule's own tail is no head equivalent
-                twins = self._graph.twin[list(r["tail"])]
-                row[twins[twins >= 0]] = False
-            out.append(tuple(int(z) for z in np.flatnonzero(row)))
-        return out
 
     def _finish(self, rules: list[dict], d: _Data, head: BinaryMatrix, tail: BinaryMatrix) -> None:
         n_items = head.n_units + tail.n_units

@@ -243,7 +243,7 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
                         on_batch(state["start"], n)
     finally:
         if moved:
-            model.to(model_device)
+            model.to(model_device_)
     for name in names:
         if name not in values:
             raise ValueError(f"layer {name!r} never ran during the forward pass; pick a module that "
