@@ -79,8 +79,9 @@ class SearchSteps:
     #: refinement: head items considered per rule (those of highest confidence for its tail) and steps
     REFINE_POOL = 32
     REFINE_MOVES = 16
-    #: absorb: rules tried per uncovered tail unit (those where it is most often on where they apply)
+    #: absorb: rules tried per uncovered tail unit (those where it is most often on where they apply), passes
     ABSORB_RULES = 8
+    ABSORB_PASSES = 256
     #: outer passes of refine → absorb → merge
     MAX_PASSES = 4
 
@@ -128,31 +129,45 @@ class SearchSteps:
 
     def _absorb(self, rules: list[dict], d: _Data) -> set[int]:
         """Put a tail unit that is in no rule into the tail of the rule where that saves the most bits
-        (its singleton code minus the rule's growth), one unit per rule per pass, while any saves.
-        Candidates per unit: the ``ABSORB_RULES`` rules where it is on most often where they apply."""
+        (its singleton code minus the rule's growth), one unit per rule per pass, while any saves (at most
+        ``ABSORB_PASSES`` passes). Candidates per unit: the ``ABSORB_RULES`` rules where it is on most often
+        where they apply, chosen once; a pass re-scores only the candidates of rules that changed.
+        Returns the positions of the rules that changed."""
         changed: set[int] = set()
         q = d.t_words.shape[0]
-        for _ in range(64):
-            covered = np.zeros(q, dtype=bool)
-            for r in rules:
-                covered[list(r["tail"])] = True
-            free = np.flatnonzero(~covered & (d.t_supp > 0))
-            if not rules or len(free) == 0:
-                break
-            r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
-            r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
-            r_tptr = np.r_[0, np.cumsum([len(r["tail"]) for r in rules])].astype(np.int64)
-            r_tidx = np.fromiter((y for r in rules for y in r["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
-            masks = K.applies_masks(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64), d.h_words,
-                                    numba.get_num_threads())
-            n_a = np.array([max(r["A"], 1) for r in rules], dtype=float)
-            conf = and_count(masks, np.ascontiguousarray(d.t_words[free])) / n_a[:, None]  # (R, |free|)
-            top = np.argsort(-conf, axis=0, kind="stable")[: self.ABSORB_RULES]  # (k, |free|)
-            cr = top.T.reshape(-1).astype(np.int64)
-            cy = np.repeat(free, top.shape[0]).astype(np.int64)
-            cost, l, k, a, h = K.extend_tails(cr, cy, r_hptr, r_hidx, r_tptr, r_tidx, *d.rule_args(),
-                                              numba.get_num_threads())
-            gain = np.array([d.singleton(int(y)) for y in cy]) + np.array([rules[r]["cost"] for r in cr]) - cost
+        covered = np.zeros(q, dtype=bool)
+        for r in rules:
+            covered[list(r["tail"])] = True
+        free = np.flatnonzero(~covered & (d.t_supp > 0))
+        if not rules or len(free) == 0:
+            return changed
+        R = len(rules)
+        r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
+        r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
+        masks = K.applies_masks(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64), d.h_words,
+                                numba.get_num_threads())
+        n_a = np.array([max(r["A"], 1) for r in rules], dtype=float)
+        conf = and_count(masks, np.ascontiguousarray(d.t_words[free])) / n_a[:, None]  # (R, |free|)
+        top = np.argpartition(-conf, min(self.ABSORB_RULES, R) - 1, axis=0)[: self.ABSORB_RULES]
+        cr = top.T.reshape(-1).astype(np.int64)
+        cy = np.repeat(free, top.shape[0]).astype(np.int64)
+        single = {int(y): d.singleton(int(y)) for y in free}
+        single_c = np.array([single[int(y)] for y in cy])
+        res = np.full((len(cr), 5), np.nan)  # cost, l, k, |A|, |H| of each candidate
+        stale = np.ones(len(cr), dtype=bool)
+        alive = np.ones(len(cr), dtype=bool)
+        for _ in range(self.ABSORB_PASSES):
+            todo = np.flatnonzero(stale & alive)
+            if len(todo):
+                r_tptr = np.r_[0, np.cumsum([len(r["tail"]) for r in rules])].astype(np.int64)
+                r_tidx = np.fromiter((y for r in rules for y in r["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
+                r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
+                r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
+                out = K.extend_tails(cr[todo], cy[todo], r_hptr, r_hidx, r_tptr, r_tidx, *d.rule_args(),
+                                     numba.get_num_threads())
+                res[todo] = np.column_stack(out)
+                stale[todo] = False
+            gain = np.where(alive, single_c + np.array([r["cost"] for r in rules])[cr] - res[:, 0], -np.inf)
             done_r, done_y = set(), set()
             for c in np.argsort(-gain, kind="stable"):
                 if not gain[c] > 0:
@@ -160,8 +175,9 @@ class SearchSteps:
                 r, y = int(cr[c]), int(cy[c])
                 if r in done_r or y in done_y:
                     continue
-                new = dict(rules[r], tail=tuple(sorted(rules[r]["tail"] + (y,))), l=int(l[c]), k=int(k[c]),
-                           A=int(a[c]), H=int(h[c]), cost=float(cost[c]))
+                cost, l, k, a, h = res[c]
+                new = dict(rules[r], tail=tuple(sorted(rules[r]["tail"] + (y,))), l=int(l), k=int(k),
+                           A=int(a), H=int(h), cost=float(cost))
                 if not self._acyclic([q for j, q in enumerate(rules) if j != r], new):
                     continue
                 rules[r] = new
@@ -169,6 +185,8 @@ class SearchSteps:
                 done_y.add(y)
             if not done_r:
                 break
+            alive &= ~np.isin(cy, list(done_y))  # an absorbed unit is covered now
+            stale |= np.isin(cr, list(done_r))  # the changed rules' candidates are re-scored
             changed |= done_r
             self.n_absorbed_ += len(done_y)
         if self.verbose and changed:

@@ -53,6 +53,35 @@ class _OutOfTime(Exception):
     """The fit's time budget is spent (caught inside fit)."""
 
 
+class _PairCache:
+    """Scored merge candidates between rounds, as arrays (a < b rule ids, gain, cost, l, k, |A|, |H|, inter):
+    millions of pairs on a whole layer, where a dict per pair cost more than scoring them."""
+
+    FIELDS = ("a", "b", "gain", "cost", "l", "k", "A", "H", "inter")
+
+    def __init__(self) -> None:
+        self._parts: list[dict] = []
+
+    def add(self, **cols) -> None:
+        if len(cols["a"]):
+            self._parts.append(cols)
+
+    def arrays(self) -> dict:
+        if not self._parts:
+            return {f: np.zeros(0, dtype=bool if f == "inter" else np.float64 if f in ("gain", "cost") else np.int64)
+                    for f in self.FIELDS}
+        if len(self._parts) > 1:
+            self._parts = [{f: np.concatenate([p[f] for p in self._parts]) for f in self.FIELDS}]
+        return self._parts[0]
+
+    def drop(self, ids: set[int]) -> None:
+        """Forget the pairs with a rule in ``ids`` (rules merged away)."""
+        c = self.arrays()
+        gone = np.array(sorted(ids), dtype=np.int64)
+        keep = ~(np.isin(c["a"], gone) | np.isin(c["b"], gone))
+        self._parts = [{f: c[f][keep] for f in self.FIELDS}]
+
+
 class _Data:
     """Bit-packed words, supports and item codes of the head and tail item sets (no copies: a memmapped
     BinaryMatrix stays on disk)."""
@@ -238,7 +267,7 @@ class ExplaiNN(SearchSteps, Miner):
         mu = -1 if self.mu is None else int(self.mu)
         alive: dict[int, dict] = {i: r for i, r in enumerate(rules)}
         next_id = len(rules)
-        cache: dict[tuple[int, int], tuple] = {}
+        cache = _PairCache()
         new_ids = sorted(alive) if new is None else sorted(new)
         while n_iter < self.max_iter and len(alive) > 1 and new_ids:
             try:
@@ -248,12 +277,19 @@ class ExplaiNN(SearchSteps, Miner):
                 break
             m = len(alive)
             chosen, used = [], set()
-            for (a, b), cand in sorted(cache.items(), key=lambda kv: (-kv[1]["gain"], kv[0])):
+            c = cache.arrays()
+            for i in np.lexsort((c["b"], c["a"], -c["gain"])):  # best gain first, ties by rule ids
+                a, b = int(c["a"][i]), int(c["b"][i])
                 if a in used or b in used:
                     continue
                 # the model shrinks by one rule per merge: L_N(|M|) - L_N(|M|-1) is saved as well
-                if cand["gain"] + universal_int(m) - universal_int(m - 1) <= 0:
+                if c["gain"][i] + universal_int(m) - universal_int(m - 1) <= 0:
                     break
+                ra, rb = alive[a], alive[b]
+                hx = set(ra["head"]) & set(rb["head"]) if c["inter"][i] else set(ra["head"]) | set(rb["head"])
+                cand = {"head": tuple(sorted(hx)), "tail": tuple(sorted(ra["tail"] + rb["tail"])),
+                        "l": int(c["l"][i]), "k": int(c["k"][i]), "A": int(c["A"][i]), "H": int(c["H"][i]),
+                        "cost": float(c["cost"][i]), "gain": float(c["gain"][i])}
                 if self._graph is not None:
                     removed = used | {a, b}
                     now = [r for i, r in alive.items() if i not in removed] + [c for _, _, c in chosen]
@@ -271,7 +307,7 @@ class ExplaiNN(SearchSteps, Miner):
                 alive[next_id] = cand
                 new_ids.append(next_id)
                 next_id += 1
-            cache = {k: v for k, v in cache.items() if k[0] not in used and k[1] not in used}
+            cache.drop(used)
             self._progress(f"merge round {n_iter}: {len(alive)} rules", 1.0)
             if self.verbose:
                 print(f"ExplaiNN: merge round {n_iter}: {len(chosen)} merges, {len(alive)} rules")
@@ -286,7 +322,7 @@ class ExplaiNN(SearchSteps, Miner):
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise _OutOfTime()
 
-    def _score_pairs(self, alive: dict[int, dict], new_ids: list[int], cache: dict, mu: int,
+    def _score_pairs(self, alive: dict[int, dict], new_ids: list[int], cache: "_PairCache", mu: int,
                      d: _Data, p: int, round_: int = 1) -> int:
         """Score every pair of rules with at least one new rule; keep those with gain > −2 in ``cache``.
 
@@ -306,6 +342,7 @@ class ExplaiNN(SearchSteps, Miner):
         head_id: dict[tuple, int] = {}
         hid = np.array([head_id.setdefault(h, len(head_id)) for h in heads], dtype=np.int64)
         src_cost = np.array([alive[rid]["cost"] for rid in ids])
+        id_arr = np.array(ids, dtype=np.int64)
         new_pos = np.array(sorted(pos[r] for r in new_ids), dtype=np.int64)
         is_new = np.zeros(R, dtype=bool)
         is_new[new_pos] = True
@@ -335,13 +372,10 @@ class ExplaiNN(SearchSteps, Miner):
             scored += len(pi)
             gain = src_cost[pi] + src_cost[pj] - cost
             # a pair's gain changes later only through L_N(|M|) (< 2 bits): drop hopeless pairs now
-            for c in np.flatnonzero(np.isfinite(cost) & (gain > -2.0)):
-                ra, rb = alive[ids[pi[c]]], alive[ids[pj[c]]]
-                hx = set(ra["head"]) & set(rb["head"]) if inter[c] else set(ra["head"]) | set(rb["head"])
-                pair = tuple(sorted((ids[pi[c]], ids[pj[c]])))
-                cache[pair] = {"head": tuple(sorted(hx)), "tail": tuple(sorted(ra["tail"] + rb["tail"])),
-                               "l": int(l[c]), "k": int(k[c]), "A": int(a[c]), "H": int(h[c]),
-                               "cost": float(cost[c]), "gain": float(gain[c])}
+            keep = np.flatnonzero(np.isfinite(cost) & (gain > -2.0))
+            ida, idb = id_arr[pi[keep]], id_arr[pj[keep]]
+            cache.add(a=np.minimum(ida, idb), b=np.maximum(ida, idb), gain=gain[keep], cost=cost[keep],
+                      l=l[keep], k=k[keep], A=a[keep], H=h[keep], inter=inter[keep])
             self._check(f"merge round {round_}: {scored:,} pairs scored", min(1.0, (start + block) / len(new_pos)))
         return scored
 
@@ -377,7 +411,10 @@ def _run_in_app(ctx, miner: ExplaiNN):
     def on_pair(i: int, upper: str, lower: str) -> None:
         ctx.check()
         ctx.report(f"mine {upper} → {lower}", i / len(ctx.layers))
-    flow = trace(acts, ctx.layers, miner, ctx.binarizer, on_pair=on_pair)
+    def on_progress(stage: str, fraction: float) -> None:
+        ctx.check()  # Cancel is seen every block of merge pairs, not only between layer pairs
+
+    flow = trace(acts, ctx.layers, miner, ctx.binarizer, on_pair=on_pair, on_progress=on_progress)
     return flow, f"ExplaiNN: {sum(len(rs) for rs in flow.rulesets)} rules, {len(flow.chains())} chains"
 
 

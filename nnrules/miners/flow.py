@@ -103,15 +103,17 @@ def _remap(rs: RuleSet, head_units: np.ndarray, head_names: list[str]) -> RuleSe
 
 def trace(activations: Activations, layers: Sequence[str], miner: Miner | None = None,
           binarizer: Binarizer | None = None,
-          on_pair: Callable[[int, str, str], None] | None = None) -> Flow:
+          on_pair: Callable[[int, str, str], None] | None = None,
+          on_progress: Callable[[str, float], None] | None = None) -> Flow:
     """Mine output → layers[0] → layers[1] → … (``layers`` may start with ``"output"``).
 
     ``miner`` (default ``ExplaiNN()``) is cloned, never changed. A pair miner (``fits_on == "pair"``,
     ExplaiNN) is fitted per adjacent pair on binary matrices: ``binarizer`` (default
     ``Binarizer("positive")``) binarizes hidden layers, the output layer is the one-hot predicted class
     (see :class:`Binarizer`'s ``output``), and ``on_pair(i, upper, lower)`` is called before pair ``i``
-    (progress; raise in it to stop). A chain miner (``"chain"``, ERIC) is fitted once on the activations
-    and the whole chain (record with what it needs, e.g. ``reduce="l1"`` for ERIC).
+    (progress; raise in it to stop); ``on_progress(stage, fraction)`` is passed to a pair miner's ``fit``
+    (ExplaiNN reports per block of merge pairs, so a Cancel is seen within a long pair too). A chain
+    miner (``"chain"``, ERIC) is fitted once on the activations and the whole chain (record with what it needs, e.g. ``reduce="l1"`` for ERIC).
     """
     if not isinstance(activations, Activations):
         raise TypeError("activations must be an nnrules.Activations (from nnrules.record)")
@@ -145,7 +147,8 @@ def trace(activations: Activations, layers: Sequence[str], miner: Miner | None =
         if on_pair is not None:
             on_pair(i, upper, lower)
         head_full = bins[upper]
-        m = clone(miner).fit(head_full.select(head_units), bins[lower])
+        kw = {"on_progress": on_progress} if on_progress is not None else {}  # ExplaiNN: within a pair
+        m = clone(miner).fit(head_full.select(head_units), bins[lower], **kw)
         flow.rulesets.append(_remap(m.rules_, head_units, head_full.names))
         head_units = np.array(sorted({y for r in m.rules_ for y in r.tail}), dtype=np.int64)
     return flow
