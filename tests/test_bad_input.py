@@ -17,6 +17,7 @@ import nnrules
 from nnrules import ERIC, Binarizer, BinaryMatrix, ExplaiNN, NeuroChains, PatchMiner, RuleSet
 from nnrules.attribution import attribute, exemplars, group_objective, last_conv_layer, maximize, viz
 from nnrules.attribution.lrp import Composite, Epsilon, Gamma, PoolRule, ZBox, composite, lrp_context
+from nnrules.attribution import zennit_lrp as zl
 from nnrules.attribution.prototypes import channels_of, gaussian_blur
 from nnrules.cli import main as cli_main
 from nnrules.data.bits import and_count, pack_columns, popcount_rows, tidlists, unpack_columns
@@ -143,11 +144,21 @@ CASES = [
     ("image_folder: missing", lambda: nnrules.image_folder("/nonexistent-folder-xyz"), ValueError, "does not exist"),
     ("scan_images: no class folders", lambda: nnrules.recording.loading.scan_images(Path(__file__).parent),
      ValueError, "class sub-folders"),
+    ("zennit_composite: unknown name", lambda: zl.zennit_composite("magic", TINY), ValueError, "magic"),
+    ("zennit_composite: γ for a composite without γ", lambda: zl.zennit_composite("epsilon_plus", TINY, gamma=0.5),
+     ValueError, "gamma"),
+    ("canonizers_for: not a module", lambda: zl.canonizers_for("resnet18"), TypeError, "model"),
+    ("zennit_relevance: unit out of range",
+     lambda: zl.zennit_relevance(TINY, X[:2], ("conv", [9]), zl.zennit_composite("epsilon_plus", TINY), None),
+     ValueError, "unit index"),
     ("load_model: missing", lambda: nnrules.load_model("/nonexistent.pt"), ValueError, "does not exist"),
     ("load (zoo): unknown", lambda: nnrules.zoo.load("imagenet-giant"), ValueError, "available"),
     # --- the modules' __all__
     ("group_objective: unit out of range", lambda: _group_value("conv", [99]), ValueError, "unit index"),
     ("group_objective: unknown layer", lambda: _group_value("nope", [0]), ValueError, "nope"),
+    ("gradcam_layer: no conv", lambda: nnrules.attribution.gradcam_layer(nn.Sequential(nn.Linear(3, 2)), torch.rand(1, 3)),
+     ValueError, "conv"),
+    ("default_composite: not a model", lambda: nnrules.attribution.default_composite("net.pt"), TypeError, "model"),
     ("last_conv_layer: no conv", lambda: last_conv_layer(nn.Sequential(nn.Linear(3, 2))), ValueError, "conv"),
     ("composite: unknown name", lambda: composite("magic"), ValueError, "magic"),
     ("Epsilon: negative", lambda: Epsilon(-1.0), ValueError, "epsilon"),
@@ -156,7 +167,7 @@ CASES = [
     ("PoolRule: unknown mode", lambda: PoolRule("median"), ValueError, "mode"),
     ("Composite: lower_fraction 2", lambda: Composite("x", None, Epsilon, Epsilon, Epsilon, lower_fraction=2.0),
      ValueError, "lower_fraction"),
-    ("lrp_context: a name, not a Composite", lambda: _enter(lrp_context(TINY, X[:1], "epsilon")), TypeError, "comp"),
+    ("lrp_context: a name, not a Composite", lambda: _enter(lrp_context(TINY, X[:1], "book_epsilon")), TypeError, "comp"),
     ("channels_of: unit out of range", lambda: channels_of(["conv:c0"], [5]), ValueError, "unit 5"),
     ("gaussian_blur: negative sigma", lambda: gaussian_blur(X[:1], -1.0), ValueError, "sigma"),
     ("gaussian_blur: one image without batch", lambda: gaussian_blur(X[0], 1.0), ValueError, r"\(B, C, H, W\)"),
@@ -225,7 +236,7 @@ CASES = [
 NO_INPUT = {
     "NotFittedError": "an exception", "InvalidParameterError": "an exception", "RecordingError": "an exception",
     "LRPError": "an exception", "UnsafeFileError": "an exception", "MissingPackageError": "an exception",
-    "METHODS": "a constant", "COMPOSITES": "a constant", "OUTPUT": "a constant", "REDUCTIONS": "a constant",
+    "METHODS": "a constant", "COMPOSITES": "a constant", "ZENNIT_COMPOSITES": "a constant", "OUTPUT": "a constant", "REDUCTIONS": "a constant",
     "IMAGE_EXTENSIONS": "a constant", "MAX_SCAN_FILES": "a constant",
     "MAX_SCAN_SECONDS": "a constant", "MAX_ITEMSETS": "a constant", "C0": "a constant", "LPC_TABLE_MAX": "a constant", "ARCHITECTURES": "a constant",
     "MINERS": "a registry (its lookups: 'Registry: unknown entry')", "BINARIZERS": "a registry",

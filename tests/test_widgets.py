@@ -146,8 +146,9 @@ def test_rule_detail_pictures(mined):
     score = mined.activations["relu2"][:, row["tail_idx"]].sum(1)
     top = int(np.argmax(score))
     assert d.exemplar_labels[0].startswith(f"#{top} ")
-    assert sorted(d.heatmaps) == sorted(["LRP · class " + mined.class_names[mined.activations.predictions[top]],
-                                          "LRP · group", "Grad-CAM · group",
+    assert sorted(d.heatmaps) == sorted(["LRP (epsilon_gamma_box) · class "
+                                          + mined.class_names[mined.activations.predictions[top]],
+                                          "LRP (epsilon_gamma_box) · group", "Grad-CAM · group",
                                           "Grad-CAM · class " + mined.class_names[mined.activations.predictions[top]]])
     maps = {k: _png(v) for k, v in d.heatmaps.items()}
     assert all(m.std() > 0 for m in maps.values())  # not blank

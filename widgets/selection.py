@@ -6,13 +6,12 @@ from typing import Callable
 
 import numpy as np
 
-from torch import nn
 
 from nnrules.attribution import methods as attribution, prototypes, viz
 from nnrules.attribution.lrp import LRPError
 from nnrules.miners.eric import ERIC
 from nnrules.miners.patches import PatchMiner
-from nnrules.recording.hooks import OUTPUT, named_layers
+from nnrules.recording.hooks import OUTPUT
 
 from .errors import UserInputError
 
@@ -146,14 +145,15 @@ class SelectionMixin:
         x = ex.images[pick: pick + 1]
         cls = int(preds[pick])
         d.text = f"exemplars{note}\nheatmaps for exemplar #{ex.indices[pick]} (predicted {self.class_names[cls]})"
-        for method, label in (("lrp", "LRP"), ("gradcam", "Grad-CAM")):
+        lrp_label = f"LRP ({attribution.default_composite(self.model)})"  # say which composite drew it
+        for method, label in (("lrp", lrp_label), ("gradcam", "Grad-CAM")):
             for target, what in ((cls, f"class {self.class_names[cls]}"), (group, "group")):
                 check()
                 name = f"{label} · {what}"
                 try:
                     kw = {}
                     if method == "gradcam":
-                        kw["layer"] = _gradcam_layer(self.model, layer if target is group else OUTPUT)
+                        kw["layer"] = attribution.gradcam_layer(self.model, x, layer if target is group else OUTPUT)
                     a = attribution.attribute(self.model, x, target, method, **kw)
                     d.heatmaps[name] = viz.to_png(viz.heatmap(a[0], x[0], scale=self._scale()))
                 except (LRPError, ValueError, RuntimeError) as err:
@@ -175,13 +175,3 @@ class SelectionMixin:
             d.errors["prototype"] = str(err)
             return None
         return viz.to_png(viz.image(img, self._scale()))
-
-
-def _gradcam_layer(model: nn.Module, layer: str) -> str:
-    """The last conv layer that runs before ``layer`` (module order), so its maps feed the target."""
-    names = list(named_layers(model))
-    stop = len(names) if layer == OUTPUT else names.index(layer) + 1
-    convs = [n for n in names[:stop] if isinstance(named_layers(model)[n], (nn.Conv1d, nn.Conv2d))]
-    if not convs:
-        raise ValueError(f"no conv layer runs before {layer!r}; Grad-CAM needs one")
-    return convs[-1]

@@ -283,19 +283,19 @@ def _box(low, high):
 #: name → factory(low, high, epsilon, gamma) of the registered composites.
 COMPOSITES: dict[str, Callable[..., Composite]] = {
     # Ch. 13 VGG-16 recipe: z^B first, γ lower conv, ε (× std) upper conv, LRP-0 dense.
-    "epsilon_gamma_box": lambda low, high, epsilon=0.25, gamma=0.25: Composite(
-        "epsilon_gamma_box", _box(low, high), lambda: Gamma(gamma), lambda: Epsilon(epsilon, relative=True), Zero),
+    "book_epsilon_gamma_box": lambda low, high, epsilon=0.25, gamma=0.25: Composite(
+        "book_epsilon_gamma_box", _box(low, high), lambda: Gamma(gamma), lambda: Epsilon(epsilon, relative=True), Zero),
     # Ch. 22 "LRP-*": z⁺ (α1β0) for conv, ε for dense; with z^B on the pixels.
-    "epsilon_plus_box": lambda low, high, epsilon=1e-6, gamma=None: Composite(
-        "epsilon_plus_box", _box(low, high), ZPlus, ZPlus, lambda: Epsilon(epsilon)),
-    "epsilon_plus": lambda low, high, epsilon=1e-6, gamma=None: Composite(
-        "epsilon_plus", None, ZPlus, ZPlus, lambda: Epsilon(epsilon)),
-    "epsilon": lambda low, high, epsilon=1e-6, gamma=None: Composite(
-        "epsilon", None, lambda: Epsilon(epsilon), lambda: Epsilon(epsilon), lambda: Epsilon(epsilon)),
-    "gamma": lambda low, high, epsilon=None, gamma=0.25: Composite(
-        "gamma", None, lambda: Gamma(gamma), lambda: Gamma(gamma), lambda: Gamma(gamma)),
+    "book_epsilon_plus_box": lambda low, high, epsilon=1e-6, gamma=None: Composite(
+        "book_epsilon_plus_box", _box(low, high), ZPlus, ZPlus, lambda: Epsilon(epsilon)),
+    "book_epsilon_plus": lambda low, high, epsilon=1e-6, gamma=None: Composite(
+        "book_epsilon_plus", None, ZPlus, ZPlus, lambda: Epsilon(epsilon)),
+    "book_epsilon": lambda low, high, epsilon=1e-6, gamma=None: Composite(
+        "book_epsilon", None, lambda: Epsilon(epsilon), lambda: Epsilon(epsilon), lambda: Epsilon(epsilon)),
+    "book_gamma": lambda low, high, epsilon=None, gamma=0.25: Composite(
+        "book_gamma", None, lambda: Gamma(gamma), lambda: Gamma(gamma), lambda: Gamma(gamma)),
     # uniform LRP-0 (equals gradient × input on a ReLU network; Ch. 13.2)
-    "zero": lambda low, high, epsilon=None, gamma=None: Composite("zero", None, Zero, Zero, Zero),
+    "book_zero": lambda low, high, epsilon=None, gamma=None: Composite("book_zero", None, Zero, Zero, Zero),
 }
 
 
@@ -475,7 +475,7 @@ def lrp_context(model: nn.Module, example: torch.Tensor, comp: Composite,
     ``{layer: (ΣR, Σ|R|)}`` of the relevance at each layer's input.
     """
     if not isinstance(comp, Composite):
-        raise TypeError(f"comp must be a Composite (e.g. composite('epsilon_plus')), got {type(comp).__name__}")
+        raise TypeError(f"comp must be a Composite (e.g. composite('book_epsilon_plus')), got {type(comp).__name__}")
     modules = named_layers(model)
     chain, outputs = _chain(model, example)
     fusions = _fusions(chain)

@@ -15,9 +15,10 @@ from torch import nn
 
 from .. import registry as _registry
 from . import lrp as _lrp
-from ..recording.hooks import OUTPUT, named_layers, on_model, preserved_mode, resolve_layers
+from ..recording.hooks import OUTPUT, forward_hooks, named_layers, on_model, preserved_mode, resolve_layers
 
-__all__ = ["attribute", "METHODS", "group_objective", "Target", "last_conv_layer"]
+__all__ = ["attribute", "METHODS", "group_objective", "Target", "last_conv_layer", "gradcam_layer",
+           "default_composite"]
 
 Target = Union[int, Sequence[int], torch.Tensor, tuple]
 
@@ -105,6 +106,38 @@ def group_objective(model: nn.Module, layer: str, units: Sequence[int], relevanc
         handle.remove()
 
 
+def default_composite(model: nn.Module) -> str:
+    """The LRP composite ``attribute`` uses when none is named: Zennit's ``epsilon_gamma_box`` for every
+    architecture. Measured ΣR / f_c (median, predicted class): digits-cnn 0.98, mnist-cnn 1.01, cifar10-cnn
+    1.08 (the book recipe ``book_epsilon_gamma_box``: 0.10 — its BatchNorm-after-ReLU layers), vgg11_bn 1.00,
+    resnet18 0.99 (the book composites refuse residual nets)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    return "epsilon_gamma_box"
+
+
+def gradcam_layer(model: nn.Module, example: torch.Tensor, before: str | None = None) -> str:
+    """Grad-CAM's default layer: the last conv layer (running before layer ``before``, if given) whose output
+    has a spatial extent > 1 — a 1×1 map makes a flat square (cifar10-cnn's last conv). ``example``: one input
+    batch to measure the output sizes."""
+    names = list(named_layers(model))
+    stop = len(names) if before in (None, OUTPUT) else names.index(before) + 1
+    convs = [n for n in names[:stop] if isinstance(named_layers(model)[n], (nn.Conv1d, nn.Conv2d))]
+    if not convs:
+        raise ValueError("the model has no conv layer" + (f" before {before!r}" if before not in (None, OUTPUT) else "")
+                         + "; pass layer=... for Grad-CAM")
+    sizes: dict[str, int] = {}
+    def size_of(n):
+        def hook(m, i, o) -> None:  # returns None: the output is left alone
+            sizes[n] = int(o[0, 0].numel())
+        return hook
+    hooks = {n: size_of(n) for n in convs}
+    with torch.no_grad(), preserved_mode(model), forward_hooks(model, hooks):
+        model(on_model(model, example[:1]))
+    spatial = [n for n in convs if sizes.get(n, 1) > 1]
+    return (spatial or convs)[-1]
+
+
 def last_conv_layer(model: nn.Module) -> str:
     """Name of the last Conv layer (Grad-CAM's default)."""
     convs = [n for n, m in named_layers(model).items() if isinstance(m, (nn.Conv1d, nn.Conv2d))]
@@ -114,11 +147,12 @@ def last_conv_layer(model: nn.Module) -> str:
 
 
 def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: str = "gradient_x_input", *,
-              composite: str = "epsilon_gamma_box", low: float | torch.Tensor | None = None,
+              composite: str | None = None, low: float | torch.Tensor | None = None,
               high: float | torch.Tensor | None = None, pool: str = "sum", epsilon: float | None = None,
               gamma: float | None = None, layer: str | None = None, baselines: torch.Tensor | float = 0.0,
               n_steps: int = 50, internal_batch_size: int | None = 64, nt_samples: int = 25,
-              stdevs: float = 0.15, abs: bool = True, trace: dict | None = None, seed: int = 0) -> torch.Tensor:
+              stdevs: float = 0.15, abs: bool = True, trace: dict | None = None, seed: int = 0,
+              layer_map: list | None = None) -> torch.Tensor:
     """Attribution of ``target`` to ``inputs`` ``(B, ...)``, same shape as ``inputs``.
 
     ``method``: ``saliency`` (|∂f/∂x|, or signed with ``abs=False``), ``gradient_x_input``,
@@ -155,6 +189,21 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
         except RuntimeError as err:
             raise ValueError(f"inputs of shape {tuple(inputs.shape)} do not fit the model ({err}); inputs are "
                              f"a batch (B, ...), add a batch dimension with x[None]") from err
+        if method == "lrp" and composite is None:
+            composite = default_composite(model)
+        zennit = method == "lrp" and not (isinstance(composite, str) and composite in _lrp.COMPOSITES)
+        if zennit:  # Zennit's rules, composites and canonizers, on a copy of the model
+            from .zennit_lrp import zennit_composite, zennit_relevance
+
+            if pool != "sum" or trace is not None:
+                raise ValueError("pool= and trace= belong to the book composites (book_*); Zennit composites "
+                                 "take layer_map= for their own rules")
+            comp = zennit_composite(composite, model, inputs.min() if low is None else low,
+                                    inputs.max() if high is None else high, epsilon, gamma, layer_map)
+            cls = None if group is not None else _class_index(target, len(inputs), n_classes).to(inputs.device)
+            if group is not None:
+                resolve_layers(model, [group[0]], allow_output=True)
+            return zennit_relevance(model, inputs, group, comp, cls).to(origin)
         if method == "lrp":  # rules first: the group's hook must see the rule-wrapped output
             stack.enter_context(_lrp_rules(model, inputs, composite, low, high, pool, epsilon, gamma, trace))
         if group is not None:
@@ -189,7 +238,7 @@ def _captum(model, f, inputs, cls, method, layer, baselines, n_steps, ibs, nt_sa
         return nt.attribute(x, nt_type="smoothgrad", nt_samples=nt_samples, stdevs=stdevs * span,
                             nt_samples_batch_size=ibs or None, abs=abs_, **kw).detach()
     # gradcam
-    name = layer or last_conv_layer(model)
+    name = layer or gradcam_layer(model, inputs)
     resolve_layers(model, [name], allow_output=False)
     cam = ca.LayerGradCam(f, named_layers(model)[name]).attribute(x, relu_attributions=True, **kw)
     cam = ca.LayerAttribution.interpolate(cam, tuple(inputs.shape[2:]), interpolate_mode="bilinear"

@@ -31,7 +31,7 @@ from ..data.bits import BinaryMatrix, and_count
 from ..data.rules import Rule, RuleSet
 from ..params import Param
 from . import _explainn_counts as C
-from ._explainn_steps import SearchSteps, UnitGraph
+from ._explainn_steps import PairCache, SearchSteps, UnitGraph
 from . import _explainn_kernels as K
 from .base import Miner
 from .mdl import log_binom, parametric_complexity, universal_int
@@ -51,35 +51,6 @@ def as_binary_matrix(data, name: str) -> BinaryMatrix:
 
 class _OutOfTime(Exception):
     """The fit's time budget is spent (caught inside fit)."""
-
-
-class _PairCache:
-    """Scored merge candidates between rounds, as arrays (a < b rule ids, gain, cost, l, k, |A|, |H|, inter):
-    millions of pairs on a whole layer, where a dict per pair cost more than scoring them."""
-
-    FIELDS = ("a", "b", "gain", "cost", "l", "k", "A", "H", "inter")
-
-    def __init__(self) -> None:
-        self._parts: list[dict] = []
-
-    def add(self, **cols) -> None:
-        if len(cols["a"]):
-            self._parts.append(cols)
-
-    def arrays(self) -> dict:
-        if not self._parts:
-            return {f: np.zeros(0, dtype=bool if f == "inter" else np.float64 if f in ("gain", "cost") else np.int64)
-                    for f in self.FIELDS}
-        if len(self._parts) > 1:
-            self._parts = [{f: np.concatenate([p[f] for p in self._parts]) for f in self.FIELDS}]
-        return self._parts[0]
-
-    def drop(self, ids: set[int]) -> None:
-        """Forget the pairs with a rule in ``ids`` (rules merged away)."""
-        c = self.arrays()
-        gone = np.array(sorted(ids), dtype=np.int64)
-        keep = ~(np.isin(c["a"], gone) | np.isin(c["b"], gone))
-        self._parts = [{f: c[f][keep] for f in self.FIELDS}]
 
 
 class _Data:
@@ -267,7 +238,7 @@ class ExplaiNN(SearchSteps, Miner):
         mu = -1 if self.mu is None else int(self.mu)
         alive: dict[int, dict] = {i: r for i, r in enumerate(rules)}
         next_id = len(rules)
-        cache = _PairCache()
+        cache = PairCache()
         new_ids = sorted(alive) if new is None else sorted(new)
         while n_iter < self.max_iter and len(alive) > 1 and new_ids:
             try:
@@ -322,7 +293,7 @@ class ExplaiNN(SearchSteps, Miner):
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise _OutOfTime()
 
-    def _score_pairs(self, alive: dict[int, dict], new_ids: list[int], cache: "_PairCache", mu: int,
+    def _score_pairs(self, alive: dict[int, dict], new_ids: list[int], cache: "PairCache", mu: int,
                      d: _Data, p: int, round_: int = 1) -> int:
         """Score every pair of rules with at least one new rule; keep those with gain > −2 in ``cache``.
 
