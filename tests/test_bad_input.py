@@ -137,6 +137,11 @@ CASES = [
     ("pixel_flipping: steps = 0", lambda: pixel_flipping(TINY, X[:2], "random", 1, steps=0), ValueError, "steps"),
     ("exemplars: crop = 0", lambda: exemplars(ACTS, "act", [0], crop=0, model=TINY, data=X), ValueError, "crop"),
     ("exemplars: m = 0", lambda: exemplars(ACTS, "act", [0], m=0), ValueError, r"\bm\b"),
+    ("maximize_fourier: a 2-d shape", lambda: nnrules.attribution.feature_vis.maximize_fourier(TINY, "conv", [0],
+                                                                                             shape=(6, 6)),
+     ValueError, "shape"),
+    ("maximize_fourier: empty value range", lambda: nnrules.attribution.feature_vis.maximize_fourier(
+        TINY, "conv", [0], example=X[:1], value_range=(1.0, 1.0)), ValueError, "value_range"),
     ("maximize: unknown layer", lambda: maximize(TINY, "nope", [0], example=X[:1], steps=2), ValueError, "nope"),
     ("heatmap (viz): NaN", lambda: viz.heatmap(torch.full((6, 6), float("nan"))), ValueError, "NaN"),
     ("image (viz): scale 0", lambda: viz.image(X[0], scale=0), ValueError, "scale"),

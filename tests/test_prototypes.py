@@ -98,3 +98,34 @@ def test_heatmap_colours_and_png():
     assert png[:8] == b"\x89PNG\r\n\x1a\n"
     with pytest.raises(ValueError, match="differ in size"):
         viz.heatmap(e, torch.zeros(1, 5, 5))
+
+
+def test_fourier_prototype_drives_its_group_and_leaves_the_model_alone():
+    """The Fourier-parameterised prototype is deterministic, in range, raises the group's activation well above
+    a random image's, and leaves the model's parameters and hooks as they were."""
+    import copy
+
+    from nnrules.attribution.feature_vis import maximize_fourier
+
+    z = nnrules.zoo.load("cifar10-cnn")
+    model = z.model.eval()
+    before = copy.deepcopy(model.state_dict())
+    x = z.train.tensors[0][:1]
+    a = maximize_fourier(model, "relu4", [3, 7], example=x, steps=24, seed=1)
+    b = maximize_fourier(model, "relu4", [3, 7], example=x, steps=24, seed=1)
+    assert a.shape == x.shape[1:] and torch.equal(a, b) and a.min() >= 0 and a.max() <= 1
+
+    def group(img):
+        seen = {}
+        h = model.relu4.register_forward_hook(lambda m, i, o: seen.__setitem__("o", o))
+        try:
+            with torch.no_grad():
+                model(img[None])
+        finally:
+            h.remove()
+        return float(seen["o"][0, [3, 7]].sum())
+    noise = torch.rand(x.shape[1:], generator=torch.Generator().manual_seed(0))
+    assert group(a) > 2 * group(noise)
+    assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    assert all(p.requires_grad for p in model.parameters())
