@@ -400,3 +400,37 @@ def test_gradcam_default_layer_has_spatial_extent():
     assert seen["o"].shape[-1] * seen["o"].shape[-2] > 1
     cam = attribution.attribute(z.model, x, 0, method="gradcam")
     assert cam[0].std() > 0  # not a flat square
+
+
+def test_book_engine_paths_linear_batchnorm_bias_free_and_functional_ops():
+    """The book engine's less travelled paths: a BatchNorm after a Linear is folded exactly (same relevance as
+    the hand-fused layer), a bias-free net conserves the score exactly under ε = 0, and a functional op between
+    modules is refused with a clear error instead of a silently wrong map."""
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(3, 4, generator=g, dtype=torch.float64)
+    m = nn.Sequential(nn.Linear(4, 6), nn.BatchNorm1d(6), nn.ReLU(), nn.Linear(6, 3)).double().eval()
+    with torch.no_grad():
+        m[1].running_mean.uniform_(-0.5, 0.5, generator=g)
+        m[1].running_var.uniform_(0.5, 2.0, generator=g)
+        m[1].weight.uniform_(0.5, 1.5, generator=g)
+        fused = nn.Sequential(nn.Linear(4, 6), nn.ReLU(), nn.Linear(6, 3)).double().eval()
+        scale = m[1].weight / torch.sqrt(m[1].running_var + m[1].eps)
+        fused[0].weight.copy_(m[0].weight * scale[:, None])
+        fused[0].bias.copy_((m[0].bias - m[1].running_mean) * scale + m[1].bias)
+        fused[2].load_state_dict(m[3].state_dict())
+    for comp in ("book_epsilon", "book_zero"):
+        torch.testing.assert_close(attribution.attribute(m, x, 0, method="lrp", composite=comp),
+                                   attribution.attribute(fused, x, 0, method="lrp", composite=comp))
+    nobias = nn.Sequential(nn.Linear(4, 6, bias=False), nn.ReLU(), nn.Linear(6, 3, bias=False)).double().eval()
+    r = attribution.attribute(nobias, x, 1, method="lrp", composite="book_epsilon", epsilon=0.0)
+    torch.testing.assert_close(r.sum(1), nobias(x)[:, 1].detach())
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.a, self.b = nn.Linear(4, 5), nn.Linear(5, 3)
+
+        def forward(self, v):
+            return self.b(torch.tanh(self.a(v)) * 2)
+    with pytest.raises(lrp.LRPError, match="functional op"):
+        attribution.attribute(Functional(), x.float(), 0, method="lrp", composite="book_epsilon")
