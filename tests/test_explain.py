@@ -434,3 +434,18 @@ def test_book_engine_paths_linear_batchnorm_bias_free_and_functional_ops():
             return self.b(torch.tanh(self.a(v)) * 2)
     with pytest.raises(lrp.LRPError, match="functional op"):
         attribution.attribute(Functional(), x.float(), 0, method="lrp", composite="book_epsilon")
+
+
+def test_users_map_their_own_rules_by_layer_name():
+    """name_map puts a Zennit rule on named layers: z⁺ on fc1 of digits-cnn changes its relevance; an unknown
+    name is a clear error."""
+    from zennit.rules import ZPlus
+
+    z = zoo.load("digits-cnn")
+    x = z.test.tensors[0][:4]
+    plain = attribution.attribute(z.model, x, 3, method="lrp", composite="epsilon_plus")
+    mapped = attribution.attribute(z.model, x, 3, method="lrp", composite="epsilon_plus",
+                                   name_map=[(("fc1", "fc2"), ZPlus())])
+    assert not torch.allclose(plain, mapped)
+    with pytest.raises(ValueError, match="fc9"):
+        attribution.attribute(z.model, x, 3, method="lrp", name_map=[(("fc9",), ZPlus())])

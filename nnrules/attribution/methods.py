@@ -152,7 +152,7 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
               gamma: float | None = None, layer: str | None = None, baselines: torch.Tensor | float = 0.0,
               n_steps: int = 50, internal_batch_size: int | None = 64, nt_samples: int = 25,
               stdevs: float = 0.15, abs: bool = True, trace: dict | None = None, seed: int = 0,
-              layer_map: list | None = None) -> torch.Tensor:
+              layer_map: list | None = None, name_map: list | None = None) -> torch.Tensor:
     """Attribution of ``target`` to ``inputs`` ``(B, ...)``, same shape as ``inputs``.
 
     ``method``: ``saliency`` (|∂f/∂x|, or signed with ``abs=False``), ``gradient_x_input``,
@@ -161,7 +161,12 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
     ``internal_batch_size``), ``gradcam`` (at ``layer``, default the last conv; upsampled to the input and
     spread over its channels so that the channel sum is the map), ``lrp`` (``composite`` by name, box
     bounds ``low``/``high`` for z^B — default the batch's min/max —, ``pool`` "sum" or "winner",
-    ``epsilon``/``gamma`` overriding the composite's; ``trace`` receives ``{layer: (ΣR, Σ|R|)}``).
+    ``epsilon``/``gamma`` overriding the composite's). Composite names are Zennit's (``epsilon_gamma_box``,
+    ``epsilon_plus``, ``epsilon_plus_flat``, ``epsilon_alpha2_beta1[_flat]``; default
+    :func:`default_composite`), run by Zennit on a copy of the model with its canonizers (ResNets included);
+    ``layer_map``/``name_map`` put the user's Zennit rules on layers by type or by name. The book's own
+    engine keeps its composites as ``book_*`` (``pool`` "sum"/"winner", ``trace`` receives
+    ``{layer: (ΣR, Σ|R|)}``).
     The model runs in eval mode and is left as it was.
     """
     if method not in METHODS:
@@ -199,7 +204,7 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
                 raise ValueError("pool= and trace= belong to the book composites (book_*); Zennit composites "
                                  "take layer_map= for their own rules")
             comp = zennit_composite(composite, model, inputs.min() if low is None else low,
-                                    inputs.max() if high is None else high, epsilon, gamma, layer_map)
+                                    inputs.max() if high is None else high, epsilon, gamma, layer_map, name_map)
             cls = None if group is not None else _class_index(target, len(inputs), n_classes).to(inputs.device)
             if group is not None:
                 resolve_layers(model, [group[0]], allow_output=True)

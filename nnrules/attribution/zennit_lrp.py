@@ -48,9 +48,11 @@ def canonizers_for(model: nn.Module) -> list:
 
 
 def zennit_composite(name, model: nn.Module, low=None, high=None, epsilon: float | None = None,
-                     gamma: float | None = None, layer_map: list | None = None):
+                     gamma: float | None = None, layer_map: list | None = None, name_map: list | None = None):
     """The Zennit composite for ``name`` (a key of :data:`ZENNIT_COMPOSITES`, or a Zennit composite object,
-    used as is), with canonizers for ``model`` and the user's ``layer_map`` rules put first."""
+    used as is), with canonizers for ``model``. The user's rules come first: ``layer_map`` as Zennit's
+    ``[(module type(s), rule), …]`` and ``name_map`` as ``[((layer name, …), rule), …]`` (a rule by layer
+    name wins over one by type, which wins over the composite's own)."""
     import zennit.composites as zc
 
     if not isinstance(name, str):
@@ -72,7 +74,14 @@ def zennit_composite(name, model: nn.Module, low=None, high=None, epsilon: float
         kw["gamma"] = gamma
     if boxed:
         kw.update(low=low, high=high)
-    return getattr(zc, cls_name)(**kw)
+    base = getattr(zc, cls_name)(**kw)
+    if not name_map:
+        return base
+    names = set(dict(model.named_modules()))
+    unknown = [n for names_, _ in name_map for n in names_ if n not in names]
+    if unknown:
+        raise ValueError(f"name_map names layers that do not exist: {unknown}; see nnrules.layers(model, x)")
+    return zc.MixedComposite([zc.NameMapComposite(list(name_map)), base], canonizers=canonizers_for(model))
 
 
 def zennit_relevance(model: nn.Module, inputs: torch.Tensor, group: tuple[str, list[int]] | None, composite,
