@@ -19,8 +19,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..recording.hooks import OUTPUT, model_device, named_layers, preserved_mode
-from .methods import group_objective
+from ..recording.hooks import model_device
+from .prototypes import ascent_objective
 
 __all__ = ["maximize_fourier"]
 
@@ -82,19 +82,11 @@ def maximize_fourier(model: nn.Module, layer: str, units: Sequence[int] | int, *
         return F.grid_sample(img[None], grid, padding_mode="reflection", align_corners=False)
 
     opt = torch.optim.Adam([spectrum], lr=lr)
-    params = [p for p in model.parameters() if p.requires_grad]
-    pre = layer != OUTPUT and isinstance(named_layers(model).get(layer), nn.ReLU)
-    with preserved_mode(model), group_objective(model, layer, units, pre=pre) as f:
-        for p in params:
-            p.requires_grad_(False)  # no gradient buffers on the model
-        try:
-            for _ in range(steps):
-                opt.zero_grad()
-                loss = -f(transformed(image())).sum()
-                loss.backward()
-                opt.step()
-        finally:
-            for p in params:
-                p.requires_grad_(True)
+    with ascent_objective(model, layer, units) as f:
+        for _ in range(steps):
+            opt.zero_grad()
+            loss = -f(transformed(image())).sum()
+            loss.backward()
+            opt.step()
     with torch.no_grad():
         return image().detach()

@@ -9,9 +9,10 @@ a rule's tail), or a class's log-softmax (Table 4.1 (c), the well-behaved choice
 """
 from __future__ import annotations
 
+import contextlib
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -49,6 +50,24 @@ def _total_variation(x: torch.Tensor) -> torch.Tensor:
     return (x[..., 1:, :] - x[..., :-1, :]).abs().mean() + (x[..., :, 1:] - x[..., :, :-1]).abs().mean()
 
 
+@contextlib.contextmanager
+def ascent_objective(model: nn.Module, layer: str, units: list[int]) -> Iterator:
+    """The group objective for gradient ascent on the input (:func:`maximize` and
+    :func:`~nnrules.attribution.feature_vis.maximize_fourier`): eval mode, no gradient buffers on the model's
+    parameters (their flags restored, also on error), and for a ReLU layer its pre-activation (same maximiser
+    where the units are on, so a group that is off at the start still gets a gradient)."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    pre = layer != OUTPUT and isinstance(named_layers(model).get(layer), nn.ReLU)
+    with preserved_mode(model), group_objective(model, layer, units, pre=pre) as f:
+        for p in params:
+            p.requires_grad_(False)
+        try:
+            yield f
+        finally:
+            for p in params:
+                p.requires_grad_(True)
+
+
 def maximize(model: nn.Module, layer: str, units: Sequence[int] | int, *, shape: Sequence[int] | None = None,
              example: torch.Tensor | None = None, objective: str = "activation", steps: int = 200,
              lr: float = 0.05, value_range: tuple[float, float] = (0.0, 1.0), jitter: int = 0, l2: float = 0.0,
@@ -84,38 +103,30 @@ def maximize(model: nn.Module, layer: str, units: Sequence[int] | int, *, shape:
     opt = torch.optim.Adam([x], lr=lr * (hi - lo))
     from tqdm.auto import tqdm
 
-    params = [p for p in model.parameters() if p.requires_grad]
-    pre = layer != OUTPUT and isinstance(named_layers(model).get(layer), nn.ReLU)
-    with preserved_mode(model), group_objective(model, layer, units, pre=pre) as f:
-        for p in params:
-            p.requires_grad_(False)  # no gradient buffers on the model
-        try:
-            for step in tqdm(range(steps), disable=not progress, desc=f"prototype {layer}{units}"):
-                opt.zero_grad()
-                xin = x
-                if jitter:
-                    dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=gen))
-                    xin = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
-                if objective == "logsoftmax":
-                    score = torch.log_softmax(model(xin), dim=1)[:, units[0]].sum()
-                else:
-                    score = f(xin).sum()
-                loss = -score
-                if l2:
-                    loss = loss + l2 * ((x - (lo + hi) / 2) ** 2).sum()
-                if tv:
-                    loss = loss + tv * _total_variation(x) * x[0].numel()
-                loss.backward()
-                if grad_blur_sigma > 0:
-                    x.grad.copy_(gaussian_blur(x.grad, grad_blur_sigma))
-                opt.step()
-                with torch.no_grad():
-                    if blur_every and (step + 1) % blur_every == 0 and step + 1 < steps:
-                        x.copy_(gaussian_blur(x, blur_sigma))
-                    x.clamp_(lo, hi)
-        finally:
-            for p in params:
-                p.requires_grad_(True)
+    with ascent_objective(model, layer, units) as f:
+        for step in tqdm(range(steps), disable=not progress, desc=f"prototype {layer}{units}"):
+            opt.zero_grad()
+            xin = x
+            if jitter:
+                dy, dx = (int(v) for v in torch.randint(-jitter, jitter + 1, (2,), generator=gen))
+                xin = torch.roll(x, shifts=(dy, dx), dims=(-2, -1))
+            if objective == "logsoftmax":
+                score = torch.log_softmax(model(xin), dim=1)[:, units[0]].sum()
+            else:
+                score = f(xin).sum()
+            loss = -score
+            if l2:
+                loss = loss + l2 * ((x - (lo + hi) / 2) ** 2).sum()
+            if tv:
+                loss = loss + tv * _total_variation(x) * x[0].numel()
+            loss.backward()
+            if grad_blur_sigma > 0:
+                x.grad.copy_(gaussian_blur(x.grad, grad_blur_sigma))
+            opt.step()
+            with torch.no_grad():
+                if blur_every and (step + 1) % blur_every == 0 and step + 1 < steps:
+                    x.copy_(gaussian_blur(x, blur_sigma))
+                x.clamp_(lo, hi)
     return x.detach()[0]
 
 

@@ -151,47 +151,39 @@ def _add_planes(planes, nb, words, item, carry):
 
 
 @numba.njit(cache=True)
-def _head_masks(X, h_words, hp, carry, eqm, tot):
-    """Rows whose head count is exactly a, as word masks ``eqm[a]`` (a = 1..|X|), and their number ``tot[a]``.
-    ``hp`` (≥ bitlen(|X|) planes) and ``carry`` (W,) are scratch. O(W·|X|·log|X|), vectorised."""
-    nx = X.shape[0]
-    W = h_words.shape[1]
-    bh = _bitlen(nx)
-    for b in range(bh):
-        hp[b, :] = 0
-    for i in range(nx):
-        _add_planes(hp, bh, h_words, X[i], carry)
-    for a in range(1, nx + 1):
+def _count_masks(items, words, planes, carry, out):
+    """Rows where exactly v of ``items`` are on, as word masks ``out[v]`` (v = 1..|items|): a binary counter over
+    bit planes (``planes``, ≥ bitlen(|items|) of them, and ``carry`` (W,) are scratch), decoded by ANDing each
+    plane or its complement. O(W·|items|·log|items|), vectorised."""
+    n = items.shape[0]
+    W = words.shape[1]
+    nb = _bitlen(n)
+    for b in range(nb):
+        planes[b, :] = 0
+    for i in range(n):
+        _add_planes(planes, nb, words, items[i], carry)
+    for v in range(1, n + 1):
         for w in range(W):
-            eqm[a, w] = _ALL
-        for b in range(bh):
-            flip = np.uint64(0) if (a >> b) & 1 else _ALL
+            out[v, w] = _ALL
+        for b in range(nb):
+            flip = np.uint64(0) if (v >> b) & 1 else _ALL
             for w in range(W):
-                eqm[a, w] &= hp[b, w] ^ flip
+                out[v, w] &= planes[b, w] ^ flip
+
+
+@numba.njit(cache=True)
+def _head_masks(X, h_words, hp, carry, eqm, tot):
+    """Rows whose head count is exactly a (:func:`_count_masks`) and their number ``tot[a]``."""
+    _count_masks(X, h_words, hp, carry, eqm)
+    for a in range(1, X.shape[0] + 1):
         c = 0
-        for w in range(W):
+        for w in range(h_words.shape[1]):
             c += _popcount64(eqm[a, w])
         tot[a] = c
 
 
-@numba.njit(cache=True)
-def _tail_masks(Y, t_words, tp, carry, te):
-    """Rows with exactly v tail items of ``Y`` as word masks ``te[v]`` (v = 1..|Y|); ``tp``, ``carry`` are
-    scratch. O(W·|Y| log|Y|), vectorised."""
-    ny = Y.shape[0]
-    W = t_words.shape[1]
-    bt = _bitlen(ny)
-    for b in range(bt):
-        tp[b, :] = 0
-    for j in range(ny):
-        _add_planes(tp, bt, t_words, Y[j], carry)
-    for v in range(1, ny + 1):
-        for w in range(W):
-            te[v, w] = _ALL
-        for b in range(bt):
-            flip = np.uint64(0) if (v >> b) & 1 else _ALL
-            for w in range(W):
-                te[v, w] &= tp[b, w] ^ flip
+#: rows with exactly v tail items of Y: the same counter over the tail's words
+_tail_masks = _count_masks
 
 
 @numba.njit(cache=True)

@@ -13,6 +13,13 @@ from ._explainn_counts import (_ONE, _ctz, _eval_head, _head_masks, _joint, _lb,
                                _tail_masks)
 
 
+@numba.njit(cache=True)
+def _results(m):
+    """Per-candidate outputs of a search kernel: a cost (inf) and four integer arrays."""
+    return (np.full(m, np.inf), np.zeros(m, np.int64), np.zeros(m, np.int64), np.zeros(m, np.int64),
+            np.zeros(m, np.int64))
+
+
 @numba.njit(cache=True, parallel=True)
 def phase1(order_ptr, order_idx, h_words, t_words, t_supp, h_cost, t_cost, n, tables, n_threads):
     """For each tail item y: the best rule (first t items of H_y) →_l y over all t and l.
@@ -25,11 +32,7 @@ def phase1(order_ptr, order_idx, h_words, t_words, t_supp, h_cost, t_cost, n, ta
     q = order_ptr.shape[0] - 1
     W = h_words.shape[1]
     table, lf, ln = tables
-    cost = np.full(q, np.inf)
-    best_t = np.zeros(q, dtype=np.int64)
-    best_l = np.zeros(q, dtype=np.int64)
-    best_a = np.zeros(q, dtype=np.int64)
-    best_h = np.zeros(q, dtype=np.int64)
+    cost, best_t, best_l, best_a, best_h = _results(q)
     n_chunks = min(n_threads, max(q, 1))
     for ch in numba.prange(n_chunks):
         cnt = np.zeros(n, dtype=np.int32)
@@ -120,12 +123,8 @@ def merge_groups(pa, pb, g_ptr, r_hptr, r_hidx, r_tptr, r_tidx, mu, h_words, t_w
     m = pa.shape[0]
     G = g_ptr.shape[0] - 1
     W = h_words.shape[1]
-    cost = np.full(m, np.inf)
+    cost, out_l, out_k, out_a, out_h = _results(m)
     inter = np.zeros(m, dtype=np.bool_)
-    out_l = np.zeros(m, dtype=np.int64)
-    out_k = np.zeros(m, dtype=np.int64)
-    out_a = np.zeros(m, dtype=np.int64)
-    out_h = np.zeros(m, dtype=np.int64)
     n_chunks = min(n_threads, max(G, 1))
     for ch in numba.prange(n_chunks):
         hp = np.zeros((64, W), np.uint64)
@@ -191,11 +190,8 @@ def refine_heads(p_ptr, pool, member, r_tptr, r_tidx, r_cost, h_words, t_words, 
     """
     R = p_ptr.shape[0] - 1
     W = h_words.shape[1]
-    cost = r_cost.copy()
-    out_l = np.zeros(R, np.int64)
-    out_k = np.zeros(R, np.int64)
-    out_a = np.zeros(R, np.int64)
-    out_h = np.zeros(R, np.int64)
+    cost, out_l, out_k, out_a, out_h = _results(R)
+    cost[:] = r_cost
     moves = np.zeros(R, np.int64)
     n_chunks = min(n_threads, max(R, 1))
     for ch in numba.prange(n_chunks):
@@ -271,11 +267,7 @@ def extend_tails(cr, cy, r_hptr, r_hidx, r_tptr, r_tidx, h_words, t_words, h_sup
     step. Returns per candidate (cost, l, k, |A|, |H|)."""
     m = cr.shape[0]
     W = h_words.shape[1]
-    cost = np.full(m, np.inf)
-    out_l = np.zeros(m, np.int64)
-    out_k = np.zeros(m, np.int64)
-    out_a = np.zeros(m, np.int64)
-    out_h = np.zeros(m, np.int64)
+    cost, out_l, out_k, out_a, out_h = _results(m)
     n_chunks = min(n_threads, max(m, 1))
     for ch in numba.prange(n_chunks):
         hp = np.zeros((64, W), np.uint64)
