@@ -32,7 +32,7 @@ demo: $(STAMP)
 	$(PY) -m nnrules demo
 
 test: $(STAMP) browser
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=12
 
 # The browser tests drive Debian's Chromium; install it where we may (root with apt), else they skip.
 browser:
