@@ -84,7 +84,9 @@ def page(voila_url, browser):
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
     pg.goto(voila_url, timeout=180_000)
-    pg.wait_for_selector(".nnr-app", timeout=180_000)  # the kernel trains/loads digits-cnn first
+    pg.wait_for_selector(".nnr-app", timeout=180_000)
+    # the model loads in a background job after the page is up (digits-cnn trains on first use)
+    pg.wait_for_selector(".nnr-model-summary", timeout=180_000)
     pg.errors = errors
     yield pg
     pg.close()
@@ -133,11 +135,14 @@ def test_bad_input_shows_a_message_and_the_app_keeps_working(page):
     page.click(".nnr-load")
     page.wait_for_selector(".nnr-model-msg .nnr-error", timeout=30_000)
     assert "must be inside the app's data folder" in page.locator(".nnr-model-msg").inner_text()
-    page.select_option(".nnr-layers select", ["pool", "flatten"])
+    page.select_option(".nnr-layers select", ["relu3"])
+    page.fill(".nnr-param-theta input", "1")  # θ must be < 1: a message, nothing mined
+    page.keyboard.press("Tab")
     page.click(".nnr-mine")
     page.wait_for_selector(".nnr-mine-msg .nnr-error", timeout=30_000)
-    assert "same values" in page.locator(".nnr-mine-msg").inner_text()
-    page.select_option(".nnr-layers select", ["relu3"])
+    assert "theta" in page.locator(".nnr-mine-msg").inner_text()
+    page.fill(".nnr-param-theta input", "0")
+    page.keyboard.press("Tab")
     page.click(".nnr-mine")
     page.wait_for_function("document.querySelector('.nnr-mine-msg').innerText === ''", timeout=60_000)
     page.wait_for_function("document.querySelector('.nnr-stage').innerText.includes('over 1 layer pairs')",

@@ -41,7 +41,7 @@ def test_model_and_layers(mined):
 @pytest.mark.parametrize("layers, reduce, match", [
     ([], "max", "at least one layer"),
     (["relu9"], "max", r"cannot be mined: pick from \['fc2'"),
-    (["pool", "flatten"], "max", "same values"),
+    (["pool", "flatten"], "max", "cannot be mined"),  # Flatten is not offered: its units are pool's
     (["relu2"], "median", "reduction"),
 ])
 def test_layer_choices_that_cannot_be_chained(mined, layers, reduce, match):
@@ -263,9 +263,8 @@ def test_app_headless_flow(tmp_path):
     assert not app.model_panel.run_load()
     assert "must be inside the app" in app.model_panel.msg.value and app.state.model_name == "digits-cnn"
     assert "nonexistent" not in app.model_panel.msg.value  # paths outside the root are never echoed
-    app.mine_panel.layers.value = ("pool", "flatten")
-    app.mine_panel.start()
-    assert "same values" in app.mine_panel.msg.value and len(app.state.rules) > 0
+    assert "flatten" not in app.mine_panel.layers.options  # a pair with no new units cannot even be chosen
+    assert len(app.state.rules) > 0
     # another miner in the same views
     app.mine_panel.miner.value = "eric"
     boxes = app.mine_panel.param_boxes
@@ -577,3 +576,35 @@ def test_uploads_go_to_a_session_folder_under_the_root(tmp_path, digits):
     panel.upload_weights.value = _upload("run.sh", b"rm -rf /")
     assert "upload a .pt or .pth file" in panel.msg.value
     assert {p.name for p in tmp_path.iterdir()} == {"root"}  # nothing written beside the root
+
+
+def test_layer_list_leaves_out_pass_through_layers():
+    """mnist-cnn has Dropout and Flatten layers: their units are the previous layer's, so they are not offered."""
+    s = ExplorerState()
+    s.load_zoo("mnist-cnn")
+    names = s.chainable_layers()
+    assert "relu3" in names and "pool" in names
+    assert not {"drop1", "drop2", "flatten"} & set(names)
+
+
+def test_choosing_another_exemplar_keeps_the_prototype_and_says_each_unit_once(mined):
+    """The prototype is cached per group: switching the exemplar recomputes only the heatmaps; the detail
+    text names each unit once ("relu2:c4", not "relu2: relu2:c4")."""
+    mined.select_rule(0)
+    calls = []
+    real = mined._prototype
+
+    def counting(*a, **k):
+        calls.append(a)
+        return real(*a, **k)
+
+    mined._prototype = counting
+    try:
+        first = mined.detail()
+        mined.select_exemplar(1)
+        second = mined.detail()
+    finally:
+        del mined._prototype
+    assert len(calls) <= 1 and first.prototype == second.prototype
+    layer = mined.rules.iloc[0]["tail_layer"]
+    assert f"{layer}: {layer}:" not in first.text

@@ -23,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["LoadingMixin", "MAX_SAMPLES", "MAX_UNITS"]
 
+#: Layer types whose output is their input (in eval mode): never offered for mining.
+_PASS_THROUGH = ("Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Flatten", "Identity", "Unflatten")
 #: At most this many samples of a user's image folder are loaded.
 MAX_SAMPLES = 5000
 #: More units than this in one layer makes mining slow and the views unreadable.
@@ -154,10 +156,11 @@ class LoadingMixin:
 
     # --- layers --------------------------------------------------------------------------------
     def chainable_layers(self) -> list[str]:
-        """Layers that can be mined, deepest first (the order a chain from the output takes)."""
+        """Layers that can be mined, deepest first (the order a chain from the output takes). Layers that only
+        pass their input on (Dropout, Flatten, Identity) are left out: their units are the previous layer's."""
         self._need_model()
         t = self.layer_table
-        leaves = t[(t["name"] != OUTPUT) & t["leaf"]]
+        leaves = t[(t["name"] != OUTPUT) & t["leaf"] & ~t["type"].isin(_PASS_THROUGH)]
         return list(reversed(leaves["name"].tolist()))
 
     def default_chain(self) -> list[str]:

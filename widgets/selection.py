@@ -91,7 +91,8 @@ class SelectionMixin:
         rule, node, exemplar = selection if selection is not None else self.selection()
         layer, units, title = self._group(rule, node)
         names = self.activations.unit_names[layer]
-        text = f"{layer}: {', '.join(names[u] for u in units)}"
+        shown = [names[u] if names[u].startswith(f"{layer}:") else f"{layer}:{names[u]}" for u in units]
+        text = ", ".join(shown)  # unit names already carry their layer ("relu3:c4")
         if rule is not None:
             row = self.rules.iloc[rule]
             text += (f"\nsupport {row['support']}, confidence {row['confidence']:.2f}, l={row['head_min']}, "
@@ -130,7 +131,13 @@ class SelectionMixin:
         names = self.activations.unit_names[layer]
         d = Detail(title="", text="")
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
-        d.prototype = self._prototype(*group, d)
+        key = ("prototype", layer, tuple(group[1]))
+        if key not in self._cache:  # per group, not per exemplar: choosing another exemplar keeps it
+            proto = Detail(title="", text="")
+            self._cache[key] = (self._prototype(*group, proto), proto.errors.get("prototype"))
+        d.prototype, error = self._cache[key]
+        if error:
+            d.errors["prototype"] = error
         check()
         note = ""
         if among is not None and len(among) == 0:
