@@ -33,14 +33,14 @@ def mined():
 
 def test_model_and_layers(mined):
     assert mined.model_name == "digits-cnn" and mined.accuracy > 0.95
-    assert mined.chainable_layers()[:3] == ["fc2", "relu3", "fc1"]
+    assert mined.chainable_layers()[:3] == ["relu3", "fc1", "pool"]  # no logits (fc2), no Flatten
     assert mined.default_chain() == ["relu3", "relu2"]
     assert mined.check_chain(["relu2", "output", "relu3"]) == ["relu3", "relu2"]  # output side first
 
 
 @pytest.mark.parametrize("layers, reduce, match", [
     ([], "max", "at least one layer"),
-    (["relu9"], "max", r"cannot be mined: pick from \['fc2'"),
+    (["relu9"], "max", r"cannot be mined: pick from \['relu3'"),
     (["pool", "flatten"], "max", "cannot be mined"),  # Flatten is not offered: its units are pool's
     (["relu2"], "median", "reduction"),
 ])
@@ -584,7 +584,9 @@ def test_layer_list_leaves_out_pass_through_layers():
     s.load_zoo("mnist-cnn")
     names = s.chainable_layers()
     assert "relu3" in names and "pool" in names
-    assert not {"drop1", "drop2", "flatten"} & set(names)
+    assert not {"drop1", "drop2", "flatten", "fc2"} & set(names)
+    s.load_zoo("cifar10-cnn")  # Keras-style: a ReLU on the logits (relu9) is the output again
+    assert s.chainable_layers()[:2] == ["relu8", "fc2"] and s.default_chain() == ["relu8", "relu7"]
 
 
 def test_choosing_another_exemplar_keeps_the_prototype_and_says_each_unit_once(mined):

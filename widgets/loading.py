@@ -156,20 +156,27 @@ class LoadingMixin:
 
     # --- layers --------------------------------------------------------------------------------
     def chainable_layers(self) -> list[str]:
-        """Layers that can be mined, deepest first (the order a chain from the output takes). Layers that only
-        pass their input on (Dropout, Flatten, Identity) are left out: their units are the previous layer's."""
+        """Layers that can be mined, deepest first (the order a chain from the output takes). Left out: layers
+        that only pass their input on (Dropout, Flatten, Identity: their units are the previous layer's) and
+        the logits — the class layer and what follows it with one unit per class (a ReLU or softmax on the
+        logits): they are the output again, which every chain starts from."""
         self._need_model()
         t = self.layer_table
         leaves = t[(t["name"] != OUTPUT) & t["leaf"] & ~t["type"].isin(_PASS_THROUGH)]
-        return list(reversed(leaves["name"].tolist()))
+        names = leaves["name"].tolist()
+        linears = [i for i, n in enumerate(names) if leaves.iloc[i]["type"] == "Linear"]
+        if linears and int(leaves.iloc[linears[-1]]["n_units"]) == len(self.class_names):
+            cut = linears[-1]
+            while cut < len(names) and int(leaves.iloc[cut]["n_units"]) == len(self.class_names):
+                cut += 1
+            names = names[:linears[-1]] + names[cut:]
+        return list(reversed(names))
 
     def default_chain(self) -> list[str]:
         """The two deepest ReLU-like layers (or any two deepest layers)."""
         names = self.chainable_layers()
         t = self.layer_table.set_index("name")
         acts = [n for n in names if t.loc[n, "type"] in ("ReLU", "LeakyReLU", "GELU", "ELU", "SiLU")]
-        if acts and t.loc[acts[0], "n_units"] == len(self.class_names):
-            acts = acts[1:]  # a ReLU on the logits (Keras-style output activation) is the output again
         return (acts or names)[:2]
 
     def check_chain(self, layers: list[str], reduce: str = "max") -> list[str]:
