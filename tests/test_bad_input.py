@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from torch import nn
@@ -146,6 +147,9 @@ CASES = [
     ("heatmap (viz): NaN", lambda: viz.heatmap(torch.full((6, 6), float("nan"))), ValueError, "NaN"),
     ("image (viz): scale 0", lambda: viz.image(X[0], scale=0), ValueError, "scale"),
     ("eclat: support 0", lambda: nnrules.eclat(BITS, 0.0), ValueError, "support"),
+    ("eclat: unknown target", lambda: nnrules.eclat(BITS, 0.1, target="closd"), ValueError, "target"),
+    ("eclat: use_colnames without names", lambda: nnrules.eclat(BITS, 0.1, use_colnames=True), ValueError,
+     "use_colnames"),
     ("image_folder: missing", lambda: nnrules.image_folder("/nonexistent-folder-xyz"), ValueError, "does not exist"),
     ("scan_images: no class folders", lambda: nnrules.recording.loading.scan_images(Path(__file__).parent),
      ValueError, "class sub-folders"),
@@ -197,6 +201,10 @@ CASES = [
     ("association_rules: confidence 2", lambda: association_rules(nnrules.eclat(BITS, 0.1), 2.0), ValueError,
      "min_confidence"),
     ("association_rules: a list", lambda: association_rules([1, 2], 0.5), TypeError, "frequent"),
+    ("association_rules: unknown metric", lambda: association_rules(nnrules.eclat(BITS, 0.1), metric="unicorn"),
+     ValueError, "metric"),
+    ("association_rules: itemset a number",
+     lambda: association_rules(pd.DataFrame({"itemsets": [3], "support": [0.5]})), TypeError, "itemsets"),
     ("top_rules: q 0", lambda: top_rules(association_rules(nnrules.eclat(BITS, 0.1)), 0), ValueError, r"\bq\b"),
     ("check_fitted: not fitted", lambda: check_fitted(ExplaiNN(), "rules_"), nnrules.NotFittedError, "fit"),
     ("as_binary_matrix: strings", lambda: as_binary_matrix(np.array([["a"]]), "head"), ValueError, "head"),
@@ -243,7 +251,7 @@ NO_INPUT = {
     "LRPError": "an exception", "UnsafeFileError": "an exception", "MissingPackageError": "an exception",
     "METHODS": "a constant", "COMPOSITES": "a constant", "ZENNIT_COMPOSITES": "a constant", "OUTPUT": "a constant", "REDUCTIONS": "a constant",
     "IMAGE_EXTENSIONS": "a constant", "MAX_SCAN_FILES": "a constant",
-    "MAX_SCAN_SECONDS": "a constant", "MAX_ITEMSETS": "a constant", "C0": "a constant", "LPC_TABLE_MAX": "a constant", "ARCHITECTURES": "a constant",
+    "MAX_SCAN_SECONDS": "a constant", "MAX_ITEMSETS": "a constant", "RULE_METRICS": "a constant", "TARGETS": "a constant", "C0": "a constant", "LPC_TABLE_MAX": "a constant", "ARCHITECTURES": "a constant",
     "MINERS": "a registry (its lookups: 'Registry: unknown entry')", "BINARIZERS": "a registry",
     "ATTRIBUTIONS": "a registry", "Target": "a type alias", "Literal": "a type alias",
     "Activations": "built by record", "Flow": "built by trace", "Rule": "built by the miners (holds_on: test_data)",

@@ -126,3 +126,101 @@ def test_candidate_memory_follows_the_candidates_not_depth_times_items():
     big = eclat(X, 0.3, max_itemsets=10)
     assert set(big["itemsets"]) == {frozenset({0}), frozenset({1}), frozenset({2}), frozenset({0, 1}),
                                     frozenset({0, 2}), frozenset({1, 2}), frozenset({0, 1, 2})}
+
+
+# ------------------------------------------------------------------ pyfim parity, search paths, targets
+fim = pytest.importorskip("fim", reason="pyfim (in the dev extra) is the reference Eclat")
+
+
+def counts(df, n):
+    return {s: int(round(v * n)) for s, v in zip(df["itemsets"], df["support"])}
+
+
+def fim_counts(X, support, target="s", zmax=None):
+    tracts = [np.flatnonzero(r).tolist() for r in X]
+    kw = {} if zmax is None else {"zmax": zmax}
+    return {frozenset(s): c for s, c in fim.eclat(tracts, target=target, supp=-min_count(support, len(X)),
+                                                   report="a", **kw)}
+
+
+def data(kind, seed=0):
+    rng = np.random.default_rng(seed)
+    if kind == "sparse":  # retail-like: skewed item popularity, 1 % dense
+        pop = np.minimum(rng.pareto(1.2, 300) + 0.05, 40)
+        return rng.random((3000, 300)) < pop / pop.sum() * 3
+    return rng.random((600, 24)) < rng.uniform(0.1, 0.6, 24)
+
+
+@pytest.mark.parametrize("kind, support", [("sparse", 0.003), ("sparse", 0.01), ("dense", 0.05), ("dense", 0.2)])
+@pytest.mark.parametrize("target, fim_target", [("all", "s"), ("closed", "c"), ("maximal", "m")])
+def test_same_itemsets_as_pyfim(kind, support, target, fim_target):
+    X = data(kind)
+    ours = counts(eclat(X, support, target=target), len(X))
+    ref = fim_counts(X, support, fim_target)
+    assert len(ref) > 20 and ours == ref
+
+
+@pytest.mark.parametrize("max_len", [1, 2, 3])
+def test_max_len_same_as_pyfim(max_len):
+    X = data("dense")
+    assert counts(eclat(X, 0.05, max_len=max_len), len(X)) == fim_counts(X, 0.05, zmax=max_len)
+
+
+@pytest.mark.parametrize("kind", ["sparse", "dense"])
+def test_every_search_path_gives_the_same_itemsets(kind, monkeypatch):
+    """Occurrence deliver, tid probes or bitset ANDs everywhere, with and without the pair table: one answer."""
+    import nnrules.miners.itemsets as I
+    X = data(kind, seed=1)
+    want = counts(eclat(X, 0.01 if kind == "sparse" else 0.05), len(X))
+    for mode, pairs in [(m, p) for m in (0, 1, 2) for p in (8192, 0)]:
+        monkeypatch.setattr(I, "_SEARCH_MODE", mode)
+        monkeypatch.setattr(I, "MAX_PAIR_ITEMS", pairs)
+        assert counts(eclat(X, 0.01 if kind == "sparse" else 0.05), len(X)) == want
+
+
+def test_inputs_sparse_packed_and_names_agree():
+    import scipy.sparse as sp
+    X = data("sparse")
+    want = counts(eclat(X, 0.01), len(X))
+    assert counts(eclat(sp.csr_matrix(X), 0.01), len(X)) == want
+    assert counts(eclat(BinaryMatrix.from_dense(X), 0.01), len(X)) == want
+    names = [f"item{i}" for i in range(X.shape[1])]
+    named = eclat(pd.DataFrame(X, columns=names), 0.01, use_colnames=True)
+    assert counts(named, len(X)) == {frozenset(names[i] for i in s): c for s, c in want.items()}
+
+
+def test_closed_and_maximal_by_definition_within_max_len():
+    X = data("dense", seed=2)
+    X[:, 1] |= X[:, 0]  # item 0 implies item 1: {0} and its supersets without 1 are not closed
+    every = counts(eclat(X, 0.1, max_len=3), len(X))
+    closed = counts(eclat(X, 0.1, max_len=3, target="closed"), len(X))
+    maximal = counts(eclat(X, 0.1, max_len=3, target="maximal"), len(X))
+    sup = {s: [t for t in every if s < t and len(t) == len(s) + 1] for s in every}
+    assert closed == {s: c for s, c in every.items() if all(every[t] < c for t in sup[s])}
+    assert maximal == {s: c for s, c in every.items() if not sup[s]}
+    assert len(maximal) < len(closed) < len(every)
+
+
+def test_all_rule_metrics_same_as_mlxtend():
+    rng = np.random.default_rng(7)
+    X = rng.random((500, 10)) < rng.uniform(0.2, 0.7, 10)
+    ours = association_rules(eclat(X, 0.05))
+    ref = mlx_rules(fpgrowth(pd.DataFrame(X), min_support=0.05), num_itemsets=len(X), min_threshold=0.0)
+    cols = ["antecedent support", "consequent support", "support", "confidence", "lift", "leverage",
+            "conviction", "zhangs_metric", "jaccard", "certainty", "kulczynski"]
+    o = {(a, b): r for a, b, r in zip(ours.antecedents, ours.consequents, ours[cols].to_numpy())}
+    r = {(a, b): v for a, b, v in zip(ref.antecedents, ref.consequents, ref[cols].to_numpy())}
+    assert o.keys() == r.keys() and len(o) > 1000
+    assert all(np.allclose(o[k], r[k], rtol=0, atol=1e-12, equal_nan=True) for k in o)
+
+
+def test_gc_state_restored():
+    import gc
+    gc.disable()
+    try:
+        eclat(BOOK, 0.5)
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    eclat(BOOK, 0.5)
+    assert gc.isenabled()
