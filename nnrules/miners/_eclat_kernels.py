@@ -54,11 +54,6 @@ def _grow(a, need):
     return b
 
 
-#: Relative cost of delivering one (tid, item) occurrence vs probing one tid (two passes, a scattered count):
-#: measured on benchmarks/itemsets.py's retail-like data.
-DELIVER_COST = 30.0
-
-
 @numba.njit(cache=True)
 def horizontal(B: np.ndarray, n: int):
     """Item bitsets ``(m, n_words)`` -> the transactions as CSR rows ``(indptr (n+1,), items (nnz,) int32)``,
@@ -111,7 +106,8 @@ def pair_counts(indptr: np.ndarray, rows: np.ndarray, m: int, budget: float) -> 
 
 @numba.njit(cache=True)
 def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.ndarray, C: np.ndarray,
-                 minsup: int, max_depth: int, max_out: int, mode: int = -1):
+                 minsup: int, max_depth: int, max_out: int, mode: int = -1, deliver_cost: float = 30.0,
+                 and_cost: float = 2.0):
     """Depth-first Eclat over item bitsets ``B (m, n_words)``; returns (flat items, lengths, supports, complete).
 
     ``B``'s rows are the frequent items by ascending support (``supp0``); ``indptr``/``rows`` the same data
@@ -131,7 +127,9 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
     supports ``C`` (:func:`pair_counts`, or a ``(0, 0)`` array) a sibling j is skipped at once when
     ``{i, j}`` is infrequent (then so is ``X ∪ {j}``), and n_sib counts only the others. Stops with
     ``complete = False`` once more than ``max_out`` itemsets were found. ``mode`` 0/1/2 forces deliver/probe/AND
-    everywhere (tests); -1 chooses per node.
+    everywhere (tests); -1 chooses per node by the estimates above, weighted by ``deliver_cost`` and
+    ``and_cost`` relative to one probe (measured on benchmarks/itemsets.py's data: a delivered occurrence
+    costs ~30 probes once the pair table prunes siblings, a word AND ~2).
     Time O(Σ_nodes min(s·L, s·n_sib, n_sib·n_words)); memory O(Σ open nodes' tid-sets).
     """
     m, nw = B.shape
@@ -205,9 +203,9 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
             for jj in range(lo, hi):
                 nsib += C[i, citem[jj]] >= minsup
         extract = 0 if ckind[k] == 1 else nw + s
-        c_deliver = DELIVER_COST * s * L + extract
+        c_deliver = deliver_cost * s * L + extract
         c_probe = s * nsib + extract
-        c_and = nsib * nw + (4 * s if ckind[k] == 1 else 0)
+        c_and = and_cost * nsib * nw + (4 * s if ckind[k] == 1 else 0)
         if mode == 0:
             c_deliver, c_probe, c_and = 0.0, 1.0, 1.0
         elif mode == 1:
