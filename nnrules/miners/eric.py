@@ -54,46 +54,56 @@ class _Node:
     idx: np.ndarray
 
 
-def _tree_rules(X: np.ndarray, y: np.ndarray, depth: int, alpha: float) -> list[tuple[tuple[Literal, ...], int, float]]:
-    """Paths to leaves whose modal value is True: (literals, support, precision). ``X (n, K)`` bool or 0/1 int64,
-    ``y (n,)`` bool."""
+def _tree_leaves(Xi: np.ndarray, y: np.ndarray, n_classes: int, depth: int,
+                 alpha: float) -> list[tuple[tuple[Literal, ...], np.ndarray]]:
+    """Grow one gini tree over binary features and return its leaves as (literals, class counts).
+
+    ``Xi (n, K)`` 0/1 int64, ``y (n,)`` class indices in 0..n_classes-1. A node is split on the feature that
+    lowers the weighted gini impurity most (only if it lowers it, both children non-empty, no feature twice
+    on a path), up to ``depth`` literals; a child with less than ``alpha`` of its parent's samples is a leaf
+    (seed 001: stop branching if |Q| / |P| < α). Each split costs O(|node| × K × n_classes)."""
     out = []
+    Y = np.eye(n_classes, dtype=np.int64)[y]
     stack = [_Node((), np.arange(len(y)))]
-    Xi = X if X.dtype == np.int64 else X.astype(np.int64)  # fit passes it converted once per layer
-    yi = y.astype(np.int64)
     while stack:
         node = stack.pop()
         idx = node.idx
-        n, pos = len(idx), int(yi[idx].sum())
+        n = len(idx)
+        counts = Y[idx].sum(0)
         split = None
-        if len(node.literals) < depth and 0 < pos < n:
-            on = Xi[idx].sum(0)  # per feature: samples with the literal true
-            on_pos = yi[idx] @ Xi[idx]
-            off, off_pos = n - on, pos - on_pos
+        if len(node.literals) < depth and (counts > 0).sum() > 1:
+            on_c = Y[idx].T @ Xi[idx]  # (classes, features): samples of each class with the literal true
+            on = on_c.sum(0)
+            off_c = counts[:, None] - on_c
+            off = n - on
             with np.errstate(divide="ignore", invalid="ignore"):
-                g_on = 1 - (on_pos / on) ** 2 - ((on - on_pos) / on) ** 2
-                g_off = 1 - (off_pos / off) ** 2 - ((off - off_pos) / off) ** 2
+                g_on = 1 - ((on_c / on) ** 2).sum(0)
+                g_off = 1 - ((off_c / off) ** 2).sum(0)
             weighted = np.where((on > 0) & (off > 0), (on * g_on + off * g_off) / n, np.inf)
-            used = [u for u, _ in node.literals]
-            weighted[used] = np.inf
+            weighted[[u for u, _ in node.literals]] = np.inf
             f = int(np.argmin(weighted))
-            parent = 1 - (pos / n) ** 2 - ((n - pos) / n) ** 2
-            if np.isfinite(weighted[f]) and weighted[f] < parent - 1e-12:
+            if np.isfinite(weighted[f]) and weighted[f] < 1 - ((counts / n) ** 2).sum() - 1e-12:
                 split = f
         if split is None:
-            if 2 * pos > n:  # modal value True (a tie is False: default negation)
-                out.append((node.literals, n, pos / n))
+            out.append((node.literals, counts))
             continue
         for value in (False, True):
             child = idx[(Xi[idx, split] != 0) == value]
             lit = node.literals + ((split, value),)
-            if len(child) < alpha * n:  # seed 001: stop branching if |Q| / |P| < α
-                cpos = int(yi[child].sum())
-                if 2 * cpos > len(child):
-                    out.append((lit, len(child), cpos / len(child)))
+            if len(child) < alpha * n:
+                if len(child):
+                    out.append((lit, Y[child].sum(0)))
                 continue
             stack.append(_Node(lit, child))
     return out
+
+
+def _tree_rules(X: np.ndarray, y: np.ndarray, depth: int, alpha: float) -> list[tuple[tuple[Literal, ...], int, float]]:
+    """Paths to leaves whose modal value is True (a tie is False: default negation): (literals, support,
+    precision). ``X (n, K)`` bool or 0/1 int64, ``y (n,)`` bool."""
+    Xi = X if X.dtype == np.int64 else X.astype(np.int64)  # fit passes it converted once per layer
+    return [(lits, int(c.sum()), c[1] / c.sum()) for lits, c in _tree_leaves(Xi, y.astype(np.int64), 2, depth, alpha)
+            if 2 * c[1] > c.sum()]
 
 
 def _merge_complementary(antecedents: list[frozenset]) -> list[frozenset]:
@@ -120,7 +130,10 @@ class ERIC(Miner):
     """Extract a logic program from a model's recorded activations (seed 001).
 
     ``depth``: max literals per rule (tree depth d ≥ 1); ``alpha``: the branching stop ratio α in [0, 1);
-    ``merge``: apply the paper's two simplifications. ``fit(activations, layers)`` takes activations
+    ``merge``: apply the paper's two simplifications. ``output``: how the class rules are learned —
+    ``"one-vs-rest"`` (the paper: one binary tree per output neuron, eq. 5) or ``"multiclass"`` (one gini tree
+    over all classes, each leaf a rule for its modal class: every sample meets exactly one rule, so no
+    conflicts between output rules). ``fit(activations, layers)`` takes activations
     recorded with ``reduce="l1"`` and the layers output-side first (as :func:`nnrules.miners.flow.trace`);
     the last one is the logical entry point. ``labels`` maps unit names (``"relu2:c5"``) to the names a
     person gave the kernels; rules print with them.
@@ -138,15 +151,18 @@ class ERIC(Miner):
         Param("alpha", float, 0.01, "a tree node holding less than this share of its parent's samples is not "
               "split further (α)", label="α (stop)", low=0, high=1, high_open=True),
         Param("merge", bool, True, "simplify rules by the paper's two merges", ui=False),
+        Param("output", str, "one-vs-rest", "class rules from one tree per class (the paper) or one multi-class "
+              "tree", label="Class rules", choices=("one-vs-rest", "multiclass")),
         Param("labels", dict, None, "names a person gave the kernels (unit name → label)", optional=True,
               none_means="unit names", ui=False),
     )
 
-    def __init__(self, depth: int = 5, alpha: float = 0.01, merge: bool = True,
+    def __init__(self, depth: int = 5, alpha: float = 0.01, merge: bool = True, output: str = "one-vs-rest",
                  labels: dict[str, str] | None = None) -> None:
         self.depth = depth
         self.alpha = alpha
         self.merge = merge
+        self.output = output
         self.labels = labels
 
     def _check(self, activations, layers) -> list[str]:
@@ -174,17 +190,23 @@ class ERIC(Miner):
         self.unit_names_ = {l: list(activations.unit_names[l]) for l in self.layers_}
         self.thresholds_ = {l: np.asarray(activations[l], dtype=np.float64).mean(0) for l in self.layers_[1:]}
         b = self._quantise(activations)
-        b[OUTPUT] = np.eye(len(activations.class_names), dtype=bool)[activations.predictions]  # eq. 5
-        self.class_names_ = list(activations.class_names)
+        self.class_names_ = list(activations.class_names) or [str(c) for c in range(activations.logits.shape[1])]
+        b[OUTPUT] = np.eye(len(self.class_names_), dtype=bool)[activations.predictions]  # eq. 5
         self.majority_ = int(np.bincount(activations.predictions, minlength=len(self.class_names_)).argmax())
         self.program_: list[EricRule] = []
         for upper, lower in zip(self.layers_[:-1], self.layers_[1:]):
             X = b[lower]
             Xi = X.astype(np.int64)
             groups: list[tuple[frozenset, list[int]]] = []
-            for k in range(b[upper].shape[1]):
-                found = [frozenset(lits) for lits, _, _ in _tree_rules(Xi, b[upper][:, k], self.depth, self.alpha)]
-                groups += [(a, [k]) for a in (_merge_complementary(found) if self.merge else found)]
+            if upper == OUTPUT and self.output == "multiclass":
+                leaves = _tree_leaves(Xi, activations.predictions, len(self.class_names_), self.depth, self.alpha)
+                for k in range(len(self.class_names_)):
+                    found = [frozenset(lits) for lits, c in leaves if int(np.argmax(c)) == k]
+                    groups += [(a, [k]) for a in (_merge_complementary(found) if self.merge else found)]
+            else:
+                for k in range(b[upper].shape[1]):
+                    found = [frozenset(lits) for lits, _, _ in _tree_rules(Xi, b[upper][:, k], self.depth, self.alpha)]
+                    groups += [(a, [k]) for a in (_merge_complementary(found) if self.merge else found)]
             if self.merge:  # A → B and A → C become A → B ∧ C
                 by: dict[frozenset, list[int]] = {}
                 for a, ks in groups:
@@ -318,7 +340,7 @@ class ERIC(Miner):
     def to_json(self) -> str:
         """The program as JSON: layers, parameters and one record per rule (see :meth:`to_frame`)."""
         check_fitted(self, "program_")
-        return json.dumps({"layers": self.layers_, "depth": self.depth, "alpha": self.alpha,
+        return json.dumps({"layers": self.layers_, "depth": self.depth, "alpha": self.alpha, "output": self.output,
                            "rules": self.to_frame().to_dict(orient="records")}, ensure_ascii=False)
 
 

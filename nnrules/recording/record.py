@@ -77,6 +77,40 @@ class Activations:
         known = self.labels >= 0
         return float(np.mean(self.predictions[known] == self.labels[known]))
 
+    def subset(self, rows=None, classes: Sequence[int] | None = None) -> "Activations":
+        """These activations on some samples and/or as a classifier over some classes only.
+
+        ``rows``: a bool mask or indices of the samples to keep (default all). ``classes``: class indices;
+        the output keeps only their logits, predictions become the argmax among them and predictions,
+        labels and class names are renumbered 0..len(classes)-1 (labels of other classes become -1). This
+        is how a 10-class model is read as a 3-class one (seed 001 Table 1's protocol)."""
+        idx = np.arange(self.n_samples) if rows is None else np.asarray(rows)
+        if idx.dtype == bool:
+            if idx.shape != (self.n_samples,):
+                raise ValueError(f"rows as a mask must have {self.n_samples} entries, got shape {idx.shape}")
+            idx = np.flatnonzero(idx)
+        elif idx.ndim != 1 or not np.issubdtype(idx.dtype, np.integer) or (idx.size and (
+                idx.min() < -self.n_samples or idx.max() >= self.n_samples)):
+            raise ValueError(f"rows must be a bool mask or sample indices in 0..{self.n_samples - 1}")
+        values = {l: v[idx] for l, v in self.values.items()}
+        names, preds = dict(self.unit_names), self.predictions[idx]
+        labels = None if self.labels is None else self.labels[idx]
+        class_names = list(self.class_names)
+        if classes is not None:
+            k = len(self.class_names) or self.logits.shape[1]
+            cls = [int(c) for c in classes]
+            if not cls or len(set(cls)) != len(cls) or min(cls) < 0 or max(cls) >= k:
+                raise ValueError(f"classes must be distinct class indices in 0..{k - 1}, got {list(classes)!r}")
+            values[OUTPUT] = values[OUTPUT][:, cls]
+            names[OUTPUT] = [self.unit_names[OUTPUT][c] for c in cls]
+            preds = values[OUTPUT].argmax(1)
+            if labels is not None:
+                lookup = np.full(k, -1)
+                lookup[cls] = np.arange(len(cls))
+                labels = np.where(labels >= 0, lookup[np.clip(labels, 0, k - 1)], -1)
+            class_names = [class_names[c] for c in cls] if class_names else [str(c) for c in cls]
+        return Activations(values, names, preds, labels, class_names, dict(self.shapes), self.reduce)
+
     def save(self, path: str | os.PathLike) -> None:
         """Write everything to one ``.npz`` file."""
         meta = {"layers": self.layers, "unit_names": self.unit_names, "class_names": self.class_names,
