@@ -23,7 +23,8 @@ from nnrules.attribution.prototypes import channels_of, gaussian_blur
 from nnrules.cli import main as cli_main
 from nnrules.data.bits import and_count, pack_columns, popcount_rows, tidlists, unpack_columns
 from nnrules.data.synthetic import match_rules, planted_rules
-from nnrules.evaluation import intervene, model_randomization, pixel_flipping, zero_filters
+from nnrules.evaluation import (ablation_ranking, activation_ranking, intervene, model_randomization, pixel_flipping,
+                                zero_filters, zeroing_curves)
 from nnrules.miners import association_rules, top_rules
 from nnrules.miners.base import check_fitted
 from nnrules.miners.explainn import as_binary_matrix
@@ -198,6 +199,12 @@ CASES = [
     ("model_randomization: unknown method", lambda: model_randomization(TINY, X[:2], 1, method="magic"),
      ValueError, "method"),
     ("zero_filters: filter out of range", lambda: zero_filters(TINY, "conv", {0: [99]}, (X, Y)), ValueError, "99"),
+    ("zeroing_curves: no rankings", lambda: zeroing_curves(TINY, "conv", {}, (X, Y)), ValueError, "rankings"),
+    ("zeroing_curves: fraction 2", lambda: zeroing_curves(TINY, "conv", {"a": {0: [0]}}, (X, Y), fractions=(2,)),
+     ValueError, "fractions"),
+    ("ablation_ranking: bad labels", lambda: ablation_ranking(TINY, "conv", (X, Y), labels="true"), ValueError,
+     "labels"),
+    ("activation_ranking: unlabelled data", lambda: activation_ranking(TINY, "conv", X), ValueError, "labels"),
     ("association_rules: confidence 2", lambda: association_rules(nnrules.eclat(BITS, 0.1), 2.0), ValueError,
      "min_confidence"),
     ("association_rules: a list", lambda: association_rules([1, 2], 0.5), TypeError, "frequent"),
@@ -251,7 +258,7 @@ NO_INPUT = {
     "LRPError": "an exception", "UnsafeFileError": "an exception", "MissingPackageError": "an exception",
     "METHODS": "a constant", "COMPOSITES": "a constant", "ZENNIT_COMPOSITES": "a constant", "OUTPUT": "a constant", "REDUCTIONS": "a constant",
     "IMAGE_EXTENSIONS": "a constant", "MAX_SCAN_FILES": "a constant",
-    "MAX_SCAN_SECONDS": "a constant", "MAX_ITEMSETS": "a constant", "RULE_METRICS": "a constant", "TARGETS": "a constant", "C0": "a constant", "LPC_TABLE_MAX": "a constant", "ARCHITECTURES": "a constant",
+    "MAX_SCAN_SECONDS": "a constant", "MAX_ITEMSETS": "a constant", "FRACTIONS": "a constant", "RULE_METRICS": "a constant", "TARGETS": "a constant", "C0": "a constant", "LPC_TABLE_MAX": "a constant", "ARCHITECTURES": "a constant",
     "MINERS": "a registry (its lookups: 'Registry: unknown entry')", "BINARIZERS": "a registry",
     "ATTRIBUTIONS": "a registry", "Target": "a type alias", "Literal": "a type alias",
     "Activations": "built by record", "Flow": "built by trace", "Rule": "built by the miners (holds_on: test_data)",

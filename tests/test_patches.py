@@ -125,3 +125,33 @@ def test_patch_miner_bad_input(digits):
         PatchMiner(layer="relu2", size=20).fit(digits.model, x)
     with pytest.raises(ValueError, match="channels of 'relu2'"):
         zero_filters(digits.model, "relu2", {0: [40]}, digits.test)
+
+
+def test_zeroing_curves_mined_filters_beat_random_on_digits(digits):
+    """Seed 002's evaluation as curves: the mined filters' zeroing hurts their class more than random
+    filters of the same count; the single-filter ablation ranking puts the worst single filter first."""
+    from nnrules.evaluation import ablation_ranking, activation_ranking, zeroing_curves
+    from nnrules.miners.patches import PatchMiner
+
+    x = digits.train.tensors[0][:200]
+    pm = PatchMiner(layer="relu2", size=4, top=5, min_support=0.5, q=10).fit(digits.model, x)
+    classes = sorted(set(pm.patches_["class"]))
+    ranking = pm.filter_ranking(classes[0])
+    assert sorted(ranking) == list(range(pm.n_filters_))
+    assert set(ranking[: len(pm.filters_for(classes[0]))]) == set(pm.filters_for(classes[0]))
+    rankings = {"mined": {c: pm.filter_ranking(c) for c in classes},
+                "top-mean": activation_ranking(digits.model, "relu2", digits.test)}
+    df = zeroing_curves(digits.model, "relu2", rankings, digits.test, fractions=(0.2, 0.5), n_random=3)
+    mean = df.groupby(["method", "fraction"])["accuracy"].mean()
+    assert mean["mined", 0.5] < mean["random", 0.5] - 0.03 and mean["mined", 0.2] < mean["random", 0.2]
+    assert set(df["n_filters"]) == {0, round(0.2 * 32), 16}
+    abl = ablation_ranking(digits.model, "relu2", digits.test)
+    c = classes[0]
+    single = zeroing_curves(digits.model, "relu2", {"a": {c: abl[c][:1]}, "b": {c: abl[c][-1:]}}, digits.test,
+                            fractions=(1 / 32,), n_random=0)
+    acc = single.set_index("method")["accuracy"]
+    assert acc["a"] <= acc["b"]
+    with pytest.raises(ValueError, match="labels"):
+        zeroing_curves(digits.model, "relu2", rankings, digits.test.tensors[0])
+    assert len(zeroing_curves(digits.model, "relu2", rankings, digits.test.tensors[0], fractions=(0.5,),
+                              n_random=1, labels="predictions")) > 0

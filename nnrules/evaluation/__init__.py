@@ -1,5 +1,6 @@
 """Do rules and explanations hold? Weight interventions (rules) and attribution metrics (heatmaps)."""
 from .attribution_metrics import FlipCurve, model_randomization, pixel_flipping
-from .interventions import intervene, zero_filters
+from .interventions import FRACTIONS, ablation_ranking, activation_ranking, intervene, zero_filters, zeroing_curves
 
-__all__ = ["FlipCurve", "intervene", "model_randomization", "pixel_flipping", "zero_filters"]
+__all__ = ["FRACTIONS", "FlipCurve", "ablation_ranking", "activation_ranking", "intervene", "model_randomization",
+           "pixel_flipping", "zero_filters", "zeroing_curves"]

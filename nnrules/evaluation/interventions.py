@@ -12,7 +12,7 @@ from ..data.rules import Rule
 from ..recording.hooks import class_layer, forward_hooks, named_layers, on_model, preserved_mode, resolve_layers
 from ..recording.loading import as_loader, iterate_inputs
 
-__all__ = ["intervene", "zero_filters"]
+__all__ = ["intervene", "zero_filters", "zeroing_curves", "ablation_ranking", "activation_ranking", "FRACTIONS"]
 
 
 def _class_inputs(model: nn.Module, name: str, data: Any, batch_size: int):
@@ -93,56 +93,162 @@ def intervene(model: nn.Module, rules: Iterable[Rule], data: Any, layer: str | N
     return pd.DataFrame(rows, columns=["class", "n_weights", "acc_before", "acc_after", "acc_random_q"])
 
 
+class _Zeroing:
+    """Class accuracy of ``model`` with some channels of ``layer`` zeroed (a forward hook, removed on exit).
+
+    ``labels="data"``: the data's labels; ``"predictions"``: the unperturbed model's own predictions (for
+    data without trustworthy labels: the share of class-c predictions that survive)."""
+
+    def __init__(self, model: nn.Module, layer: str, data: Any, batch_size: int, labels: str = "data"):
+        if labels not in ("data", "predictions"):
+            raise ValueError(f"labels must be 'data' or 'predictions', got {labels!r}")
+        resolve_layers(model, [layer], allow_output=False)
+        self.model, self.layer, self.batch_size, self.zero = model, layer, batch_size, []
+        loader, _ = as_loader(data, batch_size)
+        xs, ys = [], []
+        for x, y in iterate_inputs(loader):
+            if y is None and labels == "data":
+                raise ValueError("zeroing filters needs labelled data: pass (inputs, labels) or a labelled dataset, "
+                                 "or labels='predictions' to score against the model's own predictions")
+            xs.append(x)
+            ys.append(None if y is None else y.reshape(-1))
+        self.X = torch.cat(xs)
+        self.Y = None if labels == "predictions" else torch.cat(ys)
+        self._stack = None
+
+    def _hook(self, module, inputs, output):
+        if self.zero:
+            output = output.clone()
+            output[:, self.zero] = 0.0
+        return output
+
+    def __enter__(self) -> "_Zeroing":
+        from contextlib import ExitStack
+
+        self._stack = ExitStack()
+        self._stack.enter_context(preserved_mode(self.model))
+        self._stack.enter_context(torch.no_grad())
+        self._stack.enter_context(forward_hooks(self.model, {self.layer: self._hook}))
+        self.model.eval()
+        seen = {}
+        with forward_hooks(self.model, {self.layer: lambda m, i, o: seen.__setitem__("c", o.shape[1])}):
+            self.model(on_model(self.model, self.X[:1]))
+        self.n_channels = seen["c"]
+        if self.Y is None:
+            self.Y = self._predict(self.X)
+        self.by_class = {int(c): self.X[self.Y == c] for c in self.Y.unique()}
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stack.close()
+
+    def _predict(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.cat([self.model(on_model(self.model, x[i: i + self.batch_size])).argmax(1).cpu()
+                          for i in range(0, len(x), self.batch_size)])
+
+    def check(self, c, fs: Sequence[int]) -> list[int]:
+        fs = sorted({int(f) for f in fs})
+        if fs and (min(fs) < 0 or max(fs) >= self.n_channels):
+            raise ValueError(f"filters for class {c} must be channels of {self.layer!r} (0..{self.n_channels - 1}), "
+                             f"got {fs}")
+        return fs
+
+    def accuracy(self, c: int, channels: Sequence[int]) -> float:
+        self.zero[:] = [int(f) for f in channels]
+        try:
+            return float((self._predict(self.by_class[c]) == c).float().mean())
+        finally:
+            self.zero[:] = []
+
+
 def zero_filters(model: nn.Module, layer: str, filters: dict[int, Sequence[int]], data: Any, n_random: int = 10,
-                 seed: int = 0, batch_size: int = 256) -> pd.DataFrame:
+                 seed: int = 0, batch_size: int = 256, labels: str = "data") -> pd.DataFrame:
     """Seed 002 Sec. 4.2: for each class c in ``filters``, the accuracy on the samples labelled c with the
     activation maps of ``filters[c]`` (channels of ``layer``) set to zero, against ``n_random`` random
     sets of as many filters (mean and std). The model is unchanged afterwards (a forward hook, removed).
+    ``labels="predictions"`` scores against the unperturbed model's predictions instead of the data's labels.
 
     Returns one row per class: ``n_filters``, ``acc_before``, ``acc_after``, ``acc_random``,
     ``acc_random_std``.
     """
-    resolve_layers(model, [layer], allow_output=False)
-    loader, _ = as_loader(data, batch_size)
-    xs, ys = [], []
-    for x, y in iterate_inputs(loader):
-        if y is None:
-            raise ValueError("zero_filters needs labelled data: pass (inputs, labels) or a labelled dataset")
-        xs.append(x)
-        ys.append(y.reshape(-1))
-    X, Y = torch.cat(xs), torch.cat(ys)
-    zero: list[int] = []
-
-    def hook(module, inputs, output):
-        if zero:
-            output = output.clone()
-            output[:, zero] = 0.0
-        return output
-
-    by_class = {int(c): X[Y == c] for c in Y.unique()}
-
-    def acc(c: int, channels: Sequence[int]) -> float:
-        zero[:] = [int(f) for f in channels]
-        xc = by_class[c]
-        hits = sum(int((model(on_model(model, xc[i: i + batch_size])).argmax(1) == c).sum())
-                   for i in range(0, len(xc), batch_size))
-        return hits / len(xc)
-
     rng = np.random.default_rng(seed)
     rows = []
-    with preserved_mode(model), torch.no_grad(), forward_hooks(model, {layer: hook}):
-        seen = {}
-        with forward_hooks(model, {layer: lambda m, i, o: seen.__setitem__("c", o.shape[1])}):
-            model(on_model(model, X[:1]))
-        n_channels = seen["c"]
+    with _Zeroing(model, layer, data, batch_size, labels) as z:
         for c, fs in sorted(filters.items()):
-            fs = sorted({int(f) for f in fs})
-            if fs and (min(fs) < 0 or max(fs) >= n_channels):
-                raise ValueError(f"filters for class {c} must be channels of {layer!r} (0..{n_channels - 1}), got {fs}")
-            if not (Y == c).any():
+            fs = z.check(c, fs)
+            if c not in z.by_class:
                 continue
-            rand = [acc(c, rng.choice(n_channels, len(fs), replace=False)) for _ in range(n_random)] if fs else []
-            rows.append({"class": c, "n_filters": len(fs), "acc_before": acc(c, []), "acc_after": acc(c, fs),
-                         "acc_random": float(np.mean(rand)) if rand else acc(c, []),
+            rand = [z.accuracy(c, rng.choice(z.n_channels, len(fs), replace=False)) for _ in range(n_random)] if fs else []
+            rows.append({"class": c, "n_filters": len(fs), "acc_before": z.accuracy(c, []), "acc_after": z.accuracy(c, fs),
+                         "acc_random": float(np.mean(rand)) if rand else z.accuracy(c, []),
                          "acc_random_std": float(np.std(rand)) if rand else 0.0})
     return pd.DataFrame(rows, columns=["class", "n_filters", "acc_before", "acc_after", "acc_random", "acc_random_std"])
+
+
+#: Fractions of a layer's filters at which :func:`zeroing_curves` zeroes each ranking's first filters.
+FRACTIONS = (0.01, 0.02, 0.05, 0.1, 0.2, 0.3, 0.5)
+
+
+def zeroing_curves(model: nn.Module, layer: str, rankings: dict[str, dict[int, Sequence[int]]], data: Any,
+                   fractions: Sequence[float] = FRACTIONS, n_random: int = 5, seed: int = 0, batch_size: int = 256,
+                   labels: str = "data") -> pd.DataFrame:
+    """Seed 002's evaluation as curves: class accuracy when the first ``round(f × n_filters)`` filters of each
+    ranking are zeroed, for each fraction f, against random filter sets of the same size (mean of ``n_random``).
+
+    ``rankings``: method name → {class → filters of ``layer``, most important first} (e.g.
+    :meth:`PatchMiner.filter_ranking`, :func:`ablation_ranking`, :func:`activation_ranking`). Returns one row
+    per (method, fraction, class): ``method``, ``fraction``, ``n_filters``, ``class``, ``accuracy``; method
+    ``"random"`` and fraction 0 (the unperturbed model) are added. Cost: (methods + n_random) × fractions ×
+    one pass over the data.
+    """
+    if not isinstance(rankings, dict) or not rankings:
+        raise ValueError("rankings must map method names to {class: ranked filters}")
+    if any(isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f <= 1 for f in fractions):
+        raise ValueError(f"fractions must be numbers in (0, 1], got {list(fractions)!r}")
+    rng = np.random.default_rng(seed)
+    rows = []
+    with _Zeroing(model, layer, data, batch_size, labels) as z:
+        classes = sorted(z.by_class)
+        for c in classes:
+            rows.append(("model", 0.0, 0, c, z.accuracy(c, [])))
+        for f in fractions:
+            n = max(1, int(round(f * z.n_channels)))
+            for method, ranking in rankings.items():
+                for c in classes:
+                    if c in ranking:
+                        order = list(dict.fromkeys(int(x) for x in ranking[c]))
+                        rows.append((method, f, n, c, z.accuracy(c, z.check(c, order[:n]))))
+            for c in classes:
+                acc = [z.accuracy(c, rng.choice(z.n_channels, n, replace=False)) for _ in range(n_random)]
+                rows.append(("random", f, n, c, float(np.mean(acc))))
+    return pd.DataFrame(rows, columns=["method", "fraction", "n_filters", "class", "accuracy"])
+
+
+def ablation_ranking(model: nn.Module, layer: str, data: Any, batch_size: int = 256,
+                     labels: str = "data") -> dict[int, list[int]]:
+    """An oracle: for each class, the filters of ``layer`` ordered by how much zeroing each one alone lowers
+    the class's accuracy on ``data`` (largest drop first, ties by index).
+    Cost: n_filters passes over the data. It sees the evaluation data, so it bounds what a ranking can do."""
+    with _Zeroing(model, layer, data, batch_size, labels) as z:
+        out = {}
+        base = {c: z.accuracy(c, []) for c in z.by_class}
+        drops = np.array([[base[c] - z.accuracy(c, [f]) for f in range(z.n_channels)] for c in sorted(z.by_class)])
+        for i, c in enumerate(sorted(z.by_class)):
+            out[c] = np.argsort(-drops[i], kind="stable").tolist()
+    return out
+
+
+def activation_ranking(model: nn.Module, layer: str, data: Any, batch_size: int = 256,
+                       labels: str = "data") -> dict[int, list[int]]:
+    """A baseline: for each class, the filters of ``layer`` by their mean activation on the class's samples
+    (spatial mean of each map), largest first."""
+    with _Zeroing(model, layer, data, batch_size, labels) as z:
+        out = {}
+        for c, x in z.by_class.items():
+            seen = []
+            with forward_hooks(model, {layer: lambda m, i, o: seen.append(o.detach().float().cpu())}):
+                z._predict(x)
+            a = torch.cat(seen)
+            a = a.mean(tuple(range(2, a.dim()))) if a.dim() > 2 else a
+            out[c] = torch.argsort(-a.mean(0), stable=True).tolist()
+    return out

@@ -23,7 +23,7 @@ from torch import nn
 from .. import registry as _registry
 from ..attribution.methods import attribute, last_conv_layer
 from ..data.rules import Rule, RuleSet
-from ..params import Param
+from ..params import Param, check_fitted
 from ..recording.hooks import forward_hooks, on_model, preserved_mode, resolve_layers
 from .base import Miner
 from .flow import Flow
@@ -245,6 +245,21 @@ class PatchMiner(Miner):
     def filters_for(self, cls: int) -> list[int]:
         """The filters in the antecedents of class ``cls``'s rules (what seed 002 Sec. 4.2 perturbs)."""
         return sorted(set().union(*self.rule_table_.loc[self.rule_table_["class"] == cls, "filters"]))
+
+    def filter_ranking(self, cls: int) -> list[int]:
+        """All filters of the layer, most class-``cls``-specific first: those in the class's rules by their
+        summed rule score (support × confidence), then the rest by how often they are among the top filters
+        of the class's patches, then by index (for zeroing curves over the fraction of filters)."""
+        check_fitted(self, "rule_table_")
+        if isinstance(cls, bool) or not isinstance(cls, (int, np.integer)) or not 0 <= cls < self.transactions_.shape[1] - self.n_filters_:
+            raise ValueError(f"cls must be a class index in 0..{self.transactions_.shape[1] - self.n_filters_ - 1}, "
+                             f"got {cls!r}")
+        score = np.zeros(self.n_filters_)
+        for fs, sc in zip(*self.rule_table_.loc[self.rule_table_["class"] == cls, ["filters", "score"]].T.values):
+            score[sorted(fs)] += sc
+        mine = self.transactions_[:, self.n_filters_ + int(cls)]
+        freq = self.transactions_[mine, : self.n_filters_].sum(0)
+        return np.lexsort((np.arange(self.n_filters_), -freq, -score)).tolist()
 
     def patch_images(self, rule: int) -> torch.Tensor:
         """The patches ``(n, C, ω, ω)`` a rule (row of ``rules_``) covers."""
