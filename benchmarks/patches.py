@@ -19,7 +19,6 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 import nnrules
 from nnrules.evaluation import ablation_ranking, activation_ranking, zeroing_curves

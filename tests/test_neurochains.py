@@ -109,3 +109,18 @@ def test_bad_input(digits):
     with pytest.raises(ValueError, match="non-empty batch"):
         NeuroChains().fit(digits.model, torch.rand(0, 1, 8, 8))
     assert hook_count(digits.model) == 0
+
+
+def test_fidelity_target_control_on_digits(digits, digits_chain):
+    """The control keeps the fewest top-scored filters that still agree with the model on every sample (within
+    the probability-drop bound): fewer than the paper's fixed τ here, and it meets its own target."""
+    nc, pick = digits_chain
+    ctl = NeuroChains(min_agreement=1.0, max_prob_drop=0.1).fit(digits.model, digits.test.tensors[0][pick])
+    fid = ctl.fidelity(digits.model)
+    assert fid["agreement"] == 1.0 and fid["prob_drop"] <= 0.1 + 1e-6
+    assert ctl.size_[0] < nc.size_[0] and ctl.threshold_ > nc.tau
+    log = ctl.search_
+    assert log["ok"].any() and log.loc[log["ok"], "kept"].min() == ctl.size_[0]
+    assert not log.loc[log["kept"] < ctl.size_[0], "ok"].any()  # every smaller chain tried failed
+    kept_conv, all_conv = ctl.conv_size_
+    assert 0 < kept_conv <= ctl.size_[0] and all_conv == 16 + 32  # conv1 and conv2 of digits-cnn

@@ -9,6 +9,14 @@ KL(softmax(original) ‖ softmax(scored)) + λ‖S‖₁ + λ_g Σα (eq. 8), mi
 only. Then filters with S < τ are removed, layers with G < 0.5 removed (G ≥ 0.5 kept, G := 1), and, if
 the KL is still above ``kl_threshold``, the kept scores are fine-tuned without the penalties (Sec. 3.2).
 
+Sparsity control. λ does not set the chain's size on its own: Adam moves every unneeded score by about
+``lr`` per step whatever λ is (the KL's gradient is zero at S = 1), so the kept count follows steps × lr
+more than λ (``benchmarks/neurochains.py`` sweeps both). With ``min_agreement`` set, τ is not fixed but
+searched: the filters are ranked by their learned scores (λ shapes this ranking) and the chain is the
+smallest top-k (binary search over k, one forward pass on the samples per step) whose predictions agree
+with the model's on at least ``min_agreement`` of the samples while the predicted class's probability drops
+by at most ``max_prob_drop`` on average; the fine-tuning above then runs on that chain.
+
 The model is never modified: scores and gates live in forward hooks, removed after ``fit`` (also on
 error); ``subnetwork_`` is a copy whose kept filters are the original ones times their scores (W ⊙ S),
 removed filters zero and removed layers identities.
@@ -87,12 +95,14 @@ class NeuroChains(Miner):
     Parameters as in the paper (Sec. 4.1): ``lam`` (λ, filter-score L1), ``lam_gate`` (λ_g), ``temperature``
     (T), ``tau`` (score threshold), ``steps``/``lr`` (Adam, eq. 8), ``finetune_steps``/``finetune_lr``,
     ``kl_threshold`` (t: fine-tune only if the KL exceeds it), ``tol`` (stop when the loss changes by less;
-    the paper uses 0.02, None runs all steps), ``seed``.
+    the paper uses 0.02, None runs all steps), ``seed``; the sparsity control ``min_agreement`` (None: the
+    paper's fixed τ) and ``max_prob_drop`` (see the module docstring).
 
     Learned: ``scores_`` (layer → ``(channels,)`` tensor, 0 = removed), ``gates_`` (gated module → kept?),
     ``kept_`` (DataFrame: layer, filter, score), ``subnetwork_`` (runnable ``nn.Module``), ``chain_`` (a
     :class:`Chain`: the kept filters and their links, for the views), ``kl_`` (mean KL of the sub-network
-    on the samples), ``history_`` (loss per step).
+    on the samples), ``history_`` (loss per step), ``threshold_`` (the score threshold used: τ, or the one the
+    search found), ``search_`` (DataFrame of the search: kept, agreement, prob_drop, ok; empty without it).
     """
 
     fits_on = "model"
@@ -110,14 +120,21 @@ class NeuroChains(Miner):
         Param("tol", float, None, "stop when the loss changes by less", low=0, optional=True,
               none_means="run all steps", ui=False),
         Param("seed", int, 0, "seed of the optimisation", ui=False),
+        Param("min_agreement", float, None, "keep the fewest filters whose sub-network still predicts the model's "
+              "class on at least this share of the samples", label="Keep agreement ≥", low=0, high=1,
+              optional=True, none_means="the fixed threshold τ"),
+        Param("max_prob_drop", float, 0.2, "… and lowers the predicted class's probability by at most this on "
+              "average", low=0, high=1, ui=False),
     )
 
     def __init__(self, lam: float = 0.005, lam_gate: float = 1.0, temperature: float = 0.2, tau: float = 0.1,
                  steps: int = 300, finetune_steps: int = 50, lr: float = 0.005, finetune_lr: float = 0.01,
-                 kl_threshold: float = 0.1, tol: float | None = None, seed: int = 0) -> None:
+                 kl_threshold: float = 0.1, tol: float | None = None, seed: int = 0,
+                 min_agreement: float | None = None, max_prob_drop: float = 0.2) -> None:
         self.lam, self.lam_gate, self.temperature, self.tau = lam, lam_gate, temperature, tau
         self.steps, self.finetune_steps, self.lr, self.finetune_lr = steps, finetune_steps, lr, finetune_lr
         self.kl_threshold, self.tol, self.seed = kl_threshold, tol, seed
+        self.min_agreement, self.max_prob_drop = min_agreement, max_prob_drop
 
     # --- setup ----------------------------------------------------------------------------------
     @staticmethod
@@ -214,9 +231,16 @@ class NeuroChains(Miner):
                                list(scores.values()) + list(alphas.values()), self.steps, self.lr)
             with torch.no_grad():
                 gates = {n: bool(torch.sigmoid(a / self.temperature) >= 0.5) for n, a in alphas.items()}
-                for s in scores.values():
-                    s[s < self.tau] = 0.0  # also negative scores: the paper's threshold is on the score
-            masks = {n: (s != 0).float() for n, s in scores.items()}
+            self.threshold_, self.search_ = self.tau, pd.DataFrame(columns=["kept", "agreement", "prob_drop", "ok"])
+            if self.min_agreement is not None:  # the chain the search chose, already fine-tuned
+                self.threshold_, chosen, self.search_ = self._search(model, x, target, scores, gates, dev)
+                masks = {n: (s.detach() >= self.threshold_).float() for n, s in scores.items()}
+                scores = {n: chosen[n] * masks[n] for n in scores}
+            else:
+                with torch.no_grad():
+                    for s in scores.values():
+                        s[s < self.threshold_] = 0.0  # also negative scores: the paper's threshold is on the score
+                masks = {n: (s != 0).float() for n, s in scores.items()}
             with self._instrument(model, scores, {n: torch.zeros((), device=dev) for n in gated}, gates):
                 with torch.no_grad():
                     loss = float(kl(model(x)))
@@ -235,12 +259,69 @@ class NeuroChains(Miner):
         self.scores_ = {n: s.detach().clone() for n, s in scores.items()}
         self.gates_ = gates
         self.channels_ = {s.name: s.channels for s in sites}
+        self._conv_sites = {s.name: isinstance(s.module, nn.Conv2d) for s in sites}
         self.subnetwork_ = self._build(model)
         rows = [(n, i, float(v)) for n, s in self.scores_.items() for i, v in enumerate(s) if v != 0]
         self.kept_ = pd.DataFrame(rows, columns=["layer", "filter", "score"])
         self._samples = x
         self.chain_ = Chain(*self.to_sankey(), self.kept_)
         return self
+
+    def _search(self, model: nn.Module, x: torch.Tensor, target: torch.Tensor, scores: dict[str, torch.Tensor],
+                gates: dict[str, bool], dev) -> tuple[float, dict[str, torch.Tensor], pd.DataFrame]:
+        """The fewest filters (top-k by score) whose sub-network, after the fine-tuning of Sec. 3.2
+        (``finetune_steps`` Adam steps on the KL, kept scores only), meets ``min_agreement`` and
+        ``max_prob_drop`` on ``x``: binary search over k, O(log n_filters × finetune_steps) passes.
+        Returns (threshold, the chosen chain's fine-tuned scores, the search's log). When even all
+        positive-score filters fail, all of them are kept (the log says so: ok False)."""
+        flat = torch.cat([s.detach().flatten() for s in scores.values()])
+        order = torch.sort(flat[flat > 0], descending=True).values
+        p = target.exp()
+        y = p.argmax(1, keepdim=True)
+        rows, tuned = [], {}
+        hard = {n: torch.zeros((), device=dev) for n in gates}
+
+        def kl(out):
+            return F.kl_div(F.log_softmax(out, 1), target, log_target=True, reduction="batchmean")
+
+        def test(k: int) -> bool:
+            thr = float(order[k - 1])
+            masks = {n: (s.detach() >= thr).float() for n, s in scores.items()}
+            kept = {n: (s.detach() * masks[n]).clone().requires_grad_(True) for n, s in scores.items()}
+            live = dict(kept)
+            with self._instrument(model, live, hard, gates):
+                def objective():
+                    for n in live:
+                        live[n] = kept[n] * masks[n]
+                    return kl(model(x))
+                history = list(self.history_)
+                self._optimise(objective, list(kept.values()), self.finetune_steps, self.finetune_lr)
+                self.history_ = history  # the search's trials are not the fit's history
+                final = {n: (kept[n] * masks[n]).detach() for n in kept}
+                live.update(final)
+                with torch.no_grad():
+                    q = torch.softmax(model(x), 1)
+            agree = float((q.argmax(1, keepdim=True) == y).float().mean())
+            drop = float((p.gather(1, y) - q.gather(1, y)).mean())
+            ok = agree >= self.min_agreement - 1e-9 and drop <= self.max_prob_drop + 1e-9
+            rows.append((k, agree, drop, ok))
+            tuned[k] = final
+            return ok
+
+        log = lambda: pd.DataFrame(rows, columns=["kept", "agreement", "prob_drop", "ok"])
+        if len(order) == 0:
+            return self.tau, {n: s.detach() for n, s in scores.items()}, log()
+        lo, hi = 1, len(order)  # hi passes, or is the largest chain there is
+        test(hi)
+        while lo < hi:
+            mid = (lo + hi) // 2
+            if test(mid):
+                hi = mid
+            else:
+                lo = mid + 1
+        if hi not in tuned:
+            test(hi)
+        return float(order[hi - 1]), tuned[hi], log()
 
     def _optimise(self, objective, params: list[torch.Tensor], steps: int, lr: float) -> None:
         if not steps or not params:
@@ -356,6 +437,13 @@ class NeuroChains(Miner):
     def size_(self) -> tuple[int, int]:
         """(kept filters, all scored filters)."""
         return len(self.kept_), sum(self.channels_.values())
+
+    @property
+    def conv_size_(self) -> tuple[int, int]:
+        """(kept conv filters, all conv filters): the fraction as seed 004 counts it (filters of conv layers)."""
+        check_fitted(self, "kept_")
+        convs = {n for n, m in self._conv_sites.items() if m}
+        return int(self.kept_["layer"].isin(convs).sum()), sum(c for n, c in self.channels_.items() if n in convs)
 
     def to_sankey(self, model: nn.Module | None = None, max_inputs: int = 8) -> tuple[pd.DataFrame, pd.DataFrame]:
         """The chain as node and link tables like :meth:`nnrules.miners.flow.Flow.to_sankey`: one node per
