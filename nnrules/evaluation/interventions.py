@@ -198,8 +198,8 @@ def zeroing_curves(model: nn.Module, layer: str, rankings: dict[str, dict[int, S
     ``rankings``: method name → {class → filters of ``layer``, most important first} (e.g.
     :meth:`PatchMiner.filter_ranking`, :func:`ablation_ranking`, :func:`activation_ranking`). Returns one row
     per (method, fraction, class): ``method``, ``fraction``, ``n_filters``, ``class``, ``accuracy``; method
-    ``"random"`` and fraction 0 (the unperturbed model) are added. Cost: (methods + n_random) × fractions ×
-    one pass over the data.
+    ``"random"`` (unless ``n_random`` is 0) and fraction 0 (the unperturbed model) are added.
+    Cost: (methods + n_random) × fractions × one pass over the data.
     """
     if not isinstance(rankings, dict) or not rankings:
         raise ValueError("rankings must map method names to {class: ranked filters}")
@@ -218,7 +218,7 @@ def zeroing_curves(model: nn.Module, layer: str, rankings: dict[str, dict[int, S
                     if c in ranking:
                         order = list(dict.fromkeys(int(x) for x in ranking[c]))
                         rows.append((method, f, n, c, z.accuracy(c, z.check(c, order[:n]))))
-            for c in classes:
+            for c in classes if n_random else []:
                 acc = [z.accuracy(c, rng.choice(z.n_channels, n, replace=False)) for _ in range(n_random)]
                 rows.append(("random", f, n, c, float(np.mean(acc))))
     return pd.DataFrame(rows, columns=["method", "fraction", "n_filters", "class", "accuracy"])

@@ -104,6 +104,15 @@ def pair_counts(indptr: np.ndarray, rows: np.ndarray, m: int, budget: float) -> 
     return C
 
 
+@numba.njit(cache=True, inline="always")
+def _child(citem, csupp, ckind, coff, c: int, item: int, count: int, kind: int, off: int) -> None:
+    """Write candidate ``c``: its item, support, storage kind and offset."""
+    citem[c] = item
+    csupp[c] = count
+    ckind[c] = kind
+    coff[c] = off
+
+
 @numba.njit(cache=True)
 def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.ndarray, C: np.ndarray,
                  minsup: int, max_depth: int, max_out: int, mode: int = -1, deliver_cost: float = 30.0,
@@ -253,11 +262,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
                     j = tj[u]
                     if cnt_of[j] >= minsup:
                         fill[j] = b32 + total
-                        c = first + n_new
-                        citem[c] = j
-                        csupp[c] = cnt_of[j]
-                        ckind[c] = 1
-                        coff[c] = b32 + total
+                        _child(citem, csupp, ckind, coff, first + n_new, j, cnt_of[j], 1, b32 + total)
                         n_new += 1
                         if store:
                             total += cnt_of[j]
@@ -289,11 +294,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
                         A32[b32 + cnt] = t
                         cnt += np.int64((B[it, t >> 6] >> np.uint64(t & 63)) & np.uint64(1))
                     if cnt >= minsup:
-                        c = first + n_new
-                        citem[c] = it
-                        csupp[c] = cnt
-                        ckind[c] = 1
-                        coff[c] = b32
+                        _child(citem, csupp, ckind, coff, first + n_new, it, cnt, 1, b32)
                         n_new += 1
                         if store:
                             b32 += cnt
@@ -333,11 +334,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
                     for w in range(nw):
                         cnt += _popcount64(A64[src + w] & B[it, w])
                 if cnt >= minsup:
-                    c = first + n_new
-                    citem[c] = it
-                    csupp[c] = cnt
-                    ckind[c] = 0
-                    coff[c] = b64
+                    _child(citem, csupp, ckind, coff, first + n_new, it, cnt, 0, b64)
                     n_new += 1
                     if store:
                         b64 += nw
