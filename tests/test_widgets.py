@@ -610,3 +610,41 @@ def test_choosing_another_exemplar_keeps_the_prototype_and_says_each_unit_once(m
     assert len(calls) <= 1 and first.prototype == second.prototype
     layer = mined.rules.iloc[0]["tail_layer"]
     assert f"{layer}: {layer}:" not in first.text
+
+
+def test_focus_shows_one_classs_chain_in_words(mined):
+    """Focus mode: the strongest rules from one class down through the layers, each following a kept tail;
+    hover text says the rule in words; the title says what is shown (and nothing before mining)."""
+    ids = mined.chain_of("3", per_pair=4)
+    rules = mined.rules.set_index("id").loc[ids]
+    first, later = rules[rules["pair"] == 0], rules[rules["pair"] == 1]
+    assert 0 < len(first) <= 4 and all("3" in c for c in first["classes"])
+    assert list(first["head"].map(len)) == sorted(first["head"].map(len))  # the most specific heads first
+    tails = set().union(*map(set, first["tail"]))
+    assert len(later) and all(tails & set(h) for h in later["head"])
+    fig, rule_ids, node_ids = sankey_figure(mined, 8, focus="3")  # 8 rules over 2 pairs: 4 a pair
+    assert set(rule_ids) == set(ids) and "class 3's chain" in fig.layout.title.text
+    words = [c[1] for c in fig.data[0].link.customdata]
+    assert all(w.startswith("when ") and " of those " in w for w in words)
+    assert any("is predicted" in w or "are predicted" in w for w in words)
+    with pytest.raises(UserInputError, match="no class"):
+        mined.chain_of("cat")
+    empty = ExplorerState()
+    empty.load_zoo("digits-cnn")
+    assert "top" not in sankey_figure(empty)[0].layout.title.text  # no "top 0 rules" before mining
+
+
+def test_focus_in_the_flow_view_and_no_gain_for_eric():
+    from nnrules.widgets.views import FlowView
+
+    s = ExplorerState(prototype_steps=10)
+    s.load_zoo("digits-cnn")
+    s.mine(MiningSettings(["relu3"], miner="eric", params={"depth": 3}))
+    assert s.rules["gain"].isna().all()  # ERIC has no code lengths: no meaningless 0.0
+    assert all(w.startswith("when ") and "holds" in w for w in s.rules["words"])
+    view = FlowView(s, on_rule=lambda i: None, on_node=lambda i: None)
+    view.refresh()
+    assert [v for _, v in view.focus.options][1:] == s.class_names
+    view.focus.value = "7"
+    assert "class 7's chain" in view.sankey.layout.title.text
+    assert set(r for r in view.rule_ids if r is not None) == set(s.chain_of("7", per_pair=8))

@@ -9,8 +9,34 @@ from .errors import UserInputError
 
 __all__ = ["ResultsMixin", "RULE_COLUMNS"]
 
-RULE_COLUMNS = ["id", "pair", "rule", "text", "classes", "head", "tail", "head_idx", "tail_idx", "tail_size",
-                "head_layer", "tail_layer", "kind", "head_min", "tail_min", "support", "holds", "confidence", "gain"]
+RULE_COLUMNS = ["id", "pair", "rule", "text", "words", "classes", "head", "tail", "head_idx", "tail_idx",
+                "tail_size", "head_layer", "tail_layer", "kind", "head_min", "tail_min", "support", "holds",
+                "confidence", "gain"]
+
+
+def _some(need: int, names: list[str]) -> str:
+    """"relu3:12", "any of {a, b}", "all of {a, b}", "2 of {a, b, c}"."""
+    if len(names) == 1:
+        return names[0]
+    q = "any" if need == 1 else "all" if need >= len(names) else str(need)
+    return f"{q} of {{{', '.join(names)}}}"
+
+
+def rule_in_words(head: list[str], tail: list[str], head_min: int, tail_min: int, confidence: float,
+                  support: int, head_layer: str, direction: str = "head→tail", text: str = "") -> str:
+    """A rule as a sentence: "when any of {class 3, class 5} is predicted, all of {relu3:12, relu3:40} fire
+    together in 81 % of those 212 samples". Rules read tail→head (ERIC) keep their literals (negations)."""
+    plural = lambda need, names: len(names) > 1 and need > 1
+    if direction == "tail→head":
+        left = text.split("→")[0].strip() if "→" in text else _some(tail_min, tail)
+        verb = "is predicted" if head_layer == "output" else "is on"
+        return (f"when {left} holds, {_some(len(head), head)} {verb} in {confidence:.0%} of those {support} "
+                "samples")
+    hverb = ("are" if plural(head_min, head) else "is") + " predicted" if head_layer == "output" else \
+        ("fire" if plural(head_min, head) else "fires")
+    tverb = "fire together" if plural(tail_min, tail) else "fires"
+    return (f"when {_some(head_min, head)} {hverb}, {_some(tail_min, tail)} {tverb} in {confidence:.0%} of "
+            f"those {support} samples")
 
 
 class ResultsMixin:
@@ -29,6 +55,13 @@ class ResultsMixin:
         df["rule"] = df.groupby("pair").cumcount()
         df["text"] = [flow.rulesets[p].describe(flow.rulesets[p][r]) for p, r in zip(df["pair"], df["rule"])]
         df["tail_size"] = df["tail"].map(len)
+        df["words"] = [rule_in_words(list(h), list(t), hm, tm, c, su, hl, flow.rulesets[p].direction, tx)
+                       for h, t, hm, tm, c, su, hl, p, tx in zip(df["head"], df["tail"], df["head_min"], df["tail_min"],
+                                                                df["confidence"], df["support"], df["head_layer"],
+                                                                df["pair"], df["text"])]
+        # the gain is ExplaiNN's (bits saved); a miner without code lengths has none, not "0.0"
+        has_gain = {p: rs.codelength == rs.codelength for p, rs in enumerate(flow.rulesets)}
+        df.loc[~df["pair"].map(has_gain).astype(bool), "gain"] = float("nan")
         classes = []
         for _, row in df.iterrows():
             classes.append(sorted(self._classes_of(int(row["pair"]), int(row["rule"]))))
@@ -48,6 +81,33 @@ class ResultsMixin:
             if heads & {prev.tail_names[y] for y in pr.tail}:
                 out |= self._classes_of(pair - 1, j)
         return out
+
+    def chain_of(self, cls: str, per_pair: int = 6) -> list[int]:
+        """Rule ids of one class's chain, small enough to read in a Sankey: in the first pair the ``per_pair``
+        rules whose head holds the class, the most specific first (fewest classes in the head, then most
+        support); in each later pair the ``per_pair`` rules whose head shares the most units with the tails
+        kept one step before (then most support)."""
+        if self.rules.empty or self.flow is None:
+            return []
+        if cls not in self.class_names:
+            raise UserInputError(f"no class {cls!r}; classes: {', '.join(self.class_names)}")
+        df, kept = self.rules, []
+        tails: set[str] = set()
+        for p in sorted(df["pair"].unique()):
+            rows = df[df["pair"] == p]
+            if p == 0:
+                rows = rows[rows["classes"].map(lambda c: cls in c)]
+                key = rows["head"].map(len)
+            else:
+                key = -rows["head"].map(lambda h: len(tails & set(h)))
+                rows, key = rows[key < 0], key[key < 0]
+            top = rows.assign(_k=key).sort_values(["_k", "support"], ascending=[True, False], kind="stable")
+            top = top.head(per_pair)
+            if top.empty:
+                break
+            kept += top["id"].astype(int).tolist()
+            tails = set().union(*map(set, top["tail"]))
+        return kept
 
     def rules_table(self, cls: str | None = None, layer: str | None = None, min_size: int = 1,
                     max_size: int | None = None, sort_by: str = "support", ascending: bool = False) -> pd.DataFrame:
@@ -70,7 +130,7 @@ class ResultsMixin:
         """The rule table (all rules, or ``table``) as CSV or JSON text."""
         df = (self.rules if table is None else table)
         cols = ["id", "head_layer", "tail_layer", "head", "tail", "head_min", "tail_min", "kind", "support",
-                "holds", "confidence", "gain", "classes", "text"]
+                "holds", "confidence", "gain", "classes", "text", "words"]
         df = df[[c for c in cols if c in df.columns]]
         if fmt == "csv":
             flat = df.copy()

@@ -72,7 +72,7 @@ class RuleTable:
         shown = df[_COLUMNS].head(self.rows).copy()
         shown["classes"] = shown["classes"].map(", ".join)
         shown["confidence"] = shown["confidence"].map("{:.2f}".format)
-        shown["gain"] = shown["gain"].map("{:.1f}".format)
+        shown["gain"] = shown["gain"].map(lambda g: "—" if g != g else f"{g:.1f}")  # no gain: ERIC, patches
         more = f"<small>showing {len(shown)} of {len(df)}</small>" if len(df) > len(shown) else ""
         self.table.value = (f"<div style='max-height:360px;overflow:auto;font-size:11px'>"
                             f"{shown.to_html(index=False, escape=True)}</div>{more}")

@@ -13,6 +13,7 @@ from typing import Callable
 
 import ipywidgets as W
 import numpy as np
+import pandas as pd
 import plotly.graph_objects as go
 
 from .state import ExplorerState
@@ -23,16 +24,21 @@ _PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#
             "#9c755f", "#bab0ac"]
 
 
-def _shown(state: ExplorerState, max_rules: int) -> tuple[np.ndarray, np.ndarray]:
-    """(link row positions, node ids) of the ``max_rules`` rules with the largest support (a NeuroChains
-    chain, which has links but no rules: its ``max_rules`` heaviest links)."""
+def _shown(state: ExplorerState, max_rules: int, focus: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(link row positions, node ids) of the ``max_rules`` rules with the largest support, or with ``focus``
+    (a class name) of that class's chain (:meth:`chain_of`, at most 8 rules a layer pair);
+    a NeuroChains chain, which has links but no rules: its ``max_rules`` heaviest links."""
     links = state.links
     if state.flow is None and len(links):
         rows = np.sort(np.argsort(-links["value"].to_numpy(float), kind="stable")[:max_rules]).astype(int)
     elif state.rules.empty:
         return np.array([], int), np.array([], int)
     else:
-        top = state.rules.nlargest(max_rules, "support")[["pair", "rule"]]
+        if focus:
+            ids = set(state.chain_of(focus, per_pair=max(2, min(8, max_rules // max(1, len(state.flow.rulesets))))))
+            top = state.rules[state.rules["id"].isin(ids)][["pair", "rule"]]
+        else:
+            top = state.rules.nlargest(max_rules, "support")[["pair", "rule"]]
         keep = set(map(tuple, top.to_numpy()))
         rows = np.array([i for i, (p, r) in enumerate(zip(links["pair"], links["rule"])) if (p, r) in keep], int)
     nodes = np.unique(np.concatenate([links["source"].to_numpy()[rows], links["target"].to_numpy()[rows]]))
@@ -56,28 +62,51 @@ def _placeholder(fig: go.Figure, state: ExplorerState) -> None:
                            xref="paper", yref="paper", font=dict(size=14, color="#666"))
 
 
-def _columns(node_layers: list[str], layers: list[str]) -> tuple[list[float], list[float]]:
+def _columns(node_layers: list[str], layers: list[str],
+             edges: list[tuple[int, int]] = ()) -> tuple[list[float], list[float]]:
     """Sankey node positions: x = the layer's column (``layers`` order, left to right), y = spread evenly
-    down the column. Plotly places nodes by its own rules otherwise (a layer's groups land in other columns)."""
+    down the column. Plotly places nodes by its own rules otherwise (a layer's groups land in other columns).
+    With ``edges`` (pairs of node positions), each column after the first is ordered by the mean rank of each
+    node's neighbours in the columns already placed (one barycentric sweep, fewer crossing links); a node
+    with no such neighbour follows its neighbours to the right, or keeps its place at the end."""
     cols = {l: i for i, l in enumerate(layers)}
     last = max(len(layers) - 1, 1)
-    count: dict[str, int] = {}
-    for l in node_layers:
-        count[l] = count.get(l, 0) + 1
-    seen: dict[str, int] = {}
-    xs, ys = [], []
-    for l in node_layers:
-        k = seen.get(l, 0)
-        seen[l] = k + 1
-        xs.append(0.02 + 0.88 * cols.get(l, 0) / last)  # the last column keeps room for its nodes
-        ys.append(0.01 + 0.98 * (k + 0.5) / count[l])
+    members: dict[int, list[int]] = {}
+    for i, l in enumerate(node_layers):
+        members.setdefault(cols.get(l, 0), []).append(i)
+    nbrs: dict[int, list[int]] = {}
+    for a, b in edges:
+        nbrs.setdefault(a, []).append(b)
+        nbrs.setdefault(b, []).append(a)
+    rank: dict[int, float] = {}
+    for c in sorted(members):
+        placed = lambda n: [rank[m] for m in nbrs.get(n, []) if m in rank]
+        right = lambda n: [k for k in nbrs.get(n, []) if cols.get(node_layers[k], 0) > c]
+        keys = {}
+        for k, n in enumerate(members[c]):
+            left = placed(n)
+            keys[n] = (float(np.mean(left)) if left else float("inf"), k)
+        order = sorted(members[c], key=lambda n: keys[n])
+        if any(np.isinf(keys[n][0]) for n in order) and c + 1 in members:  # follow the right neighbours
+            nxt = {m: j for j, m in enumerate(members[c + 1])}
+            order = sorted(order, key=lambda n: (keys[n][0] if not np.isinf(keys[n][0]) else
+                                                 np.mean([nxt[m] for m in right(n) if m in nxt] or [1e9]), keys[n][1]))
+        for j, n in enumerate(order):
+            rank[n] = j
+    xs, ys = [0.0] * len(node_layers), [0.0] * len(node_layers)
+    for c, nodes in members.items():
+        for n in nodes:
+            xs[n] = 0.02 + 0.88 * c / last  # the last column keeps room for its nodes
+            ys[n] = 0.01 + 0.98 * (rank[n] + 0.5) / len(nodes)
     return xs, ys
 
 
-def sankey_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure, list[int], list[int]]:
+def sankey_figure(state: ExplorerState, max_rules: int = 60,
+                  focus: str | None = None) -> tuple[go.Figure, list[int], list[int]]:
     """The Sankey (classes → groups → groups, link width = support) and its maps: link position → rule id,
-    node position (after the placeholders) → group id."""
-    rows, nodes = _shown(state, max_rules)
+    node position (after the placeholders) → group id. ``focus``: one class's chain (see :func:`_shown`).
+    The height grows with the fullest column (about 22 px a node), the width follows the panel."""
+    rows, nodes = _shown(state, max_rules, focus)
     pos = {int(n): i for i, n in enumerate(nodes)}
     rule_ids = _rule_ids(state, rows)
     layers = _layers(state)
@@ -85,11 +114,10 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure,
     colors = [_PALETTE[layers.index(l) % len(_PALETTE)] for l in nd["layer"]]
     links = state.links.iloc[rows]
     text = [state.rules["text"].iloc[i] if i is not None else "weight" for i in rule_ids]
-    stats = [f"support {state.rules['support'].iloc[i]}, confidence {state.rules['confidence'].iloc[i]:.2f}, "
-             f"l={state.rules['head_min'].iloc[i]}, k={state.rules['tail_min'].iloc[i]}" if i is not None else
+    stats = [f"{state.rules['words'].iloc[i]} ({state.rules['kind'].iloc[i]})" if i is not None else
              f"{v:.3g} (summed |weight| between the two kept filters)" for i, v in zip(rule_ids, links["value"])]
     pad = [""] * len(rows)  # unlinked placeholders: node click indices start after the link indices
-    x, y = _columns(list(nd["layer"]), layers)
+    x, y = _columns(list(nd["layer"]), layers, [(pos[int(a)], pos[int(b)]) for a, b in zip(links["source"], links["target"])])
     fig = go.Figure(go.Sankey(
         # fixed: with draggable nodes plotly.js swallows node clicks; empty: plotly.js cannot draw it
         arrangement="fixed", visible=bool(len(rows)),
@@ -102,16 +130,24 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure,
                   target=[len(pad) + pos[int(t)] for t in links["target"]],
                   value=list(links["value"].astype(float)), customdata=np.stack([text, stats], -1) if text else [],
                   hovertemplate="rule %{customdata[0]}<br>%{customdata[1]}<extra></extra>")))
-    fig.update_layout(height=520, margin=dict(l=10, r=10, t=30, b=10),
-                      title=dict(text=" → ".join(layers) + (f" · top {len(set(rule_ids))} rules by support"
-                                 if state.flow is not None else f" · {len(nd)} kept filters"), font=dict(size=12)))
+    fullest = max(pd.Series(list(nd["layer"])).value_counts().max() if len(nd) else 0, 1)
+    if state.flow is None:
+        what = f" · {len(nd)} kept filters" if state.mined else ""
+    elif not state.mined:
+        what = ""
+    elif focus:
+        what = f" · class {focus}'s chain: {len(set(rule_ids))} rules"
+    else:
+        what = f" · top {len(set(rule_ids))} of {len(state.rules)} rules by support"
+    fig.update_layout(height=int(min(1400, max(420, 60 + 22 * fullest))), autosize=True,
+                      margin=dict(l=10, r=10, t=30, b=10), title=dict(text=" → ".join(layers) + what, font=dict(size=12)))
     _placeholder(fig, state)
     return fig, rule_ids, [int(n) for n in nodes]
 
 
-def graph_figure(state: ExplorerState, max_rules: int = 60) -> tuple[go.Figure, list[int]]:
+def graph_figure(state: ExplorerState, max_rules: int = 60, focus: str | None = None) -> tuple[go.Figure, list[int]]:
     """Groups as markers in one column per layer, rules as lines; returns the figure and node ids."""
-    rows, nodes = _shown(state, max_rules)
+    rows, nodes = _shown(state, max_rules, focus)
     layers = _layers(state)
     xy: dict[int, tuple[float, float]] = {}
     for li, layer in enumerate(layers):
@@ -146,6 +182,10 @@ class FlowView:
         self.state, self.on_rule, self.on_node = state, on_rule, on_node
         self.max_rules = W.IntSlider(value=max_rules, min=5, max=300, step=5, description="Rules shown")
         self.kind = W.ToggleButtons(options=["Sankey", "Graph"], value="Sankey")
+        self.focus = W.Dropdown(options=[("top rules by support", "")], value="", description="Focus",
+                                tooltip="one class's chain: the strongest rules from the class down through the "
+                                        "layers")
+        self.focus.add_class("nnr-focus")
         fig, self.rule_ids, self.node_ids = sankey_figure(state, max_rules)
         gfig, self.graph_ids = graph_figure(state, max_rules)
         self.sankey = go.FigureWidget(fig)
@@ -166,8 +206,12 @@ class FlowView:
         self._syncing = False
         self.kind.observe(self._switch, names="value")
         self.max_rules.observe(lambda _: self.refresh(), names="value")
+        self.focus.observe(lambda _: self._syncing or self.refresh(), names="value")
         self.rule.observe(self._chosen, names="value")
-        self.widget = W.VBox([W.HBox([self.kind, self.max_rules]), self.sankey_box, self.graph_box, self.rule])
+        for box in (self.sankey_box, self.graph_box):
+            box.layout.width = "100%"
+        self.widget = W.VBox([W.HBox([self.kind, self.max_rules, self.focus], layout=W.Layout(flex_flow="row wrap")),
+                              self.sankey_box, self.graph_box, self.rule])
 
     def _switch(self, change) -> None:
         sankey = change["new"] == "Sankey"
@@ -176,9 +220,17 @@ class FlowView:
 
     def refresh(self) -> None:
         """Redraw from the state (after mining or a change of the number of rules shown)."""
-        fig, self.rule_ids, self.node_ids = sankey_figure(self.state, self.max_rules.value)
-        self.link_rows = _shown(self.state, self.max_rules.value)[0]
-        gfig, self.graph_ids = graph_figure(self.state, self.max_rules.value)
+        classes = [(f"class {c}'s chain", c) for c in self.state.class_names] if self.state.flow is not None else []
+        options = [("top rules by support", "")] + classes
+        if list(self.focus.options) != options:
+            self._syncing = True
+            self.focus.options = options
+            self.focus.value = ""
+            self._syncing = False
+        focus = self.focus.value or None
+        fig, self.rule_ids, self.node_ids = sankey_figure(self.state, self.max_rules.value, focus)
+        self.link_rows = _shown(self.state, self.max_rules.value, focus)[0]
+        gfig, self.graph_ids = graph_figure(self.state, self.max_rules.value, focus)
         for target, source in ((self.sankey, fig), (self.graph, gfig)):
             with target.batch_update():  # same traces, new values: no trace deletion on the front end
                 for old, new in zip(target.data, source.data):
