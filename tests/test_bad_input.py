@@ -145,6 +145,7 @@ CASES = [
     ("maximize_fourier: empty value range", lambda: nnrules.attribution.feature_vis.maximize_fourier(
         TINY, "conv", [0], example=X[:1], value_range=(1.0, 1.0)), ValueError, "value_range"),
     ("maximize: unknown layer", lambda: maximize(TINY, "nope", [0], example=X[:1], steps=2), ValueError, "nope"),
+    ("colorbar (viz): width 1", lambda: viz.colorbar(1), ValueError, "width"),
     ("heatmap (viz): NaN", lambda: viz.heatmap(torch.full((6, 6), float("nan"))), ValueError, "NaN"),
     ("image (viz): scale 0", lambda: viz.image(X[0], scale=0), ValueError, "scale"),
     ("eclat: support 0", lambda: nnrules.eclat(BITS, 0.0), ValueError, "support"),

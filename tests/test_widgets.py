@@ -252,7 +252,9 @@ def test_app_headless_flow(tmp_path):
     app.table.choose.value = rid  # choose in the table → the dropdown and the detail follow
     assert app.flow.rule.value == rid and app.state.selected_rule == rid
     assert any("nnr-prototype" in c._dom_classes for c in app.detail.prototype.children)
-    assert len(app.detail.heatmaps.children) == 4
+    assert len(app.detail.heatmaps.children) == 5  # 4 maps and their colour legend
+    assert app.detail.legend in app.detail.heatmaps.children[-1].children
+    assert "for the target" in app.detail.legend.value and "nnr-legend" in app.detail.legend.value
     app.table.cls.value = "7"
     assert all("7" in app.state.rules.iloc[v]["classes"] for _, v in app.table.choose.options)
     assert "rules.csv" in app.table.export.value
@@ -648,3 +650,13 @@ def test_focus_in_the_flow_view_and_no_gain_for_eric():
     view.focus.value = "7"
     assert "class 7's chain" in view.sankey.layout.title.text
     assert set(r for r in view.rule_ids if r is not None) == set(s.chain_of("7", per_pair=8))
+
+
+def test_the_heatmap_legend_is_the_heatmaps_colour_map():
+    from nnrules.attribution import viz
+
+    bar = viz.colorbar(161, 3)
+    assert bar.shape == (3, 161, 3) and bar.dtype == np.uint8
+    hm = viz.heatmap(np.array([[-1.0, 0.0, 1.0]]), percentile=100)[0]
+    assert (bar[0, [0, 80, 160]] == hm).all()  # −1, 0 and +1 are the same colours in both
+    assert tuple(bar[0, 80]) == (255, 255, 255) and bar[0, 160, 0] > bar[0, 160, 2] and bar[0, 0, 2] > bar[0, 0, 0]

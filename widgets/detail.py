@@ -1,9 +1,12 @@
 """The detail panel: prototype, exemplars and heatmaps of the selected rule's tail group (or group)."""
 from __future__ import annotations
 
+import base64
 import html
 
 import ipywidgets as W
+
+from nnrules.attribution.viz import colorbar, to_png
 
 from ._ui import image, message
 from .jobs import MODEL_LOCK, Background, checker
@@ -11,6 +14,15 @@ from .selection import Detail
 from .state import ExplorerState, UserInputError
 
 __all__ = ["DetailPanel"]
+
+
+def _legend() -> W.HTML:
+    """The heatmaps' colour legend (the library's colour map, as a PNG strip) in words."""
+    png = base64.b64encode(to_png(colorbar(160, 10))).decode()
+    return W.HTML(f"<div class='nnr-legend' style='font-size:10px;width:170px'><img src='data:image/png;base64,{png}' "
+                  "style='width:160px;height:10px'><br><span style='float:left'>against</span>"
+                  "<span style='float:right'>for the target</span><div style='text-align:center'>0</div>"
+                  "<small>scaled to the 99.5th percentile of |relevance| in each map</small></div>")
 
 
 class DetailPanel:
@@ -29,6 +41,7 @@ class DetailPanel:
         self.choose = W.Dropdown(options=[], description="Exemplar")
         self.choose.observe(self._exemplar, names="value")
         self.heatmaps = W.HBox(layout=W.Layout(flex_flow="row wrap"))
+        self.legend = _legend()
         self._syncing = False
         self.widget = W.VBox([self.title, self.text, self.msg,
                               W.HBox([self.prototype, W.VBox([W.HTML("<b>Top exemplars</b>"), self.exemplars])]),
@@ -82,6 +95,8 @@ class DetailPanel:
             body = (image(d.heatmaps[key], "nnr-heatmap") if key in d.heatmaps
                     else W.HTML(f"<small>{html.escape(d.errors[key])}</small>", layout=W.Layout(width="160px")))
             cells.append(W.VBox([W.Label(key), body]))
+        if cells:
+            cells.append(W.VBox([W.Label("colour scale"), self.legend], layout=W.Layout(margin="0 0 0 8px")))
         self.heatmaps.children = cells
         message(self.msg, "")
 

@@ -10,7 +10,7 @@ import io
 import numpy as np
 import torch
 
-__all__ = ["heatmap", "image", "to_png", "grid"]
+__all__ = ["heatmap", "image", "to_png", "grid", "colorbar"]
 
 # blue → white → red, 5 anchor colours (bwr-like, darker ends like "seismic")
 _ANCHORS = np.array([[0.0, 0.0, 0.3], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
@@ -46,6 +46,16 @@ def image(x, scale: int = 1) -> np.ndarray:
 
 def _upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
     return rgb if scale <= 1 else rgb.repeat(scale, axis=0).repeat(scale, axis=1)
+
+
+def colorbar(width: int = 160, height: int = 10) -> np.ndarray:
+    """The legend of :func:`heatmap`'s colours: uint8 RGB ``(height, width, 3)``, −1 (left, against the
+    target) through 0 (white) to +1 (right, for the target), in units of the map's scaling percentile."""
+    if isinstance(width, bool) or not isinstance(width, int) or width < 2 or isinstance(height, bool) \
+            or not isinstance(height, int) or height < 1:
+        raise ValueError(f"width must be an integer ≥ 2 and height ≥ 1, got width={width!r}, height={height!r}")
+    row = _colormap(np.linspace(-1, 1, width))
+    return (np.repeat(row[None], height, axis=0) * 255).round().astype(np.uint8)
 
 
 def heatmap(attribution, image_: torch.Tensor | np.ndarray | None = None, *, percentile: float = 99.5,
