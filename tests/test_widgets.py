@@ -660,3 +660,14 @@ def test_the_heatmap_legend_is_the_heatmaps_colour_map():
     hm = viz.heatmap(np.array([[-1.0, 0.0, 1.0]]), percentile=100)[0]
     assert (bar[0, [0, 80, 160]] == hm).all()  # −1, 0 and +1 are the same colours in both
     assert tuple(bar[0, 80]) == (255, 255, 255) and bar[0, 160, 0] > bar[0, 160, 2] and bar[0, 0, 2] > bar[0, 0, 0]
+
+
+def test_exemplar_labels_say_predicted_and_never_invent_a_class(mined):
+    """Labelled data: "#i · predicted 3", plus the label where it differs; unlabelled data (label −1, as
+    cifar10-cnn's photo crops): only what the model predicts."""
+    assert mined._exemplar_label(5, 3, 3) == "#5 · predicted 3"
+    assert mined._exemplar_label(5, 3, 8) == "#5 · predicted 3 (labelled 8)"
+    assert mined._exemplar_label(5, 3, -1) == mined._exemplar_label(5, 3, None) == "#5 · predicted 3"
+    mined.select_rule(0)
+    d = mined.detail()
+    assert all(" · predicted " in lbl for lbl in d.exemplar_labels)

@@ -35,6 +35,14 @@ class Detail:
 class SelectionMixin:
     """Selection and pictures of :class:`~nnrules.widgets.state.ExplorerState`."""
 
+    def _exemplar_label(self, i: int, pred: int, label: int | None) -> str:
+        """"#12 · predicted cat" — and the true class where the data have one ("labelled dog" when they
+        differ): unlabelled data (photo crops) are never named as if a class were known."""
+        text = f"#{i} · predicted {self.class_names[pred]}"
+        if label is not None and label >= 0 and label != pred:
+            text += f" (labelled {self.class_names[label]})"
+        return text
+
     def select_rule(self, rule_id: int) -> None:
         if self.rules.empty or not 0 <= rule_id < len(self.rules):
             raise UserInputError(f"no rule {rule_id}: there are {len(self.rules)} rules (mine first)")
@@ -147,7 +155,9 @@ class SelectionMixin:
         ex = prototypes.exemplars(self.activations, layer, units, m=self.n_exemplars, data=self.inputs, among=among)
         preds = self.activations.predictions[ex.indices]
         d.exemplars = [viz.to_png(viz.image(img, self._scale())) for img in ex.images]
-        d.exemplar_labels = [f"#{i} → {self.class_names[p]}" for i, p in zip(ex.indices, preds)]
+        labels = self.activations.labels
+        d.exemplar_labels = [self._exemplar_label(int(i), int(p), None if labels is None else int(labels[i]))
+                             for i, p in zip(ex.indices, preds)]
         pick = min(exemplar, len(ex.indices) - 1)
         x = ex.images[pick: pick + 1]
         cls = int(preds[pick])
