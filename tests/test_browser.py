@@ -210,3 +210,76 @@ def test_twenty_visits_leave_at_most_the_cap_of_kernels(tmp_path, browser):
         assert "Kernel cap 3 reached" in (tmp_path / "voila.log").read_text()
     finally:
         serve.close()
+
+
+# ------------------------------------------------------------------ the same app inside JupyterLab
+@pytest.fixture(scope="module")
+def lab_url(tmp_path_factory):
+    """JupyterLab (no token, loopback only) on a folder holding a one-cell notebook that shows the app."""
+    import nbformat
+
+    root = tmp_path_factory.mktemp("lab")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from nnrules.widgets import Explorer\n"
+                                                                   "app = Explorer()\napp")])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, root / "app.ipynb")
+    log_path = root / "lab.log"
+    lab = Path(sys.executable).with_name("jupyter-lab")
+    with open(log_path, "w") as log:
+        proc = subprocess.Popen([str(lab), "--no-browser", f"--port={_free_port()}", "--ServerApp.ip=127.0.0.1",
+                                 "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
+                                 "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+                                 *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI containers run as root
+                                stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True,
+                                env={**os.environ, "NNRULES_DATA": str(ROOT / "notebooks" / "data")})
+    try:
+        url = None
+        for _ in range(600):
+            m = re.search(r"(http://127\.0\.0\.1:\d+/)lab", log_path.read_text())
+            if m:
+                url = m.group(1)
+                break
+            if proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        assert url, f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}"
+        yield url
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
+
+
+def test_the_app_in_jupyterlab_renders_mines_and_shows_a_detail(lab_url, browser):
+    """The explorer as a researcher meets it in JupyterLab 4: run the cell, the app renders, Mine draws the
+    Sankey, choosing a rule fills the detail (a 1280-px window)."""
+    pg = browser.new_page(viewport={"width": 1280, "height": 1600})
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        pg.goto(lab_url + "lab/tree/app.ipynb", timeout=180_000)
+        pg.wait_for_selector(".jp-Notebook .jp-Cell", timeout=180_000)
+        pg.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=180_000)
+        pg.wait_for_timeout(500)
+        if pg.locator(".jp-Dialog").count():  # a first-start dialog (kernel choice, news): accept its default
+            pg.locator(".jp-Dialog .jp-mod-accept").first.click()
+        pg.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first.click()
+        pg.keyboard.press("Shift+Enter")
+        pg.wait_for_selector(".jp-OutputArea .nnr-app", timeout=180_000)
+        pg.wait_for_selector(".nnr-model-summary", timeout=180_000)
+        pg.click(".nnr-mine")
+        pg.wait_for_selector(".nnr-sankey .sankey-link", timeout=180_000)
+        options = pg.locator(".nnr-rule-choice select option")
+        pg.select_option(".nnr-rule-choice select", options.nth(1).get_attribute("value"))
+        pg.wait_for_selector(".nnr-heatmap", timeout=120_000)
+        assert pg.locator(".nnr-exemplar").count() == 8 and _img_loaded(pg, ".nnr-heatmap")
+        assert pg.locator(".nnr-legend").count() == 1
+        ARTIFACTS.mkdir(exist_ok=True)
+        pg.screenshot(path=str(ARTIFACTS / "explorer-jupyterlab.png"), full_page=True)
+        assert [e for e in errors if "nnr" in e or "widget" in e.lower()] == []
+    finally:
+        pg.close()
