@@ -128,6 +128,56 @@ def test_mine_select_and_see_pictures(page):
     assert page.errors == []
 
 
+#: Records, in the page, when each condition first holds (performance.now(), ms): the detail starts and stops
+#: computing, and the Sankey shows a focus chain. Used to check ordering, not speed.
+ORDER_PROBE = """() => {
+  window.__t = {};
+  const seen = () => {
+    const now = performance.now(), t = window.__t;
+    const msg = document.querySelector('.nnr-detail-msg'), sankey = document.querySelector('.nnr-sankey');
+    const computing = !!msg && msg.textContent.includes('computing');
+    if (t.started === undefined && computing) t.started = now;
+    if (t.started !== undefined && t.done === undefined && !computing) t.done = now;
+    if (t.focus === undefined && sankey && sankey.textContent.includes("'s chain")) t.focus = now;
+  };
+  new MutationObserver(seen).observe(document.body, {subtree: true, childList: true, characterData: true,
+                                                     attributes: true});
+}"""
+
+
+def test_a_click_during_a_detail_is_handled_before_the_detail_finishes(voila_url, browser):
+    """The page stays live: while a cifar10-cnn rule's pictures compute (seconds, in a background job),
+    choosing a focus class redraws the Sankey first and the detail finishes afterwards (its own page and
+    kernel; an ordering check, not a stopwatch)."""
+    pg = browser.new_page(viewport={"width": 1500, "height": 1900})
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        pg.goto(voila_url, timeout=180_000)
+        pg.wait_for_selector(".nnr-model-summary", timeout=180_000)
+        pg.select_option(".nnr-model-input select", "cifar10-cnn")
+        pg.click(".nnr-load")
+        pg.wait_for_function("document.querySelector('.nnr-model-summary') && "
+                             "document.querySelector('.nnr-model-summary').textContent.includes('cifar10-cnn')",
+                             timeout=180_000)
+        pg.click(".nnr-mine")
+        pg.wait_for_selector(".nnr-sankey .sankey-link", timeout=180_000)
+        pg.evaluate(ORDER_PROBE)
+        pg.select_option(".nnr-rule-choice select", pg.locator(".nnr-rule-choice select option").nth(1)
+                         .get_attribute("value"))
+        pg.wait_for_function("window.__t.started !== undefined", timeout=30_000)
+        pg.select_option(".nnr-focus select", pg.locator(".nnr-focus select option").nth(4).get_attribute("value"))
+        pg.wait_for_function("window.__t.focus !== undefined && window.__t.done !== undefined", timeout=180_000)
+        t = pg.evaluate("window.__t")
+        assert t["started"] < t["focus"] < t["done"], t
+        print(f"detail started, focus drawn after {t['focus'] - t['started']:.0f} ms, detail done after "
+              f"{t['done'] - t['started']:.0f} ms")
+        pg.wait_for_selector(".nnr-heatmap", timeout=60_000)
+        assert errors == []
+    finally:
+        pg.close()
+
+
 def test_bad_input_shows_a_message_and_the_app_keeps_working(page):
     page.get_by_text("Your files").click()
     page.fill(".nnr-model-input input >> nth=0", "/nonexistent/model.pt")
