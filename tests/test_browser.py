@@ -178,6 +178,26 @@ def test_a_click_during_a_detail_is_handled_before_the_detail_finishes(voila_url
         pg.close()
 
 
+def test_a_1024_px_window_cuts_no_control_and_needs_no_sideways_scroll(page):
+    """From 1024 px wide up: the controls keep their width (labels whole), the views take the rest, the page
+    does not scroll sideways."""
+    page.set_viewport_size({"width": 1024, "height": 1400})
+    try:
+        page.wait_for_timeout(500)  # the layout settles (plotly resizes the Sankey to its panel)
+        box = lambda sel: page.locator(sel).first.bounding_box()
+        controls, views = box(".nnr-controls"), box(".nnr-views")
+        assert controls["width"] >= 330 and views["width"] >= 600, (controls, views)
+        assert controls["x"] + controls["width"] <= views["x"] + 1
+        assert page.evaluate("document.documentElement.scrollWidth") <= 1024
+        for sel in (".nnr-model-input", ".nnr-miner", ".nnr-layers", ".nnr-mine"):  # inside their column
+            b = box(sel)
+            assert b["x"] + b["width"] <= controls["x"] + controls["width"] + 1, sel
+        sankey = box(".nnr-sankey")
+        assert sankey["x"] + sankey["width"] <= 1024
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1900})
+
+
 def test_bad_input_shows_a_message_and_the_app_keeps_working(page):
     page.get_by_text("Your files").click()
     page.fill(".nnr-model-input input >> nth=0", "/nonexistent/model.pt")

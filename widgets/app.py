@@ -35,8 +35,13 @@ class Explorer:
         tabs = W.Tab([self.flow.widget, self.table.widget])
         tabs.set_title(0, "3 · Flow")
         tabs.set_title(1, "Rule table")
-        left = W.VBox([self.model_panel.widget, self.mine_panel.widget], layout=W.Layout(width="380px"))
-        right = W.VBox([tabs, self.msg, self.detail.widget], layout=W.Layout(flex="1 1 auto", min_width="600px"))
+        # the controls keep their width (they never shrink below it, so no label is cut); the views take the
+        # rest and shrink with the window: at 1024 px the views still get ~660 px
+        left = W.VBox([self.model_panel.widget, self.mine_panel.widget],
+                      layout=W.Layout(width="340px", min_width="340px", flex="0 0 340px"))
+        right = W.VBox([tabs, self.msg, self.detail.widget], layout=W.Layout(flex="1 1 0%", min_width="0"))
+        left.add_class("nnr-controls")
+        right.add_class("nnr-views")
         header = W.HTML("<h2 style='margin:4px 0'>nnrules explorer</h2><small>Rules between groups of neurons "
                         "(ExplaiNN, ERIC, Grad-CAM patches) and local chains (NeuroChains), with prototypes, "
                         "exemplars and heatmaps.</small>")

@@ -180,7 +180,8 @@ class FlowView:
     def __init__(self, state: ExplorerState, on_rule: Callable[[int], None], on_node: Callable[[int], None],
                  max_rules: int = 60) -> None:
         self.state, self.on_rule, self.on_node = state, on_rule, on_node
-        self.max_rules = W.IntSlider(value=max_rules, min=5, max=300, step=5, description="Rules shown")
+        self.max_rules = W.IntSlider(value=max_rules, min=5, max=300, step=5, description="Rules shown",
+                                     style={"description_width": "initial"})
         self.kind = W.ToggleButtons(options=["Sankey", "Graph"], value="Sankey")
         self.focus = W.Dropdown(options=[("top rules by support", "")], value="", description="Focus",
                                 tooltip="one class's chain: the strongest rules from the class down through the "
