@@ -671,3 +671,18 @@ def test_exemplar_labels_say_predicted_and_never_invent_a_class(mined):
     mined.select_rule(0)
     d = mined.detail()
     assert all(" · predicted " in lbl for lbl in d.exemplar_labels)
+
+
+def test_the_glossary_explains_every_symbol_the_panels_show():
+    """Jargon gets help: every parameter label with a Greek letter, the reduction and binarisation controls
+    and the rule words the views use have a glossary entry; the app shows the glossary, closed."""
+    import re
+
+    from nnrules.registry import MINERS
+    from nnrules.widgets.glossary import GLOSSARY
+
+    greek = {p.title for e in MINERS.entries() for p in e.params if p.ui and re.search("[α-ωΑ-Ω]", p.title)}
+    assert greek and greek <= set(GLOSSARY)
+    assert {"Conv → unit", "On when", "l of X, k of Y", "gain (bits)", "support", "confidence"} <= set(GLOSSARY)
+    app = Explorer(model=None, threaded=False)
+    assert app.help.selected_index is None and "θ (confidence)" in app.help.children[0].value

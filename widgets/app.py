@@ -5,6 +5,7 @@ import ipywidgets as W
 
 from ._ui import message
 from .detail import DetailPanel
+from .glossary import glossary_panel
 from .panels import MinePanel, ModelPanel
 from .state import ExplorerState, UserInputError
 from .table import RuleTable
@@ -37,7 +38,8 @@ class Explorer:
         tabs.set_title(1, "Rule table")
         # the controls keep their width (they never shrink below it, so no label is cut); the views take the
         # rest and shrink with the window: at 1024 px the views still get ~660 px
-        left = W.VBox([self.model_panel.widget, self.mine_panel.widget],
+        self.help = glossary_panel()
+        left = W.VBox([self.model_panel.widget, self.mine_panel.widget, self.help],
                       layout=W.Layout(width="340px", min_width="340px", flex="0 0 340px"))
         right = W.VBox([tabs, self.msg, self.detail.widget], layout=W.Layout(flex="1 1 0%", min_width="0"))
         left.add_class("nnr-controls")

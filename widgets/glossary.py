@@ -1,0 +1,57 @@
+"""The app's glossary: the words the panels use, each in one or two plain sentences (a collapsible panel)."""
+from __future__ import annotations
+
+import html
+
+import ipywidgets as W
+
+__all__ = ["GLOSSARY", "glossary_panel"]
+
+#: term → what it means here. Shown under the controls; the parameters' own tooltips come from the registry.
+GLOSSARY: dict[str, str] = {
+    "unit / group": "A unit is one neuron, or one conv filter (channel). A group is a set of units a rule "
+                    "names together.",
+    "Conv → unit": "A conv filter gives a whole map per image; the app turns it into one number per image "
+                   "(its maximum, its mean, or its l1 norm) before asking whether it fires.",
+    "On when": "When a unit counts as firing (on) for an image: above its mean over the data, above zero, or "
+               "above a quantile. Rules are about units being on together.",
+    "rule X → Y": "ExplaiNN: when the head group X is on, the tail group Y tends to be on too. The first head "
+                  "is the classes (what the model predicts), the next heads are the previous tails.",
+    "l of X, k of Y": "A robust rule needs only some of its units: \"2 of {a, b, c}\" means at least 2 of the 3 "
+                      "are on. l = 1: a disjunction (any of them); l = all: a conjunction (all of them); "
+                      "between: approximate.",
+    "support": "How many images the rule's head holds for.",
+    "confidence": "Of those images, the share where the tail holds too.",
+    "gain (bits)": "How much shorter the data become to describe with the rule than without it (MDL). "
+                   "Bigger is a stronger rule. ERIC and patch rules have none (—).",
+    "θ (confidence)": "ExplaiNN keeps only rules at least this confident (0: let MDL alone decide).",
+    "μ (merge bound)": "A bound on how far ExplaiNN searches when merging groups; empty = exhaustive.",
+    "α (stop)": "ERIC's trees stop splitting where a branch would hold less than this share of its parent's "
+                "images (the paper's 0.01).",
+    "λ": "NeuroChains' weight on keeping few filters; the chain's size depends more on Steps, and on "
+         "\"Keep agreement ≥\" when that is set.",
+    "τ (keep above)": "NeuroChains removes filters whose learned score ends below this.",
+    "ERIC literal": "A kernel being on (c12) or off (¬c12) for an image; ERIC's rules are ANDs of literals "
+                    "that imply a class or a kernel of the next layer.",
+    "patch rule": "A set of filters that are among the strongest in the image patches Grad-CAM marks as "
+                  "important for a class.",
+    "chain (NeuroChains)": "The few filters, layer by layer, that keep the model's prediction on the chosen "
+                           "images when everything else is switched off.",
+    "prototype": "An image synthesised to make the group fire as much as possible (activation "
+                 "maximisation): what the group looks for.",
+    "exemplars": "The real images where the group fires most — for a rule, among the images where the rule "
+                 "holds.",
+    "heatmap (LRP, Grad-CAM)": "Which pixels made the model's output (or the group) high: red for the target, "
+                               "blue against it, white neutral.",
+}
+
+
+def glossary_panel() -> W.Accordion:
+    """A closed accordion "Help: the words used here" holding :data:`GLOSSARY` as a definition list."""
+    rows = "".join(f"<dt><b>{html.escape(t)}</b></dt><dd style='margin:0 0 6px 8px'>{html.escape(d)}</dd>"
+                   for t, d in GLOSSARY.items())
+    body = W.HTML(f"<dl class='nnr-glossary' style='font-size:11px;margin:0'>{rows}</dl>")
+    acc = W.Accordion(children=[body], selected_index=None)
+    acc.set_title(0, "Help: the words used here")
+    acc.add_class("nnr-help")
+    return acc
