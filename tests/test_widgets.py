@@ -497,12 +497,12 @@ def test_a_newer_click_supersedes_the_running_detail(mined):
     real = mined.detail
     calls = []
 
-    def slow_detail(selection, check):
+    def slow_detail(selection, check, partial=None):
         calls.append(selection)
         if len(calls) == 1:
             started.set()
             release.wait(30)
-        return real(selection, check)
+        return real(selection, check, partial)
 
     mined.detail = slow_detail
     try:
@@ -686,3 +686,34 @@ def test_the_glossary_explains_every_symbol_the_panels_show():
     assert {"Conv → unit", "On when", "l of X, k of Y", "gain (bits)", "support", "confidence"} <= set(GLOSSARY)
     app = Explorer(model=None, threaded=False)
     assert app.help.selected_index is None and "θ (confidence)" in app.help.children[0].value
+
+
+def test_the_detail_shows_the_cheap_parts_first(mined):
+    """Exemplars, then heatmaps, then the prototype: ``partial`` sees each stage, the panel shows each (with
+    what is still computing), and every part is cached on its own."""
+    from nnrules.widgets.detail import DetailPanel
+
+    rule = int(mined.rules["id"].iloc[-1])
+    mined.select_rule(rule)
+    seen = []
+    final = mined.detail(partial=lambda d, coming: seen.append((coming, len(d.exemplars), len(d.heatmaps),
+                                                                d.prototype is not None)))
+    assert [s[0] for s in seen] == ["heatmaps", "the prototype"]
+    assert seen[0][1:] == (8, 0, False) and seen[1][1:] == (8, 4, False)
+    assert final.prototype is not None and len(final.heatmaps) == 4
+    again = []
+    mined.detail(partial=lambda d, coming: again.append(coming))
+    assert again == []  # all cached
+    mined.select_exemplar(3)
+    mined.detail(partial=lambda d, coming: again.append(coming))
+    assert again == ["heatmaps", "the prototype"]  # the new exemplar's heatmaps; the prototype is cached
+
+    panel = DetailPanel(mined, threaded=False)
+    shown = []
+    real_show = panel._show
+    panel._show = lambda d, ex, coming=None: (real_show(d, ex, coming), shown.append((coming, panel.msg.value)))
+    mined.select_exemplar(5)
+    panel.refresh()
+    assert [c for c, _ in shown] == ["heatmaps", "the prototype", None]
+    assert "computing heatmaps" in shown[0][1] and "computing the prototype" in shown[1][1] and shown[2][1] == ""
+    assert any("nnr-prototype" in c._dom_classes for c in panel.prototype.children)

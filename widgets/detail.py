@@ -42,6 +42,7 @@ class DetailPanel:
         self.choose.observe(self._exemplar, names="value")
         self.heatmaps = W.HBox(layout=W.Layout(flex_flow="row wrap"))
         self.legend = _legend()
+        self._pending = ""
         self._syncing = False
         self.widget = W.VBox([self.title, self.text, self.msg,
                               W.HBox([self.prototype, W.VBox([W.HTML("<b>Top exemplars</b>"), self.exemplars])]),
@@ -61,15 +62,19 @@ class DetailPanel:
     def refresh(self) -> None:
         """Compute (or fetch from the cache) and show the pictures for the state's selection."""
         selection = self.state.selection()
-        message(self.msg, "computing prototype and heatmaps…")
+        self._pending = "exemplars"
+        message(self.msg, "computing exemplars…")
 
         def work(event):
+            def partial(d, coming: str) -> None:  # the cheap parts first, while this job is the newest
+                if not event.is_set():
+                    self._show(d, selection[2], coming)
             with MODEL_LOCK:  # not while a mining run or a load uses the model
-                return self.state.detail(selection, checker(event))
+                return self.state.detail(selection, checker(event), partial)
         self.jobs.run(work, lambda d: self._show(d, selection[2]), self._failed)
 
     def _tick(self, seconds: float) -> None:
-        message(self.msg, f"computing prototype and heatmaps… {seconds:.0f} s")
+        message(self.msg, f"computing {self._pending}… {seconds:.0f} s")
 
     def _failed(self, err: BaseException) -> None:
         if isinstance(err, UserInputError):
@@ -77,12 +82,18 @@ class DetailPanel:
         else:
             message(self.msg, f"Could not compute the pictures: {err}", "error")
 
-    def _show(self, d: Detail, exemplar: int) -> None:
+    def _show(self, d: Detail, exemplar: int, coming: str | None = None) -> None:
+        """Show ``d``; ``coming`` names the part still computing (None: all done)."""
+        self._pending = coming or ""
         self.title.value = f"<b>4 · Detail</b> — {html.escape(d.title)}"
         self.text.value = f"<pre style='white-space:pre-wrap;font-size:11px'>{html.escape(d.text)}</pre>"
         proto = [W.HTML("<b>Prototype</b> (activation maximisation)")]
-        proto.append(image(d.prototype, "nnr-prototype") if d.prototype else
-                     W.HTML(html.escape(d.errors.get("prototype", "no prototype"))))
+        if d.prototype:
+            proto.append(image(d.prototype, "nnr-prototype"))
+        elif coming:
+            proto.append(W.HTML("<small>computing…</small>"))
+        else:
+            proto.append(W.HTML(html.escape(d.errors.get("prototype", "no prototype"))))
         self.prototype.children = proto
         self.exemplars.children = [W.VBox([image(png, "nnr-exemplar"), W.Label(lbl)])
                                    for png, lbl in zip(d.exemplars, d.exemplar_labels)]
@@ -98,7 +109,7 @@ class DetailPanel:
         if cells:
             cells.append(W.VBox([W.Label("colour scale"), self.legend], layout=W.Layout(margin="0 0 0 8px")))
         self.heatmaps.children = cells
-        message(self.msg, "")
+        message(self.msg, f"computing {coming}…" if coming else "")
 
     def _exemplar(self, change) -> None:
         if self._syncing or change["new"] is None:

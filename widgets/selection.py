@@ -92,10 +92,14 @@ class SelectionMixin:
         raise UserInputError("select a rule or a group first")
 
     def detail(self, selection: tuple[int | None, int | None, int] | None = None,
-               check: Callable[[], None] = lambda: None) -> Detail:
+               check: Callable[[], None] = lambda: None,
+               partial: Callable[[Detail, str], None] | None = None) -> Detail:
         """Prototype and exemplars of the selected group; heatmaps of the chosen exemplar for its predicted
-        class and for the group (LRP and Grad-CAM). Images are cached per group and exemplar. ``selection``
-        (default: the current one, see :meth:`selection`); ``check()`` raises to cancel between pictures."""
+        class and for the group (LRP and Grad-CAM). ``selection`` (default: the current one, see
+        :meth:`selection`); ``check()`` raises to cancel between pictures. The cheap parts come first:
+        ``partial(detail so far, what comes next)`` is called after the exemplars and after the heatmaps,
+        before the prototype. Each part is cached on its own: the prototype per group, exemplars and
+        heatmaps per group, rule and exemplar."""
         rule, node, exemplar = selection if selection is not None else self.selection()
         layer, units, title = self._group(rule, node)
         names = self.activations.unit_names[layer]
@@ -105,12 +109,27 @@ class SelectionMixin:
             row = self.rules.iloc[rule]
             text += (f"\nsupport {row['support']}, confidence {row['confidence']:.2f}, l={row['head_min']}, "
                      f"k={row['tail_min']}, classes {', '.join(row['classes'])}")
+
+        def whole(d: Detail) -> Detail:
+            return Detail(title=title, text=f"{text}\n{d.text}", prototype=d.prototype, exemplars=d.exemplars,
+                          exemplar_labels=d.exemplar_labels, heatmaps=dict(d.heatmaps), errors=dict(d.errors))
+
         key = (layer, tuple(units), rule, exemplar)
         if key not in self._cache:
-            self._cache[key] = self._pictures(layer, units, self._holding(rule), exemplar, check)
+            self._cache[key] = self._pictures(layer, units, self._holding(rule), exemplar, check,
+                                              None if partial is None else lambda d, nxt: partial(whole(d), nxt))
         d = self._cache[key]
-        return Detail(title=title, text=f"{text}\n{d.text}", prototype=d.prototype, exemplars=d.exemplars,
-                      exemplar_labels=d.exemplar_labels, heatmaps=d.heatmaps, errors=d.errors)
+        group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
+        pkey = ("prototype", layer, tuple(group[1]))
+        if pkey not in self._cache:  # per group, not per exemplar: choosing another exemplar keeps it
+            check()
+            proto = Detail(title="", text="")
+            self._cache[pkey] = (self._prototype(*group, proto), proto.errors.get("prototype"))
+        out = whole(d)
+        out.prototype, error = self._cache[pkey]
+        if error:
+            out.errors["prototype"] = error
+        return out
 
     def _holding(self, rule_id: int | None) -> np.ndarray | None:
         """Sample indices where the selected rule holds (``None`` for a group): its head and tail literals on
@@ -135,17 +154,12 @@ class SelectionMixin:
         return np.flatnonzero(rule.holds_on(bits[rs.head_layer], bits[rs.tail_layer]))
 
     def _pictures(self, layer: str, units: list[int], among: np.ndarray | None = None, exemplar: int = 0,
-                  check: Callable[[], None] = lambda: None) -> Detail:
+                  check: Callable[[], None] = lambda: None,
+                  partial: Callable[[Detail, str], None] | None = None) -> Detail:
+        """Exemplars (among the samples where the rule holds) and the chosen exemplar's heatmaps."""
         names = self.activations.unit_names[layer]
         d = Detail(title="", text="")
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
-        key = ("prototype", layer, tuple(group[1]))
-        if key not in self._cache:  # per group, not per exemplar: choosing another exemplar keeps it
-            proto = Detail(title="", text="")
-            self._cache[key] = (self._prototype(*group, proto), proto.errors.get("prototype"))
-        d.prototype, error = self._cache[key]
-        if error:
-            d.errors["prototype"] = error
         check()
         note = ""
         if among is not None and len(among) == 0:
@@ -162,6 +176,8 @@ class SelectionMixin:
         x = ex.images[pick: pick + 1]
         cls = int(preds[pick])
         d.text = f"exemplars{note}\nheatmaps for exemplar #{ex.indices[pick]} (predicted {self.class_names[cls]})"
+        if partial is not None:
+            partial(d, "heatmaps")
         lrp_label = f"LRP ({attribution.default_composite(self.model)})"  # say which composite drew it
         for method, label in (("lrp", lrp_label), ("gradcam", "Grad-CAM")):
             for target, what in ((cls, f"class {self.class_names[cls]}"), (group, "group")):
@@ -175,6 +191,8 @@ class SelectionMixin:
                     d.heatmaps[name] = viz.to_png(viz.heatmap(a[0], x[0], scale=self._scale()))
                 except (LRPError, ValueError, RuntimeError) as err:
                     d.errors[name] = str(err)
+        if partial is not None:
+            partial(d, "the prototype")
         return d
 
     def _scale(self) -> int:
