@@ -32,34 +32,41 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _serve(log_path: Path, *args: str):
-    """Start Voila on the explorer notebook (a free loopback port, its URL read from the log); yields
-    ``(url, process)`` and stops the whole process group afterwards."""
-    voila = Path(sys.executable).with_name("voila")
+def _server(name: str, cmd: list[str], log_path: Path, url_pattern: str, **popen):
+    """Start a server process in its own process group, read its URL from its log (``url_pattern``, group 1;
+    servers move to another port if ours was taken); yields ``(url, process)`` and stops the whole group
+    afterwards."""
     with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(voila), "--no-browser", f"--port={_free_port()}", "--Voila.ip=127.0.0.1",
-                                 *args, str(ROOT / "notebooks" / "explorer.ipynb")],
-                                stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, start_new_session=True)
+        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen)
     try:
         url = None
-        for _ in range(300):  # Voila moves to another port if ours was taken: read it from its log
-            m = re.search(r"(http://127\.0\.0\.1:\d+/)", log_path.read_text())
+        for _ in range(600):
+            m = re.search(url_pattern, log_path.read_text())
             if m:
                 url = m.group(1)
                 break
             if proc.poll() is not None:
                 break
             time.sleep(0.1)
-        assert url, f"Voila did not start:\n{log_path.read_text()[-3000:]}"
+        assert url, f"{name} did not start:\n{log_path.read_text()[-3000:]}"
         yield url, proc
     finally:
-        os.killpg(proc.pid, signal.SIGTERM)
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(5)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait(5)
     assert proc.poll() is not None
+
+
+def _serve(log_path: Path, *args: str):
+    """Voila on the explorer notebook (a free loopback port); yields ``(url, process)``."""
+    voila = Path(sys.executable).with_name("voila")
+    yield from _server("Voila", [str(voila), "--no-browser", f"--port={_free_port()}", "--Voila.ip=127.0.0.1", *args,
+                                 str(ROOT / "notebooks" / "explorer.ipynb")],
+                       log_path, r"(http://127\.0\.0\.1:\d+/)", cwd=ROOT)
 
 
 @pytest.fixture(scope="module")
@@ -293,35 +300,13 @@ def lab_url(tmp_path_factory):
                                                                    "app = Explorer()\napp")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "app.ipynb")
-    log_path = root / "lab.log"
     lab = Path(sys.executable).with_name("jupyter-lab")
-    with open(log_path, "w") as log:
-        proc = subprocess.Popen([str(lab), "--no-browser", f"--port={_free_port()}", "--ServerApp.ip=127.0.0.1",
-                                 "--IdentityProvider.token=", "--ServerApp.password=", f"--ServerApp.root_dir={root}",
-                                 "--LabApp.news_url=", "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
-                                 *(["--allow-root"] if os.geteuid() == 0 else [])],  # CI containers run as root
-                                stdout=log, stderr=subprocess.STDOUT, cwd=root, start_new_session=True,
-                                env={**os.environ, "NNRULES_DATA": str(ROOT / "notebooks" / "data")})
-    try:
-        url = None
-        for _ in range(600):
-            m = re.search(r"(http://127\.0\.0\.1:\d+/)lab", log_path.read_text())
-            if m:
-                url = m.group(1)
-                break
-            if proc.poll() is not None:
-                break
-            time.sleep(0.1)
-        assert url, f"JupyterLab did not start:\n{log_path.read_text()[-3000:]}"
-        yield url
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGTERM)
-            try:
-                proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(5)
+    cmd = [str(lab), "--no-browser", f"--port={_free_port()}", "--ServerApp.ip=127.0.0.1", "--IdentityProvider.token=",
+           "--ServerApp.password=", f"--ServerApp.root_dir={root}", "--LabApp.news_url=",
+           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+           *(["--allow-root"] if os.geteuid() == 0 else [])]  # CI containers run as root
+    yield from (url for url, _ in _server("JupyterLab", cmd, root / "lab.log", r"(http://127\.0\.0\.1:\d+/)lab",
+                                          cwd=root, env={**os.environ, "NNRULES_DATA": str(ROOT / "notebooks" / "data")}))
 
 
 def test_the_app_in_jupyterlab_renders_mines_and_shows_a_detail(lab_url, browser):
