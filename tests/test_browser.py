@@ -249,8 +249,9 @@ def test_local_chain_through_the_registry(page):
         ARTIFACTS.mkdir(exist_ok=True)
         page.screenshot(path=str(ARTIFACTS / "chain-failure.png"), full_page=True)
         raise AssertionError(f"no detail after a node click; app says: {page.locator('.nnr-app').inner_text()[-800:]}")
-    page.wait_for_selector(".nnr-heatmap", timeout=60_000)  # the detail fills prototype, exemplars, heatmaps
+    page.wait_for_selector(".nnr-heatmap", timeout=60_000)  # the detail fills exemplars, heatmaps, then the prototype
     page.wait_for_function("document.querySelectorAll('.nnr-exemplar').length === 8", timeout=30_000)
+    page.wait_for_selector(".nnr-prototype", timeout=60_000)  # the last part to come
     assert _img_loaded(page, ".nnr-prototype")
     assert page.errors == []
 
