@@ -1,6 +1,8 @@
 """End to end: the Voila app in a real browser (Debian's Chromium driven by Playwright).
 
-The screenshot lands in ``artifacts/explorer.png`` (CI keeps it). Skipped, with the reason, only where
+Screenshots land in ``artifacts/`` (CI keeps them): ``explorer.png`` (a rule's detail) and
+``explorer-<state>.png`` for the other main states (loaded, mined, bad input, chain, 1024 px, cifar10 focus,
+JupyterLab). Skipped, with the reason, only where
 Chromium is not installed (``make test`` installs it where it can).
 """
 import os
@@ -94,9 +96,16 @@ def page(voila_url, browser):
     pg.wait_for_selector(".nnr-app", timeout=180_000)
     # the model loads in a background job after the page is up (digits-cnn trains on first use)
     pg.wait_for_selector(".nnr-model-summary", timeout=180_000)
+    _shot(pg, "loaded")
     pg.errors = errors
     yield pg
     pg.close()
+
+
+def _shot(page, state: str) -> None:
+    """A screenshot of the app in one of its main states, kept by CI: ``artifacts/explorer-<state>.png``."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"explorer-{state}.png"), full_page=True)
 
 
 def _img_loaded(page, selector: str) -> bool:
@@ -122,6 +131,7 @@ def test_mine_select_and_see_pictures(page):
     page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
     assert page.locator(".nnr-sankey .sankey-node").count() > 3
     assert "press Mine" not in page.locator(".nnr-sankey").inner_text()
+    _shot(page, "mined")
     page.locator(".nnr-sankey .sankey-link").first.dispatch_event("click")  # a link is a rule (not what lies over its middle)
     page.wait_for_selector(".nnr-prototype", timeout=60_000)
     page.wait_for_selector(".nnr-heatmap", timeout=60_000)
@@ -176,6 +186,7 @@ def test_a_click_during_a_detail_is_handled_before_the_detail_finishes(voila_url
         pg.select_option(".nnr-focus select", pg.locator(".nnr-focus select option").nth(4).get_attribute("value"))
         pg.wait_for_function("window.__t.focus !== undefined && window.__t.done !== undefined", timeout=180_000)
         t = pg.evaluate("window.__t")
+        _shot(pg, "cifar10-focus")
         assert t["started"] < t["focus"] < t["done"], t
         print(f"detail started, focus drawn after {t['focus'] - t['started']:.0f} ms, detail done after "
               f"{t['done'] - t['started']:.0f} ms")
@@ -201,6 +212,7 @@ def test_a_1024_px_window_cuts_no_control_and_needs_no_sideways_scroll(page):
             assert b["x"] + b["width"] <= controls["x"] + controls["width"] + 1, sel
         sankey = box(".nnr-sankey")
         assert sankey["x"] + sankey["width"] <= 1024
+        _shot(page, "1024px")
     finally:
         page.set_viewport_size({"width": 1500, "height": 1900})
 
@@ -212,6 +224,7 @@ def test_bad_input_shows_a_message_and_the_app_keeps_working(page):
     page.click(".nnr-load")
     page.wait_for_selector(".nnr-model-msg .nnr-error", timeout=30_000)
     assert "must be inside the app's data folder" in page.locator(".nnr-model-msg").inner_text()
+    _shot(page, "bad-input")
     page.select_option(".nnr-layers select", ["relu3"])
     page.fill(".nnr-param-theta input", "1")  # θ must be < 1: a message, nothing mined
     page.keyboard.press("Tab")
@@ -253,6 +266,7 @@ def test_local_chain_through_the_registry(page):
     page.wait_for_function("document.querySelectorAll('.nnr-exemplar').length === 8", timeout=30_000)
     page.wait_for_selector(".nnr-prototype", timeout=60_000)  # the last part to come
     assert _img_loaded(page, ".nnr-prototype")
+    _shot(page, "chain")
     assert page.errors == []
 
 
