@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version as _version
 from . import attribution, data, evaluation, miners, recording, registry, zoo
 from .attribution import attribute
 from .data import Binarizer, BinaryMatrix, Rule, RuleSet, binarize
-from .miners import ERIC, ExplaiNN, Flow, NeuroChains, PatchMiner, eclat, trace
+from .miners import ERIC, ExplaiNN, Flow, NeuroChains, PatchMiner, association_rules, eclat, trace
 from .miners.base import NotFittedError
 from .recording import Activations, image_folder, layers, load_model, record
 
@@ -20,5 +20,5 @@ except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
 __all__ = ["Activations", "BinaryMatrix", "Binarizer", "ERIC", "ExplaiNN", "Flow", "NeuroChains", "NotFittedError",
-           "PatchMiner", "Rule", "RuleSet", "attribute", "attribution", "binarize", "data", "eclat", "evaluation",
-           "image_folder", "layers", "load_model", "miners", "record", "recording", "registry", "trace", "zoo"]
+           "PatchMiner", "Rule", "RuleSet", "association_rules", "attribute", "attribution", "binarize", "data", "eclat",
+           "evaluation", "image_folder", "layers", "load_model", "miners", "record", "recording", "registry", "trace", "zoo"]
