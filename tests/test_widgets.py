@@ -470,9 +470,9 @@ def test_loading_runs_in_the_background_and_cancel_keeps_the_previous_model():
     gate = threading.Event()
     real = app.state.load_zoo
 
-    def slow_load(name, check):
+    def slow_load(name, check, progress=None):
         gate.wait(30)  # a load that takes as long as the test wants
-        return real(name, check=check)
+        return real(name, check=check, progress=progress)
 
     app.state.load_zoo = slow_load
     assert app.model_panel.run_load()
@@ -484,6 +484,36 @@ def test_loading_runs_in_the_background_and_cancel_keeps_the_previous_model():
     app.model_panel.jobs.wait(60)
     assert app.state.model is before and "cancelled" in app.model_panel.msg.value
     assert not app.model_panel.load.disabled and not app.mine_panel.mine.disabled
+
+
+def test_a_zoo_model_that_trains_shows_its_epochs_and_cancel_stops_the_training(tmp_path, monkeypatch):
+    """First use of a zoo model (empty cache): the load panel's bar moves per epoch and names it; Cancel
+    between epochs stops the training, caches nothing and keeps the previous model."""
+    monkeypatch.setenv("NNRULES_CACHE", str(tmp_path))
+    app = Explorer(model=None, threaded=False)
+    shown = []
+    app.model_panel.msg.observe(lambda c: shown.append(c["new"]), names="value")
+    bars = []
+    app.model_panel.bar.observe(lambda c: bars.append(c["new"]), names="value")
+    assert app.model_panel.run_load()
+    epochs = [t for t in shown if "epoch" in t]
+    assert "epoch 0 of 40" in epochs[0] and "epoch 40 of 40" in epochs[-1] and len(epochs) == 41
+    assert bars == sorted(bars) and bars[-1] == 1.0
+    assert app.model_panel.bar.layout.display == "none" and app.state.model_name == "digits-cnn"
+    assert (tmp_path / "digits-cnn-v1.pt").exists()
+
+    (tmp_path / "digits-cnn-v1.pt").unlink()
+    before = app.state.model
+    seen = []
+
+    def cancel_at_epoch_3(fraction, text):
+        seen.append(text)
+        if "epoch 3 of" in text:
+            raise Cancelled()
+    with pytest.raises(Cancelled):
+        app.state.load_zoo("digits-cnn", progress=cancel_at_epoch_3)
+    assert len(seen) == 4 and app.state.model is before
+    assert not (tmp_path / "digits-cnn-v1.pt").exists()  # a cut-short training is never cached
 
 
 def test_a_newer_click_supersedes_the_running_detail(mined):

@@ -38,13 +38,21 @@ class LoadingMixin:
     def zoo_models() -> list[str]:
         return zoo.available()
 
-    def load_zoo(self, name: str, check: Callable[[], None] = lambda: None) -> "ExplorerState":
+    def load_zoo(self, name: str, check: Callable[[], None] = lambda: None,
+                 progress: Callable[[float, str], None] | None = None) -> "ExplorerState":
         """Load a zoo model; its training split is the data that rules are mined on. ``check()`` raises to
-        cancel (it is called before the state changes: a cancelled load keeps the previous model)."""
+        cancel (also between training epochs; it is called before the state changes: a cancelled load keeps
+        the previous model). A model that trains on first use reports ``progress(fraction, text)`` per epoch."""
         if name not in zoo.available():
             raise UserInputError(f"unknown zoo model {name!r}; choose one of {zoo.available()}")
+
+        def epoch(done: int, total: int) -> None:
+            check()
+            if progress is not None:
+                progress(done / total, f"training {name} on first use (then cached): epoch {done} of {total}")
         try:
-            z = zoo.load(name)
+            with zoo.training_progress(epoch):
+                z = zoo.load(name)
         except zoo.MissingPackageError as err:
             raise UserInputError(str(err)) from err
         x, y = z.train.tensors

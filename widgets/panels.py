@@ -66,6 +66,9 @@ class ModelPanel:
         self.cancel_button.add_class("nnr-load-cancel")
         self.cancel_button.on_click(lambda _: self._cancel())
         self.msg = W.HTML()
+        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(display="none", width="95%"))
+        self.bar.add_class("nnr-load-progress")
+        self._stage = self._LOADING
         self.summary = W.HTML()
         self.files = W.VBox([self.model_path, self.architecture, self.data_path, self.size,
                              W.HBox([self.upload_weights, self.upload_images])])
@@ -76,7 +79,7 @@ class ModelPanel:
             w.add_class(f"nnr-{'load' if w is self.load else 'model-input'}")
         self.msg.add_class("nnr-model-msg")
         self.widget = W.VBox([W.HTML("<b>1 · Model</b>"), self.source, self.zoo, self.files,
-                              W.HBox([self.load, self.cancel_button]), self.msg, self.summary])
+                              W.HBox([self.load, self.cancel_button]), self.bar, self.msg, self.summary])
 
     def _uploaded(self, change, what: str) -> None:
         """Save an uploaded weights file or unpack a zip of images; the path box then names it."""
@@ -109,6 +112,7 @@ class ModelPanel:
         the load succeeded when run inline (``threaded=False``), else True once started."""
         if self.jobs.busy:
             return False
+        self._stage, self.bar.value = self._LOADING, 0.0
         message(self.msg, self._LOADING)
         self._busy(True)
         source, zoo_name = self.source.value, self.zoo.value
@@ -118,7 +122,7 @@ class ModelPanel:
         def work(event):
             check = checker(event)
             if source == "zoo":
-                self.state.load_zoo(zoo_name, check=check)
+                self.state.load_zoo(zoo_name, check=check, progress=self._progress)
             else:
                 self.state.load_files(*files, check=check)
 
@@ -148,11 +152,17 @@ class ModelPanel:
         self._busy(False)
         message(self.msg, "Loading cancelled; the previous model is kept.", "info")
 
+    def _progress(self, fraction: float, text: str) -> None:
+        """A training epoch ended (from the loading worker): move the bar, name the epoch."""
+        self.bar.value, self._stage = fraction, text
+        message(self.msg, text)
+
     def _tick(self, seconds: float) -> None:
-        message(self.msg, f"{self._LOADING} {seconds:.0f} s")
+        message(self.msg, f"{self._stage} · {seconds:.0f} s")
 
     def _busy(self, busy: bool) -> None:
         self.load.disabled, self.cancel_button.disabled = busy, not busy
+        self.bar.layout.display = "" if busy else "none"
         self.on_busy(busy)
 
     def refresh(self) -> None:

@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import os
 import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import numpy as np
 import torch
@@ -18,7 +20,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 __all__ = ["ZooModel", "load", "available", "register", "cache_dir", "DigitsCNN", "MnistCNN", "Cifar10CNN",
-           "MissingPackageError", "ARCHITECTURES"]
+           "MissingPackageError", "ARCHITECTURES", "training_progress"]
 
 
 @dataclass(eq=False)
@@ -90,6 +92,22 @@ def cache_dir() -> Path:
     return path
 
 
+#: ``report(epoch, epochs)`` for the training running in this context (see :func:`training_progress`).
+_PROGRESS: ContextVar[Callable[[int, int], None] | None] = ContextVar("nnrules_zoo_progress", default=None)
+
+
+@contextmanager
+def training_progress(report: Callable[[int, int], None]) -> Iterator[None]:
+    """Within the block, a zoo model that trains calls ``report(epoch, epochs)`` before its first epoch
+    (``epoch = 0``) and after each one. ``report`` may raise to stop the training: nothing is cached then.
+    Per thread (a context variable): the app's loading worker sees its own training only."""
+    token = _PROGRESS.set(report)
+    try:
+        yield
+    finally:
+        _PROGRESS.reset(token)
+
+
 def _evaluate(model: nn.Module, data: TensorDataset) -> float:
     model.eval()
     with torch.no_grad():
@@ -112,13 +130,16 @@ def _train(model: nn.Module, train: TensorDataset, epochs: int, lr: float, seed:
     loader = DataLoader(train, batch_size=batch_size, shuffle=True, generator=gen)
     opt = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=epochs * len(loader))
+    report = _PROGRESS.get() or (lambda epoch, total: None)
+    report(0, epochs)
     model.train()
-    for _ in range(epochs):
+    for epoch in range(epochs):
         for x, y in loader:
             opt.zero_grad()
             nn.functional.cross_entropy(model(x), y).backward()
             opt.step()
             sched.step()
+        report(epoch + 1, epochs)
     opt.zero_grad(set_to_none=True)  # hand back a model without gradient buffers
     return model.eval()
 
