@@ -21,6 +21,8 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# The CIFAR-10 zoo model's weights; --no-deps because its metadata pins TensorFlow (not needed).
 	$(PY) -m pip install --quiet --no-deps cifar-10-model==7.4.0
+	# numba compiles the miners once and caches the machine code: the app's first Mine is then fast
+	$(PY) -m nnrules warmup
 	touch $(STAMP)
 
 app: $(STAMP)

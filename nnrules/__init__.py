@@ -4,21 +4,56 @@ Subpackages by concern: ``data`` (binary matrices, rules, binarization), ``recor
 loading), ``miners`` (ExplaiNN, ERIC, patches + Eclat, NeuroChains, flows), ``attribution`` (heatmaps, LRP,
 prototypes), ``evaluation`` (interventions, attribution metrics), ``zoo`` (trained models), ``registry``
 (what the app offers). The names below are the public API.
-"""
-from importlib.metadata import PackageNotFoundError, version as _version
 
-from . import attribution, data, evaluation, miners, recording, registry, zoo
-from .attribution import attribute
-from .data import Binarizer, BinaryMatrix, Rule, RuleSet, binarize
-from .miners import ERIC, ExplaiNN, Flow, NeuroChains, PatchMiner, association_rules, eclat, trace
-from .miners.base import NotFittedError
-from .recording import Activations, image_folder, layers, load_model, record
+Names are imported on first use (PEP 562): ``import nnrules`` costs milliseconds, so the app can draw its
+first progress line before PyTorch, numba and scikit-learn are loaded; ``nnrules.ExplaiNN`` imports what
+it needs then.
+"""
+from __future__ import annotations
+
+import importlib
+from importlib.metadata import PackageNotFoundError, version as _version
+from typing import TYPE_CHECKING, Any
 
 try:
     __version__ = _version("nnrules")
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
-__all__ = ["Activations", "BinaryMatrix", "Binarizer", "ERIC", "ExplaiNN", "Flow", "NeuroChains", "NotFittedError",
-           "PatchMiner", "Rule", "RuleSet", "association_rules", "attribute", "attribution", "binarize", "data", "eclat",
-           "evaluation", "image_folder", "layers", "load_model", "miners", "record", "recording", "registry", "trace", "zoo"]
+_SUBPACKAGES = ("attribution", "data", "evaluation", "miners", "recording", "registry", "zoo")
+#: public name -> the module that defines it
+_NAMES = {
+    "attribute": "attribution",
+    "Binarizer": "data", "BinaryMatrix": "data", "Rule": "data", "RuleSet": "data", "binarize": "data",
+    "ERIC": "miners", "ExplaiNN": "miners", "Flow": "miners", "NeuroChains": "miners", "PatchMiner": "miners",
+    "association_rules": "miners", "eclat": "miners", "trace": "miners",
+    "NotFittedError": "miners.base",
+    "Activations": "recording", "image_folder": "recording", "layers": "recording", "load_model": "recording",
+    "record": "recording",
+}
+
+__all__ = sorted([*_NAMES, *_SUBPACKAGES], key=str.lower)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _SUBPACKAGES:
+        value = importlib.import_module(f".{name}", __name__)
+    elif name in _NAMES:
+        value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    else:
+        raise AttributeError(f"module 'nnrules' has no attribute {name!r}")
+    globals()[name] = value  # the next access is a plain lookup
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
+
+
+if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
+    from . import attribution, data, evaluation, miners, recording, registry, zoo  # noqa: F401
+    from .attribution import attribute  # noqa: F401
+    from .data import Binarizer, BinaryMatrix, Rule, RuleSet, binarize  # noqa: F401
+    from .miners import ERIC, ExplaiNN, Flow, NeuroChains, PatchMiner, association_rules, eclat, trace  # noqa: F401
+    from .miners.base import NotFittedError  # noqa: F401
+    from .recording import Activations, image_folder, layers, load_model, record  # noqa: F401

@@ -1,4 +1,4 @@
-"""Command line: ``python -m nnrules {layers,record,mine,demo}`` (``--help`` on each)."""
+"""Command line: ``python -m nnrules {layers,record,mine,demo,warmup}`` (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
@@ -115,6 +115,13 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_warmup(args) -> int:
+    from .miners.warmup import warm_up
+
+    print(f"miners' kernels compiled or loaded from numba's cache in {warm_up():.1f} s")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     from . import __version__
     from .miners.explainn import ExplaiNN
@@ -147,6 +154,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="digits-cnn", help="a zoo model (default: digits-cnn)")
     p.add_argument("--top", type=int, default=8, help="rules printed per layer pair (default: 8)")
     p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("warmup", help="compile the miners' numba kernels now (once per install; `make` does it), "
+                                      "so the first mine is fast")
+    p.set_defaults(fn=cmd_warmup)
     args = parser.parse_args(argv)
     try:
         return args.fn(args)

@@ -36,7 +36,7 @@ from nnrules.params import Param
 from nnrules.recording import forward_hooks, named_layers, preserved_mode, resolve_layers
 from nnrules.recording.loading import as_loader
 from nnrules.registry import MINERS, Entry
-from nnrules.zoo import DigitsCNN, register
+from nnrules.zoo import DigitsCNN, register, training_progress
 
 from conftest import TinyNet
 
@@ -248,6 +248,7 @@ CASES = [
     ("Registry: unknown entry", lambda: MINERS["magic"], ValueError, "magic"),
     ("Entry: unknown layer kind", lambda: Entry("x", "X", None, layers="weird"), ValueError, "layers"),
     ("register: empty name", lambda: register("")(DigitsCNN), ValueError, "name"),
+    ("training_progress: not callable", lambda: training_progress(5).__enter__(), TypeError, "report"),
     ("DigitsCNN: width 0", lambda: DigitsCNN(width=0), ValueError, "width"),
     ("main (CLI): model file without data", lambda: _cli("layers", "--model-file", "/nonexistent.pt"), ValueError,
      "--data"),
@@ -260,6 +261,7 @@ NO_INPUT = {
     "METHODS": "a constant", "COMPOSITES": "a constant", "ZENNIT_COMPOSITES": "a constant", "OUTPUT": "a constant", "REDUCTIONS": "a constant",
     "IMAGE_EXTENSIONS": "a constant", "MAX_SCAN_FILES": "a constant",
     "MAX_SCAN_SECONDS": "a constant", "MAX_ITEMSETS": "a constant", "FRACTIONS": "a constant", "RULE_METRICS": "a constant", "TARGETS": "a constant", "C0": "a constant", "LPC_TABLE_MAX": "a constant", "ARCHITECTURES": "a constant",
+    "warm_up": "takes no argument",
     "MINERS": "a registry (its lookups: 'Registry: unknown entry')", "BINARIZERS": "a registry",
     "ATTRIBUTIONS": "a registry", "Target": "a type alias", "Literal": "a type alias",
     "Activations": "built by record", "Flow": "built by trace", "Rule": "built by the miners (holds_on: test_data)",

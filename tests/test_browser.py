@@ -63,12 +63,13 @@ def _server(name: str, cmd: list[str], log_path: Path, url_pattern: str, **popen
     assert proc.poll() is not None
 
 
-def _serve(log_path: Path, *args: str):
-    """Voila on the explorer notebook (a free loopback port); yields ``(url, process)``."""
+def _serve(log_path: Path, *args: str, env: dict | None = None):
+    """Voila on the explorer notebook (a free loopback port; the repository's ``voila.json`` applies);
+    yields ``(url, process)``."""
     voila = Path(sys.executable).with_name("voila")
     yield from _server("Voila", [str(voila), "--no-browser", f"--port={_free_port()}", "--Voila.ip=127.0.0.1", *args,
                                  str(ROOT / "notebooks" / "explorer.ipynb")],
-                       log_path, r"(http://127\.0\.0\.1:\d+/)", cwd=ROOT)
+                       log_path, r"(http://127\.0\.0\.1:\d+/)", cwd=ROOT, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +107,24 @@ def _shot(page, state: str) -> None:
     """A screenshot of the app in one of its main states, kept by CI: ``artifacts/explorer-<state>.png``."""
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"explorer-{state}.png"), full_page=True)
+
+
+#: Installed before the page's own scripts (``add_init_script``): records ``performance.now()`` (ms since
+#: navigation) when each stage of a page load is first on screen — an order check, not a stopwatch.
+LOAD_PROBE = """
+window.__load = {};
+const mark = (k, ok) => { if (ok && window.__load[k] === undefined) window.__load[k] = performance.now(); };
+const check = () => {
+  mark('starting', !!document.querySelector('.nnr-starting'));
+  mark('app', !!document.querySelector('.nnr-app'));
+  const msg = document.querySelector('.nnr-model-msg');
+  mark('progress', !!msg && /loading|epoch/.test(msg.textContent));
+  mark('epoch', !!msg && /epoch \\d+ of/.test(msg.textContent));
+  mark('ready', !!document.querySelector('.nnr-model-summary'));
+};
+new MutationObserver(check).observe(document, {subtree: true, childList: true, characterData: true,
+                                               attributes: true});
+"""
 
 
 def _img_loaded(page, selector: str) -> bool:
@@ -194,6 +213,27 @@ def test_a_click_during_a_detail_is_handled_before_the_detail_finishes(voila_url
         assert errors == []
     finally:
         pg.close()
+
+
+def test_the_first_page_load_shows_progress_before_the_model_is_ready(tmp_path, browser):
+    """A first visit on a fresh machine (empty weights cache: digits-cnn trains): the start-up bar is drawn
+    before the app, the app before the model is ready, and the training's epochs are shown before the model
+    summary (times recorded in the page as each first appears; order checked, not durations)."""
+    env = dict(os.environ, NNRULES_CACHE=str(tmp_path / "cache"))
+    serve = _serve(tmp_path / "voila.log", env=env)
+    url, _ = next(serve)
+    pg = browser.new_page(viewport={"width": 1500, "height": 1900})
+    try:
+        pg.add_init_script(LOAD_PROBE)
+        pg.goto(url, timeout=180_000)
+        pg.wait_for_selector(".nnr-model-summary", timeout=300_000)
+        t = pg.evaluate("window.__load")
+        assert t["starting"] < t["app"] <= t["progress"] <= t["epoch"] < t["ready"], t
+        print({k: f"{v / 1e3:.1f} s" for k, v in t.items()})
+        assert (tmp_path / "cache" / "digits-cnn-v1.pt").exists()
+    finally:
+        pg.close()
+        serve.close()
 
 
 def test_a_1024_px_window_cuts_no_control_and_needs_no_sideways_scroll(page):

@@ -676,7 +676,10 @@ def test_focus_in_the_flow_view_and_no_gain_for_eric():
     assert all(w.startswith("when ") and "holds" in w for w in s.rules["words"])
     view = FlowView(s, on_rule=lambda i: None, on_node=lambda i: None)
     view.refresh()
-    assert [v for _, v in view.focus.options][1:] == s.class_names
+    from nnrules.widgets.views import BY_GAIN
+
+    assert [v for _, v in view.focus.options][2:] == s.class_names
+    assert view.focus.options[1] == ("top rules by support, the rest as 'other'", BY_GAIN)  # ERIC: no gain
     view.focus.value = "7"
     assert "class 7's chain" in view.sankey.layout.title.text
     assert set(r for r in view.rule_ids if r is not None) == set(s.chain_of("7", per_pair=8))
@@ -747,3 +750,82 @@ def test_the_detail_shows_the_cheap_parts_first(mined):
     assert [c for c, _ in shown] == ["heatmaps", "the prototype", None]
     assert "computing heatmaps" in shown[0][1] and "computing the prototype" in shown[1][1] and shown[2][1] == ""
     assert any("nnr-prototype" in c._dom_classes for c in panel.prototype.children)
+
+
+def test_mine_waits_for_the_miners_warm_up_and_says_so(monkeypatch):
+    """The app warms numba's kernels in the background after the first load; a Mine pressed before that
+    ends says what it waits for (not a silent 15 s), can be cancelled, and runs once the warm-up is done."""
+    from nnrules.widgets import jobs
+
+    app = Explorer(threaded=False)
+    assert jobs.warm_miners.ready.is_set()  # the load started it (inline here) and it ended
+    warm = jobs._Warm()
+    warm.started = True  # a warm-up that is still running
+    monkeypatch.setattr(jobs, "warm_miners", warm)
+    panel = app.mine_panel
+    panel.threaded = True
+    panel.start()
+    for _ in range(100):
+        if "preparing the miners" in panel.stage.value:
+            break
+        threading.Event().wait(0.05)
+    assert "preparing the miners" in panel.stage.value and panel.mine.disabled
+    assert app.state.rules.empty
+    warm.ready.set()
+    panel.thread.join(120)
+    assert not app.state.rules.empty and not panel.mine.disabled
+
+    warm2 = jobs._Warm()
+    warm2.started = True
+    monkeypatch.setattr(jobs, "warm_miners", warm2)
+    panel.start()
+    panel.cancel_button.click()
+    panel.thread.join(30)
+    assert "cancelled" in panel.msg.value.lower() and not panel.thread.is_alive()
+
+
+def test_the_architecture_list_offers_torchvision_once_your_files_is_chosen():
+    """torchvision's model names are listed when a user turns to their own files (not at the first draw)."""
+    app = Explorer(model=None, threaded=False)
+    panel = app.model_panel
+    assert "digits-cnn" in panel.architecture.options and "resnet18" not in panel.architecture.options
+    panel.source.value = "files"
+    assert "resnet18" in panel.architecture.options and "digits-cnn" in panel.architecture.options
+
+
+def test_top_by_gain_sums_the_rest_into_other_links(mined):
+    """Focus "top by gain + other": the shown rules are those with the largest gain; every hidden rule's flow
+    is in one grey "other" link per layer pair (shown + other = all flow), whose nodes sit at the bottom of
+    their layer's column; clicking them opens nothing."""
+    from nnrules.widgets.views import BY_GAIN, OTHER, FlowView
+
+    fig, rule_ids, node_ids = sankey_figure(mined, max_rules=5, focus=BY_GAIN)
+    shown = [i for i in rule_ids if i != OTHER]
+    assert set(shown) == set(mined.rules.nlargest(5, "gain")["id"])
+    sk = fig.data[0]
+    n_links = len(sk.link.source)
+    n_other = rule_ids.count(OTHER)
+    assert n_other == mined.links.assign(
+        a=mined.nodes["layer"].to_numpy()[mined.links["source"]],
+        b=mined.nodes["layer"].to_numpy()[mined.links["target"]])[["a", "b"]].drop_duplicates().shape[0]
+    assert sum(sk.link.value) == pytest.approx(mined.links["value"].sum())  # nothing dropped, nothing doubled
+    labels = list(sk.node.label[n_links:])
+    others = [k for k, l in enumerate(labels) if l == "other"]
+    assert len(others) == node_ids.count(OTHER) >= 2 and all(node_ids[k] == OTHER for k in others)
+    for k in others:  # the bottom of its column
+        column = [j for j in range(len(labels)) if sk.node.x[j] == sk.node.x[k]]
+        assert sk.node.y[k] == max(sk.node.y[j] for j in column)
+    assert "more as 'other'" in fig.layout.title.text and "by gain" in fig.layout.title.text
+    assert all("rules not shown" in c[0] for c, i in zip(sk.link.customdata, rule_ids) if i == OTHER)
+
+    got = []
+    view = FlowView(mined, lambda r: got.append(("rule", r)), lambda n: got.append(("node", n)), max_rules=5)
+    view.refresh()
+    assert BY_GAIN in [v for _, v in view.focus.options]
+    view.focus.value = BY_GAIN
+    other_link = view.rule_ids.index(OTHER)
+    other_node = n_links + view.node_ids.index(OTHER)
+    view._sankey_click(None, Points(point_inds=[other_link], trace_index=0), None)
+    view._sankey_click(None, Points(point_inds=[other_node], trace_index=0), None)
+    view._sankey_click(None, Points(point_inds=[0], trace_index=0), None)
+    assert got == [("rule", view.rule_ids[0])]

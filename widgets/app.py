@@ -6,6 +6,7 @@ import ipywidgets as W
 from ._ui import message
 from .detail import DetailPanel
 from .glossary import glossary_panel
+from .jobs import warm_miners
 from .panels import MinePanel, ModelPanel
 from .state import ExplorerState, UserInputError
 from .table import RuleTable
@@ -61,6 +62,9 @@ class Explorer:
     def _loaded(self) -> None:
         self.mine_panel.refresh()
         self._mined()
+        # numba's kernels compile (first run after an install, ~20 s) or load from its cache (~0.4 s) now,
+        # not behind the first Mine; a Mine pressed before it ends waits with a message
+        warm_miners.start(self.mine_panel.threaded)
 
     def _mined(self) -> None:
         self.flow.refresh()

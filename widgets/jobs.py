@@ -15,10 +15,45 @@ from typing import Any, Callable
 
 from .errors import Cancelled
 
-__all__ = ["Background", "MODEL_LOCK"]
+__all__ = ["Background", "MODEL_LOCK", "warm_miners"]
 
 #: Held while a job runs the model (loading, mining, detail pictures): hooks must not interleave.
 MODEL_LOCK = threading.RLock()
+
+
+class _Warm:
+    """The miners' numba warm-up, once per process: ``ready`` is set when it ended (also if it failed:
+    mining then compiles on its own, as without a warm-up)."""
+
+    def __init__(self) -> None:
+        self.ready = threading.Event()
+        self.started = False
+        self.lock = threading.Lock()
+
+    def start(self, threaded: bool = True) -> threading.Event:
+        with self.lock:
+            if self.started:
+                return self.ready
+            self.started = True
+        if threaded:
+            threading.Thread(target=self._run, daemon=True, name="nnrules-warm-up").start()
+        else:
+            self._run()
+        return self.ready
+
+    def _run(self) -> None:
+        from nnrules.miners.warmup import warm_up
+
+        try:
+            warm_up()
+        except Exception:  # noqa: BLE001 — only a head start; the first Mine compiles instead
+            pass
+        finally:
+            self.ready.set()
+
+
+#: ``warm_miners.start()`` after the first model is loaded; Mine waits on ``warm_miners.ready``.
+warm_miners = _Warm()
 
 
 class Background:

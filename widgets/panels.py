@@ -12,6 +12,7 @@ from nnrules.params import Param
 from nnrules.zoo import ARCHITECTURES as _ZOO_ARCHITECTURES
 from nnrules.registry import BINARIZERS, MINERS, REDUCTIONS
 
+from . import jobs
 from .jobs import MODEL_LOCK, Background, checker
 from .state import Cancelled, ExplorerState, MiningSettings, UserInputError
 
@@ -44,7 +45,7 @@ class ModelPanel:
                                      tooltip=f"a file in the data folder {root.name!r} saved with "
                                              "torch.save(model.state_dict(), path)")
         self.architecture = W.Combobox(placeholder="digits-cnn, resnet18, …", description="Architecture",
-                                       options=list(zoo_architectures()), ensure_option=False,
+                                       options=list(_ZOO_ARCHITECTURES), ensure_option=False,
                                        tooltip="the model the weights belong to: a zoo or torchvision model name")
         self.data_path = W.Combobox(placeholder="images/ (a folder per class) or data.pt", description="Data",
                                     options=root.listing(), ensure_option=False,
@@ -102,6 +103,9 @@ class ModelPanel:
 
     def _toggle(self, change) -> None:
         files = change["new"] == "files"
+        if files and len(self.architecture.options) == len(_ZOO_ARCHITECTURES):
+            # torchvision's names on first use: importing torchvision costs ~1.5 s of the app's first draw
+            self.architecture.options = zoo_architectures()
         self.files.layout.display = "" if files else "none"
         self.zoo.layout.display = "none" if files else ""
 
@@ -337,8 +341,16 @@ class MinePanel:
         text = f"recording activations… {fraction:.0%}" if stage == "record" else f"{stage}…"
         self.stage.value = html.escape(text)
 
+    _PREPARING = "preparing the miners (numba compiles them once per install, ~20 s)"
+
     def _run(self, settings: MiningSettings) -> None:
         try:
+            warm = jobs.warm_miners
+            if warm.started and not warm.ready.is_set():  # the app's background warm-up is still compiling
+                self._report(self._PREPARING, 0.0)
+                while not warm.ready.wait(0.2):
+                    if self._cancel.is_set():
+                        raise Cancelled()
             with MODEL_LOCK:  # a detail job must not hook the model while it records
                 self.state.mine(settings, progress=self._report, cancel=self._cancel)
             s = self.state

@@ -18,15 +18,22 @@ import plotly.graph_objects as go
 
 from .state import ExplorerState
 
-__all__ = ["FlowView", "sankey_figure", "graph_figure"]
+__all__ = ["FlowView", "sankey_figure", "graph_figure", "BY_GAIN", "OTHER"]
+
+#: Focus value: the top rules by gain (bits saved; support where a miner has no gain), the rest of each layer
+#: pair drawn as one grey "other" link between "other" nodes — how much flow the shown rules leave out.
+BY_GAIN = " top by gain + other"
+#: The rule / group id of an aggregated "other" link or node (nothing to open).
+OTHER = -1
 
 _PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7",
             "#9c755f", "#bab0ac"]
 
 
 def _shown(state: ExplorerState, max_rules: int, focus: str | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """(link row positions, node ids) of the ``max_rules`` rules with the largest support, or with ``focus``
-    (a class name) of that class's chain (:meth:`chain_of`, at most 8 rules a layer pair);
+    """(link row positions, node ids) of the ``max_rules`` rules with the largest support; with ``focus``
+    :data:`BY_GAIN` of the largest gain; with ``focus`` a class name of that class's chain (:meth:`chain_of`,
+    at most 8 rules a layer pair);
     a NeuroChains chain, which has links but no rules: its ``max_rules`` heaviest links."""
     links = state.links
     if state.flow is None and len(links):
@@ -34,7 +41,9 @@ def _shown(state: ExplorerState, max_rules: int, focus: str | None = None) -> tu
     elif state.rules.empty:
         return np.array([], int), np.array([], int)
     else:
-        if focus:
+        if focus == BY_GAIN:
+            top = state.rules.nlargest(max_rules, _gain_or_support(state))[["pair", "rule"]]
+        elif focus:
             ids = set(state.chain_of(focus, per_pair=max(2, min(8, max_rules // max(1, len(state.flow.rulesets))))))
             top = state.rules[state.rules["id"].isin(ids)][["pair", "rule"]]
         else:
@@ -43,6 +52,28 @@ def _shown(state: ExplorerState, max_rules: int, focus: str | None = None) -> tu
         rows = np.array([i for i, (p, r) in enumerate(zip(links["pair"], links["rule"])) if (p, r) in keep], int)
     nodes = np.unique(np.concatenate([links["source"].to_numpy()[rows], links["target"].to_numpy()[rows]]))
     return rows, nodes.astype(int)
+
+
+def _gain_or_support(state: ExplorerState) -> str:
+    """The column to rank rules by: ExplaiNN's gain where the rules have one, else support (ERIC, patches)."""
+    return "gain" if state.rules["gain"].notna().any() else "support"
+
+
+def _others(state: ExplorerState, rows: np.ndarray) -> list[tuple[str, str, float, int]]:
+    """The links not in ``rows``, summed per (source layer, target layer): ``(source layer, target layer,
+    summed value, number of rules)``, in layer order."""
+    hidden = np.setdiff1d(np.arange(len(state.links)), rows)
+    if not len(hidden):
+        return []
+    links = state.links.iloc[hidden]
+    layer = state.nodes["layer"].to_numpy()
+    df = pd.DataFrame({"a": layer[links["source"].to_numpy(int)], "b": layer[links["target"].to_numpy(int)],
+                       "value": links["value"].astype(float).to_numpy(),
+                       "rule": list(zip(links["pair"], links["rule"]))})
+    out = df.groupby(["a", "b"], sort=False).agg(value=("value", "sum"), n=("rule", "nunique")).reset_index()
+    order = {l: i for i, l in enumerate(_layers(state))}
+    out = out.sort_values(["a", "b"], key=lambda c: c.map(order))
+    return [(a, b, float(v), int(n)) for a, b, v, n in out.itertuples(index=False)]
 
 
 def _rule_ids(state: ExplorerState, rows: np.ndarray) -> list[int | None]:
@@ -62,13 +93,14 @@ def _placeholder(fig: go.Figure, state: ExplorerState) -> None:
                            xref="paper", yref="paper", font=dict(size=14, color="#666"))
 
 
-def _columns(node_layers: list[str], layers: list[str],
-             edges: list[tuple[int, int]] = ()) -> tuple[list[float], list[float]]:
+def _columns(node_layers: list[str], layers: list[str], edges: list[tuple[int, int]] = (),
+             last_in_column: frozenset[int] = frozenset()) -> tuple[list[float], list[float]]:
     """Sankey node positions: x = the layer's column (``layers`` order, left to right), y = spread evenly
     down the column. Plotly places nodes by its own rules otherwise (a layer's groups land in other columns).
     With ``edges`` (pairs of node positions), each column after the first is ordered by the mean rank of each
     node's neighbours in the columns already placed (one barycentric sweep, fewer crossing links); a node
-    with no such neighbour follows its neighbours to the right, or keeps its place at the end."""
+    with no such neighbour follows its neighbours to the right, or keeps its place at the end. Nodes in
+    ``last_in_column`` (the "other" nodes) go to the bottom of their column."""
     cols = {l: i for i, l in enumerate(layers)}
     last = max(len(layers) - 1, 1)
     members: dict[int, list[int]] = {}
@@ -91,6 +123,7 @@ def _columns(node_layers: list[str], layers: list[str],
             nxt = {m: j for j, m in enumerate(members[c + 1])}
             order = sorted(order, key=lambda n: (keys[n][0] if not np.isinf(keys[n][0]) else
                                                  np.mean([nxt[m] for m in right(n) if m in nxt] or [1e9]), keys[n][1]))
+        order = sorted(order, key=lambda n: n in last_in_column)  # stable: the rest keep their order
         for j, n in enumerate(order):
             rank[n] = j
     xs, ys = [0.0] * len(node_layers), [0.0] * len(node_layers)
@@ -111,30 +144,53 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
     rule_ids = _rule_ids(state, rows)
     layers = _layers(state)
     nd = state.nodes.iloc[nodes] if len(nodes) else state.nodes.iloc[:0]
-    colors = [_PALETTE[layers.index(l) % len(_PALETTE)] for l in nd["layer"]]
+    node_layers, labels = list(nd["layer"]), list(nd["label"])
+    colors = [_PALETTE[layers.index(l) % len(_PALETTE)] for l in node_layers]
+    hover = [f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])]
     links = state.links.iloc[rows]
+    src = [pos[int(a)] for a in links["source"]]
+    dst = [pos[int(b)] for b in links["target"]]
+    values = list(links["value"].astype(float))
     text = [state.rules["text"].iloc[i] if i is not None else "weight" for i in rule_ids]
     stats = [f"{state.rules['words'].iloc[i]} ({state.rules['kind'].iloc[i]})" if i is not None else
              f"{v:.3g} (summed |weight| between the two kept filters)" for i, v in zip(rule_ids, links["value"])]
-    pad = [""] * len(rows)  # unlinked placeholders: node click indices start after the link indices
-    x, y = _columns(list(nd["layer"]), layers, [(pos[int(a)], pos[int(b)]) for a, b in zip(links["source"], links["target"])])
+    others = _others(state, rows) if focus == BY_GAIN else []
+    other_node: dict[str, int] = {}
+    for a, b, v, n in others:  # one grey "other" node per layer, one link per layer pair
+        for l in (a, b):
+            if l not in other_node:
+                other_node[l] = len(labels)
+                node_layers.append(l)
+                labels.append("other")
+                colors.append("#cccccc")
+                hover.append(f"{l}: the groups of the rules not shown")
+        src.append(other_node[a])
+        dst.append(other_node[b])
+        values.append(v)
+        rule_ids.append(OTHER)
+        text.append(f"{n} rules not shown")
+        stats.append(f"their summed support {v:.3g}: raise 'Rules shown' or focus one class to see them")
+    pad = [""] * len(src)  # unlinked placeholders: node click indices start after the link indices
+    x, y = _columns(node_layers, layers, list(zip(src, dst)), frozenset(other_node.values()))
     fig = go.Figure(go.Sankey(
         # fixed: with draggable nodes plotly.js swallows node clicks; empty: plotly.js cannot draw it
-        arrangement="fixed", visible=bool(len(rows)),
-        node=dict(label=pad + list(nd["label"]), color=["rgba(0,0,0,0)"] * len(pad) + colors, pad=8, thickness=14,
+        arrangement="fixed", visible=bool(len(src)),
+        node=dict(label=pad + labels, color=["rgba(0,0,0,0)"] * len(pad) + colors, pad=8, thickness=14,
                   # one column per layer; plotly.js matches x/y to the *linked* nodes only, so no placeholders here
-                  x=x, y=y,
-                  customdata=pad + [f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])],
-                  hovertemplate="%{customdata}<extra></extra>"),
-        link=dict(source=[len(pad) + pos[int(s)] for s in links["source"]],
-                  target=[len(pad) + pos[int(t)] for t in links["target"]],
-                  value=list(links["value"].astype(float)), customdata=np.stack([text, stats], -1) if text else [],
+                  x=x, y=y, customdata=pad + hover, hovertemplate="%{customdata}<extra></extra>"),
+        link=dict(source=[len(pad) + i for i in src], target=[len(pad) + i for i in dst], value=values,
+                  color=["rgba(0,0,0,0.2)"] * len(rows) + ["rgba(180,180,180,0.35)"] * len(others),
+                  customdata=np.stack([text, stats], -1) if text else [],
                   hovertemplate="rule %{customdata[0]}<br>%{customdata[1]}<extra></extra>")))
-    fullest = max(pd.Series(list(nd["layer"])).value_counts().max() if len(nd) else 0, 1)
+    fullest = max(pd.Series(node_layers).value_counts().max() if node_layers else 0, 1)
     if state.flow is None:
         what = f" · {len(nd)} kept filters" if state.mined else ""
     elif not state.mined:
         what = ""
+    elif focus == BY_GAIN:
+        shown = len(set(rule_ids) - {OTHER})
+        what = (f" · top {shown} of {len(state.rules)} rules by {_gain_or_support(state)}"
+                + (f", {len(state.rules) - shown} more as 'other'" if others else ""))
     elif focus:
         what = f" · class {focus}'s chain: {len(set(rule_ids))} rules"
     else:
@@ -142,7 +198,7 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
     fig.update_layout(height=int(min(1400, max(420, 60 + 22 * fullest))), autosize=True,
                       margin=dict(l=10, r=10, t=30, b=10), title=dict(text=" → ".join(layers) + what, font=dict(size=12)))
     _placeholder(fig, state)
-    return fig, rule_ids, [int(n) for n in nodes]
+    return fig, rule_ids, [int(n) for n in nodes] + [OTHER] * len(other_node)
 
 
 def graph_figure(state: ExplorerState, max_rules: int = 60, focus: str | None = None) -> tuple[go.Figure, list[int]]:
@@ -184,8 +240,9 @@ class FlowView:
                                      style={"description_width": "initial"})
         self.kind = W.ToggleButtons(options=["Sankey", "Graph"], value="Sankey")
         self.focus = W.Dropdown(options=[("top rules by support", "")], value="", description="Focus",
-                                tooltip="one class's chain: the strongest rules from the class down through the "
-                                        "layers")
+                                tooltip="which rules the flow shows: the top ones (by support, or by gain with "
+                                        "the rest summed into grey 'other' links), or one class's chain: the "
+                                        "strongest rules from the class down through the layers")
         self.focus.add_class("nnr-focus")
         fig, self.rule_ids, self.node_ids = sankey_figure(state, max_rules)
         gfig, self.graph_ids = graph_figure(state, max_rules)
@@ -222,7 +279,9 @@ class FlowView:
     def refresh(self) -> None:
         """Redraw from the state (after mining or a change of the number of rules shown)."""
         classes = [(f"class {c}'s chain", c) for c in self.state.class_names] if self.state.flow is not None else []
-        options = [("top rules by support", "")] + classes
+        by_gain = ([(f"top rules by {_gain_or_support(self.state)}, the rest as 'other'", BY_GAIN)]
+                   if self.state.flow is not None else [])
+        options = [("top rules by support", "")] + by_gain + classes
         if list(self.focus.options) != options:
             self._syncing = True
             self.focus.options = options
@@ -259,7 +318,10 @@ class FlowView:
             return
         i = points.point_inds[0]
         if i >= len(self.rule_ids):  # see the module docstring
-            self.on_node(self.node_ids[i - len(self.rule_ids)])
+            if self.node_ids[i - len(self.rule_ids)] != OTHER:  # an "other" node has nothing to open
+                self.on_node(self.node_ids[i - len(self.rule_ids)])
+        elif self.rule_ids[i] == OTHER:
+            return
         elif self.rule_ids[i] is not None:
             self.on_rule(self.rule_ids[i])
         else:  # a chain link: show the filter it leads to

@@ -101,6 +101,8 @@ def training_progress(report: Callable[[int, int], None]) -> Iterator[None]:
     """Within the block, a zoo model that trains calls ``report(epoch, epochs)`` before its first epoch
     (``epoch = 0``) and after each one. ``report`` may raise to stop the training: nothing is cached then.
     Per thread (a context variable): the app's loading worker sees its own training only."""
+    if not callable(report):
+        raise TypeError(f"report must be a function report(epoch, epochs) called per training epoch, got {report!r}")
     token = _PROGRESS.set(report)
     try:
         yield
