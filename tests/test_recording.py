@@ -242,3 +242,25 @@ def test_a_torch_export_archive_records_like_the_module(tmp_path, tiny_data):
     with pytest.raises(nnrules.recording.loading.UnsafeFileError, match="unpickle"):
         nnrules.load_model(evil)
     assert not marker.exists()
+
+
+def test_a_pickled_module_whose_class_is_gone_says_what_to_do(tmp_path, monkeypatch):
+    """torch.save(model) of a user's own class (defined in a script or notebook), loaded where that class
+    cannot be imported: the message says why and what to do, not only "Can't get attribute"."""
+    import importlib
+    import sys
+
+    (tmp_path / "user_models.py").write_text(
+        "import torch.nn as nn\nclass SmallCNN(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(4, 2)\n"
+        "    def forward(self, x):\n        return self.fc(x)\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    mod = importlib.import_module("user_models")
+    torch.save(mod.SmallCNN(), tmp_path / "small.pt")
+    assert isinstance(nnrules.load_model(tmp_path / "small.pt", trust=True), mod.SmallCNN)  # importable: loads
+    del mod.SmallCNN  # as a class defined in another script's __main__: not here
+    try:
+        with pytest.raises(ValueError, match=r"SmallCNN.*import or define that class.*state_dict"):
+            nnrules.load_model(tmp_path / "small.pt", trust=True)
+    finally:
+        sys.modules.pop("user_models", None)

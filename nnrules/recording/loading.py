@@ -236,6 +236,13 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
                 "or, for a file you made yourself, pass trust=True (CLI: --trust-pickle)") from err
         try:
             obj = torch.load(str(path), map_location=map_location, weights_only=False)
+        except (AttributeError, ModuleNotFoundError) as err2:  # the module's class is not importable here
+            raise ValueError(
+                f"{path.name!r} could not be unpickled: {err2}. A whole module saved with torch.save(model, path) "
+                "needs its class importable under the same name when it is loaded (a class defined in a script's "
+                "__main__ or a notebook is not): import or define that class first, or better save the weights "
+                "with torch.save(model.state_dict(), path) and load them with load_model(path, "
+                "architecture=YourClass)") from err2
         except Exception as err2:
             raise ValueError(f"{path.name!r} could not be unpickled: {err2}") from err2
     except Exception as err:
