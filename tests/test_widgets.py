@@ -829,3 +829,34 @@ def test_top_by_gain_sums_the_rest_into_other_links(mined):
     view._sankey_click(None, Points(point_inds=[other_node], trace_index=0), None)
     view._sankey_click(None, Points(point_inds=[0], trace_index=0), None)
     assert got == [("rule", view.rule_ids[0])]
+
+
+def test_the_chosen_rules_chain_is_a_focus(mined):
+    """Once a rule is chosen, the focus offers its chain: the rule, and per layer pair the rules that share
+    units with it (towards the input: heads meeting its tail; towards the output: tails meeting its head)."""
+    from nnrules.widgets.views import RULE_CHAIN, FlowView
+
+    later = int(mined.rules[mined.rules["pair"] == 1]["id"].iloc[0])
+    ids = mined.chain_through(later, per_pair=4)
+    rules = mined.rules.set_index("id").loc[ids]
+    first = rules[rules["pair"] == 0]
+    assert later in ids and 0 < len(first) <= 4
+    head = set(mined.rules.set_index("id").loc[later, "head"])
+    assert all(head & set(t) for t in first["tail"])  # each earlier rule's tail feeds the chosen rule's head
+    with pytest.raises(UserInputError, match="no rule"):
+        mined.chain_through(10_000)
+
+    mined.selected_rule = None  # the shared fixture: no rule chosen yet
+    view = FlowView(mined, lambda r: None, lambda n: None, max_rules=8)
+    view.refresh()
+    assert not any(v.startswith(RULE_CHAIN) for _, v in view.focus.options)
+    mined.select_rule(later)
+    view.show_rule(later)
+    assert (f"rule {later}'s chain (the chosen rule)", f"{RULE_CHAIN}{later}") in view.focus.options
+    view.focus.value = f"{RULE_CHAIN}{later}"
+    assert f"rule {later}'s chain" in view.sankey.layout.title.text
+    assert set(r for r in view.rule_ids if r is not None) == set(mined.chain_through(later, per_pair=4))
+    other = int(mined.rules[mined.rules["pair"] == 0]["id"].iloc[0])
+    mined.select_rule(other)
+    view.show_rule(other)  # choosing a rule inside the shown chain keeps the chain in view
+    assert view.focus.value == f"{RULE_CHAIN}{later}"

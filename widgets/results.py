@@ -91,22 +91,44 @@ class ResultsMixin:
             return []
         if cls not in self.class_names:
             raise UserInputError(f"no class {cls!r}; classes: {', '.join(self.class_names)}")
-        df, kept = self.rules, []
-        tails: set[str] = set()
-        for p in sorted(df["pair"].unique()):
-            rows = df[df["pair"] == p]
-            if p == 0:
-                rows = rows[rows["classes"].map(lambda c: cls in c)]
-                key = rows["head"].map(len)
-            else:
-                key = -rows["head"].map(lambda h: len(tails & set(h)))
-                rows, key = rows[key < 0], key[key < 0]
+        df = self.rules
+        pairs = sorted(df["pair"].unique())
+        rows = df[(df["pair"] == pairs[0]) & df["classes"].map(lambda c: cls in c)]
+        top = rows.assign(_k=rows["head"].map(len)).sort_values(["_k", "support"], ascending=[True, False],
+                                                                  kind="stable").head(per_pair)
+        if top.empty:
+            return []
+        return top["id"].astype(int).tolist() + self._follow(_units(top["tail"]), pairs[1:], "head", "tail", per_pair)
+
+    def chain_through(self, rule_id: int, per_pair: int = 6) -> list[int]:
+        """Rule ids of the chain through one rule: the rule, then towards the input the ``per_pair`` rules a
+        pair whose head shares the most units with the tails kept one step before, and towards the output
+        those whose tail shares the most units with the heads kept (then most support)."""
+        if self.rules.empty or self.flow is None:
+            return []
+        hit = self.rules[self.rules["id"] == rule_id]
+        if hit.empty:
+            raise UserInputError(f"no rule {rule_id}; rule ids run from 0 to {len(self.rules) - 1}")
+        row = hit.iloc[0]
+        pairs = sorted(self.rules["pair"].unique())
+        up = self._follow(set(row["head"]), [p for p in reversed(pairs) if p < row["pair"]], "tail", "head", per_pair)
+        down = self._follow(set(row["tail"]), [p for p in pairs if p > row["pair"]], "head", "tail", per_pair)
+        return up[::-1] + [int(rule_id)] + down
+
+    def _follow(self, units: set[str], pairs: list[int], match: str, carry: str, per_pair: int) -> list[int]:
+        """Walk ``pairs`` in order: in each, the ``per_pair`` rules whose ``match`` units (head or tail) share
+        the most with ``units`` (then most support); their ``carry`` units are matched in the next pair."""
+        kept: list[int] = []
+        for p in pairs:
+            rows = self.rules[self.rules["pair"] == p]
+            key = -rows[match].map(lambda u: len(units & set(u)))
+            rows, key = rows[key < 0], key[key < 0]
             top = rows.assign(_k=key).sort_values(["_k", "support"], ascending=[True, False], kind="stable")
             top = top.head(per_pair)
             if top.empty:
                 break
             kept += top["id"].astype(int).tolist()
-            tails = set().union(*map(set, top["tail"]))
+            units = _units(top[carry])
         return kept
 
     def rules_table(self, cls: str | None = None, layer: str | None = None, min_size: int = 1,
@@ -141,3 +163,8 @@ class ResultsMixin:
         if fmt == "json":
             return df.to_json(orient="records", force_ascii=False)
         raise UserInputError(f"export format must be 'csv' or 'json', got {fmt!r}")
+
+
+def _units(column: pd.Series) -> set[str]:
+    """The union of a column of unit-name lists."""
+    return set().union(*map(set, column))

@@ -18,11 +18,13 @@ import plotly.graph_objects as go
 
 from .state import ExplorerState
 
-__all__ = ["FlowView", "sankey_figure", "graph_figure", "BY_GAIN", "OTHER"]
+__all__ = ["FlowView", "sankey_figure", "graph_figure", "BY_GAIN", "OTHER", "RULE_CHAIN"]
 
 #: Focus value: the top rules by gain (bits saved; support where a miner has no gain), the rest of each layer
 #: pair drawn as one grey "other" link between "other" nodes — how much flow the shown rules leave out.
 BY_GAIN = " top by gain + other"
+#: Focus value prefix: ``RULE_CHAIN + "12"`` is the chain through rule 12 (:meth:`chain_through`).
+RULE_CHAIN = " rule "
 #: The rule / group id of an aggregated "other" link or node (nothing to open).
 OTHER = -1
 
@@ -44,7 +46,9 @@ def _shown(state: ExplorerState, max_rules: int, focus: str | None = None) -> tu
         if focus == BY_GAIN:
             top = state.rules.nlargest(max_rules, _gain_or_support(state))[["pair", "rule"]]
         elif focus:
-            ids = set(state.chain_of(focus, per_pair=max(2, min(8, max_rules // max(1, len(state.flow.rulesets))))))
+            per_pair = max(2, min(8, max_rules // max(1, len(state.flow.rulesets))))
+            ids = set(state.chain_through(int(focus[len(RULE_CHAIN):]), per_pair) if focus.startswith(RULE_CHAIN)
+                      else state.chain_of(focus, per_pair))
             top = state.rules[state.rules["id"].isin(ids)][["pair", "rule"]]
         else:
             top = state.rules.nlargest(max_rules, "support")[["pair", "rule"]]
@@ -191,6 +195,8 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
         shown = len(set(rule_ids) - {OTHER})
         what = (f" · top {shown} of {len(state.rules)} rules by {_gain_or_support(state)}"
                 + (f", {len(state.rules) - shown} more as 'other'" if others else ""))
+    elif focus and focus.startswith(RULE_CHAIN):
+        what = f" · rule {focus[len(RULE_CHAIN):]}'s chain: {len(set(rule_ids))} rules"
     elif focus:
         what = f" · class {focus}'s chain: {len(set(rule_ids))} rules"
     else:
@@ -276,17 +282,29 @@ class FlowView:
         self.sankey_box.layout.display = "" if sankey else "none"
         self.graph_box.layout.display = "none" if sankey else ""
 
+    def _focus_options(self) -> list[tuple[str, str]]:
+        """Top rules, top by gain + other, the chosen rule's chain (once a rule is chosen), each class's chain."""
+        if self.state.flow is None:
+            return [("top rules by support", "")]
+        rule = self.state.selected_rule
+        chosen = [(f"rule {rule}'s chain (the chosen rule)", f"{RULE_CHAIN}{rule}")] if rule is not None else []
+        return ([("top rules by support", ""),
+                 (f"top rules by {_gain_or_support(self.state)}, the rest as 'other'", BY_GAIN)] + chosen
+                + [(f"class {c}'s chain", c) for c in self.state.class_names])
+
+    def _offer(self, options: list[tuple[str, str]], keep: bool) -> None:
+        """Set the focus choices without redrawing; ``keep``: keep the current focus if still offered."""
+        if list(self.focus.options) == options:
+            return
+        value = self.focus.value if keep and self.focus.value in [v for _, v in options] else ""
+        self._syncing = True
+        self.focus.options = options
+        self.focus.value = value
+        self._syncing = False
+
     def refresh(self) -> None:
         """Redraw from the state (after mining or a change of the number of rules shown)."""
-        classes = [(f"class {c}'s chain", c) for c in self.state.class_names] if self.state.flow is not None else []
-        by_gain = ([(f"top rules by {_gain_or_support(self.state)}, the rest as 'other'", BY_GAIN)]
-                   if self.state.flow is not None else [])
-        options = [("top rules by support", "")] + by_gain + classes
-        if list(self.focus.options) != options:
-            self._syncing = True
-            self.focus.options = options
-            self.focus.value = ""
-            self._syncing = False
+        self._offer(self._focus_options(), keep=self.state.mined and self.focus.value != "")
         focus = self.focus.value or None
         fig, self.rule_ids, self.node_ids = sankey_figure(self.state, self.max_rules.value, focus)
         self.link_rows = _shown(self.state, self.max_rules.value, focus)[0]
@@ -304,10 +322,12 @@ class FlowView:
         self._syncing = False
 
     def show_rule(self, rule_id: int | None) -> None:
-        """Reflect a selection made elsewhere, without firing it again."""
+        """Reflect a selection made elsewhere, without firing it again; offer the chosen rule's chain."""
         self._syncing = True
         self.rule.value = rule_id
         self._syncing = False
+        if not (self.focus.value or "").startswith(RULE_CHAIN):  # within a rule's chain, the chain stays
+            self._offer(self._focus_options(), keep=True)
 
     def _chosen(self, change) -> None:
         if not self._syncing and change["new"] is not None:
