@@ -164,6 +164,38 @@ def test_mine_select_and_see_pictures(page):
     assert page.errors == []
 
 
+#: (svg width, box width) of a flow view and how many points its graph draws
+VIEW_SIZE = """(sel) => { const box = document.querySelector(sel), svg = box.querySelector('svg.main-svg');
+  return [svg ? svg.getBoundingClientRect().width : 0, box.getBoundingClientRect().width,
+          box.querySelectorAll('.scatterlayer .point').length]; }"""
+
+
+def test_the_flow_views_fill_the_panel_and_follow_the_window(page):
+    """Both views are as wide as their panel (plotly drew them at its default 700 px in a 1,094 px panel),
+    the Graph view, drawn while folded away, shows its groups at full width when chosen, and both follow a
+    narrower window."""
+    if page.locator(".nnr-sankey .sankey-link").count() == 0:
+        page.click(".nnr-mine")
+        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    svg, box, _ = page.evaluate(VIEW_SIZE, ".nnr-sankey")
+    assert box > 1000 and abs(svg - box) < 2, (svg, box)
+    toggle = lambda kind: page.locator(".nnr-app .widget-toggle-button", has_text=kind).click()  # noqa: E731
+    toggle("Graph")
+    page.wait_for_function(f"(({VIEW_SIZE})('.nnr-graph'))[2] > 0", timeout=30_000)
+    page.wait_for_function(f"(([s, b]) => Math.abs(s - b) < 2)(({VIEW_SIZE})('.nnr-graph'))", timeout=30_000)
+    _shot(page, "graph")
+    try:
+        page.set_viewport_size({"width": 1200, "height": 1900})
+        page.wait_for_function(f"(([s, b]) => b < 900 && Math.abs(s - b) < 2)(({VIEW_SIZE})('.nnr-graph'))",
+                               timeout=30_000)
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1900})
+        toggle("Sankey")
+    page.wait_for_function(f"(([s, b]) => b > 1000 && Math.abs(s - b) < 2)(({VIEW_SIZE})('.nnr-sankey'))",
+                           timeout=30_000)
+    assert page.errors == []
+
+
 #: Records, in the page, when each condition first holds (performance.now(), ms): the detail starts and stops
 #: computing, and the Sankey shows a focus chain. Used to check ordering, not speed.
 ORDER_PROBE = """() => {

@@ -229,11 +229,29 @@ def graph_figure(state: ExplorerState, max_rules: int = 60, focus: str | None = 
                                color=[_PALETTE[layers.index(l) % len(_PALETTE)] for l in nd["layer"]]),
                    customdata=[f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])],
                    hovertemplate="%{customdata}<extra></extra>")])
-    fig.update_layout(height=520, showlegend=False, margin=dict(l=10, r=10, t=30, b=10),
+    fig.update_layout(height=520, autosize=True, showlegend=False, margin=dict(l=10, r=10, t=30, b=10),
                       xaxis=dict(tickvals=list(range(len(layers))), ticktext=layers, range=[-0.3, len(layers)]),
                       yaxis=dict(visible=False), title=dict(text="click a group", font=dict(size=12)))
     _placeholder(fig, state)
     return fig, list(xy)
+
+
+def _fit(fig: go.FigureWidget) -> None:
+    """Make plotly.js fit ``fig`` to its box's width now. A plotly ≥ 6 widget sizes an autosized figure when
+    it is first drawn — often before the page has laid its box out, so at the default 700 px — and does not
+    follow its box afterwards; a *changed* ``autosize`` makes plotly.js measure the box again (plotly.py
+    issue 5208). Called after each redraw and when a view is shown."""
+    fig.layout.autosize = False
+    fig.layout.autosize = True
+
+
+def _show(box: W.Box, on: bool) -> None:
+    """Show or fold away one of the two views. Folded = zero height and invisible, not ``display: none``:
+    plotly.js sizes a figure drawn inside a ``display: none`` box at its default 700 px and never again,
+    so the view shown later would not fill the panel."""
+    box.layout.height = None if on else "0px"
+    box.layout.visibility = "visible" if on else "hidden"
+    box.layout.overflow = "visible" if on else "hidden"
 
 
 class FlowView:
@@ -254,11 +272,13 @@ class FlowView:
         gfig, self.graph_ids = graph_figure(state, max_rules)
         self.sankey = go.FigureWidget(fig)
         self.graph = go.FigureWidget(gfig)
+        for fig in (self.sankey, self.graph):  # plotly.js re-fits the figure to its box when the window resizes
+            fig._config = {**fig._config, "responsive": True}
         self.sankey.data[0].on_click(self._sankey_click)
         self.graph.data[1].on_click(self._graph_click)
         self.sankey_box = W.Box([self.sankey])
         self.graph_box = W.Box([self.graph])
-        self.graph_box.layout.display = "none"
+        _show(self.graph_box, False)
         self.sankey_box.add_class("nnr-sankey")
         self.graph_box.add_class("nnr-graph")
         self.rule = W.Dropdown(options=[], description="Rule", layout=W.Layout(width="95%"))
@@ -273,14 +293,17 @@ class FlowView:
         self.focus.observe(lambda _: self._syncing or self.refresh(), names="value")
         self.rule.observe(self._chosen, names="value")
         for box in (self.sankey_box, self.graph_box):
-            box.layout.width = "100%"
+            # a block box, not a flex row: plotly.js sizes an autosized figure by its div, which a flex row
+            # shrinks to the figure's default 700 px — the view then never follows the panel's width
+            box.layout.width, box.layout.display = "100%", "block"
         self.widget = W.VBox([W.HBox([self.kind, self.max_rules, self.focus], layout=W.Layout(flex_flow="row wrap")),
                               self.sankey_box, self.graph_box, self.rule])
 
     def _switch(self, change) -> None:
         sankey = change["new"] == "Sankey"
-        self.sankey_box.layout.display = "" if sankey else "none"
-        self.graph_box.layout.display = "none" if sankey else ""
+        _show(self.sankey_box, sankey)
+        _show(self.graph_box, not sankey)
+        _fit(self.sankey if sankey else self.graph)
 
     def _focus_options(self) -> list[tuple[str, str]]:
         """Top rules, top by gain + other, the chosen rule's chain (once a rule is chosen), each class's chain."""
@@ -315,6 +338,7 @@ class FlowView:
                     old.update(new.to_plotly_json(), overwrite=True)
                 target.layout.update(source.layout.to_plotly_json(), overwrite=True)
                 target.layout.annotations = source.layout.annotations  # update() keeps old ones
+            _fit(target)
         self.rule.layout.display = "none" if self.state.mined and self.state.flow is None else ""  # a chain: no rules
         self._syncing = True
         self.rule.options = [(f"{i}: {t}"[:160], int(i)) for i, t in zip(self.state.rules["id"], self.state.rules["text"])]
