@@ -455,6 +455,15 @@ def test_a_rules_exemplars_are_samples_where_it_holds(miner, layers, params):
         assert set(shown) <= set(holds.tolist()) and "where the rule holds" in d.text
         preds = {s.class_names[p] for p in s.activations.predictions[shown]}
         assert preds <= set(row["classes"]), (row["text"], preds)
+        if miner == "patches":  # each exemplar shows where the rule's patch lies: a frame in the outline colour
+            assert "patches outlined" in d.text
+            boxes = s._patch_boxes(int(rid))
+            for png, i in zip(d.exemplars, shown):
+                img = _png(png)
+                scale = img.shape[0] // s.inputs.shape[-2]
+                top, left, size = boxes[i][0]
+                frame = img[top * scale, left * scale: (left + size) * scale - 1]
+                assert (frame == (255, 200, 0)).all(), (i, boxes[i])
         checked += 1
     assert checked > 0
 

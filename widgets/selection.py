@@ -117,7 +117,8 @@ class SelectionMixin:
         key = (layer, tuple(units), rule, exemplar)
         if key not in self._cache:
             self._cache[key] = self._pictures(layer, units, self._holding(rule), exemplar, check,
-                                              None if partial is None else lambda d, nxt: partial(whole(d), nxt))
+                                              None if partial is None else lambda d, nxt: partial(whole(d), nxt),
+                                              self._patch_boxes(rule))
         d = self._cache[key]
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
         pkey = ("prototype", layer, tuple(group[1]))
@@ -153,10 +154,23 @@ class SelectionMixin:
         bits = self._cache["bits"]
         return np.flatnonzero(rule.holds_on(bits[rs.head_layer], bits[rs.tail_layer]))
 
+    def _patch_boxes(self, rule_id: int | None) -> dict[int, list[tuple[int, int, int]]] | None:
+        """For a patch rule: sample index → its patches ``(top, left, size)`` in input pixels; else None."""
+        if rule_id is None or self.flow is None or not isinstance(self.miner, PatchMiner):
+            return None
+        rows = self.miner.rule_table_["rows"].iloc[int(self.rules.iloc[rule_id]["rule"])]
+        boxes: dict[int, list[tuple[int, int, int]]] = {}
+        for r in rows:
+            i, top, left, _ = self.miner.patches_.iloc[int(r)]
+            boxes.setdefault(int(i), []).append((int(top), int(left), int(self.miner.size_)))
+        return boxes
+
     def _pictures(self, layer: str, units: list[int], among: np.ndarray | None = None, exemplar: int = 0,
                   check: Callable[[], None] = lambda: None,
-                  partial: Callable[[Detail, str], None] | None = None) -> Detail:
-        """Exemplars (among the samples where the rule holds) and the chosen exemplar's heatmaps."""
+                  partial: Callable[[Detail, str], None] | None = None,
+                  boxes: dict[int, list[tuple[int, int, int]]] | None = None) -> Detail:
+        """Exemplars (among the samples where the rule holds; a patch rule's patches outlined, ``boxes``) and
+        the chosen exemplar's heatmaps."""
         names = self.activations.unit_names[layer]
         d = Detail(title="", text="")
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
@@ -168,7 +182,12 @@ class SelectionMixin:
             note = f" — among the {len(among)} samples where the rule holds"
         ex = prototypes.exemplars(self.activations, layer, units, m=self.n_exemplars, data=self.inputs, among=among)
         preds = self.activations.predictions[ex.indices]
-        d.exemplars = [viz.to_png(viz.image(img, self._scale())) for img in ex.images]
+        scale = self._scale()
+        pictures = [viz.image(img, scale) for img in ex.images]
+        if boxes is not None and among is not None:
+            pictures = [viz.outline(p, boxes.get(int(i), []), scale) for p, i in zip(pictures, ex.indices)]
+            note += "; the rule's patches outlined"
+        d.exemplars = [viz.to_png(p) for p in pictures]
         labels = self.activations.labels
         d.exemplar_labels = [self._exemplar_label(int(i), int(p), None if labels is None else int(labels[i]))
                              for i, p in zip(ex.indices, preds)]

@@ -10,7 +10,7 @@ import io
 import numpy as np
 import torch
 
-__all__ = ["heatmap", "image", "to_png", "grid", "colorbar"]
+__all__ = ["heatmap", "image", "to_png", "grid", "colorbar", "outline"]
 
 # blue → white → red, 5 anchor colours (bwr-like, darker ends like "seismic")
 _ANCHORS = np.array([[0.0, 0.0, 0.3], [0.0, 0.0, 1.0], [1.0, 1.0, 1.0], [1.0, 0.0, 0.0], [0.5, 0.0, 0.0]])
@@ -42,6 +42,31 @@ def image(x, scale: int = 1) -> np.ndarray:
     if a.ndim == 2:
         a = np.repeat(a[..., None], 3, axis=2)
     return _upscale((a * 255).round().astype(np.uint8), scale)
+
+
+def outline(rgb: np.ndarray, boxes, scale: int = 1, color: tuple[int, int, int] = (255, 200, 0),
+            width: int = 2) -> np.ndarray:
+    """A copy of the uint8 RGB picture ``rgb`` with each box ``(top, left, size)`` — in input pixels, scaled by
+    ``scale`` as :func:`image` scaled the picture — drawn as a square frame ``width`` pixels wide (clipped at
+    the edges). Used to show where a patch rule's patch lies in its image."""
+    a = np.asarray(rgb)
+    if a.ndim != 3 or a.shape[2] != 3 or a.dtype != np.uint8:
+        raise ValueError(f"rgb must be a uint8 RGB picture (H, W, 3), got {a.dtype} {a.shape}")
+    if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
+        raise ValueError(f"scale must be a positive integer, got {scale!r}")
+    out = a.copy()
+    h, w = out.shape[:2]
+    for box in boxes:
+        top, left, size = (int(v) * scale for v in box)
+        if size <= 0:
+            raise ValueError(f"a box's size must be positive, got {box!r}")
+        t, l, b, r = max(top, 0), max(left, 0), min(top + size, h), min(left + size, w)
+        if t >= b or l >= r:
+            continue  # outside the picture
+        k = min(width, b - t, r - l)
+        out[t:t + k, l:r] = out[b - k:b, l:r] = color
+        out[t:b, l:l + k] = out[t:b, r - k:r] = color
+    return out
 
 
 def _upscale(rgb: np.ndarray, scale: int) -> np.ndarray:
