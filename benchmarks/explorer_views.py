@@ -1,6 +1,7 @@
 """The explorer's flow views on cifar10-cnn's ExplaiNN result (the app's default chain relu8 → relu7): how many
-rules, how many a class "owns", and what focus mode shows. Writes docs/sankey-cifar10-top.png and
-docs/sankey-cifar10-focus.png (plotly figures rendered by Chromium, as the app draws them).
+rules, how many a class "owns", and what focus mode shows. Writes docs/sankey-cifar10-top.png,
+docs/sankey-cifar10-focus.png and docs/sankey-cifar10-other.png (top 30 by gain, the rest as "other"):
+plotly figures rendered by Chromium, as the app draws them.
 
 Run: .venv/bin/python benchmarks/explorer_views.py [class name, default cat]
 """
@@ -11,7 +12,7 @@ import time
 from pathlib import Path
 
 from nnrules.widgets import ExplorerState, MiningSettings
-from nnrules.widgets.views import sankey_figure
+from nnrules.widgets.views import BY_GAIN, OTHER, sankey_figure
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
@@ -46,10 +47,16 @@ def main():
     focus, rule_ids, node_ids = sankey_figure(s, 30, focus=cls)
     print(f"top 60 by support: {len(top.data[0].node.x)} groups; class {cls}'s chain: {len(set(rule_ids))} rules, "
           f"{len(node_ids)} groups")
+    other, rule_ids, node_ids = sankey_figure(s, 30, focus=BY_GAIN)
+    flow = other.data[0].link.value
+    shown = sum(v for v, i in zip(flow, rule_ids) if i != OTHER)
+    total = float(s.links["value"].sum())
+    print(f"top 30 by gain: {len(set(rule_ids) - {OTHER})} rules, {len(node_ids)} groups; the rules left out carry "
+          f"{1 - shown / total:.0%} of the flow (their 'other' links drawn at most half as wide as the shown ones)")
     if shutil.which("chromium") or shutil.which("chromium-browser"):
-        render(top, DOCS / "sankey-cifar10-top.png")
-        render(focus, DOCS / "sankey-cifar10-focus.png")
-        print(f"wrote {DOCS / 'sankey-cifar10-top.png'} and {DOCS / 'sankey-cifar10-focus.png'}")
+        for fig, name in ((top, "top"), (focus, "focus"), (other, "other")):
+            render(fig, DOCS / f"sankey-cifar10-{name}.png")
+            print(f"wrote {DOCS / f'sankey-cifar10-{name}.png'}")
 
 
 if __name__ == "__main__":

@@ -2,6 +2,7 @@
 import datetime
 import io
 import json
+import re
 import threading
 import warnings
 
@@ -808,27 +809,42 @@ def test_top_by_gain_sums_the_rest_into_other_links(mined):
     their layer's column; clicking them opens nothing."""
     from nnrules.widgets.views import BY_GAIN, OTHER, FlowView
 
-    fig, rule_ids, node_ids = sankey_figure(mined, max_rules=5, focus=BY_GAIN)
+    fig, rule_ids, node_ids = sankey_figure(mined, max_rules=6, focus=BY_GAIN)
     shown = [i for i in rule_ids if i != OTHER]
-    assert set(shown) == set(mined.rules.nlargest(5, "gain")["id"])
+    per_pair = mined.rules.sort_values("gain", ascending=False).groupby("pair").head(3)["id"]  # 6 over 2 pairs
+    assert set(shown) == set(per_pair)
     sk = fig.data[0]
     n_links = len(sk.link.source)
     n_other = rule_ids.count(OTHER)
     assert n_other == mined.links.assign(
         a=mined.nodes["layer"].to_numpy()[mined.links["source"]],
         b=mined.nodes["layer"].to_numpy()[mined.links["target"]])[["a", "b"]].drop_duplicates().shape[0]
-    assert sum(sk.link.value) == pytest.approx(mined.links["value"].sum())  # nothing dropped, nothing doubled
+    drawn = [v for v, i in zip(sk.link.value, rule_ids) if i == OTHER]
+    real = [float(re.search(r"summed support ([\d.e+]+)", c[1]).group(1)) for c, i in zip(sk.link.customdata, rule_ids)
+            if i == OTHER]
+    shown_flow = sum(v for v, i in zip(sk.link.value, rule_ids) if i != OTHER)
+    assert shown_flow + sum(real) == pytest.approx(mined.links["value"].sum(), rel=1e-3)  # nothing dropped or doubled
+    assert all(d <= r + 1e-9 for d, r in zip(drawn, real))  # drawn capped (and said so), never inflated
     labels = list(sk.node.label[n_links:])
     others = [k for k, l in enumerate(labels) if l == "other"]
     assert len(others) == node_ids.count(OTHER) >= 2 and all(node_ids[k] == OTHER for k in others)
+    out_, in_ = np.zeros(len(labels)), np.zeros(len(labels))
+    np.add.at(out_, np.asarray(sk.link.source) - n_links, sk.link.value)
+    np.add.at(in_, np.asarray(sk.link.target) - n_links, sk.link.value)
+    flow = np.maximum(out_, in_)
     for k in others:  # the bottom of its column
         column = [j for j in range(len(labels)) if sk.node.x[j] == sk.node.x[k]]
         assert sk.node.y[k] == max(sk.node.y[j] for j in column)
+    for x in set(sk.node.x):  # room by flow: neighbours' spans never overlap
+        column = sorted((j for j in range(len(labels)) if sk.node.x[j] == x), key=lambda j: sk.node.y[j])
+        share = flow[column] / flow[column].sum() * 0.98
+        for a, b in zip(column, column[1:]):
+            assert sk.node.y[a] + share[column.index(a)] / 2 <= sk.node.y[b] - share[column.index(b)] / 2 + 1e-9
     assert "more as 'other'" in fig.layout.title.text and "by gain" in fig.layout.title.text
     assert all("rules not shown" in c[0] for c, i in zip(sk.link.customdata, rule_ids) if i == OTHER)
 
     got = []
-    view = FlowView(mined, lambda r: got.append(("rule", r)), lambda n: got.append(("node", n)), max_rules=5)
+    view = FlowView(mined, lambda r: got.append(("rule", r)), lambda n: got.append(("node", n)), max_rules=6)
     view.refresh()
     assert BY_GAIN in [v for _, v in view.focus.options]
     view.focus.value = BY_GAIN
