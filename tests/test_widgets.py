@@ -885,3 +885,42 @@ def test_the_chosen_rules_chain_is_a_focus(mined):
     mined.select_rule(other)
     view.show_rule(other)  # choosing a rule inside the shown chain keeps the chain in view
     assert view.focus.value == f"{RULE_CHAIN}{later}"
+
+
+def test_your_own_module_from_a_notebook():
+    """A researcher's own network (nn.Sequential with BatchNorm, in-place ReLUs, Dropout) and data, passed to
+    Explorer: accuracy measured, numbered layers named by their type in the Layers list, mining and a detail
+    work; bad arguments say what to pass."""
+    from torch import nn
+
+    from nnrules import zoo
+
+    z = zoo.load("digits-cnn")
+    x, y = z.train.tensors
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+                        nn.Flatten(), nn.Linear(8 * 16, 32), nn.ReLU(inplace=True), nn.Dropout(0.2),
+                        nn.Linear(32, 10))
+    opt = torch.optim.Adam(net.parameters(), 1e-2)
+    for _ in range(40):
+        opt.zero_grad()
+        nn.functional.cross_entropy(net(x), y).backward()
+        opt.step()
+    unlabelled = y.clone()
+    unlabelled[::2] = -1
+    app = Explorer(net.eval(), data=(x, unlabelled), threaded=False, class_names=[f"d{i}" for i in range(10)])
+    s = app.state
+    expected = float((net(x[1::2]).argmax(1) == y[1::2]).float().mean())
+    assert s.model_name == "Sequential" and s.accuracy == pytest.approx(expected) and "718 labelled" in s.info
+    assert ("6 · ReLU", "6") in app.mine_panel.layers.options and app.mine_panel.layers.value == ("6", "2")
+    app.mine_panel.start()
+    assert len(s.rules) > 0 and "d" in s.rules["text"].iloc[0]
+    s.select_rule(0)
+    d = s.detail()
+    assert len(d.exemplars) > 0 and d.heatmaps and not d.errors
+    with pytest.raises(UserInputError, match="data:"):
+        Explorer(net, threaded=False)
+    with pytest.raises(UserInputError, match="no zoo model"):
+        Explorer("resnet-9000", threaded=False)
+    with pytest.raises(UserInputError, match="model must be"):
+        s.load_module("net.pt", (x, y))

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import ipywidgets as W
+from torch import nn
 
 from ._ui import message
 from .detail import DetailPanel
@@ -18,13 +19,15 @@ __all__ = ["Explorer"]
 class Explorer:
     """``Explorer().widget`` is the whole app; in a notebook the object displays itself.
 
-    ``model`` is loaded at start (a zoo name, or None to wait for the user); ``threaded=False`` runs
+    ``model`` is loaded at start: a zoo name, your own ``nn.Module`` with its ``data`` (and ``class_names``;
+    see :meth:`ExplorerState.load_module`), or None to wait for the user; ``threaded=False`` runs
     mining in the calling thread (scripts, tests); the app stays responsive either way. ``data_root``: the
     only folder whose files the app reads (default ``$NNRULES_DATA``, else ``data/`` beside the notebook).
     """
 
-    def __init__(self, model: str | None = "digits-cnn", threaded: bool = True,
-                 state: ExplorerState | None = None, data_root: str | None = None) -> None:
+    def __init__(self, model: "str | nn.Module | None" = "digits-cnn", threaded: bool = True,
+                 state: ExplorerState | None = None, data_root: str | None = None, data=None,
+                 class_names: list[str] | None = None) -> None:
         self.state = state or ExplorerState(data_root=data_root)
         self.model_panel = ModelPanel(self.state, self._loaded, threaded=threaded,
                                       on_busy=lambda busy: setattr(self.mine_panel.mine, "disabled", busy))
@@ -50,9 +53,17 @@ class Explorer:
                         "exemplars and heatmaps.</small>")
         self.widget = W.VBox([header, W.HBox([left, right])])
         self.widget.add_class("nnr-app")
-        if model is not None:
+        if isinstance(model, str):
+            if model not in self.model_panel.zoo.options:
+                raise UserInputError(f"model: no zoo model {model!r}; choose one of {list(self.model_panel.zoo.options)}, "
+                                     "or pass your own torch.nn.Module with data=")
             self.model_panel.zoo.value = model
             self.model_panel.run_load()
+        elif model is not None:
+            if data is None:
+                raise UserInputError("data: your model needs data to mine on, e.g. Explorer(model, data=(inputs, "
+                                     "labels)) or data=a Dataset or an image folder")
+            self.model_panel.run_load(module=(model, data, class_names))
 
     def _ipython_display_(self) -> None:
         from IPython.display import display

@@ -10,7 +10,7 @@ from PIL import Image
 from torch import nn
 
 from nnrules import zoo
-from nnrules.recording.hooks import OUTPUT
+from nnrules.recording.hooks import OUTPUT, on_model
 from nnrules.recording.hooks import layers as layer_table
 from nnrules.recording.loading import as_loader, iterate_inputs, load_model
 from nnrules.registry import REDUCTIONS
@@ -66,7 +66,8 @@ class LoadingMixin:
         """Load a user's weights and data. The model file is a ``state_dict``
         (``torch.save(model.state_dict(), path)``) of ``architecture`` — a zoo model name or a torchvision
         model name; the number of classes is read from the weights. Pickled modules are refused: the app
-        never runs code from a file (in a notebook, pass your module to ``Explorer`` instead). The data are
+        never runs code from a file (in a notebook, pass your module to ``Explorer(model=..., data=...)``, see
+        :meth:`load_module`). The data are
         an image folder (one sub-folder per class; resized to ``size`` pixels if given) or a saved data set
         (``torch.save((inputs, labels), path)`` with inputs ``(n, C, H, W)``)."""
         if not str(model_path).strip():
@@ -94,6 +95,41 @@ class LoadingMixin:
         self._set_model(model_file.name, model, x, y, classes, float("nan"),
                         f"{len(x)} samples from {self.data_root.show(data)} ({len(classes)} classes).", check)
         self.accuracy = float((self._predict(model, x) == y).float().mean())  # the layer table checked it runs
+        return self
+
+    def load_module(self, model: nn.Module, data, class_names: list[str] | None = None, name: str | None = None,
+                    check: Callable[[], None] = lambda: None) -> "ExplorerState":
+        """A model from your notebook: ``model`` any ``nn.Module`` that returns ``(batch, n_classes)`` logits,
+        on any device (it stays there; inputs are moved to it); ``data`` anything ``nnrules.record`` takes — a
+        pair ``(inputs, labels)``, a ``Dataset``, a ``DataLoader`` without shuffling, a tensor of inputs, an
+        image folder — of which the first MAX_SAMPLES samples are kept (on the CPU). Samples without a label
+        get −1; the accuracy is measured on the labelled ones. ``class_names`` default to "0", "1", …"""
+        if not isinstance(model, nn.Module):
+            raise UserInputError(f"model must be your network, a torch.nn.Module, got {type(model).__name__}")
+        if class_names is not None and (isinstance(class_names, str)
+                                        or not all(isinstance(c, str) for c in class_names)):
+            raise UserInputError("class_names must be a list of strings, one per output of the model")
+        try:
+            loader, _ = as_loader(data, 256)
+            xs, ys, count = [], [], 0
+            for xb, yb in iterate_inputs(loader):
+                xs.append(xb.detach().cpu())
+                ys.append(torch.full((len(xb),), -1) if yb is None else torch.as_tensor(yb).detach().cpu().long())
+                count += len(xb)
+                if count >= MAX_SAMPLES:
+                    break
+        except (ValueError, TypeError) as err:
+            raise UserInputError(f"data: {err}") from err
+        if not xs:
+            raise UserInputError("data holds no samples")
+        x, y = torch.cat(xs)[:MAX_SAMPLES], torch.cat(ys)[:MAX_SAMPLES]
+        check()
+        labelled = y >= 0
+        self._set_model(name or type(model).__name__, model, x, y, list(class_names or []), float("nan"),
+                        f"your model {type(model).__name__}; mining data: {len(x)} samples"
+                        f"{'' if labelled.all() else f' ({int(labelled.sum())} labelled)'}.", check)
+        if labelled.any():
+            self.accuracy = float((self._predict(model, x[labelled]) == y[labelled]).float().mean())
         return self
 
     def _load_data(self, path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
@@ -134,7 +170,7 @@ class LoadingMixin:
         out = []
         with torch.no_grad():
             for xb, _ in iterate_inputs(loader):
-                out.append(model.eval()(xb).argmax(1))
+                out.append(model.eval()(on_model(model, xb)).argmax(1).cpu())
         return torch.cat(out)
 
     def _set_model(self, name, model, x, y, class_names, accuracy, info, check=lambda: None) -> None:

@@ -111,9 +111,11 @@ class ModelPanel:
 
     _LOADING = "loading… (a zoo model trains once on first use; up to a few minutes)"
 
-    def run_load(self) -> bool:
+    def run_load(self, module: tuple | None = None) -> bool:
         """Load in a background job (the page stays live; Cancel keeps the previous model). Returns whether
-        the load succeeded when run inline (``threaded=False``), else True once started."""
+        the load succeeded when run inline (``threaded=False``), else True once started. ``module``: ``(model,
+        data, class_names)`` of a model from the notebook (:meth:`ExplorerState.load_module`) instead of the
+        panel's choice."""
         if self.jobs.busy:
             return False
         self._stage, self.bar.value = self._LOADING, 0.0
@@ -125,7 +127,9 @@ class ModelPanel:
 
         def work(event):
             check = checker(event)
-            if source == "zoo":
+            if module is not None:
+                self.state.load_module(*module, check=check)
+            elif source == "zoo":
                 self.state.load_zoo(zoo_name, check=check, progress=self._progress)
             else:
                 self.state.load_files(*files, check=check)
@@ -298,7 +302,13 @@ class MinePanel:
 
     def refresh(self) -> None:
         """New model: offer its layers and classes, preselect the default chain."""
-        self.layers.options = self.state.chainable_layers()
+        names = self.state.chainable_layers()
+        if any(n.split(".")[-1].isdigit() for n in names):  # nn.Sequential children ("6"): say what they are
+            kind = dict(zip(self.state.layer_table["name"], self.state.layer_table["type"]))
+            self.layers.options = [(f"{n} · {kind.get(n, '')}" if n.split(".")[-1].isdigit() else n, n)
+                                   for n in names]
+        else:
+            self.layers.options = names
         self.layers.value = tuple(self.state.default_chain())
         self.classes.options = [(n, i) for i, n in enumerate(self.state.class_names)]
         self.classes.value = (0,) if self.state.class_names else ()
