@@ -295,6 +295,7 @@ class FlowView:
                                         "the rest summed into grey 'other' links), or one class's chain: the "
                                         "strongest rules from the class down through the layers")
         self.focus.add_class("nnr-focus")
+        self.focus.layout = W.Layout(width="460px", max_width="100%")  # its longest choice is never cut
         fig, self.rule_ids, self.node_ids = sankey_figure(state, max_rules)
         gfig, self.graph_ids = graph_figure(state, max_rules)
         self.sankey = go.FigureWidget(fig)
