@@ -1,12 +1,14 @@
 """Registries: what nnrules offers, by name, with labels, parameters and help — the app builds its panels here.
 
-Four registries, each filled by the module that implements its entries when ``nnrules`` is imported:
+Four registries, each filled by the module that implements its entries (imported on the first read of the registry):
 ``MINERS`` (``nnrules.miners``), ``BINARIZERS`` (``nnrules.data.binarizer``), ``REDUCTIONS``
 (``nnrules.recording.record``) and ``ATTRIBUTIONS`` (``nnrules.attribution.methods``). Adding a miner
 is one module that defines the estimator and calls ``MINERS.register(...)`` with a ``run`` adapter
 (:class:`MiningContext` → result view); the app needs no edit beyond at most a small view.
 """
 from __future__ import annotations
+
+import importlib
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
@@ -57,9 +59,17 @@ class Entry:
 class Registry:
     """Named entries of one kind, in registration order."""
 
-    def __init__(self, kind: str) -> None:
+    def __init__(self, kind: str, provider: str | None = None) -> None:
         self.kind = kind
+        self.provider = provider  # the module whose import registers the built-in entries
         self._entries: dict[str, Entry] = {}
+
+    def _ensure(self) -> None:
+        """Import the provider before the first read: ``import nnrules`` is lazy, so ``from nnrules.registry
+        import MINERS`` alone must still list the built-in miners."""
+        if self.provider is not None:
+            provider, self.provider = self.provider, None
+            importlib.import_module(provider)
 
     def register(self, name: str, label: str, target: Any = None, params: tuple[Param, ...] | None = None,
                  **options) -> Any:
@@ -73,20 +83,25 @@ class Registry:
         return target
 
     def __getitem__(self, name: str) -> Entry:
+        self._ensure()
         if name not in self._entries:
             raise ValueError(f"unknown {self.kind} {name!r}; choose one of {list(self._entries)}")
         return self._entries[name]
 
     def __contains__(self, name: object) -> bool:
+        self._ensure()
         return name in self._entries
 
     def __iter__(self) -> Iterator[str]:
+        self._ensure()
         return iter(self._entries)
 
     def __len__(self) -> int:
+        self._ensure()
         return len(self._entries)
 
     def entries(self) -> list[Entry]:
+        self._ensure()
         return list(self._entries.values())
 
 
@@ -113,7 +128,7 @@ class MiningContext:
     options: dict = field(default_factory=dict)
 
 
-MINERS = Registry("miner")
-BINARIZERS = Registry("binarization")
-REDUCTIONS = Registry("reduction")
-ATTRIBUTIONS = Registry("attribution method")
+MINERS = Registry("miner", "nnrules.miners")
+BINARIZERS = Registry("binarization", "nnrules.data.binarizer")
+REDUCTIONS = Registry("reduction", "nnrules.recording.record")
+ATTRIBUTIONS = Registry("attribution method", "nnrules.attribution.methods")

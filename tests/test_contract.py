@@ -240,3 +240,15 @@ def test_rule_holds_on_by_hand():
     k1 = nnrules.Rule(head=(0, 1), tail=(0, 1), head_min=2, tail_min=1, support=0, holds=0)
     assert k1.holds_on(head, tail).tolist() == [False, False, False, False]
     assert k1.holds_on(np.ones((4, 2), bool), tail).tolist() == [True, True, True, False]
+
+
+def test_a_registry_read_alone_lists_the_built_in_entries():
+    """``import nnrules`` is lazy: reading a registry first (a fresh interpreter, nothing else imported) still
+    lists every built-in miner, binarization, reduction and attribution method."""
+    import subprocess
+    import sys
+
+    code = ("from nnrules.registry import ATTRIBUTIONS, BINARIZERS, MINERS, REDUCTIONS\n"
+            "print([len(r) for r in (MINERS, BINARIZERS, REDUCTIONS, ATTRIBUTIONS)], 'lrp' in ATTRIBUTIONS)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
+    assert out.stdout.strip() == "[4, 5, 4, 6] True", out.stdout + out.stderr
