@@ -34,9 +34,13 @@ GLOSSARY: dict[str, str] = {
     "ERIC literal": "A kernel being on (c12) or off (¬c12) for an image; ERIC's rules are ANDs of literals "
                     "that imply a class or a kernel of the next layer.",
     "patch rule": "A set of filters that are among the strongest in the image patches Grad-CAM marks as "
-                  "important for a class.",
+                  "important for a class; its exemplars show those patches outlined.",
     "chain (NeuroChains)": "The few filters, layer by layer, that keep the model's prediction on the chosen "
                            "images when everything else is switched off.",
+    "Focus": "Which rules the flow draws: the top ones by support; the top ones by gain in each layer pair "
+             "with the rest summed into a grey \"other\" link (drawn at most half as wide as the shown "
+             "rules; its hover gives its real share); a chosen rule's chain (the rules that share units with "
+             "it, layer by layer); or one class's chain.",
     "prototype": "An image synthesised to make the group fire as much as possible (activation "
                  "maximisation): what the group looks for.",
     "exemplars": "The real images where the group fires most — for a rule, among the images where the rule "
