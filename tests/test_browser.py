@@ -385,12 +385,13 @@ def test_many_visits_leave_at_most_the_cap_of_kernels(tmp_path, browser):
 # ------------------------------------------------------------------ the same app inside JupyterLab
 @pytest.fixture(scope="module")
 def lab_url(tmp_path_factory):
-    """JupyterLab (no token, loopback only) on a folder holding a one-cell notebook that shows the app."""
+    """JupyterLab (no token, loopback only) on a folder holding a one-cell notebook that shows the app
+    (``launch()``, as the README says)."""
     import nbformat
 
     root = tmp_path_factory.mktemp("lab")
-    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from nnrules.widgets import Explorer\n"
-                                                                   "app = Explorer()\napp")])
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("from nnrules.widgets import launch\n"
+                                                                   "app = launch()")])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(nb, root / "app.ipynb")
     lab = Path(sys.executable).with_name("jupyter-lab")
@@ -403,8 +404,8 @@ def lab_url(tmp_path_factory):
 
 
 def test_the_app_in_jupyterlab_renders_mines_and_shows_a_detail(lab_url, browser):
-    """The explorer as a researcher meets it in JupyterLab 4: run the cell, the app renders, Mine draws the
-    Sankey, choosing a rule fills the detail (a 1280-px window)."""
+    """The explorer as a researcher meets it in JupyterLab 4: run the cell, the start-up bar shows before the
+    app, the app renders, Mine draws the Sankey, choosing a rule fills the detail (a 1280-px window)."""
     pg = browser.new_page(viewport={"width": 1280, "height": 1600})
     errors = []
     pg.on("pageerror", lambda e: errors.append(str(e)))
@@ -415,10 +416,13 @@ def test_the_app_in_jupyterlab_renders_mines_and_shows_a_detail(lab_url, browser
         pg.wait_for_timeout(500)
         if pg.locator(".jp-Dialog").count():  # a first-start dialog (kernel choice, news): accept its default
             pg.locator(".jp-Dialog .jp-mod-accept").first.click()
+        pg.add_script_tag(content=LOAD_PROBE)
         pg.locator(".jp-Notebook .jp-Cell .jp-InputArea-editor").first.click()
         pg.keyboard.press("Shift+Enter")
         pg.wait_for_selector(".jp-OutputArea .nnr-app", timeout=180_000)
         pg.wait_for_selector(".nnr-model-summary", timeout=180_000)
+        t = pg.evaluate("window.__load")
+        assert t["starting"] < t["app"] <= t["ready"], t
         pg.click(".nnr-mine")
         pg.wait_for_selector(".nnr-sankey .sankey-link", timeout=180_000)
         options = pg.locator(".nnr-rule-choice select option")
