@@ -284,11 +284,13 @@ def test_a_1024_px_window_cuts_no_control_and_needs_no_sideways_scroll(page):
             assert b["x"] + b["width"] <= controls["x"] + controls["width"] + 1, sel
         sankey = box(".nnr-sankey")
         assert sankey["x"] + sankey["width"] <= 1024
-        # the focus choices are whole: the select is wider than its longest option's text (+ its arrow)
-        room, longest = page.evaluate("""() => { const s = document.querySelector('.nnr-focus select');
-            const c = document.createElement('canvas').getContext('2d'); c.font = getComputedStyle(s).font;
-            return [s.clientWidth, Math.max(...[...s.options].map(o => c.measureText(o.text).width))]; }""")
-        assert longest + 20 <= room, (longest, room)
+        # choices are whole: each select is wider than its longest option's text (+ its arrow)
+        for sel in (".nnr-focus", ".nnr-binarize", ".nnr-miner", ".nnr-model-input"):
+            room, longest = page.evaluate("""(sel) => { const s = document.querySelector(sel + ' select');
+                const c = document.createElement('canvas').getContext('2d'); c.font = getComputedStyle(s).font;
+                return [s.clientWidth, Math.max(...[...s.options].map(o => c.measureText(o.text).width))]; }""",
+                                          sel)
+            assert longest + 20 <= room, (sel, longest, room)
         _shot(page, "1024px")
     finally:
         page.set_viewport_size({"width": 1500, "height": 1900})

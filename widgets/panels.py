@@ -258,12 +258,16 @@ class MinePanel:
         self.reduce = W.Dropdown(options=[(e.label, e.name) for e in REDUCTIONS.entries()], value="max",
                                  description="Conv → unit", style=_STYLE,
                                  tooltip="how a conv channel's map becomes a unit")
-        self.binarize = W.Dropdown(options=[(f"{e.name}: {e.label}", e.name) for e in BINARIZERS.entries()],
+        # short choices, the chosen one explained below (long labels were cut in the 340-px column)
+        self.binarize = W.Dropdown(options=[(e.name, e.name) for e in BINARIZERS.entries()],
                                    value=APP_DEFAULTS["binarize"], description="On when", style=_STYLE,
                                    tooltip="when a unit counts as firing")
+        self.binarize.add_class("nnr-binarize")
+        self.binarize_help = W.HTML()
         self.binarize_boxes = {e.name: ParamBox(e.params) for e in BINARIZERS.entries()}
         self.uses = {"reduction": self.reduce,
-                     "binarizer": W.VBox([self.binarize] + [b.widget for b in self.binarize_boxes.values()])}
+                     "binarizer": W.VBox([self.binarize, self.binarize_help]
+                                         + [b.widget for b in self.binarize_boxes.values()])}
         self.param_boxes = {e.name: ParamBox(e.params) for e in MINERS.entries()}
         self.mine = W.Button(description="Mine", button_style="success")
         self.mine.add_class("nnr-mine")
@@ -299,6 +303,7 @@ class MinePanel:
             show(box.widget, name == entry.name)
         for name, box in self.binarize_boxes.items():
             show(box.widget, name == self.binarize.value)
+        self.binarize_help.value = f"<small>on when {html.escape(BINARIZERS[self.binarize.value].label)}</small>"
 
     def refresh(self) -> None:
         """New model: offer its layers and classes, preselect the default chain."""
