@@ -38,8 +38,9 @@ _PALETTE = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#
 
 def _shown(state: ExplorerState, max_rules: int, focus: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """(link row positions, node ids) of the ``max_rules`` rules with the largest support; with ``focus``
-    :data:`BY_GAIN` of the largest gain, ``max_rules`` split evenly over the layer pairs; with ``focus`` a class name of that class's chain (:meth:`chain_of`,
-    at most 8 rules a layer pair);
+    :data:`BY_GAIN` of the largest gain, ``max_rules`` split evenly over the layer pairs; with ``focus``
+    ``RULE_CHAIN + id`` of that rule's chain (:meth:`chain_through`); with ``focus`` a class name of that
+    class's chain (:meth:`chain_of`; chains keep at most 8 rules a layer pair);
     a NeuroChains chain, which has links but no rules: its ``max_rules`` heaviest links."""
     links = state.links
     if state.flow is None and len(links):
@@ -174,8 +175,8 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
              f"{v:.3g} (summed |weight| between the two kept filters)" for i, v in zip(rule_ids, links["value"])]
     others = _others(state, rows) if focus == BY_GAIN else []
     other_node: dict[str, int] = {}
-    shown_flow: dict[tuple[str, str], float] = {}
-    for a, b, v in zip(links["source"], links["target"], links["value"]):
+    shown_flow: dict[tuple[str, str], float] = {}  # per (source layer, target layer), for the "other" cap
+    for a, b, v in zip(links["source"], links["target"], links["value"]) if others else ():
         key = (state.nodes["layer"].iloc[int(a)], state.nodes["layer"].iloc[int(b)])
         shown_flow[key] = shown_flow.get(key, 0.0) + float(v)
     for a, b, v, n in others:  # one grey "other" node per layer, one link per layer pair
