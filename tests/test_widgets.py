@@ -674,6 +674,12 @@ def test_focus_shows_one_classs_chain_in_words(mined):
     empty = ExplorerState()
     empty.load_zoo("digits-cnn")
     assert "top" not in sankey_figure(empty)[0].layout.title.text  # no "top 0 rules" before mining
+    empty.mine(MiningSettings(["relu3"], binarize="threshold", binarize_params={"value": 1e9}))
+    assert empty.rules.empty
+    from nnrules.widgets.views import BY_GAIN
+
+    for focus in (None, BY_GAIN):  # a mine that found nothing says so, not "top 0 of 0 rules"
+        assert sankey_figure(empty, focus=focus)[0].layout.title.text.endswith("· no rules found")
 
 
 def test_focus_in_the_flow_view_and_no_gain_for_eric():

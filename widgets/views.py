@@ -219,6 +219,8 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
         what = f" · {len(nd)} kept filters" if state.mined else ""
     elif not state.mined:
         what = ""
+    elif state.rules.empty:
+        what = " · no rules found"
     elif focus == BY_GAIN:
         shown = len(set(rule_ids) - {OTHER})
         what = (f" · top {shown} of {len(state.rules)} rules by {_gain_or_support(state)} (per layer pair)"
