@@ -25,12 +25,13 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="digits-cnn", help="zoo model name (default: digits-cnn)")
     p.add_argument("--model-file", help="a model file instead of --model: weights saved with "
                                         "torch.save(model.state_dict(), path) (give --architecture) or a "
-                                        "TorchScript archive")
+                                        "torch.export archive (.pt2)")
     p.add_argument("--architecture", help="the architecture of --model-file's weights: a zoo or torchvision "
                                           "model name, or package.module:function")
     p.add_argument("--trust-pickle", action="store_true",
-                   help="allow a --model-file that is a whole pickled module (torch.save(model, path)); "
-                        "unpickling runs code from the file: only for files you made yourself")
+                   help="allow a --model-file that runs code when loaded: a whole pickled module "
+                        "(torch.save(model, path)), a TorchScript archive or a .pt2 with pickled objects; "
+                        "only for files you made yourself")
     p.add_argument("--data", help="an image folder (one sub-folder per class) for --model-file")
 
 

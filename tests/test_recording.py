@@ -157,14 +157,16 @@ def test_image_folder_and_model_file(tmp_path, tiny):
 
     ds = nnrules.image_folder(tmp_path / "imgs", transform=lambda im: torch.tensor(np.array(im.convert("L")), dtype=torch.float32)[None] / 255)
     for model, layer in ((nnrules.load_model(tmp_path / "model.pt", trust=True), "fc"),
-                         (nnrules.load_model(tmp_path / "scripted.pt"), "output"),
+                         (nnrules.load_model(tmp_path / "scripted.pt", trust=True), "output"),
                          (nnrules.load_model(tmp_path / "weights.pt", architecture=type(tiny)), "fc")):
         acts = nnrules.record(model, ds, [layer], progress=False)
         assert acts.n_samples == 6 and acts.labels.tolist() == [0, 0, 0, 1, 1, 1]
     with pytest.raises(nnrules.recording.loading.UnsafeFileError, match="trust=True"):
         nnrules.load_model(tmp_path / "model.pt")
     with pytest.raises(ValueError, match="TorchScript model cannot take forward hooks"):
-        nnrules.record(nnrules.load_model(tmp_path / "scripted.pt"), ds, ["conv"], progress=False)
+        nnrules.record(nnrules.load_model(tmp_path / "scripted.pt", trust=True), ds, ["conv"], progress=False)
+    with pytest.raises(nnrules.recording.loading.UnsafeFileError, match="TorchScript.*trust=True"):
+        nnrules.load_model(tmp_path / "scripted.pt")
     with pytest.raises(ValueError, match="no images"):
         nnrules.image_folder(tmp_path / "empty")
     with pytest.raises(ValueError, match="state_dict.*architecture"):

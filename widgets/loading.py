@@ -10,9 +10,10 @@ from PIL import Image
 from torch import nn
 
 from nnrules import zoo
+from nnrules.recording._archives import file_kind
 from nnrules.recording.hooks import OUTPUT, on_model
 from nnrules.recording.hooks import layers as layer_table
-from nnrules.recording.loading import as_loader, iterate_inputs, load_model
+from nnrules.recording.loading import UnsafeFileError, as_loader, iterate_inputs, load_model
 from nnrules.registry import REDUCTIONS
 
 from .errors import UserInputError
@@ -257,13 +258,17 @@ def _load_weights(path: Path, architecture: str) -> nn.Module:
     """``load_model`` without trust; a torchvision architecture gets ``num_classes`` from the weights."""
     if not architecture:
         try:
-            model = load_model(path)  # a TorchScript archive is accepted here and refused with a reason later
+            model = load_model(path)  # refuses before loading what would run code (pickles, TorchScript)
+        except UnsafeFileError as err:
+            raise ValueError(f"{path.name!r} is {err.what}; the app never runs code from a file. Save the weights "
+                             "with torch.save(model.state_dict(), path) and choose their architecture (a zoo or "
+                             "torchvision model name)") from None
         except ValueError as err:
             raise ValueError(f"{err} — in the app: choose the architecture (a zoo or torchvision model name) "
                              "for a file of weights") from err
         return model
     kwargs = {}
-    if architecture not in zoo.ARCHITECTURES and path.is_file():
+    if architecture not in zoo.ARCHITECTURES and file_kind(path) in ("zip", "other"):
         try:
             weights = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 — load_model below says what is wrong with the file
@@ -272,7 +277,11 @@ def _load_weights(path: Path, architecture: str) -> nn.Module:
             last = [v for v in weights.values() if isinstance(v, torch.Tensor) and v.dim() == 2]
             if last:
                 kwargs["num_classes"] = int(last[-1].shape[0])
-    return load_model(path, architecture, **kwargs)
+    try:
+        return load_model(path, architecture, **kwargs)
+    except UnsafeFileError as err:
+        raise ValueError(f"{path.name!r} is {err.what}; the app never runs code from a file. Save the weights "
+                         "with torch.save(model.state_dict(), path)") from None
 
 
 def _rgb(im: Image.Image) -> Image.Image:

@@ -13,6 +13,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
+from . import _archives
+
 __all__ = ["as_loader", "load_model", "image_folder", "scan_images", "IMAGE_EXTENSIONS", "UnsafeFileError",
            "MAX_SCAN_FILES", "MAX_SCAN_SECONDS"]
 
@@ -144,7 +146,12 @@ def image_folder(root: str | os.PathLike, transform=None, size: int | tuple[int,
 
 
 class UnsafeFileError(ValueError):
-    """A model file that can only be loaded by unpickling (running) code from it, without ``trust=True``."""
+    """A model file that can only be loaded by running code from it (unpickling, TorchScript), without
+    ``trust=True``. ``what`` says in a few words what the file is (for messages that cannot offer trust)."""
+
+    def __init__(self, message: str, what: str = "a file whose loading runs code from it") -> None:
+        super().__init__(message)
+        self.what = what
 
 
 def _architecture(architecture: str | Callable[..., nn.Module], kwargs: dict) -> nn.Module:
@@ -192,35 +199,46 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
       name (``"digits-cnn"``), a torchvision model name (``"resnet18"``, built with ``weights=None`` and ``architecture_kwargs``, e.g.
       ``num_classes=10``), ``"package.module:function"`` or a callable that builds the module. The weights
       are read with ``torch.load(weights_only=True)``, which runs no code from the file.
-    - A TorchScript archive (``torch.jit.save``): loaded as is (no pickled Python objects). Note that
-      TorchScript modules take no forward hooks, so they cannot be recorded; save the state_dict instead.
+    - A TorchScript archive (``torch.jit.save``) only with ``trust=True``: it holds code that runs when it is
+      loaded and called. TorchScript modules take no forward hooks, so they cannot be recorded; save the
+      state_dict instead. The kind of file is told from the zip's member names, before anything loads it.
     - A ``torch.export`` archive (``torch.export.save``, ``.pt2``): unflattened into a module with the
-      original submodule names, so hooks and recording work. ``torch.export.load`` falls back to unpickling
-      when a stored blob is not plain tensors; every pickled member of the archive is therefore checked with
-      ``weights_only=True`` first and a failing one is refused unless ``trust=True``. Export with a dynamic
-      batch dimension (``dynamic_shapes``) to record in batches.
+      original submodule names, so hooks and recording work. ``torch.export.load`` unpickles, evaluates and
+      executes parts of an archive (see :mod:`nnrules.recording._archives`); without ``trust=True`` every
+      member is checked first and an archive that is not a plain program of ATen operators on tensors is
+      refused. Export with a dynamic batch dimension (``dynamic_shapes``) to record in batches.
     - A whole pickled module (``torch.save(model, path)``) only with ``trust=True``: unpickling runs code
       from the file — only for files you made yourself. Without it the file is refused with what to do.
     """
     path = Path(path)
     if not path.is_file():
-        raise ValueError(f"model file {str(path)!r} does not exist")
-    if _is_export_archive(path):
+        raise ValueError(f"model file {str(path)!r} does not exist or is not a regular file")
+    kind = _archives.file_kind(path)
+    if kind == "export":
+        if not trust:
+            _check_exported(path)
         if architecture is not None:
             raise ValueError(f"{path.name!r} is a torch.export archive, which holds its own architecture: "
                              "drop architecture=")
-        return _load_exported(path, trust)
-    try:
-        with warnings.catch_warnings():  # torch ≥ 2.10 deprecates TorchScript; users still have such files
-            warnings.simplefilter("ignore", FutureWarning)
-            scripted = torch.jit.load(str(path), map_location=map_location)
-    except Exception:  # not TorchScript
-        scripted = None
-    if scripted is not None:
+        return _load_exported(path)
+    if kind == "torchscript":
+        if not trust:  # torch.jit.load compiles the file's code and runs its __setstate__ methods
+            raise UnsafeFileError(
+                f"{path.name!r} is a TorchScript archive: its code runs when it is loaded and called, and a "
+                "TorchScript module takes no forward hooks, so it cannot be recorded anyway. Save the weights — "
+                "torch.save(model.state_dict(), path) — and load them with load_model(path, architecture=...); "
+                "or, for a file you made yourself, pass trust=True (CLI: --trust-pickle)",
+                what="a TorchScript archive (its code runs when it is loaded)")
         if architecture is not None:
             raise ValueError(f"{path.name!r} is a TorchScript archive, which holds its own architecture: "
                              "drop architecture=")
-        return scripted
+        with warnings.catch_warnings():  # torch ≥ 2.10 deprecates TorchScript; users still have such files
+            warnings.simplefilter("ignore", FutureWarning)
+            try:
+                return torch.jit.load(str(path), map_location=map_location)
+            except Exception as err:  # noqa: BLE001 — a broken archive
+                raise ValueError(f"{path.name!r} is a TorchScript archive that could not be loaded: "
+                                 f"{str(err).splitlines()[0]}") from err
     try:
         obj = torch.load(str(path), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
@@ -233,7 +251,8 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
                 "loading it would run code from the file. Save the weights instead — "
                 "torch.save(model.state_dict(), path) — and load them with "
                 "load_model(path, architecture=<a zoo or torchvision model name, 'module:function' or a callable>); "
-                "or, for a file you made yourself, pass trust=True (CLI: --trust-pickle)") from err
+                "or, for a file you made yourself, pass trust=True (CLI: --trust-pickle)",
+                what="a whole pickled module (unpickling runs code from the file)") from err
         try:
             obj = torch.load(str(path), map_location=map_location, weights_only=False)
         except (AttributeError, ModuleNotFoundError) as err2:  # the module's class is not importable here
@@ -267,37 +286,25 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
     raise ValueError(f"{path.name!r} holds a {type(obj).__name__}, not a model or a state_dict")
 
 
-def _is_export_archive(path: Path) -> bool:
-    import zipfile
-
-    if not zipfile.is_zipfile(path):
-        return False
-    with zipfile.ZipFile(path) as z:
-        names = z.namelist()
-    return any(n.endswith("/archive_format") for n in names) and any("/models/" in n for n in names)
-
-
-def _load_exported(path: Path, trust: bool) -> nn.Module:
-    """A ``torch.export`` archive as a module with hooks (see :func:`load_model`)."""
-    import io
-    import zipfile
-
-    with zipfile.ZipFile(path) as z:
-        for name in z.namelist():
-            if not name.endswith((".pt", ".pkl")):
-                continue
-            try:
-                torch.load(io.BytesIO(z.read(name)), map_location="cpu", weights_only=True)
-            except Exception as err:  # noqa: BLE001 — anything but plain tensors and containers
-                if not trust:
-                    raise UnsafeFileError(
-                        f"{path.name!r} is a torch.export archive whose member {name!r} holds pickled Python "
-                        "objects; torch.export.load would unpickle (run) them. Re-export without custom "
-                        "objects, save the state_dict instead, or pass trust=True for a file you made "
-                        "yourself") from err
+def _check_exported(path: Path) -> None:
+    """Refuse a ``torch.export`` archive that ``torch.export.load`` would run code from (before it reads it)."""
     try:
-        program = torch.export.load(str(path))
-        return torch.export.unflatten(program)
+        _archives.check_export_archive(path)
+    except _archives.ArchiveRefused as err:
+        raise UnsafeFileError(
+            f"{path.name!r} is a torch.export archive that torch.export.load would run code from: {err}. "
+            "Re-export a plain module (no custom objects), save the state_dict instead, or pass trust=True "
+            "for a file you made yourself", what=f"a torch.export archive that would run code when loaded ({err})"
+        ) from None
+
+
+def _load_exported(path: Path) -> nn.Module:
+    """A ``torch.export`` archive as a module with hooks (see :func:`load_model`)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            program = torch.export.load(str(path))
+            return torch.export.unflatten(program)
     except Exception as err:  # noqa: BLE001 — a broken or incompatible archive
         raise ValueError(f"{path.name!r} is a torch.export archive that could not be loaded: "
                          f"{str(err).splitlines()[0]}") from err
