@@ -204,7 +204,7 @@ def test_user_files_good_and_bad(tmp_path, digits):
     torch.save(digits.model.state_dict(), model)
     pickled = tmp_path / "pickled.pt"
     torch.save(digits.model, pickled)
-    with pytest.raises(UserInputError, match="run code from the file"):  # the app never unpickles
+    with pytest.raises(UserInputError, match="never runs code from a file"):  # the app never unpickles
         s.load_files(str(pickled), str(empty))
     with pytest.raises(UserInputError, match="choose the architecture"):
         s.load_files(str(model), str(empty))
@@ -364,7 +364,7 @@ def test_the_app_reads_only_under_its_data_root(tmp_path, digits):
             return (os.system, (f"touch {marker}",))
     torch.save({"w": Evil()}, root / "evil.pt")
     for arch in ("", "digits-cnn", "resnet18"):
-        with pytest.raises(UserInputError, match="run code from the file"):
+        with pytest.raises(UserInputError, match="never runs code from a file"):
             s.load_files("evil.pt", "imgs", architecture=arch)
     assert not marker.exists()
     s.load_files("weights.pt", "imgs", architecture="digits-cnn")  # the link cycle is not followed

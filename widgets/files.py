@@ -9,6 +9,7 @@ folder ``data`` beside the notebook.
 from __future__ import annotations
 
 import atexit
+import errno
 import io
 import os
 import shutil
@@ -21,7 +22,7 @@ from nnrules.recording.loading import scan_images
 
 from .errors import UserInputError
 
-__all__ = ["DataRoot", "MAX_SCAN_FILES", "MAX_SCAN_SECONDS", "MAX_UPLOAD_BYTES", "MAX_ZIP_ENTRIES"]
+__all__ = ["DataRoot", "MAX_SCAN_FILES", "MAX_SCAN_SECONDS", "MAX_UPLOAD_BYTES", "MAX_ZIP_ENTRIES", "UPLOAD_MAX_AGE"]
 
 #: The app's folder scans stop with a message after this many entries or seconds (a shared server).
 MAX_SCAN_FILES = 20_000
@@ -29,6 +30,20 @@ MAX_SCAN_SECONDS = 10.0
 #: Largest upload (a weights file, or a zip's files unpacked together) and most entries in a zip.
 MAX_UPLOAD_BYTES = 500 * 2**20
 MAX_ZIP_ENTRIES = 20_000
+#: Longest path a user may type; upload folders untouched this long (seconds) are removed (see sweep_uploads).
+MAX_PATH_CHARS = 1024
+UPLOAD_MAX_AGE = 24 * 3600.0
+
+
+def _alive(pid: int) -> bool:
+    """Whether a process with this id runs on this machine (signal 0 checks without sending anything)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError, ValueError):
+        return True  # exists, owned by another user (or an id we cannot test): keep its folder
+    return True
 
 
 class DataRoot:
@@ -52,12 +67,21 @@ class DataRoot:
         text = str(text).strip()
         if not text:
             raise UserInputError(f"enter the {what}: a path inside the data folder {self.name!r}")
+        if "\x00" in text or len(text) > MAX_PATH_CHARS or any(len(part) > 255 for part in Path(text).parts):
+            raise UserInputError(f"the {what} is not a path name (too long or with a NUL character): enter a path "
+                                 f"inside the data folder {self.name!r}")
         p = Path(text)
-        real = (p if p.is_absolute() else self.path / p).resolve()  # follows links and ..
-        if real != self.path and self.path not in real.parents:
+        try:
+            real = (p if p.is_absolute() else self.path / p).resolve()  # follows links and ..
+            inside = real == self.path or self.path in real.parents
+            exists = inside and real.exists()
+        except (OSError, ValueError, RuntimeError):  # a link loop, a name the file system refuses
+            raise UserInputError(f"the {what} cannot be looked up: enter a path inside the data folder "
+                                 f"{self.name!r}") from None
+        if not inside:
             raise UserInputError(f"the {what} must be inside the app's data folder {self.name!r}: put the file "
                                  "there and enter its path relative to that folder")
-        if not real.exists():
+        if not exists:
             raise UserInputError(f"the {what} {self.show(real)!r} does not exist in the data folder {self.name!r}")
         return real
 
@@ -78,29 +102,57 @@ class DataRoot:
                 break
         return out
 
-    def image_files(self, folder: Path, limit: int) -> tuple[list[tuple[Path, int]], list[str]]:
+    def image_files(self, folder: Path, limit: int, skipped: list[str] | None = None,
+                    ) -> tuple[list[tuple[Path, int]], list[str]]:
         """(image path, class index) pairs from ``folder``'s class sub-folders — at most ``limit`` images,
         spread over the classes — and the class names, by :func:`nnrules.recording.loading.scan_images` (no
-        links followed; at most ``MAX_SCAN_FILES`` entries and ``MAX_SCAN_SECONDS``); messages name paths
-        relative to the root."""
+        links followed, only regular files — the others appended to ``skipped``; at most ``MAX_SCAN_FILES``
+        entries and ``MAX_SCAN_SECONDS``); messages name paths relative to the root."""
         try:
-            return scan_images(folder, limit, show=self.show, max_files=MAX_SCAN_FILES, max_seconds=MAX_SCAN_SECONDS)
+            return scan_images(folder, limit, show=self.show, max_files=MAX_SCAN_FILES, max_seconds=MAX_SCAN_SECONDS,
+                               skipped=skipped)
         except ValueError as err:
             raise UserInputError(str(err)) from err
 
     # --- uploads ---------------------------------------------------------------------------------
     def upload_dir(self) -> Path:
-        """This session's own temporary folder under ``<root>/.uploads`` (removed when the kernel ends)."""
+        """This session's own temporary folder ``<root>/.uploads/session-<pid>-…``, removed when the kernel
+        ends normally, and otherwise by the next session or server start (:meth:`sweep_uploads`)."""
         if getattr(self, "_upload_dir", None) is None:
             base = self.path / ".uploads"
             try:
                 base.mkdir(parents=True, exist_ok=True)
-                self._upload_dir = Path(tempfile.mkdtemp(prefix="session-", dir=base))
+                self.sweep_uploads()
+                self._upload_dir = Path(tempfile.mkdtemp(prefix=f"session-{os.getpid()}-", dir=base))
             except OSError as err:
                 raise UserInputError(f"uploads are off: the data folder {self.name!r} is not writable "
                                      f"({err.strerror})") from None
             atexit.register(shutil.rmtree, self._upload_dir, ignore_errors=True)
         return self._upload_dir
+
+    def sweep_uploads(self, max_age: float = UPLOAD_MAX_AGE) -> list[str]:
+        """Remove the upload folders of sessions that are gone: their kernel process no longer runs (a culled
+        or killed kernel never runs its exit handlers), or untouched for ``max_age`` seconds. Returns the
+        names removed. Folders of live sessions on this machine younger than ``max_age`` are kept."""
+        import time
+
+        base, removed = self.path / ".uploads", []
+        if not base.is_dir() or base.is_symlink():
+            return removed
+        now = time.time()
+        for d in base.iterdir():
+            if (d.is_symlink() or not d.is_dir() or not d.name.startswith("session-")
+                    or d == getattr(self, "_upload_dir", None)):
+                continue
+            pid = d.name.split("-")[1]
+            try:
+                age = now - max([d.stat().st_mtime, *(p.lstat().st_mtime for p in d.iterdir())])
+            except (OSError, ValueError):
+                age = max_age + 1
+            if age > max_age or not (pid.isdigit() and _alive(int(pid))):
+                shutil.rmtree(d, ignore_errors=True)
+                removed.append(d.name)
+        return removed
 
     def save_upload(self, filename: str, content: bytes, suffixes: tuple[str, ...] = (".pt", ".pth")) -> Path:
         """Write an uploaded file into the session's upload folder; returns its path (inside the root)."""
@@ -111,7 +163,13 @@ class DataRoot:
             raise UserInputError(f"{name!r} is larger than {MAX_UPLOAD_BYTES // 2**20} MB; put it in the data "
                                  "folder on the server instead")
         out = self.upload_dir() / name
-        out.write_bytes(bytes(content))
+        part = out.with_name(f".partial-{name}")
+        try:  # written whole, then put in place: a session killed mid-write leaves no half file under the name
+            part.write_bytes(bytes(content))
+            os.replace(part, out)
+        except OSError as err:
+            part.unlink(missing_ok=True)
+            raise UserInputError(f"{name!r} could not be saved in the data folder ({err.strerror})") from None
         return out
 
     def extract_zip(self, filename: str, content: bytes) -> Path:
@@ -129,19 +187,33 @@ class DataRoot:
                 raise UserInputError(f"{name!r} has {len(members)} entries; at most {MAX_ZIP_ENTRIES} are unpacked")
             if sum(m.file_size for m in members) > MAX_UPLOAD_BYTES:
                 raise UserInputError(f"{name!r} unpacks to more than {MAX_UPLOAD_BYTES // 2**20} MB")
-            target = Path(tempfile.mkdtemp(prefix="images-", dir=self.upload_dir()))
-            for m in members:
-                parts = Path(m.filename).parts
-                if m.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
-                    shutil.rmtree(target, ignore_errors=True)
-                    raise UserInputError(f"{name!r} holds an entry outside its own folder ({m.filename!r}); "
-                                         "zip the image folder itself")
-                if stat.S_ISLNK(m.external_attr >> 16) or m.is_dir():
-                    continue  # links are never created; folders come with their files
-                out = target.joinpath(*parts)
-                out.parent.mkdir(parents=True, exist_ok=True)
-                with archive.open(m) as src, open(out, "wb") as dst:
-                    shutil.copyfileobj(src, dst)
+            # unpacked into a hidden folder first and moved into place only when whole
+            partial = Path(tempfile.mkdtemp(prefix=".partial-", dir=self.upload_dir()))
+            try:
+                for m in members:
+                    parts = Path(m.filename).parts
+                    if m.filename.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+                        raise UserInputError(f"{name!r} holds an entry outside its own folder ({m.filename[:80]!r}); "
+                                             "zip the image folder itself")
+                    if stat.S_ISLNK(m.external_attr >> 16) or m.is_dir():
+                        continue  # links are never created; folders come with their files
+                    out = partial.joinpath(*parts)
+                    try:
+                        out.parent.mkdir(parents=True, exist_ok=True)
+                        with archive.open(m) as src, open(out, "xb") as dst:
+                            shutil.copyfileobj(src, dst)
+                    except (OSError, ValueError, zipfile.BadZipFile, EOFError) as err:
+                        why = ("a name the file system refuses (too long?)" if isinstance(err, OSError)
+                               and err.errno in (errno.ENAMETOOLONG, errno.EINVAL, errno.EILSEQ) else
+                               "a name used twice, or both as a file and as a folder" if isinstance(err, OSError) else
+                               "damaged data")
+                        raise UserInputError(f"{name!r} could not be unpacked: entry {m.filename[:80]!r} has {why}; "
+                                             "nothing of it was kept") from None
+                target = partial.with_name("images-" + partial.name[len(".partial-"):])
+                partial.rename(target)
+            except BaseException:
+                shutil.rmtree(partial, ignore_errors=True)
+                raise
         # a zip of one top folder ("digits/0/…"): the class folders are one level down
         entries = [p for p in target.iterdir() if not p.name.startswith(("__MACOSX", "."))]
         if len(entries) == 1 and entries[0].is_dir() and any(c.is_dir() for c in entries[0].iterdir()):

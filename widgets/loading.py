@@ -6,11 +6,11 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
-from PIL import Image
 from torch import nn
 
 from nnrules import zoo
 from nnrules.recording._archives import file_kind
+from nnrules.recording.images import UnreadableImage, image_size, read_image
 from nnrules.recording.hooks import OUTPUT, on_model
 from nnrules.recording.hooks import layers as layer_table
 from nnrules.recording.loading import UnsafeFileError, as_loader, iterate_inputs, load_model
@@ -22,12 +22,15 @@ from .jobs import MODEL_LOCK
 if TYPE_CHECKING:
     from .state import ExplorerState
 
-__all__ = ["LoadingMixin", "MAX_SAMPLES", "MAX_UNITS"]
+__all__ = ["LoadingMixin", "MAX_SAMPLES", "MAX_UNITS", "MAX_LOAD_BYTES"]
 
 #: Layer types whose output is their input (in eval mode): never offered for mining.
 _PASS_THROUGH = ("Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Flatten", "Identity", "Unflatten")
 #: At most this many samples of a user's image folder are loaded.
 MAX_SAMPLES = 5000
+#: The inputs of one load (float32) take at most this much memory; decoding adds one image at full size
+#: (at most MAX_IMAGE_PIXELS × 4 bytes, 400 MB) at a time.
+MAX_LOAD_BYTES = 2**30
 #: More units than this in one layer makes mining slow and the views unreadable.
 MAX_UNITS = 4096
 
@@ -83,18 +86,23 @@ class LoadingMixin:
                                  "name (e.g. resnet18); code from a module path is not run from the dashboard")
         model_file = self.data_root.resolve(model_path, "model file")
         data = self.data_root.resolve(data_path, "data")
-        if not model_file.is_file():
+        if model_file.is_dir():
             raise UserInputError(f"the model file {self.data_root.show(model_file)!r} is a folder: choose a file")
+        if not model_file.is_file():
+            raise UserInputError(f"the model file {self.data_root.show(model_file)!r} is not a regular file")
         try:
             model = _load_weights(model_file, architecture)
             check()
-            x, y, classes = self._load_data(data, size)
+            x, y, classes, skipped = self._load_data(data, size)
         except ValueError as err:
             raise UserInputError(str(err)) from err
         check()
+        if isinstance(model, torch.jit.ScriptModule):  # refused before anything calls it (never reached untrusted)
+            raise UserInputError("a TorchScript model cannot take the forward hooks the explorer records with")
         x = _fit_channels(model, x)
+        note = f" Skipped {len(skipped)} unreadable file{'s' * (len(skipped) > 1)}: {_listing(skipped)}." if skipped else ""
         self._set_model(model_file.name, model, x, y, classes, float("nan"),
-                        f"{len(x)} samples from {self.data_root.show(data)} ({len(classes)} classes).", check)
+                        f"{len(x)} samples from {self.data_root.show(data)} ({len(classes)} classes).{note}", check)
         self.accuracy = float((self._predict(model, x) == y).float().mean())  # the layer table checked it runs
         return self
 
@@ -133,9 +141,11 @@ class LoadingMixin:
             self.accuracy = float((self._predict(model, x[labelled]) == y[labelled]).float().mean())
         return self
 
-    def _load_data(self, path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str]]:
-        """(inputs, labels, class names) of at most MAX_SAMPLES samples from a data set file or an image folder
-        (scanned by the data root: no links followed, bounded)."""
+    def _load_data(self, path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
+        """(inputs, labels, class names, skipped files with why) of at most MAX_SAMPLES samples from a data set
+        file or an image folder (scanned by the data root: no links followed, bounded). Images are checked from
+        their headers first (regular files, at most MAX_IMAGE_PIXELS each, MAX_LOAD_BYTES in all); unreadable
+        ones are skipped and listed, paths relative to the data root."""
         shown = self.data_root.show(path)
         if path.is_file():
             try:
@@ -147,23 +157,40 @@ class LoadingMixin:
                     and obj[0].dim() == 4 and len(obj[0]) == len(obj[1]) > 0):
                 raise ValueError(f"{shown!r} must hold a pair (inputs (n, C, H, W), labels (n,)) of tensors")
             x, y = obj[0][:MAX_SAMPLES].float(), obj[1][:MAX_SAMPLES].long()
-            return x, y, [str(c) for c in range(int(y.max()) + 1)]
-        files, classes = self.data_root.image_files(path, MAX_SAMPLES)
-        images = []
-        for f, _ in files:
+            return x, y, [str(c) for c in range(int(y.max()) + 1)], []
+        skipped: list[str] = []
+        files, classes = self.data_root.image_files(path, MAX_SAMPLES, skipped)
+        show = self.data_root.show
+        # one pass over the headers (nothing decoded): sizes, the memory the inputs will take, what is unreadable
+        sized = []
+        for f, c in files:
             try:
-                with Image.open(f) as im:
-                    im = _rgb(im)
-                    if size:
-                        im = im.resize((int(size), int(size)), Image.BILINEAR)  # both sides: sizes become equal
-                    images.append(torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1))
-            except (OSError, ValueError) as err:
-                raise ValueError(f"{self.data_root.show(f)!r} is not a readable image ({err})") from err
-        sizes = {tuple(t.shape[1:]) for t in images}
-        if len(sizes) > 1:
-            raise ValueError(f"the images in {shown!r} differ in size ({', '.join(f'{h}×{w}' for h, w in sorted(sizes)[:4])}"
+                sized.append((f, c, image_size(f, show=show)))
+            except UnreadableImage as err:
+                skipped.append(f"{err.shown} ({err.reason})")
+        if not sized:
+            raise ValueError(f"no readable images in {shown!r}: " + _listing(skipped))
+        shapes = {(int(size), int(size)) if size else wh for _, _, wh in sized}
+        if len(shapes) > 1:
+            raise ValueError(f"the images in {shown!r} differ in size ({', '.join(f'{w}×{h}' for w, h in sorted(shapes)[:4])}"
                              "…): give an image size so that they are resized")
-        return torch.stack(images), torch.tensor([c for _, c in files]), classes
+        w, h = shapes.pop()
+        need = len(sized) * 3 * w * h * 4
+        if need > MAX_LOAD_BYTES:
+            raise ValueError(f"{len(sized)} images of {w}×{h} pixels in {shown!r} would take {need / 2**30:.1f} GB as "
+                             f"inputs; at most {MAX_LOAD_BYTES / 2**30:.1f} GB are loaded: give a smaller image size")
+        images, labels = [], []
+        for f, c, _ in sized:
+            try:
+                im = read_image(f, size=int(size) if size else None, show=show)
+            except UnreadableImage as err:
+                skipped.append(f"{err.shown} ({err.reason})")
+                continue
+            images.append(torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1))
+            labels.append(c)
+        if not images:
+            raise ValueError(f"no readable images in {shown!r}: " + _listing(skipped))
+        return torch.stack(images), torch.tensor(labels), classes, skipped
 
     @staticmethod
     def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -284,14 +311,10 @@ def _load_weights(path: Path, architecture: str) -> nn.Module:
                          "with torch.save(model.state_dict(), path)") from None
 
 
-def _rgb(im: Image.Image) -> Image.Image:
-    """RGB, with transparent parts on white (a plain conversion turns them black)."""
-    if im.mode in ("RGBA", "LA", "P"):
-        im = im.convert("RGBA")
-        out = Image.new("RGB", im.size, (255, 255, 255))
-        out.paste(im, mask=im.getchannel("A"))
-        return out
-    return im.convert("RGB")
+def _listing(skipped: list[str], most: int = 5) -> str:
+    """``"a.png (reason), b.png (reason) and 3 more"``."""
+    more = len(skipped) - most
+    return ", ".join(skipped[:most]) + (f" and {more} more" if more > 0 else "")
 
 
 def _fit_channels(model: nn.Module, x: torch.Tensor) -> torch.Tensor:

@@ -6,10 +6,12 @@ is reached, the kernels whose pages were closed (their last connection dropped, 
 first — and those that never connected once idle for ``grace`` seconds (a page still rendering is busy or
 recent); if every kernel is in use, the visit gets HTTP 503 with a message. Idle culling
 (``--MappingKernelManager.cull_idle_timeout``) still frees kernels of abandoned pages over time.
-``make app`` starts Voila with both (see the README's "Workshops" notes).
+``make app`` starts Voila with both (see the README's "Workshops" notes). On start it removes the upload
+folders that sessions of an earlier run left under the data root (``DataRoot.sweep_uploads``).
 """
 from __future__ import annotations
 
+import os
 from datetime import timedelta
 
 from jupyter_server._tz import utcnow
@@ -29,6 +31,12 @@ class CappedKernelManager(AsyncMappingKernelManager):
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
         self._closed_at: dict = {}  # kernel id → when its last connection dropped
+        if os.environ.get("NNRULES_DATA"):  # uploads of kernels from an earlier server run (killed, culled)
+            from .files import DataRoot
+
+            removed = DataRoot().sweep_uploads()
+            if removed:
+                self.log.info("Removed %d upload folders of sessions that are gone", len(removed))
 
     def notify_connect(self, kernel_id) -> None:
         super().notify_connect(kernel_id)

@@ -1,8 +1,10 @@
 """Turning what users have (datasets, loaders, arrays, image folders, model files) into batches."""
 from __future__ import annotations
 
+import functools
 import os
 import pickle
+import stat
 import time
 import warnings
 from pathlib import Path
@@ -85,13 +87,15 @@ def split_batch(batch: Any) -> tuple[torch.Tensor, torch.Tensor | None]:
 
 def scan_images(folder: str | os.PathLike, limit: int | None = None, show: Callable[[Path], str] = str,
                 max_files: int = MAX_SCAN_FILES, max_seconds: float = MAX_SCAN_SECONDS,
-                ) -> tuple[list[tuple[Path, int]], list[str]]:
+                skipped: list[str] | None = None) -> tuple[list[tuple[Path, int]], list[str]]:
     """``(image path, class index)`` pairs from ``folder``'s class sub-folders, and the class names (sorted).
 
     Symbolic links are not followed (a link cycle cannot hang it, a link cannot lead out of the folder);
-    hidden entries are skipped; the scan stops with a ``ValueError`` past ``max_files`` entries or
-    ``max_seconds``. With ``limit``, at most that many images, evenly spaced so that every class keeps some.
-    ``show`` turns a path into the text error messages use (the app shows paths relative to its data root).
+    hidden entries are skipped, and so are entries that are not regular files (a FIFO named ``x.png``
+    would block the reader forever) — appended to ``skipped`` as ``show(path)`` if a list is given; the scan
+    stops with a ``ValueError`` past ``max_files`` entries or ``max_seconds``. With ``limit``, at most that
+    many images, evenly spaced so that every class keeps some. ``show`` turns a path into the text error
+    messages use (the app shows paths relative to its data root).
     """
     folder = Path(folder)
     if not folder.is_dir():
@@ -111,8 +115,16 @@ def scan_images(folder: str | os.PathLike, limit: int | None = None, show: Calla
                     raise ValueError(f"{show(folder)!r} is too large to scan (more than {max_files:,} entries or "
                                      f"{max_seconds:.0f} s): choose a smaller folder")
                 p = Path(dirpath) / f
-                if p.suffix.lower() in IMAGE_EXTENSIONS and not f.startswith(".") and not p.is_symlink():
+                if p.suffix.lower() not in IMAGE_EXTENSIONS or f.startswith("."):
+                    continue
+                try:
+                    regular = stat.S_ISREG(os.lstat(p).st_mode)  # not a link, FIFO, socket or device
+                except OSError:
+                    regular = False
+                if regular:
                     found.append((p, ci))
+                elif skipped is not None and not p.is_symlink():
+                    skipped.append(f"{show(p)} (not a regular file)")
     if not found:
         raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {show(folder)!r}")
     if limit is not None and len(found) > limit:  # keep every class: take evenly spaced images
@@ -121,19 +133,25 @@ def scan_images(folder: str | os.PathLike, limit: int | None = None, show: Calla
     return found, classes
 
 
-def image_folder(root: str | os.PathLike, transform=None, size: int | tuple[int, int] | None = None):
+def image_folder(root: str | os.PathLike, transform=None, size: int | tuple[int, int] | None = None,
+                 max_pixels: int | None = None):
     """A ``torchvision.datasets.ImageFolder`` (one sub-folder per class) from a bounded scan.
 
-    The files come from :func:`scan_images` (no symbolic links followed, entry and time limits), not from
-    torchvision's walk (which follows links: a link cycle never returns). Without ``transform``, images
-    are converted to RGB tensors in [0, 1], resized to ``size`` if given.
+    The files come from :func:`scan_images` (no symbolic links followed, only regular files, entry and time
+    limits), not from torchvision's walk (which follows links: a link cycle never returns). Each image is
+    read by :func:`nnrules.recording.images.read_image`: its size checked from the header against
+    ``max_pixels`` before decoding, transparency on white. Without ``transform``, images are converted to
+    RGB tensors in [0, 1], resized to ``size`` if given (an int resizes the shorter side, as torchvision does).
     """
     from torchvision import datasets, transforms
+
+    from .images import MAX_IMAGE_PIXELS, read_image
 
     files, classes = scan_images(root)
     if transform is None:
         steps = [transforms.Resize(size)] if size is not None else []
         transform = transforms.Compose(steps + [transforms.ToTensor()])
+    limit = MAX_IMAGE_PIXELS if max_pixels is None else max_pixels
 
     class _Scanned(datasets.ImageFolder):
         def find_classes(self, directory):
@@ -142,7 +160,7 @@ def image_folder(root: str | os.PathLike, transform=None, size: int | tuple[int,
         def make_dataset(self, directory, class_to_idx, extensions=None, is_valid_file=None, allow_empty=False):
             return [(str(p), c) for p, c in files]
 
-    return _Scanned(str(root), transform=transform)
+    return _Scanned(str(root), transform=transform, loader=functools.partial(read_image, max_pixels=limit))
 
 
 class UnsafeFileError(ValueError):
