@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 import nnrules
-from nnrules import ERIC, Binarizer, BinaryMatrix, ExplaiNN, NeuroChains, PatchMiner, RuleSet
+from nnrules import ERIC, Binarizer, BinaryMatrix, ExplaiNN, NeuroChains, PatchMiner, Rule, RuleSet
 from nnrules.attribution import attribute, exemplars, group_objective, last_conv_layer, maximize, viz
 from nnrules.attribution.lrp import Composite, Epsilon, Gamma, PoolRule, ZBox, composite, lrp_context
 from nnrules.attribution import zennit_lrp as zl
@@ -34,6 +34,7 @@ from nnrules.miners.neurochains import quotient
 from nnrules.miners.patches import candidate_patches, gradcam_maps, mine_transactions, relevant_patches, shared_sets
 from nnrules.params import Param
 from nnrules.recording import forward_hooks, named_layers, preserved_mode, resolve_layers
+from nnrules.recording.images import image_size, read_image, rgb
 from nnrules.recording.loading import as_loader
 from nnrules.registry import MINERS, Entry
 from nnrules.zoo import DigitsCNN, register, training_progress
@@ -79,6 +80,32 @@ def _enter(context_manager):
 
 def _group_value(layer, units):
     with group_objective(TINY, layer, units) as f:
+        return f(X)
+
+
+class _FunctionalNet(nn.Module):
+    """conv weights used with F.conv2d in forward: invisible to LRP's module rules."""
+
+    def __init__(self):
+        super().__init__()
+        self.k = nn.Parameter(torch.randn(2, 1, 3, 3))
+        self.fc = nn.Linear(2 * 4 * 4, 4)
+
+    def forward(self, x):
+        return self.fc(torch.relu(torch.nn.functional.conv2d(x, self.k)).flatten(1))
+
+
+def _group_value_skipped():
+    """A layer that exists but does not run in forward (a spare head)."""
+    class Spare(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc, self.spare = nn.Linear(36, 4), nn.Linear(4, 2)
+
+        def forward(self, x):
+            return self.fc(x.flatten(1))
+
+    with group_objective(Spare(), "spare", [0]) as f:
         return f(X)
 
 
@@ -255,6 +282,69 @@ CASES = [
     ("DigitsCNN: width 0", lambda: DigitsCNN(width=0), ValueError, "width"),
     ("main (CLI): model file without data", lambda: _cli("layers", "--model-file", "/nonexistent.pt"), ValueError,
      "--data"),
+    # --- the data types check what they hold (issue: crafted files and hostile uploads)
+    ("Rule: l larger than the head", lambda: Rule(head=(0,), tail=(1,), head_min=5, tail_min=1, support=1, holds=1),
+     ValueError, "head_min"),
+    ("Rule: holds > support", lambda: Rule((0,), (1,), 1, 1, support=1, holds=9), ValueError, "holds"),
+    ("Rule: negative unit", lambda: Rule((-1,), (1,), 1, 1, 1, 1), ValueError, "head"),
+    ("Rule: a unit twice", lambda: Rule((0,), (1, 1), 1, 1, 1, 1), ValueError, "twice"),
+    ("Rule: negated outside the tail", lambda: Rule((0,), (1,), 1, 1, 1, 1, negated=(2,)), ValueError, "negated"),
+    ("Rule: k = 0 on a tail", lambda: Rule((0,), (1,), 1, 0, 1, 1), ValueError, "tail_min"),
+    ("Rule: NaN gain", lambda: Rule((0,), (1,), 1, 1, 1, 1, gain=float("nan")), ValueError, "gain"),
+    ("Rule: a string as head", lambda: Rule("ab", (1,), 1, 1, 1, 1), ValueError, "head"),
+    ("RuleSet: unit past the names", lambda: RuleSet([Rule((5,), (0,), 1, 1, 1, 1)], ["a", "b"], ["c"]), ValueError,
+     "head_names"),
+    ("RuleSet: a dict as a rule", lambda: RuleSet([{"head": (0,)}]), TypeError, "Rule"),
+    ("RuleSet: unknown direction", lambda: RuleSet([], direction="up"), ValueError, "direction"),
+    ("RuleSet.from_json: a rule without fields", lambda: RuleSet.from_json('{"rules": [{"head": [0]}]}'), ValueError,
+     "RuleSet JSON"),
+    ("Activations: rows differ", lambda: nnrules.Activations({"a": np.zeros((3, 2))}, {}, np.zeros(4, int)),
+     ValueError, "rows"),
+    ("Activations: names for other units", lambda: nnrules.Activations({"a": np.zeros((3, 2))}, {"a": ["x"]},
+                                                                       np.zeros(3, int)), ValueError, "unit_names"),
+    ("Activations: prediction past the classes", lambda: nnrules.Activations({"output": np.zeros((3, 2))}, {},
+                                                                             np.array([0, 1, 7])), ValueError,
+     "predictions"),
+    ("Activations: labels of another length", lambda: nnrules.Activations({"a": np.zeros((3, 2))}, {}, np.zeros(3, int),
+                                                                          labels=np.zeros(5, int)), ValueError, "labels"),
+    ("Activations: unknown reduce", lambda: nnrules.Activations({"a": np.zeros((3, 2))}, {}, np.zeros(3, int),
+                                                                reduce="median"), ValueError, "reduce"),
+    ("Activations.load: missing", lambda: nnrules.Activations.load("/nonexistent.npz"), ValueError, "does not exist"),
+    ("Activations.load: not an npz", lambda: nnrules.Activations.load(__file__), ValueError,
+     "not an activations file"),
+    ("Flow: rule set of another pair", lambda: nnrules.miners.flow.Flow(["output", "fc"], [RuleSet(
+        [], head_layer="conv", tail_layer="fc")]), ValueError, "head layer"),
+    ("Flow: more rule sets than pairs", lambda: nnrules.miners.flow.Flow(["output"], [RuleSet([])]), ValueError,
+     "rule sets"),
+    ("BinaryMatrix: padding bits set", lambda: BinaryMatrix(np.array([[2**63]], np.uint64), 3).support(), ValueError,
+     "padding"),
+    # --- third-party calls wrapped: their own errors never reach a user
+    ("attribute: n_steps 0 (Captum)", lambda: attribute(TINY, X[:2], 1, method="integrated_gradients", n_steps=0),
+     ValueError, "n_steps"),
+    ("attribute: nt_samples 0 (Captum)", lambda: attribute(TINY, X[:2], 1, method="smoothgrad", nt_samples=0),
+     ValueError, "nt_samples"),
+    ("attribute: negative stdevs (Captum)", lambda: attribute(TINY, X[:2], 1, method="smoothgrad", stdevs=-1.0),
+     ValueError, "stdevs"),
+    ("attribute: empty batch (Captum)", lambda: attribute(TINY, X[:0], 1), ValueError, "empty batch"),
+    ("attribute: baselines of another shape (Captum)",
+     lambda: attribute(TINY, X[:2], 1, method="integrated_gradients", baselines=torch.zeros(3, 3)), ValueError,
+     "baselines"),
+    ("attribute: internal_batch_size 0", lambda: attribute(TINY, X[:2], 1, method="integrated_gradients",
+                                                           internal_batch_size=0), ValueError, "internal_batch_size"),
+    ("maximize: reversed value_range (Adam)", lambda: maximize(TINY, "conv", [0], example=X[:1], steps=2,
+                                                               value_range=(1.0, 0.0)), ValueError, "value_range"),
+    ("group_objective: a layer the forward skips", lambda: _group_value_skipped(), ValueError, "did not run"),
+    ("exemplars: not activations", lambda: exemplars(None, "act", [0]), TypeError, "activations"),
+    ("outline (viz): pairs, not triples", lambda: viz.outline(np.zeros((4, 4, 3), np.uint8), [(0, 0)]), ValueError,
+     "boxes"),
+    ("outline (viz): a number as boxes", lambda: viz.outline(np.zeros((4, 4, 3), np.uint8), 5), ValueError, "boxes"),
+    ("image_size: a folder", lambda: image_size(Path(__file__).parent), ValueError, "not a regular file"),
+    ("read_image: not an image", lambda: read_image(__file__), ValueError, "not an image file"),
+    ("rgb: an array", lambda: rgb(np.zeros((2, 2, 3))), TypeError, "PIL image"),
+    ("check_visible: a weight used in forward", lambda: zl.check_visible(_FunctionalNet(), X[:1]), ValueError,
+     "outside a layer module"),
+    ("canonizers_for: DenseNet", lambda: zl.canonizers_for(__import__("torchvision").models.densenet121()),
+     ValueError, "DenseNet"),
 ]
 
 #: Public names that take no input a user could get wrong, with the reason (checked to exist).
@@ -267,7 +357,7 @@ NO_INPUT = {
     "warm_up": "takes no argument",
     "MINERS": "a registry (its lookups: 'Registry: unknown entry')", "BINARIZERS": "a registry",
     "ATTRIBUTIONS": "a registry", "Target": "a type alias", "Literal": "a type alias",
-    "Activations": "built by record", "Flow": "built by trace", "Rule": "built by the miners (holds_on: test_data)",
+    "UnreadableImage": "an exception", "MAX_IMAGE_PIXELS": "a constant",
     "Exemplars": "built by exemplars", "FlipCurve": "built by pixel_flipping", "EricRule": "built by ERIC",
     "PlantedData": "built by planted_rules", "ZooModel": "built by zoo.load", "MiningContext": "built by the app",
     "Parametrized": "a base class without arguments", "Miner": "a base class without arguments",

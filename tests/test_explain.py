@@ -449,3 +449,47 @@ def test_users_map_their_own_rules_by_layer_name():
     assert not torch.allclose(plain, mapped)
     with pytest.raises(ValueError, match="fc9"):
         attribution.attribute(z.model, x, 3, method="lrp", name_map=[(("fc9",), ZPlus())])
+
+
+def test_lrp_refuses_weights_used_outside_modules_and_is_zennits_on_the_module_version():
+    """A forward that computes F.conv2d(x, self.k) (or F.linear, x @ W, a scale parameter) outside a layer
+    module gets no LRP rule there: refused with LRPError, not a map that conserves nothing. The same network
+    written with modules gets exactly Zennit's relevance (its own Gradient attributor, float64), which differs
+    from gradient × input (what the functional step would silently have been)."""
+    import torch.nn.functional as F
+    import torchvision
+    from zennit.attribution import Gradient
+    from zennit.composites import EpsilonGammaBox
+
+    from nnrules.attribution.lrp import LRPError
+
+    g = torch.Generator().manual_seed(3)
+    k, kb, w, b = (torch.randn(s, generator=g, dtype=torch.float64) for s in ((4, 1, 3, 3), (4,), (3, 64), (3,)))
+
+    class Functional(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.k, self.kb = nn.Parameter(k.clone()), nn.Parameter(kb.clone())
+            self.fc = nn.Linear(64, 3).double()
+            with torch.no_grad():
+                self.fc.weight.copy_(w), self.fc.bias.copy_(b)
+
+        def forward(self, x):
+            return self.fc(F.relu(F.conv2d(x, self.k, self.kb)).flatten(1))
+
+    modules = nn.Sequential(nn.Conv2d(1, 4, 3), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3)).double().eval()
+    with torch.no_grad():
+        modules[0].weight.copy_(k), modules[0].bias.copy_(kb), modules[3].weight.copy_(w), modules[3].bias.copy_(b)
+    x = torch.rand(3, 1, 6, 6, generator=g, dtype=torch.float64)
+    torch.testing.assert_close(Functional().eval()(x), modules(x))
+    with pytest.raises(LRPError, match=r"conv2d\(…\) with its weight 'k' outside a layer module"):
+        attribution.attribute(Functional().eval(), x, 1, method="lrp", composite="epsilon_gamma_box")
+    with pytest.raises(LRPError, match="DenseNet"):
+        attribution.attribute(torchvision.models.densenet121(weights=None).eval(), torch.rand(1, 3, 32, 32), 0,
+                              method="lrp")
+    ours = attribution.attribute(modules, x, 1, method="lrp", composite="epsilon_gamma_box", low=0.0, high=1.0)
+    with Gradient(copy.deepcopy(modules), EpsilonGammaBox(low=0.0, high=1.0)) as attributor:
+        _, ref = attributor(x.clone().requires_grad_(True), lambda y: torch.eye(3, dtype=y.dtype)[[1, 1, 1]] * y)
+    torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-12)
+    plain = attribution.attribute(modules, x, 1, method="gradient_x_input")
+    assert not torch.allclose(ours, plain)  # the z^B rule on the first layer: what a functional conv skips

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 from typing import Callable, Iterator, Sequence, Union
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -99,6 +100,9 @@ def group_objective(model: nn.Module, layer: str, units: Sequence[int], relevanc
     try:
         def f(x):
             model(x)
+            if "out" not in seen:
+                raise ValueError(f"layer {layer!r} did not run in the model's forward pass on these inputs; "
+                                 "choose a layer the forward pass uses (see nnrules.layers(model, x))")
             out = seen.pop("out")
             return _select(out, units, layer, relevance)
         yield f
@@ -173,6 +177,18 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
         raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
     if not isinstance(inputs, torch.Tensor) or inputs.dim() < 2:
         raise ValueError("inputs must be a batch tensor (B, ...); add a batch dimension with x[None]")
+    if len(inputs) == 0:
+        raise ValueError("inputs is an empty batch: give at least one input (B ≥ 1)")
+    for name, v, least in (("n_steps", n_steps, 1), ("nt_samples", nt_samples, 1),
+                           ("internal_batch_size", 1 if internal_batch_size is None else internal_batch_size, 1)):
+        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
+            raise ValueError(f"{name} must be an integer ≥ {least}, got {v!r}")
+    if not isinstance(stdevs, (int, float)) or isinstance(stdevs, bool) or not stdevs >= 0:
+        raise ValueError(f"stdevs (SmoothGrad's noise, × the input range) must be a number ≥ 0, got {stdevs!r}")
+    if isinstance(baselines, torch.Tensor) and baselines.dim() and \
+            tuple(baselines.shape) not in (tuple(inputs.shape), tuple(inputs.shape[1:]), (1, *inputs.shape[1:])):
+        raise ValueError(f"baselines must be a number or a tensor shaped like the inputs {tuple(inputs.shape)} or "
+                         f"one input {tuple(inputs.shape[1:])}, got {tuple(baselines.shape)}")
     inputs = inputs.detach()
     if not torch.isfinite(inputs).all():
         raise ValueError("inputs contain NaN or inf; attributions of such inputs mean nothing")

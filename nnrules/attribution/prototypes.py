@@ -92,6 +92,12 @@ def maximize(model: nn.Module, layer: str, units: Sequence[int] | int, *, shape:
         raise ValueError("objective='logsoftmax' explains one class: use layer='output' and units=[class]")
     if steps < 1 or lr <= 0:
         raise ValueError(f"steps must be ≥ 1 and lr > 0 (got steps={steps}, lr={lr})")
+    try:
+        lo_, hi_ = (float(v) for v in value_range)
+    except (TypeError, ValueError):
+        raise ValueError(f"value_range must be (low, high) numbers, got {value_range!r}") from None
+    if not lo_ < hi_:
+        raise ValueError(f"value_range must be (low, high) with low < high (the input range), got {value_range!r}")
     if shape is None:
         if example is None:
             raise ValueError("give the input shape, e.g. shape=(1, 28, 28), or an example input")
@@ -164,6 +170,8 @@ def exemplars(activations, layer: str, units: Sequence[int], m: int = 9, data: t
     of the group's channels (the map upsampled to the input), as kernel visualisation does (seed 001 Sec.
     3.3).
     """
+    if not hasattr(activations, "layers") or not hasattr(activations, "values"):
+        raise TypeError(f"activations must be an Activations (from nnrules.record), got {type(activations).__name__}")
     if layer not in activations.layers:
         raise ValueError(f"layer {layer!r} was not recorded; recorded: {activations.layers}")
     if isinstance(m, bool) or not isinstance(m, int) or m < 1:

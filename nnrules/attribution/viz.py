@@ -5,6 +5,8 @@ of it), centred so that 0 is white, positive red, negative blue (a "seismic"/"bw
 """
 from __future__ import annotations
 
+import operator
+
 import io
 
 import numpy as np
@@ -54,10 +56,16 @@ def outline(rgb: np.ndarray, boxes, scale: int = 1, color: tuple[int, int, int] 
         raise ValueError(f"rgb must be a uint8 RGB picture (H, W, 3), got {a.dtype} {a.shape}")
     if isinstance(scale, bool) or not isinstance(scale, int) or scale < 1:
         raise ValueError(f"scale must be a positive integer, got {scale!r}")
+    try:
+        boxes = [tuple(operator.index(v) for v in box) for box in boxes]
+    except TypeError:
+        raise ValueError(f"boxes must be a list of (top, left, size) integer triples, got {boxes!r}") from None
+    if any(len(box) != 3 for box in boxes):
+        raise ValueError(f"boxes must be a list of (top, left, size) integer triples, got {boxes!r}")
     out = a.copy()
     h, w = out.shape[:2]
     for box in boxes:
-        top, left, size = (int(v) * scale for v in box)
+        top, left, size = (v * scale for v in box)
         if size <= 0:
             raise ValueError(f"a box's size must be positive, got {box!r}")
         t, l, b, r = max(top, 0), max(left, 0), min(top + size, h), min(left + size, w)

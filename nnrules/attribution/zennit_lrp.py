@@ -19,7 +19,7 @@ import copy
 import torch
 from torch import nn
 
-__all__ = ["ZENNIT_COMPOSITES", "zennit_composite", "canonizers_for", "zennit_relevance"]
+__all__ = ["ZENNIT_COMPOSITES", "zennit_composite", "canonizers_for", "zennit_relevance", "check_visible"]
 
 #: nnrules name → (Zennit composite class name, whether it takes the input box low/high)
 ZENNIT_COMPOSITES = {
@@ -44,6 +44,14 @@ def canonizers_for(model: nn.Module) -> list:
 
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    from torchvision.models.densenet import _DenseLayer
+
+    from .lrp import LRPError
+
+    if any(isinstance(m, _DenseLayer) for m in model.modules()):
+        # BatchNorm after a concatenation has no single layer to merge into; Zennit has no DenseNet canonizer
+        raise LRPError("LRP here has no canonizer for DenseNet's concatenating blocks (their BatchNorm follows a "
+                       "concatenation); use a gradient method (gradient_x_input, integrated_gradients, gradcam)")
     return [ResNetCanonizer()] if _is_resnet(model) else [SequentialMergeBatchNorm()]
 
 
@@ -84,6 +92,55 @@ def zennit_composite(name, model: nn.Module, low=None, high=None, epsilon: float
     return zc.MixedComposite([zc.NameMapComposite(list(name_map)), base], canonizers=canonizers_for(model))
 
 
+def check_visible(model: nn.Module, example: torch.Tensor) -> None:
+    """Raise :class:`~nnrules.attribution.lrp.LRPError` if ``model``'s forward pass computes with its own
+    weights outside a layer module — ``F.linear(x, self.weight)``, ``x @ self.W``, a scale parameter
+    multiplied in ``forward`` (ConvNeXt's layer scale), a position embedding added. LRP rules attach to
+    modules (nn.Linear, nn.Conv2d, …); relevance through such an operation is its plain gradient, so the
+    result is neither the composite's nor conserved. Checked on one forward pass of ``example``: every torch
+    call that takes a parameter or buffer of the model must run inside a module without children."""
+    from torch.overrides import TorchFunctionMode
+    from torch.utils._pytree import tree_leaves
+
+    from .lrp import LRPError
+
+    owned = {id(t): name for name, t in [*model.named_parameters(), *model.named_buffers()]}
+    depth, found = [0], []
+
+    class _Watch(TorchFunctionMode):
+        def __torch_function__(self, func, types, args=(), kwargs=None):
+            kwargs = kwargs or {}
+            if not depth[0] and not found:
+                for t in tree_leaves((args, kwargs)):
+                    if isinstance(t, torch.Tensor) and id(t) in owned:
+                        found.append((getattr(func, "__name__", str(func)), owned[id(t)]))
+                        break
+            return func(*args, **kwargs)
+
+    def enter(*_):
+        depth[0] += 1
+
+    def leave(*_):
+        depth[0] -= 1
+
+    handles = []
+    try:
+        for m in model.modules():
+            if not any(True for _ in m.children()):
+                handles += [m.register_forward_pre_hook(enter), m.register_forward_hook(leave)]
+        with torch.no_grad(), _Watch():
+            model(example[:1])
+    finally:
+        for h in handles:
+            h.remove()
+    if found:
+        fn, name = found[0]
+        raise LRPError(f"the model's forward computes {fn}(…) with its weight {name!r} outside a layer module: LRP "
+                       "rules attach to modules (nn.Linear, nn.Conv2d, …), so relevance through that step would "
+                       "be neither the composite's nor conserved. Write that step as a module, or use a gradient "
+                       "method (gradient_x_input, integrated_gradients, gradcam)")
+
+
 def zennit_relevance(model: nn.Module, inputs: torch.Tensor, group: tuple[str, list[int]] | None, composite,
                      cls: torch.Tensor | None) -> torch.Tensor:
     """Relevance of ``inputs`` under ``composite`` on a copy of ``model``.
@@ -94,6 +151,7 @@ def zennit_relevance(model: nn.Module, inputs: torch.Tensor, group: tuple[str, l
     need the layer outputs intact); the user's model is never touched."""
     from .methods import group_objective
 
+    check_visible(model, inputs)
     work = copy.deepcopy(model).eval()
     for m in work.modules():
         if getattr(m, "inplace", False):

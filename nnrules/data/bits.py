@@ -167,6 +167,13 @@ class BinaryMatrix:
         if self.words.shape[1] != need:
             raise ValueError(f"words has {self.words.shape[1]} words per unit; {self.n_samples} "
                              f"samples need {need}")
+        rem = self.n_samples % 64
+        if self.words.size and (self.n_samples == 0 or rem):
+            pad = np.uint64(0xFFFFFFFFFFFFFFFF) if self.n_samples == 0 else ~np.uint64((1 << rem) - 1)
+            if (self.words[:, -1] & pad).any():
+                raise ValueError(f"words has bits set past sample {self.n_samples - 1} (the padding of the last "
+                                 "word must be zero: counts would include samples that do not exist); pack with "
+                                 "BinaryMatrix.from_dense")
         if not self.names:
             prefix = f"{self.layer}:" if self.layer else ""
             self.names = [f"{prefix}{i}" for i in range(self.words.shape[0])]

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import operator
 from dataclasses import asdict, dataclass, field
 from typing import Iterator, Sequence
 
@@ -9,6 +10,31 @@ import numpy as np
 import pandas as pd
 
 __all__ = ["Rule", "RuleSet"]
+
+
+def _units(value, name: str) -> tuple[int, ...]:
+    """Distinct unit indices ≥ 0 as a tuple of ints (lists and integer arrays accepted)."""
+    try:
+        out = tuple(operator.index(v) for v in value)
+    except TypeError:
+        raise ValueError(f"{name} must be a sequence of unit indices (integers ≥ 0), got {value!r}") from None
+    if any(v < 0 for v in out) or any(isinstance(v, (bool, np.bool_)) for v in value):
+        raise ValueError(f"{name} must be a sequence of unit indices (integers ≥ 0), got {value!r}")
+    if len(set(out)) != len(out):
+        raise ValueError(f"{name} names a unit twice: {out}")
+    return out
+
+
+def _count(value, name: str) -> int:
+    if isinstance(value, (bool, np.bool_)):
+        raise ValueError(f"{name} must be an integer ≥ 0, got {value!r}")
+    try:
+        out = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{name} must be an integer ≥ 0, got {value!r}") from None
+    if out < 0:
+        raise ValueError(f"{name} must be an integer ≥ 0, got {out}")
+    return out
 
 
 @dataclass(frozen=True)
@@ -34,6 +60,34 @@ class Rule:
     gain: float = 0.0
     negated: tuple[int, ...] = ()
     head_equivalents: tuple[int, ...] = ()
+
+    def __post_init__(self) -> None:
+        for name in ("head", "tail", "negated", "head_equivalents"):
+            object.__setattr__(self, name, _units(getattr(self, name), name))
+        for name in ("head_min", "tail_min", "support", "holds"):
+            object.__setattr__(self, name, _count(getattr(self, name), name))
+        if not self.head:
+            raise ValueError("head must name at least one unit")
+        if not 1 <= self.head_min <= len(self.head):
+            raise ValueError(f"head_min (l) must be in 1..{len(self.head)} (the head's size), got {self.head_min}")
+        if self.tail and not 1 <= self.tail_min <= len(self.tail):
+            raise ValueError(f"tail_min (k) must be in 1..{len(self.tail)} (the tail's size), got {self.tail_min}")
+        if not self.tail and self.tail_min:
+            raise ValueError(f"tail_min (k) must be 0 for an empty tail, got {self.tail_min}")
+        if self.holds > self.support:
+            raise ValueError(f"holds ({self.holds}) cannot exceed support ({self.support}): a rule holds only "
+                             "where it applies")
+        if not set(self.negated) <= set(self.tail):
+            raise ValueError(f"negated units {sorted(set(self.negated) - set(self.tail))} are not in the tail")
+        if set(self.head_equivalents) & set(self.head):
+            raise ValueError("head_equivalents must be units outside the head")
+        try:
+            gain = float(self.gain)
+        except (TypeError, ValueError):
+            raise ValueError(f"gain must be a number of bits, got {self.gain!r}") from None
+        if np.isnan(gain):
+            raise ValueError("gain must be a number of bits, got NaN")
+        object.__setattr__(self, "gain", gain)
 
     @property
     def confidence(self) -> float:
@@ -73,6 +127,24 @@ class RuleSet:
     codelength: float = float("nan")
     baseline_codelength: float = float("nan")
     direction: str = "head→tail"
+
+    def __post_init__(self) -> None:
+        if isinstance(self.rules, (str, bytes)) or not hasattr(self.rules, "__iter__"):
+            raise TypeError(f"rules must be a list of Rule, got {type(self.rules).__name__}")
+        self.rules = list(self.rules)
+        bad = [type(r).__name__ for r in self.rules if not isinstance(r, Rule)]
+        if bad:
+            raise TypeError(f"rules must be a list of Rule, got a {bad[0]}")
+        if self.direction not in ("head→tail", "tail→head"):
+            raise ValueError(f"direction must be 'head→tail' or 'tail→head', got {self.direction!r}")
+        for side, names in (("head", self.head_names), ("tail", self.tail_names)):
+            if not names:
+                continue
+            for i, r in enumerate(self.rules):
+                units = (r.head + r.head_equivalents) if side == "head" else (r.tail + r.negated)
+                if units and max(units) >= len(names):
+                    raise ValueError(f"rule {i} uses {side} unit {max(units)}, but {side}_names has only "
+                                     f"{len(names)} units")
 
     def __len__(self) -> int:
         return len(self.rules)
@@ -128,8 +200,12 @@ class RuleSet:
             raise ValueError(f"text is not RuleSet JSON (as RuleSet.to_json writes it): {err}") from err
         if not isinstance(data, dict) or "rules" not in data:
             raise ValueError("text is not RuleSet JSON (as RuleSet.to_json writes it): no 'rules'")
-        rules = [Rule(head=tuple(r["head"]), tail=tuple(r["tail"]), head_min=r["head_min"],
-                      tail_min=r["tail_min"], support=r["support"], holds=r["holds"], gain=r["gain"],
-                      negated=tuple(r.get("negated", ())), head_equivalents=tuple(r.get("head_equivalents", ())))
-                 for r in data.pop("rules")]
-        return cls(rules=rules, **data)
+        try:
+            rules = [Rule(head=tuple(r["head"]), tail=tuple(r["tail"]), head_min=r["head_min"],
+                          tail_min=r["tail_min"], support=r["support"], holds=r["holds"], gain=r["gain"],
+                          negated=tuple(r.get("negated", ())), head_equivalents=tuple(r.get("head_equivalents", ())))
+                     for r in data.pop("rules")]
+            return cls(rules=rules, **data)
+        except (KeyError, TypeError, AttributeError) as err:
+            raise ValueError(f"text is not RuleSet JSON (as RuleSet.to_json writes it): {type(err).__name__} "
+                             f"{err}") from None

@@ -6,7 +6,7 @@ second pair has a head that overlaps the tail Y of a rule of the first pair.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Sequence
 
 import numpy as np
@@ -14,7 +14,7 @@ import pandas as pd
 from sklearn.base import clone
 
 from ..data.binarizer import Binarizer
-from ..data.rules import Rule, RuleSet
+from ..data.rules import RuleSet
 from ..recording.hooks import OUTPUT
 from ..recording.record import Activations
 from .base import Miner
@@ -29,6 +29,23 @@ class Flow:
 
     layers: list[str]
     rulesets: list[RuleSet] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.layers, str) or not all(isinstance(l, str) for l in self.layers):
+            raise TypeError(f"layers must be a list of layer names (output first), got {self.layers!r}")
+        self.layers, self.rulesets = list(self.layers), list(self.rulesets)
+        if len(set(self.layers)) != len(self.layers):
+            raise ValueError(f"layers names a layer twice: {self.layers}")
+        if len(self.rulesets) > max(len(self.layers) - 1, 0):
+            raise ValueError(f"{len(self.rulesets)} rule sets for {len(self.layers)} layers: one per adjacent pair")
+        for i, rs in enumerate(self.rulesets):
+            if not isinstance(rs, RuleSet):
+                raise TypeError(f"rulesets[{i}] must be a RuleSet, got {type(rs).__name__}")
+            for side, layer in (("head", rs.head_layer), ("tail", rs.tail_layer)):
+                want = self.layers[i + (side == "tail")]
+                if layer and layer != want:
+                    raise ValueError(f"rulesets[{i}] has {side} layer {layer!r}, but pair {i} is "
+                                     f"{self.layers[i]!r} → {self.layers[i + 1]!r}")
 
     def rules_frame(self) -> pd.DataFrame:
         """All rules, one row each, with a ``pair`` column (0 = output → first layer)."""
@@ -95,8 +112,8 @@ class Flow:
 
 def _remap(rs: RuleSet, head_units: np.ndarray, head_names: list[str]) -> RuleSet:
     """Express rules mined on a column subset of the head layer in that layer's unit indices."""
-    rules = [Rule(tuple(int(head_units[x]) for x in r.head), r.tail, r.head_min, r.tail_min,
-                  r.support, r.holds, r.gain) for r in rs]
+    rules = [replace(r, head=tuple(int(head_units[x]) for x in r.head),
+                     head_equivalents=tuple(int(head_units[x]) for x in r.head_equivalents)) for r in rs]
     return RuleSet(rules, head_names, rs.tail_names, rs.head_layer, rs.tail_layer, rs.codelength,
                    rs.baseline_codelength)
 

@@ -21,9 +21,6 @@ from typing import Any
 
 import torch
 
-__all__ = ["file_kind", "check_export_archive", "ArchiveRefused"]
-
-
 class ArchiveRefused(ValueError):
     """A ``.pt2`` member that torch's loader would run or unpickle (the reason is the message)."""
 

@@ -71,6 +71,8 @@ def image_size(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS,
 
 def rgb(im: Image.Image) -> Image.Image:
     """RGB, with transparent parts on white (a plain conversion turns them black)."""
+    if not isinstance(im, Image.Image):
+        raise TypeError(f"im must be a PIL image, got {type(im).__name__}")
     if im.mode in ("RGBA", "LA", "P", "PA"):
         im = im.convert("RGBA")
         out = Image.new("RGB", im.size, (255, 255, 255))

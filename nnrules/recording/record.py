@@ -5,6 +5,7 @@ import json
 import hashlib
 import os
 import re
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -52,6 +53,44 @@ class Activations:
     class_names: list[str] = field(default_factory=list)
     shapes: dict[str, tuple] = field(default_factory=dict)
     reduce: str = "max"
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.values, dict) or not self.values:
+            raise ValueError("values must be a dict {layer name: (n_samples, n_units) array} with at least one layer")
+        preds = np.asarray(self.predictions)
+        if preds.ndim != 1 or (preds.size and not np.issubdtype(preds.dtype, np.integer)):
+            raise ValueError(f"predictions must be a 1-D array of class indices, got {preds.dtype} of shape "
+                             f"{preds.shape}")
+        n = len(preds)
+        self.predictions = preds
+        names = dict(self.unit_names or {})
+        for layer, v in self.values.items():
+            if not isinstance(layer, str) or not hasattr(v, "shape") or len(v.shape) != 2:
+                raise ValueError(f"values[{layer!r}] must be a 2-D (n_samples, n_units) array, got "
+                                 f"{getattr(v, 'shape', type(v).__name__)}")
+            if v.shape[0] != n:
+                raise ValueError(f"values[{layer!r}] has {v.shape[0]} rows but predictions has {n} samples: every "
+                                 "layer needs one row per sample")
+            if layer not in names:
+                names[layer] = [f"{layer}:{i}" for i in range(v.shape[1])]
+            elif len(names[layer]) != v.shape[1]:
+                raise ValueError(f"unit_names[{layer!r}] has {len(names[layer])} names for {v.shape[1]} units")
+        self.unit_names = names
+        if OUTPUT in self.values and n and (preds.min() < 0 or preds.max() >= self.values[OUTPUT].shape[1]):
+            raise ValueError(f"predictions must be class indices in 0..{self.values[OUTPUT].shape[1] - 1} "
+                             "(one per output unit)")
+        if self.labels is not None:
+            labels = np.asarray(self.labels)
+            if labels.shape != (n,) or (labels.size and (not np.issubdtype(labels.dtype, np.integer)
+                                                         or labels.min() < -1)):
+                raise ValueError(f"labels must be {n} class indices (−1 = unlabelled), got {labels.dtype} of "
+                                 f"shape {labels.shape}")
+            self.labels = labels
+        if self.reduce not in REDUCTIONS:
+            raise ValueError(f"reduce must be one of {REDUCTIONS}, got {self.reduce!r}")
+        unknown = set(self.shapes) - set(self.values)
+        if unknown:
+            raise ValueError(f"shapes names layers that are not in values: {sorted(unknown)}")
 
     @property
     def layers(self) -> list[str]:
@@ -124,13 +163,21 @@ class Activations:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Activations":
-        with np.load(path, allow_pickle=False) as f:
-            meta = json.loads(str(f["meta"]))
-            values = {name: f[f"layer_{i}"] for i, name in enumerate(meta["layers"])}
-            return cls(values=values, unit_names=meta["unit_names"], predictions=f["predictions"],
-                       labels=f["labels"] if meta["has_labels"] else None,
-                       class_names=meta["class_names"],
-                       shapes={k: tuple(v) for k, v in meta["shapes"].items()}, reduce=meta["reduce"])
+        """Activations written by :meth:`save` (no pickles are read)."""
+        path = Path(path)
+        if not path.is_file():
+            raise ValueError(f"activations file {str(path)!r} does not exist or is not a regular file")
+        try:
+            with np.load(path, allow_pickle=False) as f:  # a file that needs pickles is refused by numpy
+                meta = json.loads(str(f["meta"]))
+                values = {name: f[f"layer_{i}"] for i, name in enumerate(meta["layers"])}
+                fields = dict(unit_names=meta["unit_names"], predictions=f["predictions"],
+                              labels=f["labels"] if meta["has_labels"] else None, class_names=meta["class_names"],
+                              shapes={k: tuple(v) for k, v in meta["shapes"].items()}, reduce=meta["reduce"])
+        except (OSError, KeyError, TypeError, AttributeError, EOFError, ValueError, zipfile.BadZipFile) as err:
+            raise ValueError(f"{path.name!r} is not an activations file written by Activations.save (nnrules "
+                             f"record): {type(err).__name__}") from None
+        return cls(values=values, **fields)
 
     def __repr__(self) -> str:
         dims = ", ".join(f"{k}: {v.shape[1]}" for k, v in self.values.items())
