@@ -150,9 +150,10 @@ class LoadingMixin:
         if path.is_file():
             try:
                 obj = torch.load(str(path), map_location="cpu", weights_only=True)
-            except Exception as err:
+            except Exception as err:  # noqa: BLE001 — torch's text names paths and offers to unpickle: not shown
+                why = "it holds pickled Python objects" if "global" in str(err).lower() else "it cannot be read"
                 raise ValueError(f"{shown!r} is not a data set saved with torch.save((inputs, labels), path): "
-                                 f"{str(err).splitlines()[0]}") from err
+                                 f"{why}") from None
             if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, torch.Tensor) for t in obj)
                     and obj[0].dim() == 4 and len(obj[0]) == len(obj[1]) > 0):
                 raise ValueError(f"{shown!r} must hold a pair (inputs (n, C, H, W), labels (n,)) of tensors")

@@ -34,7 +34,8 @@ class Flow:
         if isinstance(self.layers, str) or not all(isinstance(l, str) for l in self.layers):
             raise TypeError(f"layers must be a list of layer names (output first), got {self.layers!r}")
         self.layers, self.rulesets = list(self.layers), list(self.rulesets)
-        if len(set(self.layers)) != len(self.layers):
+        named = [l for l in self.layers if l]  # "" stands for an unnamed layer (rules mined on plain arrays)
+        if len(set(named)) != len(named):
             raise ValueError(f"layers names a layer twice: {self.layers}")
         if len(self.rulesets) > max(len(self.layers) - 1, 0):
             raise ValueError(f"{len(self.rulesets)} rule sets for {len(self.layers)} layers: one per adjacent pair")

@@ -16,6 +16,7 @@ import io
 import json
 import re
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +24,10 @@ import torch
 
 class ArchiveRefused(ValueError):
     """A ``.pt2`` member that torch's loader would run or unpickle (the reason is the message)."""
+
+
+class ArchiveDamaged(ValueError):
+    """A ``.pt2`` whose zip cannot be read (bad checksums, truncated members)."""
 
 
 def file_kind(path: Path) -> str:
@@ -148,7 +153,13 @@ def _check_payload_config(doc: Any, member: str, prefix: str) -> None:
 def check_export_archive(path: Path) -> None:
     """Raise :class:`ArchiveRefused` unless ``torch.export.load(path)`` would only read tensors and a graph
     of ATen operators (see the module docstring). Reads the zip's members, never unpickles."""
-    functions = _allowed_functions()
+    try:
+        _check_members(path, _allowed_functions())
+    except (zipfile.BadZipFile, zlib.error, OSError, EOFError, NotImplementedError, RecursionError) as err:
+        raise ArchiveDamaged(f"it is damaged ({type(err).__name__})") from None
+
+
+def _check_members(path: Path, functions: set[str]) -> None:
     with zipfile.ZipFile(path) as z:
         infos = z.infolist()
         names = [i.filename for i in infos]

@@ -261,8 +261,8 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
         obj = torch.load(str(path), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as err:
         if "unsupported global" not in str(err).lower():  # a broken file, not a pickle of Python objects
-            raise ValueError(f"{path.name!r} is neither a TorchScript archive nor a file saved with torch.save: "
-                             f"{str(err).splitlines()[0]}") from err
+            raise ValueError(f"{path.name!r} is neither a TorchScript archive nor a file saved with torch.save "
+                             "(or it is damaged)") from None
         if not trust:
             raise UnsafeFileError(
                 f"{path.name!r} holds pickled Python objects (a whole module saved with torch.save(model, path)); "
@@ -282,9 +282,9 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
                 "architecture=YourClass)") from err2
         except Exception as err2:
             raise ValueError(f"{path.name!r} could not be unpickled: {err2}") from err2
-    except Exception as err:
+    except Exception as err:  # noqa: BLE001 — torch's first line says what is wrong; its advice is not for users
         raise ValueError(f"{path.name!r} is neither a TorchScript archive nor a file saved with torch.save: "
-                         f"{err}") from err
+                         f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
     if isinstance(obj, nn.Module):
         if architecture is not None:
             raise ValueError(f"{path.name!r} holds a whole module: drop architecture=")
@@ -308,6 +308,8 @@ def _check_exported(path: Path) -> None:
     """Refuse a ``torch.export`` archive that ``torch.export.load`` would run code from (before it reads it)."""
     try:
         _archives.check_export_archive(path)
+    except _archives.ArchiveDamaged as err:
+        raise ValueError(f"{path.name!r} is a torch.export archive that cannot be read: {err}") from None
     except _archives.ArchiveRefused as err:
         raise UnsafeFileError(
             f"{path.name!r} is a torch.export archive that torch.export.load would run code from: {err}. "
