@@ -175,7 +175,7 @@ def test_eric_and_patch_miners_in_the_same_views():
     assert len(s.rules) > 0 and all(" → class " in t for t in s.rules["text"])
     negated = s.rules[s.rules["text"].str.contains("¬")].iloc[0]
     s.select_rule(int(negated["id"]))
-    layer, units, _ = s._group(*s.selection()[:2])  # the pictures show the kernels that must be on, not the negated ones
+    layer, units, _ = s.chosen._group(*s.selection()[:2])  # the pictures show the kernels that must be on, not the negated ones
     assert units and all(not s.activations.unit_names[layer][u] in {n[1:] for n in negated["tail"] if n[0] == "¬"}
                          for u in units)
     assert s.detail().prototype.startswith(PNG)
@@ -449,7 +449,7 @@ def test_a_rules_exemplars_are_samples_where_it_holds(miner, layers, params):
     for rid in s.rules.index[:6]:
         row = s.rules.loc[rid]
         s.select_rule(int(rid))
-        holds = s._holding(s.selected_rule)
+        holds = s.chosen._holding(s.selected_rule)
         assert holds is not None and len(holds) > 0
         d = s.detail()
         shown = [int(lbl.split()[0][1:]) for lbl in d.exemplar_labels]
@@ -458,7 +458,7 @@ def test_a_rules_exemplars_are_samples_where_it_holds(miner, layers, params):
         assert preds <= set(row["classes"]), (row["text"], preds)
         if miner == "patches":  # each exemplar shows where the rule's patch lies: a frame in the outline colour
             assert "patches outlined" in d.text
-            boxes = s._patch_boxes(int(rid))
+            boxes = s.chosen._patch_boxes(int(rid))
             for png, i in zip(d.exemplars, shown):
                 img = _png(png)
                 scale = img.shape[0] // s.inputs.shape[-2]
@@ -636,19 +636,19 @@ def test_choosing_another_exemplar_keeps_the_prototype_and_says_each_unit_once(m
     text names each unit once ("relu2:c4", not "relu2: relu2:c4")."""
     mined.select_rule(0)
     calls = []
-    real = mined._prototype
+    real = mined.chosen._prototype
 
     def counting(*a, **k):
         calls.append(a)
         return real(*a, **k)
 
-    mined._prototype = counting
+    mined.chosen._prototype = counting
     try:
         first = mined.detail()
         mined.select_exemplar(1)
         second = mined.detail()
     finally:
-        del mined._prototype
+        del mined.chosen._prototype
     assert len(calls) <= 1 and first.prototype == second.prototype
     layer = mined.rules.iloc[0]["tail_layer"]
     assert f"{layer}: {layer}:" not in first.text
@@ -714,9 +714,9 @@ def test_the_heatmap_legend_is_the_heatmaps_colour_map():
 def test_exemplar_labels_say_predicted_and_never_invent_a_class(mined):
     """Labelled data: "#i · predicted 3", plus the label where it differs; unlabelled data (label −1, as
     cifar10-cnn's photo crops): only what the model predicts."""
-    assert mined._exemplar_label(5, 3, 3) == "#5 · predicted 3"
-    assert mined._exemplar_label(5, 3, 8) == "#5 · predicted 3 (labelled 8)"
-    assert mined._exemplar_label(5, 3, -1) == mined._exemplar_label(5, 3, None) == "#5 · predicted 3"
+    assert mined.chosen._exemplar_label(5, 3, 3) == "#5 · predicted 3"
+    assert mined.chosen._exemplar_label(5, 3, 8) == "#5 · predicted 3 (labelled 8)"
+    assert mined.chosen._exemplar_label(5, 3, -1) == mined.chosen._exemplar_label(5, 3, None) == "#5 · predicted 3"
     mined.select_rule(0)
     d = mined.detail()
     assert all(" · predicted " in lbl for lbl in d.exemplar_labels)
@@ -877,7 +877,7 @@ def test_the_chosen_rules_chain_is_a_focus(mined):
     with pytest.raises(UserInputError, match="no rule"):
         mined.chain_through(10_000)
 
-    mined.selected_rule = None  # the shared fixture: no rule chosen yet
+    mined.chosen.selected_rule = None  # the shared fixture: no rule chosen yet
     view = FlowView(mined, lambda r: None, lambda n: None, max_rules=8)
     view.refresh()
     assert not any(v.startswith(RULE_CHAIN) for _, v in view.focus.options)

@@ -1,10 +1,12 @@
-"""Loading a model and its data into the explorer: the zoo, or a user's model file and images."""
+"""The explorer's loaded model and data (:class:`LoadedModel`): the zoo, a user's model file and images, or a
+module from a notebook; the layers that can be mined."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
+import pandas as pd
 import torch
 from torch import nn
 
@@ -17,12 +19,10 @@ from nnrules.recording.loading import UnsafeFileError, as_loader, iterate_inputs
 from nnrules.registry import REDUCTIONS
 
 from .errors import UserInputError
+from .files import DataRoot
 from .jobs import MODEL_LOCK
 
-if TYPE_CHECKING:
-    from .state import ExplorerState
-
-__all__ = ["LoadingMixin", "MAX_SAMPLES", "MAX_UNITS", "MAX_LOAD_BYTES"]
+__all__ = ["LoadedModel", "MAX_SAMPLES", "MAX_UNITS", "MAX_LOAD_BYTES"]
 
 #: Layer types whose output is their input (in eval mode): never offered for mining.
 _PASS_THROUGH = ("Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Flatten", "Identity", "Unflatten")
@@ -35,15 +35,37 @@ MAX_LOAD_BYTES = 2**30
 MAX_UNITS = 4096
 
 
-class LoadingMixin:
-    """Model, data and layer choices of :class:`~nnrules.widgets.state.ExplorerState`."""
+class LoadedModel:
+    """The model and the data rules are mined on, and which of its layers can be mined.
+
+    ``on_change()`` is called (under ``MODEL_LOCK``) whenever a load replaces the model: the explorer drops
+    the results mined on the previous one. Every load checks first and changes nothing when it fails or
+    is cancelled."""
+
+    def __init__(self, data_root: DataRoot, on_change: Callable[[], None] = lambda: None) -> None:
+        self.data_root = data_root  # the only folder user paths may name (see .files)
+        self.on_change = on_change
+        self.model_name: str = ""
+        self.model: nn.Module | None = None
+        self.inputs: torch.Tensor | None = None  # (n, C, H, W) the mined data set
+        self.labels: torch.Tensor | None = None  # (n,) class indices, −1 where unknown
+        self.class_names: list[str] = []
+        self.accuracy: float = float("nan")
+        self.info: str = ""
+        self.layer_table: pd.DataFrame = pd.DataFrame()
+
+    def need(self) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
+        """(model, inputs, labels), or :class:`UserInputError` when nothing is loaded yet."""
+        if self.model is None or self.inputs is None or self.labels is None:
+            raise UserInputError("load a model first (pick one from the zoo or load your own)")
+        return self.model, self.inputs, self.labels
 
     @staticmethod
     def zoo_models() -> list[str]:
         return zoo.available()
 
     def load_zoo(self, name: str, check: Callable[[], None] = lambda: None,
-                 progress: Callable[[float, str], None] | None = None) -> "ExplorerState":
+                 progress: Callable[[float, str], None] | None = None) -> "LoadedModel":
         """Load a zoo model; its training split is the data that rules are mined on. ``check()`` raises to
         cancel (also between training epochs; it is called before the state changes: a cancelled load keeps
         the previous model). A model that trains on first use reports ``progress(fraction, text)`` per epoch."""
@@ -66,7 +88,7 @@ class LoadingMixin:
         return self
 
     def load_files(self, model_path: str, data_path: str, size: int | None = None,
-                   architecture: str = "", check: Callable[[], None] = lambda: None) -> "ExplorerState":
+                   architecture: str = "", check: Callable[[], None] = lambda: None) -> "LoadedModel":
         """Load a user's weights and data. The model file is a ``state_dict``
         (``torch.save(model.state_dict(), path)``) of ``architecture`` — a zoo model name or a torchvision
         model name; the number of classes is read from the weights. Pickled modules are refused: the app
@@ -107,7 +129,7 @@ class LoadingMixin:
         return self
 
     def load_module(self, model: nn.Module, data, class_names: list[str] | None = None, name: str | None = None,
-                    check: Callable[[], None] = lambda: None) -> "ExplorerState":
+                    check: Callable[[], None] = lambda: None) -> "LoadedModel":
         """A model from your notebook: ``model`` any ``nn.Module`` that returns ``(batch, n_classes)`` logits,
         on any device (it stays there; inputs are moved to it); ``data`` anything ``nnrules.record`` takes — a
         pair ``(inputs, labels)``, a ``Dataset``, a ``DataLoader`` without shuffling, a tensor of inputs, an
@@ -202,7 +224,8 @@ class LoadingMixin:
                 out.append(model.eval()(on_model(model, xb)).argmax(1).cpu())
         return torch.cat(out)
 
-    def _set_model(self, name, model, x, y, class_names, accuracy, info, check=lambda: None) -> None:
+    def _set_model(self, name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, class_names: list[str],
+                   accuracy: float, info: str, check: Callable[[], None] = lambda: None) -> None:
         if isinstance(model, torch.jit.ScriptModule):
             raise UserInputError("a TorchScript model cannot take the forward hooks the explorer records with; "
                                  "save the module itself with torch.save(model, path) and load that file")
@@ -221,11 +244,7 @@ class LoadingMixin:
             self.model_name, self.model, self.inputs, self.labels = name, model.eval(), x, y
             self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
             self.layer_table = table
-            self._clear_results()
-
-    def _need_model(self) -> None:
-        if self.model is None:
-            raise UserInputError("load a model first (pick one from the zoo or load your own)")
+            self.on_change()
 
     # --- layers --------------------------------------------------------------------------------
     def chainable_layers(self) -> list[str]:
@@ -233,7 +252,7 @@ class LoadingMixin:
         that only pass their input on (Dropout, Flatten, Identity: their units are the previous layer's) and
         the logits — the class layer and what follows it with one unit per class (a ReLU or softmax on the
         logits): they are the output again, which every chain starts from."""
-        self._need_model()
+        self.need()
         t = self.layer_table
         leaves = t[(t["name"] != OUTPUT) & t["leaf"] & ~t["type"].isin(_PASS_THROUGH)]
         names = leaves["name"].tolist()
@@ -254,7 +273,7 @@ class LoadingMixin:
 
     def check_chain(self, layers: list[str], reduce: str = "max") -> list[str]:
         """The chosen layers ordered output-side first; raises UserInputError if they cannot be chained."""
-        self._need_model()
+        self.need()
         layers = [l for l in layers if l != OUTPUT]
         if not layers:
             raise UserInputError("choose at least one layer below the output to mine rules into "

@@ -1,17 +1,21 @@
-"""Mining from the explorer through the registry: settings, validation before slow work, progress, cancel."""
+"""A mining run from the explorer through the registry: settings, validation before slow work, progress,
+cancel — and its result (:class:`MiningResult`), which the rule table and the selection read."""
 from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import pandas as pd
+
 from nnrules.miners.flow import Flow
-from nnrules.recording.record import record
+from nnrules.recording.record import Activations, record
 from nnrules.registry import BINARIZERS, MINERS, MiningContext
 
 from .errors import Cancelled, UserInputError, to_user_error
+from .loading import LoadedModel
 
-__all__ = ["MiningSettings", "MiningMixin"]
+__all__ = ["MiningSettings", "MiningResult", "prepare", "mine"]
 
 
 @dataclass
@@ -31,84 +35,101 @@ class MiningSettings:
     samples: int = 10
 
 
-class MiningMixin:
-    """``mine`` of :class:`~nnrules.widgets.state.ExplorerState`."""
+@dataclass
+class MiningResult:
+    """What one run mined: the ``settings`` it ran with (``None``: nothing mined yet), the fitted ``miner``
+    and ``binarizer``, the recorded ``activations``, the ``flow`` of rule sets (``None`` for NeuroChains,
+    whose chain is only nodes and links), the layers and the Sankey's ``nodes``/``links`` tables."""
 
-    def prepare(self, settings: MiningSettings) -> tuple[Any, Any, list[str], str]:
-        """Validate everything before the slow part: (miner, binarizer, layers output side first, reduction).
-        Raises :class:`UserInputError` with what to change."""
-        self._need_model()
-        try:
-            entry = MINERS[settings.miner]
-            miner = entry.create(**settings.params).validate()
-            binarizer = None
-            if "binarizer" in entry.uses:
-                binarizer = BINARIZERS[settings.binarize].create(**settings.binarize_params).validate()
-        except (ValueError, TypeError) as err:
-            raise to_user_error(err) from err
-        reduce = entry.reduce or settings.reduce
-        if entry.layers == "none":
-            if not settings.classes:
-                raise UserInputError("choose one or more classes: the chain keeps the model's outputs on inputs "
-                                     "of these classes")
-            bad = [c for c in settings.classes if not 0 <= int(c) < len(self.class_names)]
-            if bad:
-                raise UserInputError(f"classes {bad} do not exist; the model has {len(self.class_names)}")
-            if not 1 <= int(settings.samples) <= 100:
-                raise UserInputError(f"samples per class must be 1..100, got {settings.samples}")
-            return miner, binarizer, [], reduce
-        chain = self.check_chain(settings.layers, reduce)
-        if entry.layers == "conv":
-            t = self.layer_table.set_index("name")
-            convs = [n for n in self.chainable_layers() if t.loc[n, "kind"] == "conv"]
-            if len(chain) != 1 or chain[0] not in convs:
-                raise UserInputError(f"{entry.label} needs exactly one conv layer (with spatial maps), e.g. "
-                                     f"{convs[:3]}")
-        return miner, binarizer, chain, reduce
+    settings: MiningSettings | None = None
+    summary: str = ""
+    miner: Any = None
+    binarizer: Any = None  # fitted by the run when the miner uses one
+    activations: Activations | None = None
+    flow: Flow | None = None
+    view_layers: list[str] = field(default_factory=list)
+    nodes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["id", "layer", "units", "label"]))
+    links: pd.DataFrame = field(
+        default_factory=lambda: pd.DataFrame(columns=["source", "target", "value", "pair", "rule"]))
 
-    def mine(self, settings: MiningSettings, progress: Callable[[str, float], None] | None = None,
-             cancel: threading.Event | None = None) -> "MiningMixin":
-        """Run the chosen miner through its registry adapter. ``progress(stage, fraction)`` is called as work
-        advances; setting ``cancel`` stops at the next batch or layer pair (raises :class:`Cancelled`). On
-        error or cancel the previous results are kept."""
-        miner, binarizer, chain, reduce = self.prepare(settings)
+    @property
+    def mined(self) -> bool:
+        """Whether a run finished (its result may be empty)."""
+        return self.settings is not None
+
+
+def prepare(loaded: LoadedModel, settings: MiningSettings) -> tuple[Any, Any, list[str], str]:
+    """Validate everything before the slow part: (miner, binarizer, layers output side first, reduction).
+    Raises :class:`UserInputError` with what to change."""
+    loaded.need()
+    try:
         entry = MINERS[settings.miner]
-        report = progress or (lambda stage, frac: None)
-        recorded: list = []
+        miner = entry.create(**settings.params).validate()
+        binarizer = None
+        if "binarizer" in entry.uses:
+            binarizer = BINARIZERS[settings.binarize].create(**settings.binarize_params).validate()
+    except (ValueError, TypeError) as err:
+        raise to_user_error(err) from err
+    reduce = entry.reduce or settings.reduce
+    if entry.layers == "none":
+        if not settings.classes:
+            raise UserInputError("choose one or more classes: the chain keeps the model's outputs on inputs "
+                                 "of these classes")
+        bad = [c for c in settings.classes if not 0 <= int(c) < len(loaded.class_names)]
+        if bad:
+            raise UserInputError(f"classes {bad} do not exist; the model has {len(loaded.class_names)}")
+        if not 1 <= int(settings.samples) <= 100:
+            raise UserInputError(f"samples per class must be 1..100, got {settings.samples}")
+        return miner, binarizer, [], reduce
+    chain = loaded.check_chain(settings.layers, reduce)
+    if entry.layers == "conv":
+        t = loaded.layer_table.set_index("name")
+        convs = [n for n in loaded.chainable_layers() if t.loc[n, "kind"] == "conv"]
+        if len(chain) != 1 or chain[0] not in convs:
+            raise UserInputError(f"{entry.label} needs exactly one conv layer (with spatial maps), e.g. "
+                                 f"{convs[:3]}")
+    return miner, binarizer, chain, reduce
 
-        def check() -> None:
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("mining cancelled")
 
-        def on_batch(done: int, n: int) -> None:
-            report("record", done / n)
-            check()
+def mine(loaded: LoadedModel, settings: MiningSettings, progress: Callable[[str, float], None] | None = None,
+         cancel: threading.Event | None = None) -> MiningResult:
+    """Run the chosen miner through its registry adapter on the loaded model and data. ``progress(stage,
+    fraction)`` is called as work advances; setting ``cancel`` stops at the next batch or layer pair (raises
+    :class:`Cancelled`). Nothing is changed here: the caller keeps the previous result on error or cancel."""
+    miner, binarizer, chain, reduce = prepare(loaded, settings)
+    model, inputs, labels = loaded.need()
+    entry = MINERS[settings.miner]
+    report = progress or (lambda stage, frac: None)
+    recorded: list[Activations] = []
 
-        def record_layers(reduce_: str, layers: list[str] | None = None):
-            report("record", 0.0)
-            acts = record(self.model, (self.inputs, self.labels), layers if layers is not None else chain,
-                          reduce=reduce_, class_names=self.class_names, progress=False, on_batch=on_batch)
-            recorded.append(acts)
-            return acts
+    def check() -> None:
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("mining cancelled")
 
-        ctx = MiningContext(self.model, self.inputs, self.labels, self.class_names, chain, record_layers, report,
-                            check, reduce, binarizer,
-                            {"classes": [int(c) for c in settings.classes], "samples": int(settings.samples)})
+    def on_batch(done: int, n: int) -> None:
+        report("record", done / n)
         check()
-        try:
-            view, summary = entry.run(ctx, miner)
-        except (Cancelled, UserInputError):
-            raise
-        except ValueError as err:
-            raise to_user_error(err) from err
-        check()
-        report("done", 1.0)
-        self._clear_results()
-        self.settings, self.summary, self.miner, self.binarizer = settings, summary, miner, binarizer
-        self.activations = recorded[-1] if recorded else None
-        self.flow = view if isinstance(view, Flow) else None
-        self.view_layers = list(view.layers) if isinstance(view, Flow) else \
-            list(dict.fromkeys(view.to_sankey()[0]["layer"]))
-        self.nodes, self.links = view.to_sankey()
-        self.rules = self._rule_frame(self.flow)
-        return self
+
+    def record_layers(reduce_: str, layers: list[str] | None = None) -> Activations:
+        report("record", 0.0)
+        acts = record(model, (inputs, labels), layers if layers is not None else chain, reduce=reduce_,
+                      class_names=loaded.class_names, progress=False, on_batch=on_batch)
+        recorded.append(acts)
+        return acts
+
+    ctx = MiningContext(model, inputs, labels, loaded.class_names, chain, record_layers, report, check, reduce,
+                        binarizer, {"classes": [int(c) for c in settings.classes], "samples": int(settings.samples)})
+    check()
+    try:
+        view, summary = entry.run(ctx, miner)
+    except (Cancelled, UserInputError):
+        raise
+    except ValueError as err:
+        raise to_user_error(err) from err
+    check()
+    report("done", 1.0)
+    flow = view if isinstance(view, Flow) else None
+    nodes, links = view.to_sankey()
+    layers = list(view.layers) if flow is not None else list(dict.fromkeys(nodes["layer"]))
+    return MiningResult(settings, summary, miner, binarizer, recorded[-1] if recorded else None, flow, layers,
+                        nodes, links)

@@ -7,7 +7,7 @@ from nnrules.miners.flow import Flow
 
 from .errors import UserInputError
 
-__all__ = ["ResultsMixin", "RULE_COLUMNS"]
+__all__ = ["RuleTable", "RULE_COLUMNS"]
 
 RULE_COLUMNS = ["id", "pair", "rule", "text", "words", "classes", "head", "tail", "head_idx", "tail_idx",
                 "tail_size", "head_layer", "tail_layer", "kind", "head_min", "tail_min", "support", "holds",
@@ -39,8 +39,15 @@ def rule_in_words(head: list[str], tail: list[str], head_min: int, tail_min: int
             f"those {support} samples")
 
 
-class ResultsMixin:
-    """Rule rows of :class:`~nnrules.widgets.state.ExplorerState` (``self.flow``, ``self.rules``)."""
+class RuleTable:
+    """One row per rule of a :class:`~nnrules.miners.flow.Flow` (``rules``, columns ``RULE_COLUMNS``): the
+    rule in symbols and in words, the classes it descends from; filters, sorting, chains, CSV/JSON export.
+    ``flow`` ``None`` (nothing mined, or a NeuroChains chain, which has no rules) gives an empty table."""
+
+    def __init__(self, flow: Flow | None = None, class_names: list[str] | None = None) -> None:
+        self.flow = flow
+        self.class_names = list(class_names or [])
+        self.rules: pd.DataFrame = self._rule_frame(flow)
 
     def _rule_frame(self, flow: Flow | None) -> pd.DataFrame:
         if flow is None:  # a NeuroChains chain: filters and weights, no rules
@@ -70,6 +77,7 @@ class ResultsMixin:
 
     def _classes_of(self, pair: int, rule: int) -> set[str]:
         """Classes a rule descends from: its head for the first pair, else its upstream rules' classes."""
+        assert self.flow is not None  # only called while building the rows of a flow
         rs = self.flow.rulesets[pair]
         r = rs[rule]
         if pair == 0:

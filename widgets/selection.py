@@ -1,4 +1,5 @@
-"""Selection in the explorer and the detail pictures: prototype, exemplars, heatmaps of a group."""
+"""The explorer's selection (:class:`Selection`: a rule, a group, an exemplar) and its detail pictures:
+prototype, exemplars, heatmaps of a group."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -12,10 +13,14 @@ from nnrules.attribution.lrp import LRPError
 from nnrules.miners.eric import ERIC
 from nnrules.miners.patches import PatchMiner
 from nnrules.recording.hooks import OUTPUT
+from nnrules.recording.record import Activations
 
 from .errors import UserInputError
+from .loading import LoadedModel
+from .mining import MiningResult
+from .results import RuleTable
 
-__all__ = ["SelectionMixin", "Detail"]
+__all__ = ["Selection", "Detail"]
 
 
 @dataclass
@@ -32,34 +37,52 @@ class Detail:
 
 
 
-class SelectionMixin:
-    """Selection and pictures of :class:`~nnrules.widgets.state.ExplorerState`."""
+class Selection:
+    """What is selected in one mining result, and the pictures of it (cached per part: see :meth:`detail`).
+
+    Reads the ``loaded`` model and data, the mining ``result`` and its rule ``table``; a new result gets a
+    new selection. ``n_exemplars`` exemplars per group, ``prototype_steps`` steps of activation
+    maximisation, pictures upscaled by ``scale`` (for small inputs)."""
+
+    def __init__(self, loaded: LoadedModel, result: MiningResult, table: RuleTable, n_exemplars: int = 8,
+                 prototype_steps: int = 200, scale: int = 4) -> None:
+        self.loaded, self.result, self.table = loaded, result, table
+        self.n_exemplars, self.prototype_steps, self.scale = n_exemplars, prototype_steps, scale
+        self.selected_rule: int | None = None
+        self.selected_node: int | None = None
+        self.exemplar: int = 0
+        self._cache: dict = {}
+
+    def _activations(self) -> Activations:
+        if self.result.activations is None:
+            raise UserInputError("mine first: the pictures come from the recorded activations")
+        return self.result.activations
 
     def _exemplar_label(self, i: int, pred: int, label: int | None) -> str:
         """"#12 · predicted cat" — and the true class where the data have one ("labelled dog" when they
         differ): unlabelled data (photo crops) are never named as if a class were known."""
-        text = f"#{i} · predicted {self.class_names[pred]}"
+        text = f"#{i} · predicted {self.loaded.class_names[pred]}"
         if label is not None and label >= 0 and label != pred:
-            text += f" (labelled {self.class_names[label]})"
+            text += f" (labelled {self.loaded.class_names[label]})"
         return text
 
     def select_rule(self, rule_id: int) -> None:
-        if self.rules.empty or not 0 <= rule_id < len(self.rules):
-            raise UserInputError(f"no rule {rule_id}: there are {len(self.rules)} rules (mine first)")
+        if self.table.rules.empty or not 0 <= rule_id < len(self.table.rules):
+            raise UserInputError(f"no rule {rule_id}: there are {len(self.table.rules)} rules (mine first)")
         self.selected_rule, self.selected_node, self.exemplar = int(rule_id), None, 0
 
     def select_node(self, node_id: int) -> None:
-        if self.nodes.empty or not 0 <= node_id < len(self.nodes):
-            raise UserInputError(f"no group {node_id}: there are {len(self.nodes)} groups (mine first)")
+        if self.result.nodes.empty or not 0 <= node_id < len(self.result.nodes):
+            raise UserInputError(f"no group {node_id}: there are {len(self.result.nodes)} groups (mine first)")
         self.selected_node, self.selected_rule, self.exemplar = int(node_id), None, 0
 
     def select_link(self, link: int) -> None:
         """A Sankey link → the rule it draws (a NeuroChains link, which is no rule: its target filter)."""
-        row = self.links.iloc[int(link)]
+        row = self.result.links.iloc[int(link)]
         if row["pair"] < 0:
             self.select_node(int(row["target"]))
             return
-        match = self.rules[(self.rules["pair"] == row["pair"]) & (self.rules["rule"] == row["rule"])]
+        match = self.table.rules[(self.table.rules["pair"] == row["pair"]) & (self.table.rules["rule"] == row["rule"])]
         self.select_rule(int(match["id"].iloc[0]))
 
     def select_exemplar(self, i: int) -> None:
@@ -69,11 +92,11 @@ class SelectionMixin:
 
     def rule_node(self, rule_id: int) -> int:
         """The Sankey node of a rule's tail group."""
-        row = self.rules.iloc[rule_id]
-        match = self.links[(self.links["pair"] == row["pair"]) & (self.links["rule"] == row["rule"])]
+        row = self.table.rules.iloc[rule_id]
+        match = self.result.links[(self.result.links["pair"] == row["pair"]) & (self.result.links["rule"] == row["rule"])]
         return int(match["target"].iloc[0])
 
-    def selection(self) -> tuple[int | None, int | None, int]:
+    def current(self) -> tuple[int | None, int | None, int]:
         """(rule, group, exemplar) selected now: a background job works on this snapshot, not on what the
         user clicks meanwhile."""
         return self.selected_rule, self.selected_node, self.exemplar
@@ -81,12 +104,12 @@ class SelectionMixin:
     def _group(self, rule: int | None, node: int | None) -> tuple[str, list[int], str]:
         """(layer, unit column indices, title) of the selection."""
         if rule is not None:
-            row = self.rules.iloc[rule]
+            row = self.table.rules.iloc[rule]
             units = [u for u, n in zip(row["tail_idx"], row["tail"]) if not n.startswith("¬")]  # ERIC: ¬ = off
             return row["tail_layer"], units or list(row["tail_idx"]), f"Rule {rule}: {row['text']}"
         if node is not None:
-            node = self.nodes.iloc[node]
-            names = self.activations.unit_names[node["layer"]]
+            node = self.result.nodes.iloc[node]
+            names = self._activations().unit_names[node["layer"]]
             units = [names.index(u) for u in node["units"]]
             return node["layer"], units, f"Group {node['label']} ({node['layer']})"
         raise UserInputError("select a rule or a group first")
@@ -96,17 +119,17 @@ class SelectionMixin:
                partial: Callable[[Detail, str], None] | None = None) -> Detail:
         """Prototype and exemplars of the selected group; heatmaps of the chosen exemplar for its predicted
         class and for the group (LRP and Grad-CAM). ``selection`` (default: the current one, see
-        :meth:`selection`); ``check()`` raises to cancel between pictures. The cheap parts come first:
+        :meth:`current`); ``check()`` raises to cancel between pictures. The cheap parts come first:
         ``partial(detail so far, what comes next)`` is called after the exemplars and after the heatmaps,
         before the prototype. Each part is cached on its own: the prototype per group, exemplars and
         heatmaps per group, rule and exemplar."""
-        rule, node, exemplar = selection if selection is not None else self.selection()
+        rule, node, exemplar = selection if selection is not None else self.current()
         layer, units, title = self._group(rule, node)
-        names = self.activations.unit_names[layer]
+        names = self._activations().unit_names[layer]
         shown = [names[u] if names[u].startswith(f"{layer}:") else f"{layer}:{names[u]}" for u in units]
         text = ", ".join(shown)  # unit names already carry their layer ("relu3:c4")
         if rule is not None:
-            row = self.rules.iloc[rule]
+            row = self.table.rules.iloc[rule]
             text += (f"\nsupport {row['support']}, confidence {row['confidence']:.2f}, l={row['head_min']}, "
                      f"k={row['tail_min']}, classes {', '.join(row['classes'])}")
 
@@ -136,19 +159,19 @@ class SelectionMixin:
         """Sample indices where the selected rule holds (``None`` for a group): its head and tail literals on
         the data as the miner saw them (ExplaiNN: the binarizer; ERIC: its quantisation); for a patch rule the
         images of the patches it covers."""
-        if rule_id is None or self.flow is None:
+        if rule_id is None or self.result.flow is None:
             return None
-        row = self.rules.iloc[rule_id]
-        rs = self.flow.rulesets[int(row["pair"])]
+        row = self.table.rules.iloc[rule_id]
+        rs = self.result.flow.rulesets[int(row["pair"])]
         rule = rs[int(row["rule"])]
-        if isinstance(self.miner, PatchMiner):
-            rows = self.miner.rule_table_["rows"].iloc[int(row["rule"])]
-            return np.unique(self.miner.patches_["image"].to_numpy()[np.asarray(rows, dtype=np.int64)])
+        if isinstance(self.result.miner, PatchMiner):
+            rows = self.result.miner.rule_table_["rows"].iloc[int(row["rule"])]
+            return np.unique(self.result.miner.patches_["image"].to_numpy()[np.asarray(rows, dtype=np.int64)])
         if "bits" not in self._cache:
-            if isinstance(self.miner, ERIC):
-                self._cache["bits"] = self.miner.quantise(self.activations)
-            elif self.binarizer is not None:
-                self._cache["bits"] = {k: v.to_dense() for k, v in self.binarizer.transform(self.activations).items()}
+            if isinstance(self.result.miner, ERIC):
+                self._cache["bits"] = self.result.miner.quantise(self._activations())
+            elif self.result.binarizer is not None:
+                self._cache["bits"] = {k: v.to_dense() for k, v in self.result.binarizer.transform(self._activations()).items()}
             else:
                 return None
         bits = self._cache["bits"]
@@ -156,13 +179,13 @@ class SelectionMixin:
 
     def _patch_boxes(self, rule_id: int | None) -> dict[int, list[tuple[int, int, int]]] | None:
         """For a patch rule: sample index → its patches ``(top, left, size)`` in input pixels; else None."""
-        if rule_id is None or self.flow is None or not isinstance(self.miner, PatchMiner):
+        if rule_id is None or self.result.flow is None or not isinstance(self.result.miner, PatchMiner):
             return None
-        rows = self.miner.rule_table_["rows"].iloc[int(self.rules.iloc[rule_id]["rule"])]
+        rows = self.result.miner.rule_table_["rows"].iloc[int(self.table.rules.iloc[rule_id]["rule"])]
         boxes: dict[int, list[tuple[int, int, int]]] = {}
         for r in rows:
-            i, top, left, _ = self.miner.patches_.iloc[int(r)]
-            boxes.setdefault(int(i), []).append((int(top), int(left), int(self.miner.size_)))
+            i, top, left, _ = self.result.miner.patches_.iloc[int(r)]
+            boxes.setdefault(int(i), []).append((int(top), int(left), int(self.result.miner.size_)))
         return boxes
 
     def _pictures(self, layer: str, units: list[int], among: np.ndarray | None = None, exemplar: int = 0,
@@ -171,7 +194,9 @@ class SelectionMixin:
                   boxes: dict[int, list[tuple[int, int, int]]] | None = None) -> Detail:
         """Exemplars (among the samples where the rule holds; a patch rule's patches outlined, ``boxes``) and
         the chosen exemplar's heatmaps."""
-        names = self.activations.unit_names[layer]
+        model, inputs, _ = self.loaded.need()
+        acts = self._activations()
+        names = acts.unit_names[layer]
         d = Detail(title="", text="")
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
         check()
@@ -180,33 +205,33 @@ class SelectionMixin:
             among, note = None, " — the rule holds on none of these samples; exemplars by activation instead"
         elif among is not None:
             note = f" — among the {len(among)} samples where the rule holds"
-        ex = prototypes.exemplars(self.activations, layer, units, m=self.n_exemplars, data=self.inputs, among=among)
-        preds = self.activations.predictions[ex.indices]
+        ex = prototypes.exemplars(acts, layer, units, m=self.n_exemplars, data=inputs, among=among)
+        preds = acts.predictions[ex.indices]
         scale = self._scale()
         pictures = [viz.image(img, scale) for img in ex.images]
         if boxes is not None and among is not None:
             pictures = [viz.outline(p, boxes.get(int(i), []), scale) for p, i in zip(pictures, ex.indices)]
             note += "; the rule's patches outlined"
         d.exemplars = [viz.to_png(p) for p in pictures]
-        labels = self.activations.labels
+        labels = acts.labels
         d.exemplar_labels = [self._exemplar_label(int(i), int(p), None if labels is None else int(labels[i]))
                              for i, p in zip(ex.indices, preds)]
         pick = min(exemplar, len(ex.indices) - 1)
         x = ex.images[pick: pick + 1]
         cls = int(preds[pick])
-        d.text = f"exemplars{note}\nheatmaps for exemplar #{ex.indices[pick]} (predicted {self.class_names[cls]})"
+        d.text = f"exemplars{note}\nheatmaps for exemplar #{ex.indices[pick]} (predicted {self.loaded.class_names[cls]})"
         if partial is not None:
             partial(d, "heatmaps")
-        lrp_label = f"LRP ({attribution.default_composite(self.model)})"  # say which composite drew it
+        lrp_label = f"LRP ({attribution.default_composite(model)})"  # say which composite drew it
         for method, label in (("lrp", lrp_label), ("gradcam", "Grad-CAM")):
-            for target, what in ((cls, f"class {self.class_names[cls]}"), (group, "group")):
+            for target, what in ((cls, f"class {self.loaded.class_names[cls]}"), (group, "group")):
                 check()
                 name = f"{label} · {what}"
                 try:
                     kw = {}
                     if method == "gradcam":
-                        kw["layer"] = attribution.gradcam_layer(self.model, x, layer if target is group else OUTPUT)
-                    a = attribution.attribute(self.model, x, target, method, **kw)
+                        kw["layer"] = attribution.gradcam_layer(model, x, layer if target is group else OUTPUT)
+                    a = attribution.attribute(model, x, target, method, **kw)
                     d.heatmaps[name] = viz.to_png(viz.heatmap(a[0], x[0], scale=self._scale()))
                 except (LRPError, ValueError, RuntimeError) as err:
                     d.errors[name] = str(err)
@@ -215,15 +240,16 @@ class SelectionMixin:
         return d
 
     def _scale(self) -> int:
-        side = int(self.inputs.shape[-1])
+        side = int(self.loaded.need()[1].shape[-1])
         return max(1, min(self.scale * 32 // max(side, 1), 16)) if side < 128 else 1
 
     def _prototype(self, layer: str, units: list[int], d: Detail) -> bytes | None:
-        side = int(self.inputs.shape[-1])
+        model, inputs, _ = self.loaded.need()
+        side = int(inputs.shape[-1])
         smooth = dict(jitter=1, blur_every=4, blur_sigma=0.5) if side >= 16 else {}
-        lo, hi = float(self.inputs.min()), float(self.inputs.max())
+        lo, hi = float(inputs.min()), float(inputs.max())
         try:
-            img = prototypes.maximize(self.model, layer, units, example=self.inputs[:1], steps=self.prototype_steps,
+            img = prototypes.maximize(model, layer, units, example=inputs[:1], steps=self.prototype_steps,
                                       value_range=(lo, hi), **smooth)
         except (ValueError, RuntimeError) as err:
             d.errors["prototype"] = str(err)

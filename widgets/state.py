@@ -1,30 +1,44 @@
-"""The explorer's state model: what the user picked, what was mined, what is selected.
+"""The explorer's state: what the user loaded, what was mined, what is selected — composed of four parts.
 
 No ipywidgets here: every action is a method that calls ``nnrules`` and either updates the state or
 raises :class:`UserInputError` with a message meant for the panel. The views only read this object and
-call its methods, so the whole app is testable without a browser. The roles live in their own modules:
-loading (:mod:`.loading`), mining through the registry (:mod:`.mining`), the rule table and export
-(:mod:`.results`), selection and pictures (:mod:`.selection`).
+call its methods, so the whole app is testable without a browser. The parts, each a class with its own
+attributes and tests (``docs/architecture.md`` draws who calls whom):
+
+- ``loaded`` — :class:`~.loading.LoadedModel`: model, data, class names, the layers that can be mined;
+- ``result`` — :class:`~.mining.MiningResult`: one finished run (made by :func:`~.mining.mine`);
+- ``table`` — :class:`~.results.RuleTable`: the result's rules as rows, filters, chains, export;
+- ``chosen`` — :class:`~.selection.Selection`: the selected rule/group/exemplar and its pictures.
+
+A load replaces ``result``, ``table`` and ``chosen`` with empty ones; a finished run replaces all three.
+``ExplorerState`` keeps the app's one-object API (``s.load_zoo(...)``, ``s.mine(...)``, ``s.rules``) by
+forwarding to the parts.
 """
 from __future__ import annotations
 
 import os
+import threading
+from typing import Any, Callable
 
 import pandas as pd
 import torch
 from torch import nn
 
+from nnrules.miners.flow import Flow
+from nnrules.recording.record import Activations
+
+from . import mining as _mining
 from .errors import Cancelled, UserInputError
 from .files import DataRoot
-from .loading import MAX_SAMPLES, MAX_UNITS, LoadingMixin
-from .mining import MiningMixin, MiningSettings
-from .results import RULE_COLUMNS, ResultsMixin
-from .selection import Detail, SelectionMixin
+from .loading import MAX_SAMPLES, MAX_UNITS, LoadedModel
+from .mining import MiningResult, MiningSettings
+from .results import RuleTable
+from .selection import Detail, Selection
 
 __all__ = ["ExplorerState", "MiningSettings", "Detail", "UserInputError", "Cancelled", "MAX_UNITS", "MAX_SAMPLES"]
 
 
-class ExplorerState(LoadingMixin, MiningMixin, ResultsMixin, SelectionMixin):
+class ExplorerState:
     """The explorer's model. Typical use::
 
         s = ExplorerState(); s.load_zoo("digits-cnn")
@@ -34,37 +48,192 @@ class ExplorerState(LoadingMixin, MiningMixin, ResultsMixin, SelectionMixin):
 
     def __init__(self, exemplars: int = 8, prototype_steps: int = 200, scale: int = 4,
                  data_root: str | os.PathLike | None = None) -> None:
-        self.data_root = DataRoot(data_root)  # the only folder user paths may name (see .files)
-        self.n_exemplars = exemplars
-        self.prototype_steps = prototype_steps
-        self.scale = scale  # image upscaling in the panel (pixels per input pixel for small inputs)
-        self.model_name: str = ""
-        self.model: nn.Module | None = None
-        self.inputs: torch.Tensor | None = None  # (n, C, H, W) the mined data set
-        self.labels: torch.Tensor | None = None
-        self.class_names: list[str] = []
-        self.accuracy: float = float("nan")
-        self.info: str = ""
-        self.layer_table: pd.DataFrame = pd.DataFrame()
+        self.n_exemplars, self.prototype_steps, self.scale = exemplars, prototype_steps, scale
+        self.loaded = LoadedModel(DataRoot(data_root), on_change=self._clear_results)
         self._clear_results()
 
     def _clear_results(self) -> None:
-        self.settings: MiningSettings | None = None
-        self.summary: str = ""
-        self.miner = None
-        self.binarizer = None  # fitted by the run when the miner uses one
-        self.activations = None
-        self.flow = None  # a Flow when the miner found rules (NeuroChains: None, the chain is in nodes/links)
-        self.view_layers: list[str] = []
-        self.nodes: pd.DataFrame = pd.DataFrame(columns=["id", "layer", "units", "label"])
-        self.links: pd.DataFrame = pd.DataFrame(columns=["source", "target", "value", "pair", "rule"])
-        self.rules: pd.DataFrame = pd.DataFrame(columns=RULE_COLUMNS)
-        self.selected_rule: int | None = None
-        self.selected_node: int | None = None
-        self.exemplar: int = 0
-        self._cache: dict = {}
+        self._show(MiningResult())
+
+    def _show(self, result: MiningResult) -> None:
+        """Make ``result`` the current one, with its rule table and a fresh selection."""
+        self.result = result
+        self.table = RuleTable(result.flow, self.loaded.class_names)
+        self.chosen = Selection(self.loaded, result, self.table, self.n_exemplars, self.prototype_steps, self.scale)
+
+    # --- loading (LoadedModel) ------------------------------------------------------------------
+    @staticmethod
+    def zoo_models() -> list[str]:
+        return LoadedModel.zoo_models()
+
+    def load_zoo(self, name: str, check: Callable[[], None] = lambda: None,
+                 progress: Callable[[float, str], None] | None = None) -> ExplorerState:
+        """See :meth:`LoadedModel.load_zoo`."""
+        self.loaded.load_zoo(name, check, progress)
+        return self
+
+    def load_files(self, model_path: str, data_path: str, size: int | None = None, architecture: str = "",
+                   check: Callable[[], None] = lambda: None) -> ExplorerState:
+        """See :meth:`LoadedModel.load_files`."""
+        self.loaded.load_files(model_path, data_path, size, architecture, check)
+        return self
+
+    def load_module(self, model: nn.Module, data: Any, class_names: list[str] | None = None, name: str | None = None,
+                    check: Callable[[], None] = lambda: None) -> ExplorerState:
+        """See :meth:`LoadedModel.load_module`."""
+        self.loaded.load_module(model, data, class_names, name, check)
+        return self
+
+    def chainable_layers(self) -> list[str]:
+        return self.loaded.chainable_layers()
+
+    def default_chain(self) -> list[str]:
+        return self.loaded.default_chain()
+
+    def check_chain(self, layers: list[str], reduce: str = "max") -> list[str]:
+        return self.loaded.check_chain(layers, reduce)
+
+    @property
+    def data_root(self) -> DataRoot:
+        return self.loaded.data_root
+
+    @property
+    def model_name(self) -> str:
+        return self.loaded.model_name
+
+    @property
+    def model(self) -> nn.Module | None:
+        return self.loaded.model
+
+    @property
+    def inputs(self) -> torch.Tensor | None:
+        return self.loaded.inputs
+
+    @property
+    def labels(self) -> torch.Tensor | None:
+        return self.loaded.labels
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.loaded.class_names
+
+    @property
+    def accuracy(self) -> float:
+        return self.loaded.accuracy
+
+    @property
+    def info(self) -> str:
+        return self.loaded.info
+
+    @property
+    def layer_table(self) -> pd.DataFrame:
+        return self.loaded.layer_table
+
+    # --- mining (mining.prepare / mining.mine → MiningResult) ------------------------------------
+    def prepare(self, settings: MiningSettings) -> tuple[Any, Any, list[str], str]:
+        """See :func:`.mining.prepare`."""
+        return _mining.prepare(self.loaded, settings)
+
+    def mine(self, settings: MiningSettings, progress: Callable[[str, float], None] | None = None,
+             cancel: threading.Event | None = None) -> ExplorerState:
+        """Run a miner (:func:`.mining.mine`); on success its result replaces the previous one, on error or
+        cancel the previous one is kept."""
+        self._show(_mining.mine(self.loaded, settings, progress, cancel))
+        return self
 
     @property
     def mined(self) -> bool:
         """Whether a mining run finished (its result may be empty)."""
-        return self.settings is not None
+        return self.result.mined
+
+    @property
+    def settings(self) -> MiningSettings | None:
+        return self.result.settings
+
+    @property
+    def summary(self) -> str:
+        return self.result.summary
+
+    @property
+    def miner(self) -> Any:
+        return self.result.miner
+
+    @property
+    def binarizer(self) -> Any:
+        return self.result.binarizer
+
+    @property
+    def activations(self) -> Activations | None:
+        return self.result.activations
+
+    @property
+    def flow(self) -> Flow | None:
+        return self.result.flow
+
+    @property
+    def view_layers(self) -> list[str]:
+        return self.result.view_layers
+
+    @property
+    def nodes(self) -> pd.DataFrame:
+        return self.result.nodes
+
+    @property
+    def links(self) -> pd.DataFrame:
+        return self.result.links
+
+    # --- the rule table (RuleTable) ---------------------------------------------------------------
+    @property
+    def rules(self) -> pd.DataFrame:
+        return self.table.rules
+
+    def rules_table(self, cls: str | None = None, layer: str | None = None, min_size: int = 1,
+                    max_size: int | None = None, sort_by: str = "support", ascending: bool = False) -> pd.DataFrame:
+        return self.table.rules_table(cls, layer, min_size, max_size, sort_by, ascending)
+
+    def chain_of(self, cls: str, per_pair: int = 6) -> list[int]:
+        return self.table.chain_of(cls, per_pair)
+
+    def chain_through(self, rule_id: int, per_pair: int = 6) -> list[int]:
+        return self.table.chain_through(rule_id, per_pair)
+
+    def export(self, fmt: str, table: pd.DataFrame | None = None) -> str:
+        return self.table.export(fmt, table)
+
+    # --- the selection and its pictures (Selection) -------------------------------------------------
+    def select_rule(self, rule_id: int) -> None:
+        self.chosen.select_rule(rule_id)
+
+    def select_node(self, node_id: int) -> None:
+        self.chosen.select_node(node_id)
+
+    def select_link(self, link: int) -> None:
+        self.chosen.select_link(link)
+
+    def select_exemplar(self, i: int) -> None:
+        self.chosen.select_exemplar(i)
+
+    def rule_node(self, rule_id: int) -> int:
+        return self.chosen.rule_node(rule_id)
+
+    def selection(self) -> tuple[int | None, int | None, int]:
+        """(rule, group, exemplar) selected now: a background job works on this snapshot."""
+        return self.chosen.current()
+
+    def detail(self, selection: tuple[int | None, int | None, int] | None = None,
+               check: Callable[[], None] = lambda: None,
+               partial: Callable[[Detail, str], None] | None = None) -> Detail:
+        """See :meth:`Selection.detail`."""
+        return self.chosen.detail(selection, check, partial)
+
+    @property
+    def selected_rule(self) -> int | None:
+        return self.chosen.selected_rule
+
+    @property
+    def selected_node(self) -> int | None:
+        return self.chosen.selected_node
+
+    @property
+    def exemplar(self) -> int:
+        return self.chosen.exemplar
