@@ -34,6 +34,7 @@ demo: $(STAMP)
 	$(PY) -m nnrules demo
 
 test: $(STAMP) browser
+	$(VENV)/bin/mypy
 	$(PY) -m pytest -q --durations=12
 
 # The browser tests drive Debian's Chromium; install it where we may (root with apt), else they skip.

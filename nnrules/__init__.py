@@ -56,4 +56,5 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from .data import Binarizer, BinaryMatrix, Rule, RuleSet, binarize  # noqa: F401
     from .miners import ERIC, ExplaiNN, Flow, NeuroChains, PatchMiner, association_rules, eclat, trace  # noqa: F401
     from .miners.base import NotFittedError  # noqa: F401
-    from .recording import Activations, image_folder, layers, load_model, record  # noqa: F401
+    from .recording import Activations, image_folder, layers, load_model  # noqa: F401
+    from .recording.record import record  # noqa: F401

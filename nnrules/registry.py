@@ -1,21 +1,26 @@
 """Registries: what nnrules offers, by name, with labels, parameters and help — the app builds its panels here.
 
-Four registries, each filled by the module that implements its entries (imported on the first read of the registry):
-``MINERS`` (``nnrules.miners``), ``BINARIZERS`` (``nnrules.data.binarizer``), ``REDUCTIONS``
-(``nnrules.recording.record``) and ``ATTRIBUTIONS`` (``nnrules.attribution.methods``). Adding a miner
-is one module that defines the estimator and calls ``MINERS.register(...)`` with a ``run`` adapter
-(:class:`MiningContext` → result view); the app needs no edit beyond at most a small view.
+Four registries — ``MINERS``, ``BINARIZERS``, ``REDUCTIONS``, ``ATTRIBUTIONS`` — each filled by the modules
+listed for it in :data:`PROVIDERS` (the one place that names the built-in entries; imported, in that order,
+on the first read of the registry, whoever imported what before), then by the modules that installed packages
+name under the registry's entry-point group (:data:`ENTRY_POINT_GROUPS`, e.g. a third-party miner's
+``[project.entry-points."nnrules.miners"] mine = "mypkg.miner"``). Adding a miner is one module that
+defines the estimator and calls ``MINERS.register(...)`` with a ``run`` adapter (:class:`MiningContext` →
+result view), listed here or under the entry point; the app needs no edit beyond at most a small view.
 """
 from __future__ import annotations
 
 import importlib
+import warnings
+from importlib.metadata import entry_points
 
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator
 
 from .params import Param
 
-__all__ = ["Entry", "Registry", "MiningContext", "MINERS", "BINARIZERS", "REDUCTIONS", "ATTRIBUTIONS"]
+__all__ = ["Entry", "Registry", "MiningContext", "MINERS", "BINARIZERS", "REDUCTIONS", "ATTRIBUTIONS", "PROVIDERS",
+           "ENTRY_POINT_GROUPS"]
 
 
 @dataclass(frozen=True)
@@ -59,17 +64,28 @@ class Entry:
 class Registry:
     """Named entries of one kind, in registration order."""
 
-    def __init__(self, kind: str, provider: str | None = None) -> None:
+    def __init__(self, kind: str, providers: tuple[str, ...] = (), group: str | None = None) -> None:
         self.kind = kind
-        self.provider = provider  # the module whose import registers the built-in entries
+        self.providers = providers  # the modules whose import registers the built-in entries, in order
+        self.group = group  # the entry-point group naming third-party providers
+        self._loaded = False
         self._entries: dict[str, Entry] = {}
 
     def _ensure(self) -> None:
-        """Import the provider before the first read: ``import nnrules`` is lazy, so ``from nnrules.registry
-        import MINERS`` alone must still list the built-in miners."""
-        if self.provider is not None:
-            provider, self.provider = self.provider, None
+        """Import the providers before the first read: ``import nnrules`` is lazy, so ``from nnrules.registry
+        import MINERS`` alone must still list the built-in miners; then the installed plugins' modules (one
+        that fails to import is skipped with a warning, never the registry)."""
+        if self._loaded:
+            return
+        self._loaded = True
+        for provider in self.providers:
             importlib.import_module(provider)
+        for ep in entry_points(group=self.group) if self.group else ():
+            try:
+                ep.load()
+            except Exception as err:  # noqa: BLE001 — a broken plugin must not take the built-ins down
+                warnings.warn(f"nnrules: the {self.kind} plugin {ep.name!r} ({ep.value}) failed to load: {err}",
+                              stacklevel=3)
 
     def register(self, name: str, label: str, target: Any = None, params: tuple[Param, ...] | None = None,
                  **options) -> Any:
@@ -128,7 +144,17 @@ class MiningContext:
     options: dict = field(default_factory=dict)
 
 
-MINERS = Registry("miner", "nnrules.miners")
-BINARIZERS = Registry("binarization", "nnrules.data.binarizer")
-REDUCTIONS = Registry("reduction", "nnrules.recording.record")
-ATTRIBUTIONS = Registry("attribution method", "nnrules.attribution.methods")
+#: The built-in entries of each registry, in one place: the modules that register them, in offering order.
+PROVIDERS: dict[str, tuple[str, ...]] = {
+    "miner": ("nnrules.miners.explainn", "nnrules.miners.eric", "nnrules.miners.patches", "nnrules.miners.neurochains"),
+    "binarization": ("nnrules.data.binarizer",),
+    "reduction": ("nnrules.recording.record",),
+    "attribution method": ("nnrules.attribution.methods",),
+}
+#: Entry-point groups under which installed packages name modules that register more entries.
+ENTRY_POINT_GROUPS = {"miner": "nnrules.miners", "binarization": "nnrules.binarizers"}
+
+MINERS = Registry("miner", PROVIDERS["miner"], ENTRY_POINT_GROUPS["miner"])
+BINARIZERS = Registry("binarization", PROVIDERS["binarization"], ENTRY_POINT_GROUPS["binarization"])
+REDUCTIONS = Registry("reduction", PROVIDERS["reduction"])
+ATTRIBUTIONS = Registry("attribution method", PROVIDERS["attribution method"])

@@ -252,3 +252,27 @@ def test_a_registry_read_alone_lists_the_built_in_entries():
             "print([len(r) for r in (MINERS, BINARIZERS, REDUCTIONS, ATTRIBUTIONS)], 'lrp' in ATTRIBUTIONS)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.strip() == "[4, 5, 4, 6] True", out.stdout + out.stderr
+
+
+def test_an_installed_plugin_miner_is_listed_without_being_imported(tmp_path):
+    """A third-party miner names its module under the ``nnrules.miners`` entry point (an installed
+    distribution's metadata); the registry imports it on first read — nobody imports it by hand — and lists it
+    after the built-in ones. A plugin that fails to import is skipped with a warning."""
+    import subprocess
+    import sys
+
+    (tmp_path / "mine_plugin.py").write_text(
+        "from nnrules.miners.explainn import ExplaiNN\n"
+        "from nnrules.registry import MINERS\n"
+        "class Plain(ExplaiNN):\n    pass\n"
+        "MINERS.register('plain', 'Plain ExplaiNN (a plugin)', Plain, layers='chain')\n")
+    info = tmp_path / "mine_plugin-1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mine-plugin\nVersion: 1.0\n")
+    (info / "entry_points.txt").write_text("[nnrules.miners]\nplain = mine_plugin\nbroken = no_such_module_xyz\n")
+    code = ("import warnings\nwarnings.simplefilter('always')\n"
+            "from nnrules.registry import MINERS\nprint(list(MINERS))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True,
+                         env={**__import__("os").environ, "PYTHONPATH": str(tmp_path)})
+    assert out.stdout.strip() == "['explainn', 'eric', 'patches', 'neurochains', 'plain']", out.stdout + out.stderr
+    assert "plugin 'broken'" in out.stderr and "failed to load" in out.stderr

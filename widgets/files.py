@@ -17,6 +17,7 @@ import stat
 import tempfile
 import zipfile
 from pathlib import Path
+from typing import cast
 
 from nnrules.recording.loading import scan_images
 
@@ -136,7 +137,7 @@ class DataRoot:
         names removed. Folders of live sessions on this machine younger than ``max_age`` are kept."""
         import time
 
-        base, removed = self.path / ".uploads", []
+        base, removed = self.path / ".uploads", cast(list[str], [])
         if not base.is_dir() or base.is_symlink():
             return removed
         now = time.time()

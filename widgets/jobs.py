@@ -112,7 +112,8 @@ class Background:
             time.sleep(1.0)
             if not self._current(gen) or not self.busy:
                 return
-            self.tick(time.monotonic() - start)
+            if self.tick is not None:
+                self.tick(time.monotonic() - start)
 
     def _job(self, gen, event, work, done, fail, cancelled) -> None:
         try:

@@ -314,7 +314,7 @@ def _load_weights(path: Path, architecture: str) -> nn.Module:
             raise ValueError(f"{err} — in the app: choose the architecture (a zoo or torchvision model name) "
                              "for a file of weights") from err
         return model
-    kwargs = {}
+    n_classes: int | None = None  # a torchvision architecture is built with the weights' number of classes
     if architecture not in zoo.ARCHITECTURES and file_kind(path) in ("zip", "other"):
         try:
             weights = torch.load(str(path), map_location="cpu", weights_only=True)
@@ -323,9 +323,11 @@ def _load_weights(path: Path, architecture: str) -> nn.Module:
         if isinstance(weights, dict):
             last = [v for v in weights.values() if isinstance(v, torch.Tensor) and v.dim() == 2]
             if last:
-                kwargs["num_classes"] = int(last[-1].shape[0])
+                n_classes = int(last[-1].shape[0])
     try:
-        return load_model(path, architecture, **kwargs)
+        if n_classes is None:
+            return load_model(path, architecture)
+        return load_model(path, architecture, num_classes=n_classes)
     except UnsafeFileError as err:
         raise ValueError(f"{path.name!r} is {err.what}; the app never runs code from a file. Save the weights "
                          "with torch.save(model.state_dict(), path)") from None

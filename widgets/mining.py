@@ -120,6 +120,8 @@ def mine(loaded: LoadedModel, settings: MiningSettings, progress: Callable[[str,
     ctx = MiningContext(model, inputs, labels, loaded.class_names, chain, record_layers, report, check, reduce,
                         binarizer, {"classes": [int(c) for c in settings.classes], "samples": int(settings.samples)})
     check()
+    if entry.run is None:
+        raise UserInputError(f"{entry.label} cannot run in the app (its registry entry has no run adapter)")
     try:
         view, summary = entry.run(ctx, miner)
     except (Cancelled, UserInputError):

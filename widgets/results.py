@@ -7,7 +7,7 @@ from nnrules.miners.flow import Flow
 
 from .errors import UserInputError
 
-__all__ = ["RuleTable", "RULE_COLUMNS"]
+__all__ = ["RuleRows", "RULE_COLUMNS"]
 
 RULE_COLUMNS = ["id", "pair", "rule", "text", "words", "classes", "head", "tail", "head_idx", "tail_idx",
                 "tail_size", "head_layer", "tail_layer", "kind", "head_min", "tail_min", "support", "holds",
@@ -39,7 +39,7 @@ def rule_in_words(head: list[str], tail: list[str], head_min: int, tail_min: int
             f"those {support} samples")
 
 
-class RuleTable:
+class RuleRows:
     """One row per rule of a :class:`~nnrules.miners.flow.Flow` (``rules``, columns ``RULE_COLUMNS``): the
     rule in symbols and in words, the classes it descends from; filters, sorting, chains, CSV/JSON export.
     ``flow`` ``None`` (nothing mined, or a NeuroChains chain, which has no rules) gives an empty table."""

@@ -18,7 +18,7 @@ from nnrules.recording.record import Activations
 from .errors import UserInputError
 from .loading import LoadedModel
 from .mining import MiningResult
-from .results import RuleTable
+from .results import RuleRows
 
 __all__ = ["Selection", "Detail"]
 
@@ -44,7 +44,7 @@ class Selection:
     new selection. ``n_exemplars`` exemplars per group, ``prototype_steps`` steps of activation
     maximisation, pictures upscaled by ``scale`` (for small inputs)."""
 
-    def __init__(self, loaded: LoadedModel, result: MiningResult, table: RuleTable, n_exemplars: int = 8,
+    def __init__(self, loaded: LoadedModel, result: MiningResult, table: RuleRows, n_exemplars: int = 8,
                  prototype_steps: int = 200, scale: int = 4) -> None:
         self.loaded, self.result, self.table = loaded, result, table
         self.n_exemplars, self.prototype_steps, self.scale = n_exemplars, prototype_steps, scale
@@ -108,10 +108,10 @@ class Selection:
             units = [u for u, n in zip(row["tail_idx"], row["tail"]) if not n.startswith("¬")]  # ERIC: ¬ = off
             return row["tail_layer"], units or list(row["tail_idx"]), f"Rule {rule}: {row['text']}"
         if node is not None:
-            node = self.result.nodes.iloc[node]
-            names = self._activations().unit_names[node["layer"]]
-            units = [names.index(u) for u in node["units"]]
-            return node["layer"], units, f"Group {node['label']} ({node['layer']})"
+            group = self.result.nodes.iloc[node]
+            names = self._activations().unit_names[group["layer"]]
+            units = [names.index(u) for u in group["units"]]
+            return group["layer"], units, f"Group {group['label']} ({group['layer']})"
         raise UserInputError("select a rule or a group first")
 
     def detail(self, selection: tuple[int | None, int | None, int] | None = None,
@@ -206,6 +206,8 @@ class Selection:
         elif among is not None:
             note = f" — among the {len(among)} samples where the rule holds"
         ex = prototypes.exemplars(acts, layer, units, m=self.n_exemplars, data=inputs, among=among)
+        if ex.images is None:  # never: the data were passed
+            raise UserInputError("the exemplars came without their images")
         preds = acts.predictions[ex.indices]
         scale = self._scale()
         pictures = [viz.image(img, scale) for img in ex.images]
@@ -228,10 +230,9 @@ class Selection:
                 check()
                 name = f"{label} · {what}"
                 try:
-                    kw = {}
-                    if method == "gradcam":
-                        kw["layer"] = attribution.gradcam_layer(model, x, layer if target is group else OUTPUT)
-                    a = attribution.attribute(model, x, target, method, **kw)
+                    at = attribution.gradcam_layer(model, x, layer if target is group else OUTPUT) \
+                        if method == "gradcam" else None
+                    a = attribution.attribute(model, x, target, method, layer=at)
                     d.heatmaps[name] = viz.to_png(viz.heatmap(a[0], x[0], scale=self._scale()))
                 except (LRPError, ValueError, RuntimeError) as err:
                     d.errors[name] = str(err)
@@ -246,11 +247,12 @@ class Selection:
     def _prototype(self, layer: str, units: list[int], d: Detail) -> bytes | None:
         model, inputs, _ = self.loaded.need()
         side = int(inputs.shape[-1])
-        smooth = dict(jitter=1, blur_every=4, blur_sigma=0.5) if side >= 16 else {}
+        smooth = side >= 16  # priors against high-frequency noise on larger inputs
         lo, hi = float(inputs.min()), float(inputs.max())
         try:
             img = prototypes.maximize(model, layer, units, example=inputs[:1], steps=self.prototype_steps,
-                                      value_range=(lo, hi), **smooth)
+                                      value_range=(lo, hi), jitter=1 if smooth else 0,
+                                      blur_every=4 if smooth else 0, blur_sigma=0.5 if smooth else 0.0)
         except (ValueError, RuntimeError) as err:
             d.errors["prototype"] = str(err)
             return None

@@ -35,7 +35,7 @@ class Startup:
         self.text = W.HTML(f"<small>starting: importing {STEPS[0][0]}… (step 1 of {n})</small>")
         self.widget = W.VBox([W.HTML("<h2 style='margin:4px 0'>nnrules explorer</h2>"), self.bar, self.text])
         self.widget.add_class("nnr-starting")
-        self.app = None
+        self.app: Any = None  # the Explorer, once built (its module is imported late: see STEPS)
         if display:
             from IPython.display import display as show
 
@@ -55,8 +55,8 @@ class Startup:
         self._step(len(STEPS), "building the panels")
         from .app import Explorer
 
-        self.app = Explorer(model=model, **explorer_kwargs)
-        self.widget.children = [self.app.widget]
+        app = self.app = Explorer(model=model, **explorer_kwargs)
+        self.widget.children = [app.widget]
         self.widget.remove_class("nnr-starting")
         return self.app
 

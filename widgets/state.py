@@ -7,7 +7,7 @@ attributes and tests (``docs/architecture.md`` draws who calls whom):
 
 - ``loaded`` — :class:`~.loading.LoadedModel`: model, data, class names, the layers that can be mined;
 - ``result`` — :class:`~.mining.MiningResult`: one finished run (made by :func:`~.mining.mine`);
-- ``table`` — :class:`~.results.RuleTable`: the result's rules as rows, filters, chains, export;
+- ``table`` — :class:`~.results.RuleRows`: the result's rules as rows, filters, chains, export;
 - ``chosen`` — :class:`~.selection.Selection`: the selected rule/group/exemplar and its pictures.
 
 A load replaces ``result``, ``table`` and ``chosen`` with empty ones; a finished run replaces all three.
@@ -32,7 +32,7 @@ from .errors import Cancelled, UserInputError
 from .files import DataRoot
 from .loading import MAX_SAMPLES, MAX_UNITS, LoadedModel
 from .mining import MiningResult, MiningSettings
-from .results import RuleTable
+from .results import RuleRows
 from .selection import Detail, Selection
 
 __all__ = ["ExplorerState", "MiningSettings", "Detail", "UserInputError", "Cancelled", "MAX_UNITS", "MAX_SAMPLES"]
@@ -58,7 +58,7 @@ class ExplorerState:
     def _show(self, result: MiningResult) -> None:
         """Make ``result`` the current one, with its rule table and a fresh selection."""
         self.result = result
-        self.table = RuleTable(result.flow, self.loaded.class_names)
+        self.table = RuleRows(result.flow, self.loaded.class_names)
         self.chosen = Selection(self.loaded, result, self.table, self.n_exemplars, self.prototype_steps, self.scale)
 
     # --- loading (LoadedModel) ------------------------------------------------------------------
@@ -182,7 +182,7 @@ class ExplorerState:
     def links(self) -> pd.DataFrame:
         return self.result.links
 
-    # --- the rule table (RuleTable) ---------------------------------------------------------------
+    # --- the rule table (RuleRows) ---------------------------------------------------------------
     @property
     def rules(self) -> pd.DataFrame:
         return self.table.rules

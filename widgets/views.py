@@ -9,7 +9,7 @@ nodes only, so they are given for the real nodes without the placeholders.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import ipywidgets as W
 import numpy as np
@@ -53,7 +53,7 @@ def _shown(state: ExplorerState, max_rules: int, focus: str | None = None) -> tu
             top = (state.rules.sort_values(_gain_or_support(state), ascending=False, kind="stable")
                    .groupby("pair", sort=False).head(per_pair)[["pair", "rule"]])
         elif focus:
-            per_pair = max(2, min(8, max_rules // max(1, len(state.flow.rulesets))))
+            per_pair = max(2, min(8, max_rules // max(1, len(state.flow.rulesets) if state.flow else 1)))
             ids = set(state.chain_through(int(focus[len(RULE_CHAIN):]), per_pair) if focus.startswith(RULE_CHAIN)
                       else state.chain_of(focus, per_pair))
             top = state.rules[state.rules["id"].isin(ids)][["pair", "rule"]]
@@ -104,7 +104,7 @@ def _placeholder(fig: go.Figure, state: ExplorerState) -> None:
                            xref="paper", yref="paper", font=dict(size=14, color="#666"))
 
 
-def _columns(node_layers: list[str], layers: list[str], edges: list[tuple[int, int]] = (),
+def _columns(node_layers: list[str], layers: list[str], edges: Sequence[tuple[int, int]] = (),
              last_in_column: frozenset[int] = frozenset(),
              sizes: list[float] | None = None) -> tuple[list[float], list[float]]:
     """Sankey node positions: x = the layer's column (``layers`` order, left to right), y = spread evenly
@@ -128,7 +128,7 @@ def _columns(node_layers: list[str], layers: list[str], edges: list[tuple[int, i
     for c in sorted(members):
         placed = lambda n: [rank[m] for m in nbrs.get(n, []) if m in rank]
         right = lambda n: [k for k in nbrs.get(n, []) if cols.get(node_layers[k], 0) > c]
-        keys = {}
+        keys: dict[int, tuple[float, int]] = {}
         for k, n in enumerate(members[c]):
             left = placed(n)
             keys[n] = (float(np.mean(left)) if left else float("inf"), k)
@@ -136,7 +136,8 @@ def _columns(node_layers: list[str], layers: list[str], edges: list[tuple[int, i
         if any(np.isinf(keys[n][0]) for n in order) and c + 1 in members:  # follow the right neighbours
             nxt = {m: j for j, m in enumerate(members[c + 1])}
             order = sorted(order, key=lambda n: (keys[n][0] if not np.isinf(keys[n][0]) else
-                                                 np.mean([nxt[m] for m in right(n) if m in nxt] or [1e9]), keys[n][1]))
+                                                 np.mean([float(nxt[m]) for m in right(n) if m in nxt] or [1e9]),
+                                                 keys[n][1]))
         order = sorted(order, key=lambda n: n in last_in_column)  # stable: the rest keep their order
         for j, n in enumerate(order):
             rank[n] = j
@@ -154,7 +155,7 @@ def _columns(node_layers: list[str], layers: list[str], edges: list[tuple[int, i
 
 
 def sankey_figure(state: ExplorerState, max_rules: int = 60,
-                  focus: str | None = None) -> tuple[go.Figure, list[int], list[int]]:
+                  focus: str | None = None) -> tuple[go.Figure, list[int | None], list[int]]:
     """The Sankey (classes → groups → groups, link width = support) and its maps: link position → rule id,
     node position (after the placeholders) → group id. ``focus``: one class's chain (see :func:`_shown`).
     The height grows with the fullest column (about 22 px a node), the width follows the panel."""
@@ -299,6 +300,9 @@ class FlowView:
                                         "strongest rules from the class down through the layers")
         self.focus.add_class("nnr-focus")
         self.focus.layout = W.Layout(width="460px", max_width="100%")  # its longest choice is never cut
+        self.rule_ids: list[int | None]
+        self.node_ids: list[int]
+        self.graph_ids: list[int]
         fig, self.rule_ids, self.node_ids = sankey_figure(state, max_rules)
         gfig, self.graph_ids = graph_figure(state, max_rules)
         self.sankey = go.FigureWidget(fig)
@@ -314,14 +318,11 @@ class FlowView:
         self.graph_box.add_class("nnr-graph")
         self.rule = W.Dropdown(options=[], description="Rule", layout=W.Layout(width="95%"))
         self.rule.add_class("nnr-rule-choice")
-        self.rule_ids: list[int | None] = []
         self.link_rows = np.array([], int)
-        self.node_ids: list[int] = []
-        self.graph_ids: list[int] = []
         self._syncing = False
         self.kind.observe(self._switch, names="value")
         self.max_rules.observe(lambda _: self.refresh(), names="value")
-        self.focus.observe(lambda _: self._syncing or self.refresh(), names="value")
+        self.focus.observe(self._refocus, names="value")
         self.rule.observe(self._chosen, names="value")
         for box in (self.sankey_box, self.graph_box):
             # a block box, not a flex row: plotly.js sizes an autosized figure by its div, which a flex row
@@ -355,6 +356,10 @@ class FlowView:
         self.focus.options = options
         self.focus.value = value
         self._syncing = False
+
+    def _refocus(self, _change: object) -> None:
+        if not self._syncing:  # the focus list is being rebuilt, not chosen by the user
+            self.refresh()
 
     def refresh(self) -> None:
         """Redraw from the state (after mining or a change of the number of rules shown)."""

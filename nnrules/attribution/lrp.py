@@ -28,7 +28,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator, cast
 
 import torch
 from torch import nn
@@ -40,6 +40,10 @@ __all__ = ["LRPRule", "Zero", "Epsilon", "Gamma", "ZPlus", "ZBox", "Pass", "Pool
            "composite", "lrp_context", "LRPError"]
 
 _LINEAR = (nn.Conv1d, nn.Conv2d, nn.Linear)
+#: The layers a rule redistributes relevance over (their weight and bias typed, unlike ``nn.Module``'s attributes).
+LinearLayer = nn.Conv1d | nn.Conv2d | nn.Linear
+Pool = (nn.MaxPool1d | nn.MaxPool2d | nn.AvgPool1d | nn.AvgPool2d | nn.AdaptiveAvgPool1d | nn.AdaptiveAvgPool2d
+        | nn.AdaptiveMaxPool1d | nn.AdaptiveMaxPool2d)
 _BATCHNORM = (nn.BatchNorm1d, nn.BatchNorm2d)
 _POOLS = (nn.MaxPool1d, nn.MaxPool2d, nn.AvgPool1d, nn.AvgPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d,
           nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d)
@@ -68,7 +72,7 @@ class LRPRule:
     def epsilon(self, z: torch.Tensor) -> torch.Tensor | float:
         return 0.0
 
-    def relevance(self, module: nn.Module, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
+    def relevance(self, module: LinearLayer, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
         """R_in (shape of ``a``) from R_out (shape of the output), by the gradient trick (Ch. 10.2)."""
         with torch.enable_grad():
             a = a.detach().requires_grad_(True)
@@ -132,7 +136,7 @@ class ZPlus(LRPRule):
 
     name = "zplus"
 
-    def relevance(self, module: nn.Module, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
+    def relevance(self, module: LinearLayer, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
             a = a.detach().requires_grad_(True)
             z = _linear(module, a.clamp_min(0), module.weight.clamp_min(0), None) + \
@@ -154,7 +158,7 @@ class ZBox(LRPRule):
         if bool(torch.as_tensor(self.low > self.high).any()):
             raise ValueError("ZBox needs low <= high everywhere (the input's box bounds), got low > high")
 
-    def relevance(self, module: nn.Module, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
+    def relevance(self, module: LinearLayer, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
         with torch.enable_grad():
             x = a.detach().requires_grad_(True)
             low = (torch.zeros_like(x) + torch.as_tensor(self.low, dtype=x.dtype)).requires_grad_(True)
@@ -174,7 +178,7 @@ class Pass(LRPRule):
 
     name = "pass"
 
-    def relevance(self, module: nn.Module, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
+    def relevance(self, module: LinearLayer, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
         return r_out
 
 
@@ -191,7 +195,8 @@ class PoolRule(LRPRule):
         if self.mode not in ("sum", "winner"):
             raise ValueError(f"PoolRule mode must be 'sum' or 'winner', got {self.mode!r}")
 
-    def relevance(self, module: nn.Module, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
+    def relevance(self, module: Any, a: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
+        # a pooling layer, not a LinearLayer: the one rule whose layer has no weights
         is_max = isinstance(module, _MAXPOOLS)
         with torch.enable_grad():
             x = a.detach().requires_grad_(True)
@@ -213,19 +218,19 @@ class PoolRule(LRPRule):
         return r_in
 
 
-def _sum_pool(module: nn.Module, x: torch.Tensor) -> torch.Tensor:
+def _sum_pool(module: Pool, x: torch.Tensor) -> torch.Tensor:
     """A sum-pool (as an average) with the geometry of ``module`` (max- or avg-pool, adaptive or not)."""
     # An average over each window splits relevance in the same proportions as a sum (the window size cancels).
     if isinstance(module, (nn.AdaptiveMaxPool1d, nn.AdaptiveMaxPool2d, nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)):
-        pool = F.adaptive_avg_pool2d if x.dim() == 4 else F.adaptive_avg_pool1d
-        return pool(x, module.output_size)
+        size: Any = module.output_size  # an int or a tuple, as the module was built
+        return F.adaptive_avg_pool2d(x, size) if x.dim() == 4 else F.adaptive_avg_pool1d(x, size)
+    geometry: tuple[Any, Any, Any] = (module.kernel_size, module.stride, module.padding)
     if x.dim() == 4:
-        return F.avg_pool2d(x, module.kernel_size, module.stride, module.padding, getattr(module, "ceil_mode", False),
-                            count_include_pad=False)
-    return F.avg_pool1d(x, module.kernel_size, module.stride, module.padding, getattr(module, "ceil_mode", False))
+        return F.avg_pool2d(x, *geometry, getattr(module, "ceil_mode", False), count_include_pad=False)
+    return F.avg_pool1d(x, *geometry, getattr(module, "ceil_mode", False))
 
 
-def _linear(module: nn.Module, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+def _linear(module: LinearLayer, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
     if isinstance(module, nn.Linear):
         return F.linear(x, weight, bias)
     if isinstance(module, nn.Conv2d):
@@ -261,10 +266,10 @@ class Composite:
         rules: dict[str, LRPRule] = {}
         rest = convs[1:] if convs and self.first and linear[0][0] == convs[0] else convs
         n_lower = math.ceil(len(rest) * self.lower_fraction)
-        for i, (name, module) in enumerate(linear):
+        for i, (name, lin) in enumerate(linear):
             if i == 0 and self.first is not None:
                 rules[name] = self.first()
-            elif isinstance(module, nn.Linear):
+            elif isinstance(lin, nn.Linear):
                 rules[name] = self.dense()
             else:
                 rules[name] = self.lower_conv() if rest.index(name) < n_lower else self.upper_conv()
@@ -377,7 +382,7 @@ class _Fusion:
     bn: str
     linear: str
     after: bool
-    between: list = field(default_factory=list)  # modules between bn and a following linear layer
+    between: list[nn.Module] = field(default_factory=list)  # modules between bn and a following linear layer
 
 
 def _fusions(chain: list[tuple[str, nn.Module]]) -> list[_Fusion]:
@@ -390,7 +395,7 @@ def _fusions(chain: list[tuple[str, nn.Module]]) -> list[_Fusion]:
             out.append(_Fusion(name, chain[i - 1][0], after=False))
             continue
         scale = _bn_affine(m)[0]
-        between = []
+        between: list[nn.Module] = []
         for nxt_name, nxt in chain[i + 1:]:
             if isinstance(nxt, _LINEAR):
                 padded = not isinstance(nxt, nn.Linear) and any(p != 0 for p in _tuple(nxt.padding))
@@ -410,8 +415,10 @@ def _tuple(p) -> tuple:
     return tuple(p) if isinstance(p, (tuple, list)) else (p,)
 
 
-def _bn_affine(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
+def _bn_affine(bn: nn.BatchNorm1d | nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """BatchNorm in eval mode as ``y = scale · x + shift`` per channel."""
+    if bn.running_var is None or bn.running_mean is None:
+        raise LRPError("a BatchNorm without running statistics (track_running_stats=False) cannot be folded")
     scale = 1 / torch.sqrt(bn.running_var + bn.eps)
     if bn.affine:
         scale = bn.weight * scale
@@ -423,11 +430,12 @@ def _bn_affine(bn: nn.Module) -> tuple[torch.Tensor, torch.Tensor]:
 def _fused(modules: dict[str, nn.Module], fusions: list[_Fusion],
            outputs: dict[str, torch.Tensor]) -> Iterator[None]:
     """Fold each BatchNorm into its linear layer; restore the exact tensors afterwards, also on error."""
-    saved = []
+    saved: list[tuple[LinearLayer, torch.Tensor, torch.Tensor | None]] = []
     try:
         with torch.no_grad():
-            for fu in fusions:
-                bn, lin = modules[fu.bn], modules[fu.linear]
+            for fu in fusions:  # _fusions pairs a BatchNorm with a linear layer by type
+                bn = cast(nn.BatchNorm1d | nn.BatchNorm2d, modules[fu.bn])
+                lin = cast(LinearLayer, modules[fu.linear])
                 saved.append((lin, lin.weight.detach().clone(),
                               None if lin.bias is None else lin.bias.detach().clone()))
                 scale, shift = _bn_affine(bn)
@@ -460,7 +468,7 @@ def _fused(modules: dict[str, nn.Module], fusions: list[_Fusion],
                 lin.weight.copy_(w)
                 if b is None:
                     lin.bias = None
-                else:
+                elif lin.bias is not None:
                     lin.bias.copy_(b)
 
 
@@ -494,7 +502,7 @@ def lrp_context(model: nn.Module, example: torch.Tensor, comp: Composite,
 
     try:
         for m in inplace:
-            m.inplace = False
+            setattr(m, "inplace", False)  # noqa: B010 — an attribute of some module types only
         with _fused(modules, fusions, outputs):
             for name in fused:
                 handles.append(modules[name].register_forward_hook(skip))
@@ -505,4 +513,4 @@ def lrp_context(model: nn.Module, example: torch.Tensor, comp: Composite,
         for h in handles:
             h.remove()
         for m in inplace:
-            m.inplace = True
+            setattr(m, "inplace", True)  # noqa: B010

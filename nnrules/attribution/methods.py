@@ -179,10 +179,10 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
         raise ValueError("inputs must be a batch tensor (B, ...); add a batch dimension with x[None]")
     if len(inputs) == 0:
         raise ValueError("inputs is an empty batch: give at least one input (B ≥ 1)")
-    for name, v, least in (("n_steps", n_steps, 1), ("nt_samples", nt_samples, 1),
-                           ("internal_batch_size", 1 if internal_batch_size is None else internal_batch_size, 1)):
-        if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < least:
-            raise ValueError(f"{name} must be an integer ≥ {least}, got {v!r}")
+    for name, count in (("n_steps", n_steps), ("nt_samples", nt_samples),
+                        ("internal_batch_size", 1 if internal_batch_size is None else internal_batch_size)):
+        if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+            raise ValueError(f"{name} must be an integer ≥ 1, got {count!r}")
     if not isinstance(stdevs, (int, float)) or isinstance(stdevs, bool) or not stdevs >= 0:
         raise ValueError(f"stdevs (SmoothGrad's noise, × the input range) must be a number ≥ 0, got {stdevs!r}")
     if isinstance(baselines, torch.Tensor) and baselines.dim() and \

@@ -126,7 +126,7 @@ def maximize(model: nn.Module, layer: str, units: Sequence[int] | int, *, shape:
             if tv:
                 loss = loss + tv * _total_variation(x) * x[0].numel()
             loss.backward()
-            if grad_blur_sigma > 0:
+            if grad_blur_sigma > 0 and x.grad is not None:
                 x.grad.copy_(gaussian_blur(x.grad, grad_blur_sigma))
             opt.step()
             with torch.no_grad():
@@ -205,7 +205,7 @@ def exemplars(activations, layer: str, units: Sequence[int], m: int = 9, data: t
         raise ValueError("cropping to the most active region needs the model: pass model=...")
     resolve_layers(model, [layer], allow_output=False)
     channels = channels_of(activations.unit_names[layer], units)
-    seen = {}
+    seen: dict[str, torch.Tensor] = {}
     with torch.no_grad(), preserved_mode(model), \
             forward_hooks(model, {layer: lambda mod, i, o: seen.__setitem__("o", o.detach())}):
         model(on_model(model, images))

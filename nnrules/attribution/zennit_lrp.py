@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+from typing import cast
 
 import torch
 from torch import nn
@@ -105,7 +106,7 @@ def check_visible(model: nn.Module, example: torch.Tensor) -> None:
     from .lrp import LRPError
 
     owned = {id(t): name for name, t in [*model.named_parameters(), *model.named_buffers()]}
-    depth, found = [0], []
+    depth, found = [0], cast(list[tuple[str, str]], [])
 
     class _Watch(TorchFunctionMode):
         def __torch_function__(self, func, types, args=(), kwargs=None):
@@ -155,7 +156,7 @@ def zennit_relevance(model: nn.Module, inputs: torch.Tensor, group: tuple[str, l
     work = copy.deepcopy(model).eval()
     for m in work.modules():
         if getattr(m, "inplace", False):
-            m.inplace = False
+            setattr(m, "inplace", False)  # noqa: B010 — an attribute of some module types only
     for p in work.parameters():
         p.requires_grad_(False)
     x = inputs.detach().clone().requires_grad_(True)

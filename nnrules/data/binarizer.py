@@ -84,7 +84,7 @@ class Binarizer(Parametrized):
     def fit(self, acts) -> "Binarizer":
         """Learn per-unit thresholds from ``acts`` (an ``Activations`` or an ``(n, units)`` array)."""
         self.validate()
-        self.thresholds_ = {}
+        self.thresholds_: dict[str, np.ndarray | None] = {}
         for name, x in self._as_layers(acts).items():
             if self.method == "topk" and self.k > x.shape[1]:
                 raise ValueError(f"k={self.k} exceeds the {x.shape[1]} units of layer {name or 'input'!r}")
@@ -104,6 +104,8 @@ class Binarizer(Parametrized):
         if name not in self.thresholds_:
             raise ValueError(f"layer {name!r} was not seen in fit; fitted: {list(self.thresholds_)}")
         thr = self.thresholds_[name]
+        if thr is None:  # only "topk" keeps no thresholds, and it returned above
+            raise ValueError(f"layer {name!r} has no thresholds; refit the binarizer")
         if len(thr) != x.shape[1]:
             raise ValueError(f"layer {name!r} has {x.shape[1]} units, fitted on {len(thr)}")
         return np.asarray(x) > thr

@@ -122,7 +122,7 @@ def model_randomization(model: nn.Module, inputs: torch.Tensor, target, method: 
         # reset_parameters draws from the global RNG (the CUDA one for a CUDA model): keep the caller's
         with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
             torch.manual_seed(int(torch.randint(2**31, (1,), generator=gen)))
-            module.reset_parameters()
+            getattr(module, "reset_parameters")()  # with_params holds only modules that have it
         rows.append({"layer": name, "spearman": spearman(original, attribute(clone, inputs, target,
                                                                              method=method, **options))})
     return pd.DataFrame(rows)

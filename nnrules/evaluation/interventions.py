@@ -1,6 +1,7 @@
 """Do the rules matter to the model? Weight interventions (seed 000 Sec. 3.2, "Rules carry class information")."""
 from __future__ import annotations
 
+import contextlib
 from typing import Any, Iterable, Sequence
 
 import numpy as np
@@ -103,18 +104,21 @@ class _Zeroing:
         if labels not in ("data", "predictions"):
             raise ValueError(f"labels must be 'data' or 'predictions', got {labels!r}")
         resolve_layers(model, [layer], allow_output=False)
-        self.model, self.layer, self.batch_size, self.zero = model, layer, batch_size, []
+        self.model, self.layer, self.batch_size = model, layer, batch_size
+        self.zero: list[int] = []
         loader, _ = as_loader(data, batch_size)
-        xs, ys = [], []
+        xs: list[torch.Tensor] = []
+        ys: list[torch.Tensor] = []
         for x, y in iterate_inputs(loader):
             if y is None and labels == "data":
                 raise ValueError("zeroing filters needs labelled data: pass (inputs, labels) or a labelled dataset, "
                                  "or labels='predictions' to score against the model's own predictions")
             xs.append(x)
-            ys.append(None if y is None else y.reshape(-1))
+            if y is not None:
+                ys.append(y.reshape(-1))
         self.X = torch.cat(xs)
         self.Y = None if labels == "predictions" else torch.cat(ys)
-        self._stack = None
+        self._stack = contextlib.ExitStack()
 
     def _hook(self, module, inputs, output):
         if self.zero:
@@ -123,14 +127,12 @@ class _Zeroing:
         return output
 
     def __enter__(self) -> "_Zeroing":
-        from contextlib import ExitStack
-
-        self._stack = ExitStack()
+        self._stack = contextlib.ExitStack()
         self._stack.enter_context(preserved_mode(self.model))
         self._stack.enter_context(torch.no_grad())
         self._stack.enter_context(forward_hooks(self.model, {self.layer: self._hook}))
         self.model.eval()
-        seen = {}
+        seen: dict[str, int] = {}
         with forward_hooks(self.model, {self.layer: lambda m, i, o: seen.__setitem__("c", o.shape[1])}):
             self.model(on_model(self.model, self.X[:1]))
         self.n_channels = seen["c"]
@@ -153,7 +155,7 @@ class _Zeroing:
                              f"got {fs}")
         return fs
 
-    def accuracy(self, c: int, channels: Sequence[int]) -> float:
+    def accuracy(self, c: int, channels: Sequence[int] | np.ndarray) -> float:
         self.zero[:] = [int(f) for f in channels]
         try:
             return float((self._predict(self.by_class[c]) == c).float().mean())

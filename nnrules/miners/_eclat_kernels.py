@@ -288,7 +288,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
                     if use_pairs and C[i, it] < minsup:
                         continue
                     A32 = _grow(A32, b32 + s)
-                    cnt = 0
+                    cnt = np.int64(0)
                     for q in range(s):
                         t = A32[tk + q]
                         A32[b32 + cnt] = t
@@ -314,7 +314,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
                 it = citem[jj]
                 if use_pairs and C[i, it] < minsup:
                     continue
-                cnt = 0
+                cnt = np.int64(0)
                 if store:
                     A64 = _grow(A64, b64 + nw)
                     if fromB:

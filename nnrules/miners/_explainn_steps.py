@@ -114,6 +114,11 @@ class SearchSteps:
     ABSORB_PASSES = 256
     #: outer passes of refine → absorb → merge
     MAX_PASSES = 4
+    # what the estimator that uses these steps (ExplaiNN) sets before calling them
+    verbose: bool
+    n_refined_: int
+    n_absorbed_: int
+    _graph: UnitGraph | None  # the units both sides share
 
     def _refine(self, rules: list[dict], d: _Data) -> set[int]:
         """Add or drop one head item at a time while a rule's code length drops (each rule on its own: the
@@ -202,16 +207,16 @@ class SearchSteps:
             for c in np.argsort(-gain, kind="stable"):
                 if not gain[c] > 0:
                     break
-                r, y = int(cr[c]), int(cy[c])
-                if r in done_r or y in done_y:
+                ri, y = int(cr[c]), int(cy[c])
+                if ri in done_r or y in done_y:
                     continue
                 cost, l, k, a, h = res[c]
-                new = dict(rules[r], tail=tuple(sorted(rules[r]["tail"] + (y,))), l=int(l), k=int(k),
+                new = dict(rules[ri], tail=tuple(sorted(rules[ri]["tail"] + (y,))), l=int(l), k=int(k),
                            A=int(a), H=int(h), cost=float(cost))
-                if not self._acyclic([q for j, q in enumerate(rules) if j != r], new):
+                if not self._acyclic([q for j, q in enumerate(rules) if j != ri], new):
                     continue
-                rules[r] = new
-                done_r.add(r)
+                rules[ri] = new
+                done_r.add(ri)
                 done_y.add(y)
             if not done_r:
                 break

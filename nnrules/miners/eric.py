@@ -251,7 +251,7 @@ class ERIC(Miner):
             out = np.zeros((n, width), dtype=bool)
             for r in self.program_:
                 if r.upper == upper:
-                    out[np.ix_(self._holds(b[lower], r.antecedent), list(r.consequent))] = True
+                    out[np.ix_(self._holds(b[lower], r.antecedent), np.asarray(r.consequent, dtype=np.int64))] = True
             b[upper] = out
         return b
 

@@ -21,7 +21,7 @@ acyclic (the paper's decodability condition).
 from __future__ import annotations
 
 import time
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import numba
 import numpy as np
@@ -69,6 +69,9 @@ class _Data:
             self.h_cost = -np.log2(self.h_supp / total) if total else np.full(len(self.h_supp), np.inf)
             self.t_cost = -np.log2(self.t_supp / total) if total else np.full(len(self.t_supp), np.inf)
         self.tables = C.tables(self.n)
+        # confidences σ_xy (head × tail) and where a head item may predict a tail item: set by phase 1
+        self.sigma = np.zeros((0, 0))
+        self.ok = np.zeros((0, 0), bool)
 
     def singleton(self, y: int) -> float:
         return log_binom(self.n, int(self.t_supp[y]))
@@ -217,7 +220,7 @@ class ExplaiNN(SearchSteps, Miner):
         order = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
         cost, t, l, a, h = K.phase1(ptr, order, d.h_words, d.t_words, d.t_supp, d.h_cost, d.t_cost, d.n,
                                     d.tables, numba.get_num_threads())
-        cands = []
+        cands: list[dict[str, Any]] = []
         for y in range(tail.n_units):
             gain = d.singleton(y) - cost[y]
             if np.isfinite(cost[y]) and gain > 0:
@@ -247,7 +250,8 @@ class ExplaiNN(SearchSteps, Miner):
                 self.stopped_early_ = True  # the round is incomplete: keep the rules of the last full one
                 break
             m = len(alive)
-            chosen, used = [], set()
+            chosen: list[tuple[int, int, dict[str, Any]]] = []
+            used: set[int] = set()
             c = cache.arrays()
             for i in np.lexsort((c["b"], c["a"], -c["gain"])):  # best gain first, ties by rule ids
                 a, b = int(c["a"][i]), int(c["b"][i])

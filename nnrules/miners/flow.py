@@ -57,7 +57,7 @@ class Flow:
         """Rule-index paths ``(r0, r1, …)`` through consecutive pairs, linked by overlapping units."""
         if not self.rulesets:
             return []
-        paths = [(i,) for i in range(len(self.rulesets[0]))]
+        paths: list[tuple[int, ...]] = [(i,) for i in range(len(self.rulesets[0]))]
         for depth in range(1, len(self.rulesets)):
             prev, cur = self.rulesets[depth - 1], self.rulesets[depth]
             longer = [p + (j,) for p in paths for j, r in enumerate(cur)

@@ -220,7 +220,7 @@ class NeuroChains(Miner):
                 target = F.log_softmax(model(x), 1)
             scores = {s.name: torch.ones(s.channels, device=dev, requires_grad=True) for s in sites}
             alphas = {n: torch.zeros((), device=dev, requires_grad=True) for n in gated}
-            self.history_ = []
+            self.history_: list[float] = []  # the objective per step
 
             def kl(out):
                 return F.kl_div(F.log_softmax(out, 1), target, log_target=True, reduction="batchmean")
@@ -303,7 +303,8 @@ class NeuroChains(Miner):
                     q = torch.softmax(model(x), 1)
             agree = float((q.argmax(1, keepdim=True) == y).float().mean())
             drop = float((p.gather(1, y) - q.gather(1, y)).mean())
-            ok = agree >= self.min_agreement - 1e-9 and drop <= self.max_prob_drop + 1e-9
+            least = self.min_agreement if self.min_agreement is not None else 1.0
+            ok = agree >= least - 1e-9 and drop <= self.max_prob_drop + 1e-9
             rows.append((k, agree, drop, ok))
             tuned[k] = final
             return ok
@@ -345,10 +346,11 @@ class NeuroChains(Miner):
         mods = named_layers(sub)
         with torch.no_grad():
             for n, s in self.scores_.items():
-                m = mods[n]
-                m.weight.mul_(s.view(-1, *([1] * (m.weight.dim() - 1))))
-                if m.bias is not None:
-                    m.bias.mul_(s)
+                weight = mods[n].get_parameter("weight")
+                weight.mul_(s.view(-1, *([1] * (weight.dim() - 1))))
+                bias = getattr(mods[n], "bias", None)
+                if isinstance(bias, torch.Tensor):
+                    bias.mul_(s)
         for n, kept in self.gates_.items():
             if not kept:
                 parent_name, _, child = n.rpartition(".")
@@ -454,7 +456,11 @@ class NeuroChains(Miner):
         mods = named_layers(self.subnetwork_)  # layers inside a removed block are gone
         layers = [n for n in self.scores_ if (self.scores_[n] != 0).any() and hasattr(mods.get(n), "weight")]
         kept = {n: torch.nonzero(self.scores_[n]).flatten() for n in layers}
-        first, names, node_layer, labels, scores = {}, [], [], [], []
+        first: dict[str, int] = {}
+        names: list[list[str]] = []
+        node_layer: list[str] = []
+        labels: list[str] = []
+        scores: list[float] = []
         for n in layers:
             prefix = "c" if isinstance(mods[n], nn.Conv2d) else ""  # as nnrules.record names units
             first[n] = len(names)
@@ -467,7 +473,7 @@ class NeuroChains(Miner):
                               "score": scores}, columns=["id", "layer", "units", "label", "score"])
         src, tgt, val = [], [], []
         for a, b in zip(layers, layers[1:]):
-            w = mods[b].weight.detach().abs()
+            w = mods[b].get_parameter("weight").detach().abs()
             w = w.flatten(2).sum(2) if w.dim() > 2 else w  # conv: (out, in)
             if w.shape[1] != self.channels_[a]:
                 if w.shape[1] % self.channels_[a]:

@@ -89,12 +89,16 @@ def read_image(path: str | os.PathLike, size: int | tuple[int, int] | None = Non
     shown = show(path)
     im = _open(path, shown, max_pixels)
     try:
-        target = None if size is None else ((int(size), int(size)) if np.ndim(size) == 0 else tuple(map(int, size)))
+        target: tuple[int, int] | None = None
+        if isinstance(size, tuple):
+            target = (int(size[0]), int(size[1]))
+        elif size is not None:
+            target = (int(size), int(size))
         if target is not None and im.format == "JPEG":
             im.draft("RGB", target)  # the decoder scales by 1/2, 1/4 or 1/8, keeping at least the target size
         out = rgb(im)
         if target is not None and out.size != target:
-            out = out.resize(target, Image.BILINEAR)
+            out = out.resize(target, Image.Resampling.BILINEAR)
         return out
     except (OSError, ValueError, SyntaxError, EOFError, Image.DecompressionBombError):
         raise UnreadableImage(shown, "damaged or truncated") from None

@@ -68,7 +68,7 @@ def as_loader(data: Any, batch_size: int = 256) -> tuple[DataLoader, int]:
         elif not isinstance(data, Dataset):
             raise TypeError("data must be a Dataset, DataLoader, (inputs, labels) pair, a tensor or "
                             f"array of inputs, or an image folder path; got {type(data).__name__}")
-        n = len(data)  # type: ignore[arg-type]
+        n = len(data)
         # its own generator: iterating a DataLoader draws a seed from the global RNG otherwise
         loader = DataLoader(data, batch_size=batch_size, shuffle=False, generator=torch.Generator())
     if n == 0:

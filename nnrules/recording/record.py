@@ -159,7 +159,8 @@ class Activations:
         arrays["predictions"] = self.predictions
         if self.labels is not None:
             arrays["labels"] = self.labels
-        np.savez(path, meta=np.array(json.dumps(meta)), **arrays)
+        arrays["meta"] = np.array(json.dumps(meta))
+        np.savez(path, allow_pickle=False, **arrays)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Activations":
@@ -258,7 +259,7 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
 
     values: dict[str, np.ndarray] = {}
     shapes: dict[str, tuple] = {}
-    state = {"start": 0, "batch": 0, "calls": {}}
+    state: dict[str, Any] = {"start": 0, "batch": 0, "calls": {}}
 
     def make(name: str):
         def hook(module, inputs, output):

@@ -299,7 +299,7 @@ class Cifar10CNN(nn.Module):
         for i in range(3):
             h5.load_dense(f"dense{suffix(i)}", getattr(model, f"fc{i + 1}"))
         with torch.no_grad():
-            model.conv1.weight.mul_(255.0)
+            model.get_submodule("conv1").get_parameter("weight").mul_(255.0)
         return model.eval()
 
 
@@ -309,7 +309,7 @@ def _photo(img: np.ndarray, size: int = 32) -> np.ndarray:
 
     if img.ndim == 2:
         img = np.repeat(img[..., None], 3, axis=2)
-    small = Image.fromarray(np.ascontiguousarray(img[..., :3])).resize((size, size), Image.BILINEAR)
+    small = Image.fromarray(np.ascontiguousarray(img[..., :3])).resize((size, size), Image.Resampling.BILINEAR)
     return np.asarray(small, dtype=np.float32).transpose(2, 0, 1) / 255.0
 
 

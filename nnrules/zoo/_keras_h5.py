@@ -38,19 +38,19 @@ class KerasH5:
     @torch.no_grad()
     def load_conv(self, name: str, conv: nn.Conv2d) -> None:
         conv.weight.copy_(self._get(name, "kernel").permute(3, 2, 0, 1))
-        conv.bias.copy_(self._get(name, "bias"))
+        _need(conv.bias).copy_(self._get(name, "bias"))
 
     @torch.no_grad()
     def load_dense(self, name: str, linear: nn.Linear) -> None:
         linear.weight.copy_(self._get(name, "kernel").T)
-        linear.bias.copy_(self._get(name, "bias"))
+        _need(linear.bias).copy_(self._get(name, "bias"))
 
     @torch.no_grad()
     def load_batchnorm(self, name: str, bn: nn.BatchNorm2d) -> None:
         bn.weight.copy_(self._get(name, "gamma"))
         bn.bias.copy_(self._get(name, "beta"))
-        bn.running_mean.copy_(self._get(name, "moving_mean"))
-        bn.running_var.copy_(self._get(name, "moving_variance"))
+        _need(bn.running_mean).copy_(self._get(name, "moving_mean"))
+        _need(bn.running_var).copy_(self._get(name, "moving_variance"))
 
 
 def _datasets(group):
@@ -59,3 +59,10 @@ def _datasets(group):
     out = []
     group.visititems(lambda key, obj: out.append((key, obj)) if isinstance(obj, h5py.Dataset) else None)
     return out
+
+
+def _need(t: torch.Tensor | None) -> torch.Tensor:
+    """A module's optional tensor that the zoo's architectures always have (bias, running statistics)."""
+    if t is None:
+        raise ValueError("the zoo architecture lacks a tensor the Keras file has (bias or running statistics)")
+    return t
