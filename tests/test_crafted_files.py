@@ -114,8 +114,12 @@ def _crafted(plain: Path, folder: Path, marker: Path) -> dict[str, tuple[Path, b
     out["a pickled tensor constant"] = (_rewrite(plain, folder / "tensor.pt2",
                                                  constant("tensor_", _pickled(_Mkdir(marker)))), True)
     import pickle
+    # torch < 2.12 has no opaque objects (its loader refuses the name before unpickling): live where it has
+    from torch._C._export import pt2_archive_constants
+
+    opaque_live = hasattr(pt2_archive_constants, "OPAQUE_OBJ_FILENAME_PREFIX")
     out["an opaque object"] = (_rewrite(plain, folder / "opaque.pt2",
-                                        constant("opaque_obj_", pickle.dumps(_Mkdir(marker)))), True)
+                                        constant("opaque_obj_", pickle.dumps(_Mkdir(marker)))), opaque_live)
     out["a custom object"] = (_rewrite(plain, folder / "custom.pt2", constant("custom_obj_", b"\x80\x02N.")), False)
 
     def sample_inputs(rel, data, prefix):

@@ -493,3 +493,18 @@ def test_lrp_refuses_weights_used_outside_modules_and_is_zennits_on_the_module_v
     torch.testing.assert_close(ours, ref, rtol=1e-9, atol=1e-12)
     plain = attribution.attribute(modules, x, 1, method="gradient_x_input")
     assert not torch.allclose(ours, plain)  # the z^B rule on the first layer: what a functional conv skips
+
+
+def test_smoothgrad_is_the_mean_saliency_over_seeded_noise():
+    """SmoothGrad draws its noise from a seeded CPU generator (the same map on every device): no noise gives
+    Saliency exactly, the same seed the same map, another seed another, batching changes nothing."""
+    from conftest import TinyNet
+
+    model, x = TinyNet().eval(), torch.rand(3, 1, 6, 6, generator=torch.Generator().manual_seed(0))
+    sal = attribution.attribute(model, x, 2, method="saliency")
+    torch.testing.assert_close(attribution.attribute(model, x, 2, method="smoothgrad", stdevs=0.0, nt_samples=3), sal)
+    a = attribution.attribute(model, x, 2, method="smoothgrad", nt_samples=6, seed=1)
+    b = attribution.attribute(model, x, 2, method="smoothgrad", nt_samples=6, seed=1, internal_batch_size=4)
+    c = attribution.attribute(model, x, 2, method="smoothgrad", nt_samples=6, seed=2)
+    torch.testing.assert_close(a, b)
+    assert not torch.allclose(a, c) and not torch.allclose(a, sal)

@@ -235,13 +235,11 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
             cls = _class_index(target, len(inputs), n_classes).to(inputs.device)
         if method == "lrp":
             return _lrp_attribution(inputs, f, cls).to(origin)
-        with torch.random.fork_rng(devices=[inputs.device] if inputs.is_cuda else []):
-            torch.manual_seed(seed)  # SmoothGrad's noise (Captum draws it from the global RNG)
-            return _captum(model, f, inputs, cls, method, layer, baselines, n_steps, internal_batch_size,
-                           nt_samples, stdevs, abs).to(origin)
+        return _captum(model, f, inputs, cls, method, layer, baselines, n_steps, internal_batch_size,
+                       nt_samples, stdevs, abs, seed).to(origin)
 
 
-def _captum(model, f, inputs, cls, method, layer, baselines, n_steps, ibs, nt_samples, stdevs, abs_):
+def _captum(model, f, inputs, cls, method, layer, baselines, n_steps, ibs, nt_samples, stdevs, abs_, seed):
     import captum.attr as ca
 
     kw = {} if cls is None else {"target": cls}
@@ -254,10 +252,21 @@ def _captum(model, f, inputs, cls, method, layer, baselines, n_steps, ibs, nt_sa
         return ca.IntegratedGradients(f).attribute(x, baselines=baselines, n_steps=n_steps,
                                                    internal_batch_size=ibs or None, **kw).detach()
     if method == "smoothgrad":
+        # SmoothGrad (Smilkov et al. 2017): the mean of Captum's Saliency over noisy copies. The noise is drawn
+        # here from a seeded CPU generator, not by Captum's NoiseTunnel from the device's global RNG: the same
+        # seed gives the same map on the CPU and on a GPU, and the caller's RNG state is never touched.
         span = float(inputs.max() - inputs.min()) or 1.0
-        nt = ca.NoiseTunnel(ca.Saliency(f))
-        return nt.attribute(x, nt_type="smoothgrad", nt_samples=nt_samples, stdevs=stdevs * span,
-                            nt_samples_batch_size=ibs or None, abs=abs_, **kw).detach()
+        gen = torch.Generator().manual_seed(seed)
+        noise = (torch.randn((nt_samples, *inputs.shape), generator=gen, dtype=torch.float64) * (stdevs * span)
+                 ).to(device=inputs.device, dtype=inputs.dtype)
+        saliency, total, step = ca.Saliency(f), torch.zeros_like(inputs), ibs or nt_samples
+        for i in range(0, nt_samples, step):
+            chunk = noise[i: i + step]
+            noisy = (inputs.unsqueeze(0) + chunk).reshape(-1, *inputs.shape[1:]).requires_grad_(True)
+            extra = {} if cls is None else {"target": cls.repeat(len(chunk))}
+            grads = saliency.attribute(noisy, abs=abs_, **extra).detach()
+            total += grads.reshape(len(chunk), *inputs.shape).sum(0)
+        return total / nt_samples
     # gradcam
     name = layer or gradcam_layer(model, inputs)
     resolve_layers(model, [name], allow_output=False)
