@@ -194,21 +194,28 @@ def test_the_cli_refuses_crafted_archives(plain, tmp_path, capsys):
         assert not marker.exists(), name
 
 
+class _FileWriter(nn.Module):
+    """A module whose forward overwrites the file at ``path`` (a file outside any data root)."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        self.path = path
+        self.fc = nn.Linear(64, 3)
+
+    def forward(self, x):
+        t = torch.from_file(self.path, shared=True, size=4, dtype=torch.uint8)
+        t.fill_(88)
+        return self.fc(x.flatten(1)[:, :64]) + 0 * t[0].float()  # used: TorchScript keeps the write
+
+
 def _side_effect_script(target: Path) -> torch.jit.ScriptModule:
-    """A TorchScript module whose forward overwrites ``target`` (a file outside any data root)."""
+    """A TorchScript module whose forward overwrites ``target`` (module-level class: TorchScript reads its
+    source; a class defined inside a function failed to script after other tests had run)."""
+    import warnings
 
-    class Writer(nn.Module):
-        def __init__(self, path: str):
-            super().__init__()
-            self.path = path
-            self.fc = nn.Linear(64, 3)
-
-        def forward(self, x):
-            t = torch.from_file(self.path, shared=True, size=4, dtype=torch.uint8)
-            t.fill_(88)
-            return self.fc(x.flatten(1)[:, :64]) + 0 * t[0].float()  # used: TorchScript keeps the write
-
-    return torch.jit.script(Writer(str(target)))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return torch.jit.script(_FileWriter(str(target)))
 
 
 def test_a_side_effecting_torchscript_file_runs_nothing(tmp_path, capsys):
