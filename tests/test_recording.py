@@ -266,3 +266,24 @@ def test_a_pickled_module_whose_class_is_gone_says_what_to_do(tmp_path, monkeypa
             nnrules.load_model(tmp_path / "small.pt", trust=True)
     finally:
         sys.modules.pop("user_models", None)
+
+
+def test_the_layer_table_says_what_runs_twice_and_which_blocks_have_their_own_output():
+    """A torchvision ResNet reuses each block's ReLU: the table counts the calls, a block's output (the
+    residual sum, after an in-place add on bn2's output) is its own, a stage returns its last block's output;
+    recording the reused ReLU names the block to record instead, and the block records."""
+    from torchvision.models import resnet18
+
+    model = resnet18(weights=None, num_classes=3).eval()
+    x = torch.rand(2, 3, 64, 64)
+    t = nnrules.layers(model, x).set_index("name")
+    assert t.loc["layer4.0.relu", "calls"] == 2 and t.loc["layer4.0.conv1", "calls"] == 1
+    assert t.loc["layer4.0", "passes_on"] == "" and t.loc["layer4", "passes_on"] == "layer4.1"
+    assert t.loc["layer4.0.downsample", "passes_on"] == "layer4.0.downsample.1"
+    with pytest.raises(ValueError, match=r"more than once.*'layer4\.0'"):
+        nnrules.record(model, x, ["layer4.0.relu"], progress=False)
+    acts = nnrules.record(model, x, ["layer4.0"], reduce="none", progress=False)
+    with torch.no_grad():
+        want = model.layer4[0](model.layer3(model.layer2(model.layer1(model.maxpool(model.relu(model.bn1(
+            model.conv1(x))))))))
+    np.testing.assert_allclose(acts["layer4.0"], want.flatten(1).numpy(), rtol=1e-5, atol=1e-6)

@@ -2,6 +2,8 @@
 MiningResult, RuleRows over a Flow, Selection over the three. See docs/architecture.md."""
 import threading
 
+import numpy as np
+
 import pytest
 import torch
 
@@ -77,3 +79,35 @@ def test_a_selection_draws_its_pictures_from_the_parts(loaded):
     with pytest.raises(UserInputError, match="mine first"):
         Selection(loaded, MiningResult(), RuleRows()).select_rule(0)
     assert torch.equal(loaded.need()[1], loaded.inputs)
+
+
+def test_default_settings_are_valid_for_every_miner_and_follow_the_model(loaded):
+    """The panel's preselection: the default chain for chain miners, a feature map larger than 1 × 1 for
+    Grad-CAM patches, the classes the model predicts most for NeuroChains — each accepted by ``prepare``."""
+    from nnrules.registry import MINERS
+
+    predicted = torch.bincount(LoadedModel._predict(loaded.model, loaded.inputs), minlength=10)
+    for miner in MINERS:
+        settings = mining.default_settings(loaded, miner)
+        mining.prepare(loaded, settings)
+        if miner == "neurochains":
+            assert settings.classes == [int(c) for c in torch.argsort(predicted, descending=True, stable=True)[:2]]
+            assert all(predicted[c] > 0 for c in settings.classes)
+        elif miner == "patches":
+            t = loaded.layer_table.set_index("name")
+            (layer,) = settings.layers
+            assert t.loc[layer, "kind"] == "conv" and int(np.prod(t.loc[layer, "output_shape"][1:])) > 1
+        else:
+            assert settings.layers == loaded.default_chain()
+
+
+def test_the_mine_panel_preselects_each_miners_defaults():
+    from nnrules.widgets import Explorer
+
+    app = Explorer(threaded=False)
+    panel = app.mine_panel
+    assert panel.layers.value == tuple(app.state.default_settings("explainn").layers)
+    panel.miner.value = "patches"
+    assert list(panel.layers.value) == app.state.default_settings("patches").layers
+    panel.miner.value = "neurochains"
+    assert list(panel.classes.value) == app.state.default_settings("neurochains").classes

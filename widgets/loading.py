@@ -24,6 +24,8 @@ from .jobs import MODEL_LOCK
 
 __all__ = ["LoadedModel", "MAX_SAMPLES", "MAX_UNITS", "MAX_LOAD_BYTES"]
 
+#: Activation layer types: their outputs are what "firing" means, preferred for default chains.
+_ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU", "GELU", "ELU", "SiLU", "Hardswish", "Mish", "PReLU", "Softplus")
 #: Layer types whose output is their input (in eval mode): never offered for mining.
 _PASS_THROUGH = ("Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Flatten", "Identity", "Unflatten")
 #: At most this many samples of a user's image folder are loaded.
@@ -53,6 +55,7 @@ class LoadedModel:
         self.accuracy: float = float("nan")
         self.info: str = ""
         self.layer_table: pd.DataFrame = pd.DataFrame()
+        self._predicted: list[int] | None = None  # predicted_classes() of the loaded model and inputs
 
     def need(self) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         """(model, inputs, labels), or :class:`UserInputError` when nothing is loaded yet."""
@@ -244,32 +247,61 @@ class LoadedModel:
             self.model_name, self.model, self.inputs, self.labels = name, model.eval(), x, y
             self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
             self.layer_table = table
+            self._predicted = None
             self.on_change()
 
     # --- layers --------------------------------------------------------------------------------
     def chainable_layers(self) -> list[str]:
-        """Layers that can be mined, deepest first (the order a chain from the output takes). Left out: layers
-        that only pass their input on (Dropout, Flatten, Identity: their units are the previous layer's) and
-        the logits — the class layer and what follows it with one unit per class (a ReLU or softmax on the
+        """Layers that can be mined, deepest first (the order a chain from the output takes): the layers (leaf
+        modules) that run once per forward pass, and the blocks whose output is their own (a residual block's
+        sum, a dense block's concatenation — not a container that returns its last layer's output). Left out:
+        modules that run more than once (a ReLU reused inside a ResNet block: its block is offered instead),
+        layers that only pass their input on (Dropout, Flatten, Identity: their units are the previous layer's)
+        and the logits — the class layer and what follows it with one unit per class (a ReLU or softmax on the
         logits): they are the output again, which every chain starts from."""
         self.need()
         t = self.layer_table
-        leaves = t[(t["name"] != OUTPUT) & t["leaf"] & ~t["type"].isin(_PASS_THROUGH)]
+        own = t["leaf"] | (t["passes_on"] == "")
+        leaves = t[(t["name"] != OUTPUT) & own & (t["calls"] == 1) & ~t["type"].isin(_PASS_THROUGH)]
         names = leaves["name"].tolist()
-        linears = [i for i, n in enumerate(names) if leaves.iloc[i]["type"] == "Linear"]
-        if linears and int(leaves.iloc[linears[-1]]["n_units"]) == len(self.class_names):
-            cut = linears[-1]
-            while cut < len(names) and int(leaves.iloc[cut]["n_units"]) == len(self.class_names):
-                cut += 1
-            names = names[:linears[-1]] + names[cut:]
+        units, types = leaves["n_units"].astype(int).tolist(), leaves["type"].tolist()
+        start = len(names)  # the trailing layers with one unit per class: the class layer and what follows it
+        while start > 0 and units[start - 1] == len(self.class_names):
+            start -= 1
+        # the class layer is the first dense (or 1 × 1 conv, as SqueezeNet's) layer of that run
+        cls = [i for i in range(start, len(names)) if types[i] in ("Linear", "Conv2d", "Conv1d")]
+        if cls:
+            names = names[:cls[0]]
         return list(reversed(names))
 
     def default_chain(self) -> list[str]:
-        """The two deepest ReLU-like layers (or any two deepest layers)."""
+        """The two deepest activations — ReLU-like layers and block outputs — that are not one inside the other
+        (or the two deepest layers)."""
         names = self.chainable_layers()
         t = self.layer_table.set_index("name")
-        acts = [n for n in names if t.loc[n, "type"] in ("ReLU", "LeakyReLU", "GELU", "ELU", "SiLU")]
-        return (acts or names)[:2]
+        acts = [n for n in names if t.loc[n, "type"] in _ACTIVATIONS or not t.loc[n, "leaf"]] or names
+        if not acts:
+            return []
+        nested = lambda a, b: a.startswith(b + ".") or b.startswith(a + ".")  # noqa: E731
+        second = [n for n in acts[1:] if not nested(n, acts[0])]
+        return acts[:1] + second[:1]
+
+    def feature_maps(self) -> list[str]:
+        """Chainable layers with spatial maps larger than 1 × 1, deepest first, activations and blocks before
+        the others (what Grad-CAM patches can mine)."""
+        t = self.layer_table.set_index("name")
+        maps = [n for n in self.chainable_layers() if t.loc[n, "kind"] == "conv"
+                and int(np.prod(t.loc[n, "output_shape"][1:])) > 1]
+        first = [n for n in maps if t.loc[n, "type"] in _ACTIVATIONS or not t.loc[n, "leaf"]]
+        return first + [n for n in maps if n not in first]
+
+    def predicted_classes(self) -> list[int]:
+        """Class indices the model predicts on the loaded inputs, most often first (cached per load)."""
+        model, x, _ = self.need()
+        if self._predicted is None:
+            counts = torch.bincount(self._predict(model, x), minlength=len(self.class_names))
+            self._predicted = [int(c) for c in torch.argsort(counts, descending=True, stable=True) if counts[c] > 0]
+        return self._predicted
 
     def check_chain(self, layers: list[str], reduce: str = "max") -> list[str]:
         """The chosen layers ordered output-side first; raises UserInputError if they cannot be chained."""
@@ -320,8 +352,9 @@ def _load_weights(path: Path, architecture: str) -> nn.Module:
             weights = torch.load(str(path), map_location="cpu", weights_only=True)
         except Exception:  # noqa: BLE001 — load_model below says what is wrong with the file
             weights = None
-        if isinstance(weights, dict):
-            last = [v for v in weights.values() if isinstance(v, torch.Tensor) and v.dim() == 2]
+        if isinstance(weights, dict):  # the class layer: the last dense weight, or a 1 × 1 conv's (SqueezeNet)
+            last = [v for k, v in weights.items() if isinstance(v, torch.Tensor) and str(k).endswith("weight")
+                    and (v.dim() == 2 or (v.dim() == 4 and tuple(v.shape[2:]) == (1, 1)))]
             if last:
                 n_classes = int(last[-1].shape[0])
     try:

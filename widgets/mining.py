@@ -15,7 +15,7 @@ from nnrules.registry import BINARIZERS, MINERS, MiningContext
 from .errors import Cancelled, UserInputError, to_user_error
 from .loading import LoadedModel
 
-__all__ = ["MiningSettings", "MiningResult", "prepare", "mine"]
+__all__ = ["MiningSettings", "MiningResult", "prepare", "mine", "default_settings"]
 
 
 @dataclass
@@ -83,12 +83,26 @@ def prepare(loaded: LoadedModel, settings: MiningSettings) -> tuple[Any, Any, li
         return miner, binarizer, [], reduce
     chain = loaded.check_chain(settings.layers, reduce)
     if entry.layers == "conv":
-        t = loaded.layer_table.set_index("name")
-        convs = [n for n in loaded.chainable_layers() if t.loc[n, "kind"] == "conv"]
-        if len(chain) != 1 or chain[0] not in convs:
-            raise UserInputError(f"{entry.label} needs exactly one conv layer (with spatial maps), e.g. "
-                                 f"{convs[:3]}")
+        maps = loaded.feature_maps()
+        if len(chain) != 1 or chain[0] not in maps:
+            raise UserInputError(f"{entry.label} needs exactly one conv layer with maps larger than 1 × 1, e.g. "
+                                 f"{', '.join(maps[:3]) or '(this model has none)'}")
     return miner, binarizer, chain, reduce
+
+
+def default_settings(loaded: LoadedModel, miner: str) -> MiningSettings:
+    """What the panel preselects for ``miner`` on the loaded model — settings that ``prepare`` accepts: the
+    default chain for chain miners (ExplaiNN, ERIC), the deepest feature map larger than 1 × 1 for a conv
+    miner (Grad-CAM patches), the two classes the model predicts most often for a miner of classes
+    (NeuroChains; a class it never predicts keeps no inputs). The miner's own parameters keep their
+    defaults."""
+    loaded.need()
+    entry = MINERS[miner]
+    if entry.layers == "none":
+        return MiningSettings(miner=miner, classes=loaded.predicted_classes()[:2])
+    if entry.layers == "conv":
+        return MiningSettings(loaded.feature_maps()[:1], miner=miner)
+    return MiningSettings(loaded.default_chain(), miner=miner)
 
 
 def mine(loaded: LoadedModel, settings: MiningSettings, progress: Callable[[str, float], None] | None = None,

@@ -279,7 +279,7 @@ class MinePanel:
         self.msg.add_class("nnr-mine-msg")
         self._cancel = threading.Event()
         self.thread: threading.Thread | None = None
-        self.miner.observe(lambda _: self._visibility(), names="value")
+        self.miner.observe(self._miner_changed, names="value")
         self.binarize.observe(lambda _: self._visibility(), names="value")
         self.mine.on_click(lambda _: self.start())
         self.cancel_button.on_click(lambda _: self._cancel.set())
@@ -314,11 +314,24 @@ class MinePanel:
                                    for n in names]
         else:
             self.layers.options = names
-        self.layers.value = tuple(self.state.default_chain())
         self.classes.options = [(n, i) for i, n in enumerate(self.state.class_names)]
-        self.classes.value = (0,) if self.state.class_names else ()
+        self._preselect()
         message(self.msg, "")
         self.progress.value, self.stage.value = 0.0, ""
+
+    def _miner_changed(self, _change: object) -> None:
+        self._visibility()
+        self._preselect()
+
+    def _preselect(self) -> None:
+        """The chosen miner's default layers or classes on the loaded model (``ExplorerState.default_settings``):
+        called for a new model and when the miner changes."""
+        if self.state.model is None:
+            return
+        d = self.state.default_settings(self.miner.value)
+        if d.layers:
+            self.layers.value = tuple(d.layers)
+        self.classes.value = tuple(d.classes) or ((0,) if self.state.class_names else ())
 
     def settings(self) -> MiningSettings:
         return MiningSettings(layers=list(self.layers.value), miner=self.miner.value,

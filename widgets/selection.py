@@ -105,6 +105,8 @@ class Selection:
         """(layer, unit column indices, title) of the selection."""
         if rule is not None:
             row = self.table.rules.iloc[rule]
+            if not len(row["tail_idx"]):  # ERIC's "⊤ → head": no literal to show, so its head's units
+                return row["head_layer"], list(row["head_idx"]), f"Rule {rule}: {row['text']} (its head's units)"
             units = [u for u, n in zip(row["tail_idx"], row["tail"]) if not n.startswith("¬")]  # ERIC: ¬ = off
             return row["tail_layer"], units or list(row["tail_idx"]), f"Rule {rule}: {row['text']}"
         if node is not None:
@@ -232,7 +234,13 @@ class Selection:
                 try:
                     at = attribution.gradcam_layer(model, x, layer if target is group else OUTPUT) \
                         if method == "gradcam" else None
-                    a = attribution.attribute(model, x, target, method, layer=at)
+                    try:
+                        a = attribution.attribute(model, x, target, method, layer=at)
+                    except LRPError as refused:  # a model LRP cannot explain faithfully: gradients still show
+                        name = f"Gradient × input · {what}"
+                        a = attribution.attribute(model, x, target, "gradient_x_input")
+                        if "LRP not available" not in d.text:
+                            d.text += f"\nLRP not available for this model ({refused}); gradient × input drawn instead"
                     d.heatmaps[name] = viz.to_png(viz.heatmap(a[0], x[0], scale=self._scale()))
                 except (LRPError, ValueError, RuntimeError) as err:
                     d.errors[name] = str(err)

@@ -130,6 +130,10 @@ class ExplorerState:
         return self.loaded.layer_table
 
     # --- mining (mining.prepare / mining.mine → MiningResult) ------------------------------------
+    def default_settings(self, miner: str = "explainn") -> MiningSettings:
+        """See :func:`.mining.default_settings`."""
+        return _mining.default_settings(self.loaded, miner)
+
     def prepare(self, settings: MiningSettings) -> tuple[Any, Any, list[str], str]:
         """See :func:`.mining.prepare`."""
         return _mining.prepare(self.loaded, settings)

@@ -116,9 +116,13 @@ def _n_units(shape: tuple[int, ...]) -> int:
 def layers(model: nn.Module, example_input: torch.Tensor) -> pd.DataFrame:
     """One row per submodule that ran on ``example_input`` (a batch, e.g. ``(1, 1, 8, 8)``).
 
-    Columns: ``name`` (qualified, as ``record`` takes it), ``type``, ``output_shape`` (per sample),
-    ``n_units`` (channels for conv-like outputs, features for dense ones), ``kind`` ("conv" when the
-    output has spatial positions, else "dense"), ``leaf`` (no children). The model output is the last
+    Columns: ``name`` (qualified, as ``record`` takes it), ``type``, ``output_shape`` (per sample, of the
+    first call), ``n_units`` (channels for conv-like outputs, features for dense ones), ``kind`` ("conv"
+    when the output has spatial positions, else "dense"), ``leaf`` (no children), ``calls`` (how often it
+    ran in one forward pass: a module used more than once — a ReLU reused in a ResNet block — cannot be
+    recorded; record the block that contains it), ``passes_on`` (for a container: the submodule that ran
+    once whose very output it returns, e.g. a ``Sequential``'s last layer; "" when its output is its own, as
+    a residual block's sum). Rows are in the order the modules finished; the model output is the last
     row, named ``"output"``.
     """
     if not isinstance(model, nn.Module):
@@ -126,14 +130,18 @@ def layers(model: nn.Module, example_input: torch.Tensor) -> pd.DataFrame:
     if not isinstance(example_input, torch.Tensor):
         raise TypeError("example_input must be a tensor batch, e.g. dataset[0][0].unsqueeze(0)")
     rows: list[dict] = []
-    seen: set[str] = set()
+    calls: dict[str, int] = {}
+    values: dict[str, torch.Tensor] = {}  # each module's first output, copied (later in-place ops change it)
     mods = named_layers(model)
 
     def make(name: str) -> Callable:
         def hook(module, inputs, output):
-            if name in seen or not isinstance(output, torch.Tensor):
+            if not isinstance(output, torch.Tensor):
                 return
-            seen.add(name)
+            calls[name] = calls.get(name, 0) + 1
+            if calls[name] > 1:
+                return
+            values[name] = output.detach().clone()
             shape = tuple(output.shape[1:])
             rows.append({"name": name, "type": type(module).__name__, "output_shape": shape,
                          "n_units": _n_units(shape), "kind": "conv" if len(shape) > 1 else "dense",
@@ -146,8 +154,19 @@ def layers(model: nn.Module, example_input: torch.Tensor) -> pd.DataFrame:
         except Exception as err:
             raise ValueError(f"the model's forward failed on an input of shape "
                              f"{tuple(example_input.shape)}: {err}") from err
+    for i, row in enumerate(rows):
+        row["calls"], row["passes_on"] = calls[row["name"]], ""
+        if row["leaf"]:
+            continue
+        mine = values[row["name"]]
+        for inner in reversed(rows[:i]):  # its submodules finished before it; the last one first
+            n = inner["name"]
+            if n.startswith(row["name"] + ".") and calls[n] == 1 and values[n].shape == mine.shape \
+                    and torch.equal(values[n], mine):
+                row["passes_on"] = n
+                break
     if isinstance(out, torch.Tensor):
         shape = tuple(out.shape[1:])
         rows.append({"name": OUTPUT, "type": "output", "output_shape": shape,
-                     "n_units": _n_units(shape), "kind": "dense", "leaf": True})
-    return pd.DataFrame(rows, columns=["name", "type", "output_shape", "n_units", "kind", "leaf"])
+                     "n_units": _n_units(shape), "kind": "dense", "leaf": True, "calls": 1, "passes_on": ""})
+    return pd.DataFrame(rows, columns=["name", "type", "output_shape", "n_units", "kind", "leaf", "calls", "passes_on"])

@@ -269,9 +269,12 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
             calls = state["calls"]
             calls[name] = calls.get(name, 0) + 1
             if calls[name] > 1:
+                parent = name.rsplit(".", 1)[0] if "." in name else ""
                 raise RecordingError(f"module {name!r} runs more than once per forward pass (a shared "
-                                 "module, e.g. one ReLU reused); its outputs are ambiguous. Give each "
-                                 "use its own module or record a module that runs once")
+                                     "module, e.g. one ReLU reused in a ResNet block); its outputs are ambiguous. "
+                                     + (f"Record the block that contains it ({parent!r}) or another layer"
+                                        if parent else "Record a module that runs once")
+                                     + " (nnrules.layers lists how often each one runs: column 'calls')")
             red = _reduce(output.detach(), reduce).float().cpu().numpy()
             _store(name, red, tuple(output.shape[1:]))
         return hook
