@@ -216,3 +216,16 @@ def test_upload_folders_of_dead_sessions_are_removed(tmp_path, monkeypatch):
 
     CappedKernelManager()
     assert not dead.exists() and alive.exists()
+
+
+def test_a_folder_without_images_is_not_a_class(tmp_path, digits):
+    root = _root_with_weights(tmp_path, digits)
+    (root / "imgs" / "a" / "readme.txt").write_text("class a")
+    (root / "imgs" / "notes").mkdir()
+    (root / "imgs" / "notes" / "readme.txt").write_text("not a class")
+    _digit_png(root / "imgs" / "a" / "0.png")
+    _digit_png(root / "imgs" / "b" / "1.png", 200)
+    files, classes = nnrules.recording.loading.scan_images(root / "imgs")
+    assert classes == ["a", "b"] and sorted(c for _, c in files) == [0, 1]
+    s = ExplorerState(data_root=root).load_files("w.pt", "imgs", architecture="digits-cnn")
+    assert s.labels.tolist() == [0, 1] and "imgs/notes/ (no images: not a class)" in s.info

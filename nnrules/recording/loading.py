@@ -91,7 +91,8 @@ def scan_images(folder: str | os.PathLike, limit: int | None = None, show: Calla
     """``(image path, class index)`` pairs from ``folder``'s class sub-folders, and the class names (sorted).
 
     Symbolic links are not followed (a link cycle cannot hang it, a link cannot lead out of the folder);
-    hidden entries are skipped, and so are entries that are not regular files (a FIFO named ``x.png``
+    class folders without any image are not classes (listed in ``skipped``, like the rest); hidden entries
+    are skipped, and so are entries that are not regular files (a FIFO named ``x.png``
     would block the reader forever) — appended to ``skipped`` as ``show(path)`` if a list is given; the scan
     stops with a ``ValueError`` past ``max_files`` entries or ``max_seconds``. With ``limit``, at most that
     many images, evenly spaced so that every class keeps some. ``show`` turns a path into the text error
@@ -127,6 +128,13 @@ def scan_images(folder: str | os.PathLike, limit: int | None = None, show: Calla
                     skipped.append(f"{show(p)} (not a regular file)")
     if not found:
         raise ValueError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) in the class folders of {show(folder)!r}")
+    used = sorted({c for _, c in found})
+    if len(used) < len(classes):  # a folder without images (only a readme, say) is not a class
+        if skipped is not None:
+            skipped += [f"{show(folder / classes[c])}/ (no images: not a class)"
+                        for c in range(len(classes)) if c not in used]
+        index = {c: i for i, c in enumerate(used)}
+        found, classes = [(p, index[c]) for p, c in found], [classes[c] for c in used]
     if limit is not None and len(found) > limit:  # keep every class: take evenly spaced images
         step = len(found) / limit
         found = [found[int(i * step)] for i in range(limit)]
