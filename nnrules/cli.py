@@ -116,6 +116,18 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_zoo_weights(args) -> int:
+    from . import zoo
+
+    print(f"retraining {args.name} from scratch and comparing with the weights it ships…")
+    r = zoo.check_shipped(args.name)
+    print(f"accuracy: shipped {r['accuracy_shipped']:.4f}, retrained {r['accuracy_retrained']:.4f}; "
+          f"largest weight difference {r['max_abs_weight_diff']:.3g}")
+    same = abs(r["accuracy_shipped"] - r["accuracy_retrained"]) <= 0.01
+    print("the shipped weights are reproduced" if same else "the retrained model differs from the shipped one")
+    return 0 if same else 1
+
+
 def cmd_warmup(args) -> int:
     from .miners.warmup import warm_up
 
@@ -155,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default="digits-cnn", help="a zoo model (default: digits-cnn)")
     p.add_argument("--top", type=int, default=8, help="rules printed per layer pair (default: 8)")
     p.set_defaults(fn=cmd_demo)
+    p = sub.add_parser("zoo-weights", help="retrain a zoo model whose weights ship with nnrules and compare")
+    p.add_argument("name", help="the zoo model, e.g. mnist-cnn")
+    p.set_defaults(fn=cmd_zoo_weights)
     p = sub.add_parser("warmup", help="compile the miners' numba kernels now (once per install; `make` does it), "
                                       "so the first mine is fast")
     p.set_defaults(fn=cmd_warmup)

@@ -282,6 +282,8 @@ CASES = [
     ("DigitsCNN: width 0", lambda: DigitsCNN(width=0), ValueError, "width"),
     ("main (CLI): model file without data", lambda: _cli("layers", "--model-file", "/nonexistent.pt"), ValueError,
      "--data"),
+    ("check_shipped (zoo): a model that ships nothing", lambda: nnrules.zoo.check_shipped("digits-cnn"), ValueError,
+     "ships no weights"),
     # --- the data types check what they hold (issue: crafted files and hostile uploads)
     ("Rule: l larger than the head", lambda: Rule(head=(0,), tail=(1,), head_min=5, tail_min=1, support=1, holds=1),
      ValueError, "head_min"),
@@ -358,7 +360,7 @@ NO_INPUT = {
     "MINERS": "a registry (its lookups: 'Registry: unknown entry')", "BINARIZERS": "a registry",
     "ATTRIBUTIONS": "a registry", "Target": "a type alias", "Literal": "a type alias",
     "UnreadableImage": "an exception", "MAX_IMAGE_PIXELS": "a constant", "PROVIDERS": "a constant",
-    "ENTRY_POINT_GROUPS": "a constant",
+    "ENTRY_POINT_GROUPS": "a constant", "SHIPPED": "a constant", "shipped_dir": "no arguments",
     "Exemplars": "built by exemplars", "FlipCurve": "built by pixel_flipping", "EricRule": "built by ERIC",
     "PlantedData": "built by planted_rules", "ZooModel": "built by zoo.load", "MiningContext": "built by the app",
     "Parametrized": "a base class without arguments", "Miner": "a base class without arguments",

@@ -121,3 +121,41 @@ def test_mnist_cnn_is_the_papers_network_and_accurate():
         warnings.simplefilter("error")
         again = zoo.load("mnist-cnn")  # from the cache: same weights, no retraining
     assert torch.equal(again.model.conv1.weight, z.model.conv1.weight)
+
+
+def test_mnist_cnn_ships_its_weights_and_loads_in_seconds(tmp_path, monkeypatch):
+    """A fresh clone's first mnist-cnn load used to train for 400 s: the weights ship with the package
+    (nnrules/zoo/weights, trained by this project's own deterministic recipe) and load from an empty cache
+    without training — and nothing is written to the cache."""
+    import time
+
+    monkeypatch.setenv("NNRULES_CACHE", str(tmp_path))
+    epochs = []
+    start = time.monotonic()
+    with zoo.training_progress(lambda done, total: epochs.append(done)):
+        z = zoo.load("mnist-cnn")
+    took = time.monotonic() - start
+    assert epochs == [] and took < 30, (epochs, took)
+    assert z.accuracy >= 0.95 and list(tmp_path.iterdir()) == []
+    print(f"mnist-cnn from the shipped weights: {took:.1f} s, test accuracy {z.accuracy:.3f}")
+
+
+def test_the_shipped_weights_check_retrains_and_compares(tmp_path, monkeypatch, capsys):
+    """``python -m nnrules zoo-weights NAME`` retrains from scratch and compares with what ships; shown on
+    digits-cnn (seconds to train) shipped into a test folder: the deterministic recipe reproduces it."""
+    from nnrules.cli import main
+
+    monkeypatch.setenv("NNRULES_SHIPPED", str(tmp_path / "shipped"))
+    monkeypatch.setenv("NNRULES_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(zoo, "SHIPPED", ("digits-cnn-v1",))
+    (tmp_path / "shipped").mkdir()
+    torch.save(zoo.load("digits-cnn").model.state_dict(), tmp_path / "shipped" / "digits-cnn-v1.pt")
+    r = zoo.check_shipped("digits-cnn")
+    assert r["max_abs_weight_diff"] < 1e-4 and abs(r["accuracy_shipped"] - r["accuracy_retrained"]) < 1e-9
+    assert main(["zoo-weights", "digits-cnn"]) == 0 and "reproduced" in capsys.readouterr().out
+    with torch.no_grad():  # a shipped file that is not what the recipe trains is reported
+        bad = zoo.load("digits-cnn").model
+        for p in bad.parameters():
+            p.mul_(-1.0)
+    torch.save(bad.state_dict(), tmp_path / "shipped" / "digits-cnn-v1.pt")
+    assert zoo.check_shipped("digits-cnn")["max_abs_weight_diff"] > 1e-3

@@ -7,6 +7,7 @@ decorated with :func:`register`.
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
@@ -20,7 +21,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 __all__ = ["ZooModel", "load", "available", "register", "cache_dir", "DigitsCNN", "MnistCNN", "Cifar10CNN",
-           "MissingPackageError", "ARCHITECTURES", "training_progress"]
+           "MissingPackageError", "ARCHITECTURES", "training_progress", "check_shipped", "shipped_dir", "SHIPPED"]
 
 
 @dataclass(eq=False)
@@ -81,6 +82,37 @@ def load(name: str = "digits-cnn", retrain: bool = False) -> ZooModel:
         raise ValueError(f"unknown zoo model {name!r}; available: {available()}")
     with torch.random.fork_rng(devices=[]):  # training seeds torch; the caller's RNG state is restored
         return _REGISTRY[name](retrain)
+
+
+def check_shipped(name: str) -> dict[str, float]:
+    """Retrain zoo model ``name`` from scratch (deterministic: fixed seeds and batch order) and compare it with
+    the weights it ships: ``{"accuracy_shipped", "accuracy_retrained", "max_abs_weight_diff"}``. The retrained
+    weights are not cached."""
+    key = next((k for k in SHIPPED if k.rsplit("-v", 1)[0] == name), None)
+    if key is None:
+        raise ValueError(f"{name!r} ships no weights; shipped: {[k.rsplit('-v', 1)[0] for k in SHIPPED]}")
+    path = shipped_dir() / f"{key}.pt"
+    if not path.is_file():
+        raise ValueError(f"the shipped weights {path.name} are missing from this install")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    with tempfile.TemporaryDirectory() as tmp, _env("NNRULES_CACHE", tmp):  # the user's cache is not touched
+        shipped = load(name)  # an empty cache: the shipped weights
+        fresh = load(name, retrain=True)
+    diff = max(float((fresh.model.state_dict()[k].float() - v.float()).abs().max()) for k, v in saved.items())
+    return {"accuracy_shipped": shipped.accuracy, "accuracy_retrained": fresh.accuracy, "max_abs_weight_diff": diff}
+
+
+@contextmanager
+def _env(key: str, value: str) -> Iterator[None]:
+    old = os.environ.get(key)
+    os.environ[key] = value
+    try:
+        yield
+    finally:
+        if old is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = old
 
 
 def cache_dir() -> Path:
@@ -146,9 +178,20 @@ def _train(model: nn.Module, train: TensorDataset, epochs: int, lr: float, seed:
     return model.eval()
 
 
+#: Weights the project trained and ships inside the package (a zoo model that takes minutes to train is
+#: ready in seconds on first use); ``python -m nnrules zoo-weights NAME`` retrains one and compares.
+SHIPPED = ("mnist-cnn-v1",)
+
+
+def shipped_dir() -> Path:
+    """The package's folder of shipped weights (``$NNRULES_SHIPPED`` overrides it: tests)."""
+    return Path(os.environ.get("NNRULES_SHIPPED") or Path(__file__).parent / "weights")
+
+
 def cached_weights(name: str, model: nn.Module, build: Callable[[nn.Module], nn.Module],
                    retrain: bool) -> tuple[nn.Module, bool]:
-    """Load ``name``'s cached state into ``model`` or train it with ``build`` and cache it.
+    """Load ``name``'s cached state into ``model``, else the weights shipped with the package, else train it
+    with ``build`` and cache it (``retrain``: train whatever is there).
 
     A cache file that is corrupt or does not fit the model is rebuilt (with a warning), not a crash.
     Returns ``(model, trained_now)``.
@@ -160,6 +203,13 @@ def cached_weights(name: str, model: nn.Module, build: Callable[[nn.Module], nn.
             return model.eval(), False
         except Exception as err:  # corrupt or stale file
             warnings.warn(f"cached weights {path} could not be loaded ({err}); retraining", stacklevel=3)
+    shipped = shipped_dir() / f"{name}.pt"
+    if shipped.is_file() and not retrain:
+        try:
+            model.load_state_dict(torch.load(shipped, map_location="cpu", weights_only=True))
+            return model.eval(), False
+        except Exception as err:  # noqa: BLE001 — a damaged install: train as if nothing were shipped
+            warnings.warn(f"shipped weights {shipped.name} could not be loaded ({err}); retraining", stacklevel=3)
     model = build(model)
     tmp = path.with_suffix(".tmp")
     torch.save(model.state_dict(), tmp)
