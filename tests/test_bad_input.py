@@ -282,6 +282,8 @@ CASES = [
     ("DigitsCNN: width 0", lambda: DigitsCNN(width=0), ValueError, "width"),
     ("main (CLI): model file without data", lambda: _cli("layers", "--model-file", "/nonexistent.pt"), ValueError,
      "--data"),
+    ("cached_weights (zoo): a path as name", lambda: nnrules.zoo.cached_weights("../x", DigitsCNN(), lambda m: m, False),
+     ValueError, "name"),
     ("check_shipped (zoo): a model that ships nothing", lambda: nnrules.zoo.check_shipped("digits-cnn"), ValueError,
      "ships no weights"),
     # --- the data types check what they hold (issue: crafted files and hostile uploads)

@@ -147,7 +147,7 @@ def test_the_shipped_weights_check_retrains_and_compares(tmp_path, monkeypatch, 
 
     monkeypatch.setenv("NNRULES_SHIPPED", str(tmp_path / "shipped"))
     monkeypatch.setenv("NNRULES_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setattr(zoo, "SHIPPED", ("digits-cnn-v1",))
+    monkeypatch.setattr(zoo.caching, "SHIPPED", ("digits-cnn-v1",))
     (tmp_path / "shipped").mkdir()
     torch.save(zoo.load("digits-cnn").model.state_dict(), tmp_path / "shipped" / "digits-cnn-v1.pt")
     r = zoo.check_shipped("digits-cnn")

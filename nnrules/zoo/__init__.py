@@ -6,9 +6,6 @@ decorated with :func:`register`.
 """
 from __future__ import annotations
 
-import os
-import tempfile
-import warnings
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
@@ -19,6 +16,8 @@ import numpy as np
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+
+from .caching import SHIPPED, cache_dir, cached_weights, check_shipped, shipped_dir
 
 __all__ = ["ZooModel", "load", "available", "register", "cache_dir", "DigitsCNN", "MnistCNN", "Cifar10CNN",
            "MissingPackageError", "ARCHITECTURES", "training_progress", "check_shipped", "shipped_dir", "SHIPPED"]
@@ -84,46 +83,6 @@ def load(name: str = "digits-cnn", retrain: bool = False) -> ZooModel:
         return _REGISTRY[name](retrain)
 
 
-def check_shipped(name: str) -> dict[str, float]:
-    """Retrain zoo model ``name`` from scratch (deterministic: fixed seeds and batch order) and compare it with
-    the weights it ships: ``{"accuracy_shipped", "accuracy_retrained", "max_abs_weight_diff"}``. The retrained
-    weights are not cached."""
-    key = next((k for k in SHIPPED if k.rsplit("-v", 1)[0] == name), None)
-    if key is None:
-        raise ValueError(f"{name!r} ships no weights; shipped: {[k.rsplit('-v', 1)[0] for k in SHIPPED]}")
-    path = shipped_dir() / f"{key}.pt"
-    if not path.is_file():
-        raise ValueError(f"the shipped weights {path.name} are missing from this install")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    with tempfile.TemporaryDirectory() as tmp, _env("NNRULES_CACHE", tmp):  # the user's cache is not touched
-        shipped = load(name)  # an empty cache: the shipped weights
-        fresh = load(name, retrain=True)
-    diff = max(float((fresh.model.state_dict()[k].float() - v.float()).abs().max()) for k, v in saved.items())
-    return {"accuracy_shipped": shipped.accuracy, "accuracy_retrained": fresh.accuracy, "max_abs_weight_diff": diff}
-
-
-@contextmanager
-def _env(key: str, value: str) -> Iterator[None]:
-    old = os.environ.get(key)
-    os.environ[key] = value
-    try:
-        yield
-    finally:
-        if old is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = old
-
-
-def cache_dir() -> Path:
-    """Where trained weights are kept: ``$NNRULES_CACHE``, else ``$XDG_CACHE_HOME/nnrules``, else
-    ``~/.cache/nnrules``."""
-    xdg = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    path = Path(os.environ.get("NNRULES_CACHE") or xdg / "nnrules")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 #: ``report(epoch, epochs)`` for the training running in this context (see :func:`training_progress`).
 _PROGRESS: ContextVar[Callable[[int, int], None] | None] = ContextVar("nnrules_zoo_progress", default=None)
 
@@ -178,43 +137,6 @@ def _train(model: nn.Module, train: TensorDataset, epochs: int, lr: float, seed:
     return model.eval()
 
 
-#: Weights the project trained and ships inside the package (a zoo model that takes minutes to train is
-#: ready in seconds on first use); ``python -m nnrules zoo-weights NAME`` retrains one and compares.
-SHIPPED = ("mnist-cnn-v1",)
-
-
-def shipped_dir() -> Path:
-    """The package's folder of shipped weights (``$NNRULES_SHIPPED`` overrides it: tests)."""
-    return Path(os.environ.get("NNRULES_SHIPPED") or Path(__file__).parent / "weights")
-
-
-def cached_weights(name: str, model: nn.Module, build: Callable[[nn.Module], nn.Module],
-                   retrain: bool) -> tuple[nn.Module, bool]:
-    """Load ``name``'s cached state into ``model``, else the weights shipped with the package, else train it
-    with ``build`` and cache it (``retrain``: train whatever is there).
-
-    A cache file that is corrupt or does not fit the model is rebuilt (with a warning), not a crash.
-    Returns ``(model, trained_now)``.
-    """
-    path = cache_dir() / f"{name}.pt"
-    if path.exists() and not retrain:
-        try:
-            model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-            return model.eval(), False
-        except Exception as err:  # corrupt or stale file
-            warnings.warn(f"cached weights {path} could not be loaded ({err}); retraining", stacklevel=3)
-    shipped = shipped_dir() / f"{name}.pt"
-    if shipped.is_file() and not retrain:
-        try:
-            model.load_state_dict(torch.load(shipped, map_location="cpu", weights_only=True))
-            return model.eval(), False
-        except Exception as err:  # noqa: BLE001 — a damaged install: train as if nothing were shipped
-            warnings.warn(f"shipped weights {shipped.name} could not be loaded ({err}); retraining", stacklevel=3)
-    model = build(model)
-    tmp = path.with_suffix(".tmp")
-    torch.save(model.state_dict(), tmp)
-    os.replace(tmp, path)  # atomic: a crash mid-write never leaves a half file under the real name
-    return model.eval(), True
 
 
 class DigitsCNN(nn.Module):
