@@ -113,6 +113,14 @@ def _n_units(shape: tuple[int, ...]) -> int:
     return int(shape[0]) if shape else 1
 
 
+def _fingerprint(t: torch.Tensor) -> tuple:
+    """Shape, sum, sum of squares and 64 evenly spaced values: equal for equal tensors, and two different
+    maps of one network practically never share all of them."""
+    flat = t.reshape(-1).double()
+    step = max(1, flat.numel() // 64)
+    return (tuple(t.shape), float(flat.sum()), float((flat * flat).sum()), tuple(flat[::step][:64].tolist()))
+
+
 def layers(model: nn.Module, example_input: torch.Tensor) -> pd.DataFrame:
     """One row per submodule that ran on ``example_input`` (a batch, e.g. ``(1, 1, 8, 8)``).
 
@@ -131,7 +139,9 @@ def layers(model: nn.Module, example_input: torch.Tensor) -> pd.DataFrame:
         raise TypeError("example_input must be a tensor batch, e.g. dataset[0][0].unsqueeze(0)")
     rows: list[dict] = []
     calls: dict[str, int] = {}
-    values: dict[str, torch.Tensor] = {}  # each module's first output, copied (later in-place ops change it)
+    # each module's first output as a fingerprint taken when it finished (later in-place ops change the tensor;
+    # a fingerprint instead of a copy keeps a 224-px pass through a deep net from holding every map twice)
+    prints: dict[str, tuple] = {}
     mods = named_layers(model)
 
     def make(name: str) -> Callable:
@@ -141,7 +151,7 @@ def layers(model: nn.Module, example_input: torch.Tensor) -> pd.DataFrame:
             calls[name] = calls.get(name, 0) + 1
             if calls[name] > 1:
                 return
-            values[name] = output.detach().clone()
+            prints[name] = _fingerprint(output.detach())
             shape = tuple(output.shape[1:])
             rows.append({"name": name, "type": type(module).__name__, "output_shape": shape,
                          "n_units": _n_units(shape), "kind": "conv" if len(shape) > 1 else "dense",
@@ -158,11 +168,10 @@ def layers(model: nn.Module, example_input: torch.Tensor) -> pd.DataFrame:
         row["calls"], row["passes_on"] = calls[row["name"]], ""
         if row["leaf"]:
             continue
-        mine = values[row["name"]]
+        mine = prints[row["name"]]
         for inner in reversed(rows[:i]):  # its submodules finished before it; the last one first
             n = inner["name"]
-            if n.startswith(row["name"] + ".") and calls[n] == 1 and values[n].shape == mine.shape \
-                    and torch.equal(values[n], mine):
+            if n.startswith(row["name"] + ".") and calls[n] == 1 and prints[n] == mine:
                 row["passes_on"] = n
                 break
     if isinstance(out, torch.Tensor):
