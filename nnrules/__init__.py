@@ -25,6 +25,8 @@ _SUBPACKAGES = ("attribution", "data", "evaluation", "miners", "recording", "reg
 _NAMES = {
     "attribute": "attribution",
     "Binarizer": "data", "BinaryMatrix": "data", "Rule": "data", "RuleSet": "data", "binarize": "data",
+    "Transactions": "data", "read_fimi": "data",
+    "Itemsets": "miners", "frequent_itemsets": "miners",
     "ERIC": "miners", "ExplaiNN": "miners", "Flow": "miners", "NeuroChains": "miners", "PatchMiner": "miners",
     "association_rules": "miners", "eclat": "miners", "trace": "miners",
     "NotFittedError": "miners.base",
@@ -53,8 +55,9 @@ def __dir__() -> list[str]:
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
     from . import attribution, data, evaluation, miners, recording, registry, zoo  # noqa: F401
     from .attribution import attribute  # noqa: F401
-    from .data import Binarizer, BinaryMatrix, Rule, RuleSet, binarize  # noqa: F401
-    from .miners import ERIC, ExplaiNN, Flow, NeuroChains, PatchMiner, association_rules, eclat, trace  # noqa: F401
+    from .data import Binarizer, BinaryMatrix, Rule, RuleSet, Transactions, binarize, read_fimi  # noqa: F401
+    from .miners import (ERIC, ExplaiNN, Flow, Itemsets, NeuroChains, PatchMiner, association_rules,  # noqa: F401
+                         eclat, frequent_itemsets, trace)
     from .miners.base import NotFittedError  # noqa: F401
     from .recording import Activations, image_folder, layers, load_model  # noqa: F401
     from .recording.record import record  # noqa: F401

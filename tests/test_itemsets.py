@@ -189,18 +189,65 @@ def test_inputs_sparse_packed_and_names_agree():
     assert counts(named, len(X)) == {frozenset(names[i] for i in s): c for s, c in want.items()}
 
 
-def test_closed_and_maximal_by_definition_within_max_len():
+def brute_force(X, minsup):
+    """Every frequent itemset of a small matrix by enumerating all subsets, with the closed and maximal ones
+    by their definitions (no superset with the same count / no frequent superset)."""
+    m = X.shape[1]
+    every = {}
+    for r in range(1, m + 1):
+        for s in combinations(range(m), r):
+            c = int(X[:, list(s)].all(axis=1).sum())
+            if c >= minsup:
+                every[frozenset(s)] = c
+    closed = {s: c for s, c in every.items() if not any(s < t and every[t] == c for t in every)}
+    maximal = {s: c for s, c in every.items() if not any(s < t for t in every)}
+    return {"all": every, "closed": closed, "maximal": maximal}
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("layout", ["bitsets", "tid-lists"])
+def test_closed_and_maximal_against_brute_force(seed, layout, monkeypatch):
+    """Closed and maximal sets mined in the search (LCM, MAFIA-style) equal their definitions, on bitsets
+    and on tid-lists alone, with every way of expanding a node, and with max_len (sets of ≤ max_len items)."""
+    import nnrules.miners.itemsets as I
+    rng = np.random.default_rng(seed)
+    X = rng.random((80, 11)) < rng.uniform(0.15, 0.8, 11)
+    X[:, 1] |= X[:, 0]  # item 0 implies item 1: {0} is not closed
+    if seed % 2:
+        X[:, 5] = True  # an item in every transaction: in every closed and maximal set
+    minsup = 6 + seed
+    want = brute_force(X, minsup)
+    monkeypatch.setattr(I, "BITSET_DENSITY", 0.0 if layout == "bitsets" else 2.0)
+    for mode in (-1, 0, 2):
+        monkeypatch.setattr(I, "_SEARCH_MODE", mode)
+        for target in ("all", "closed", "maximal"):
+            got = counts(eclat(X, minsup / len(X), target=target), len(X))
+            assert got == want[target], (target, mode)
+            short = counts(eclat(X, minsup / len(X), target=target, max_len=3), len(X))
+            assert short == {s: c for s, c in want[target].items() if len(s) <= 3}
+
+
+def test_max_len_with_closed_and_maximal_is_pyfims_zmax():
     X = data("dense", seed=2)
-    X[:, 1] |= X[:, 0]  # item 0 implies item 1: {0} and its supersets without 1 are not closed
-    every = counts(eclat(X, 0.1, max_len=3), len(X))
-    closed = counts(eclat(X, 0.1, max_len=3, target="closed"), len(X))
-    maximal = counts(eclat(X, 0.1, max_len=3, target="maximal"), len(X))
-    sup = {s: [t for t in every if s < t and len(t) == len(s) + 1] for s in every}
-    assert closed == {s: c for s, c in every.items() if all(every[t] < c for t in sup[s])}
-    assert maximal == {s: c for s, c in every.items() if not sup[s]}
-    assert len(maximal) < len(closed) < len(every)
+    for target, t in [("closed", "c"), ("maximal", "m")]:
+        assert counts(eclat(X, 0.1, max_len=3, target=target), len(X)) == fim_counts(X, 0.1, t, zmax=3)
 
 
+def test_flat_itemsets_and_the_frame_agree():
+    from nnrules import Itemsets, Transactions, frequent_itemsets
+    X = data("sparse")
+    flat = frequent_itemsets(X, 0.01)
+    assert isinstance(flat, Itemsets) and len(flat) == len(eclat(X, 0.01))
+    assert {flat[i]: c for i, c in enumerate(flat.counts.tolist())} == counts(eclat(X, 0.01), len(X))
+    frame = flat.to_frame()
+    assert list(frame.itemsets) == sorted(frame.itemsets, key=lambda s: (len(s), sorted(s)))
+    assert np.allclose(flat.support.sum(), frame.support.sum())
+    lists = [np.flatnonzero(r).tolist() for r in X]
+    tr = Transactions.from_lists(lists)
+    assert tr.to_lists() == lists and len(tr) == len(X)
+    assert counts(eclat(tr, 0.01), len(X)) == counts(eclat(X, 0.01), len(X))
+    dup = Transactions.from_lists([r + r[:1] for r in lists])  # a repeated item counts once
+    assert counts(eclat(dup, 0.01), len(X)) == counts(eclat(X, 0.01), len(X))
 def test_all_rule_metrics_same_as_mlxtend():
     rng = np.random.default_rng(7)
     X = rng.random((500, 10)) < rng.uniform(0.2, 0.7, 10)

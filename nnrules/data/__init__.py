@@ -1,6 +1,7 @@
-"""Data types every part shares: bit-packed binary matrices, rules, binarization, planted test data."""
+"""Data types every part shares: bit-packed binary matrices, transactions, rules, binarization, planted test data."""
 from .binarizer import Binarizer, binarize
 from .bits import BinaryMatrix
 from .rules import Rule, RuleSet
+from .transactions import Transactions, read_fimi
 
-__all__ = ["BinaryMatrix", "Binarizer", "Rule", "RuleSet", "binarize"]
+__all__ = ["BinaryMatrix", "Binarizer", "Rule", "RuleSet", "Transactions", "binarize", "read_fimi"]

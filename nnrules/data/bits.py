@@ -115,7 +115,11 @@ def tidlists(words: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def pack_columns(dense: np.ndarray) -> np.ndarray:
-    """``dense (n_samples, n_items) bool`` -> ``words (n_items, n_words) uint64``."""
+    """``dense (n_samples, n_items) bool`` -> ``words (n_items, n_words) uint64``.
+
+    Packs along the samples in the array's own memory order (``np.packbits`` over axis 0 reads rows
+    contiguously), then transposes the 8× smaller bytes: O(n·m) with sequential reads, seconds for
+    88,162 × 16,470 (a transposed view packed along its rows took minutes)."""
     dense = np.asarray(dense)
     if dense.ndim != 2:
         raise ValueError(f"dense must be a 2-D (n_samples, n_items) array, got shape {dense.shape}")
@@ -125,7 +129,10 @@ def pack_columns(dense: np.ndarray) -> np.ndarray:
         dense = dense.astype(bool)
     n, p = dense.shape
     n_words = max(1, -(-n // 64))
-    bytes_ = np.packbits(dense.T, axis=1, bitorder="little")  # (p, ceil(n/8))
+    if dense.flags.f_contiguous and not dense.flags.c_contiguous:
+        bytes_ = np.packbits(dense.T, axis=1, bitorder="little")  # (p, ceil(n/8)): rows already contiguous
+    else:
+        bytes_ = np.packbits(dense, axis=0, bitorder="little").T  # (p, ceil(n/8)) view
     padded = np.zeros((p, n_words * 8), dtype=np.uint8)
     padded[:, : bytes_.shape[1]] = bytes_
     return padded.view("<u8").astype(np.uint64, copy=False).reshape(p, n_words)
@@ -192,6 +199,41 @@ class BinaryMatrix:
                                  "activations first with nnrules.binarize(...)")
             arr = arr.astype(bool)
         return cls(pack_columns(arr), arr.shape[0], list(names) if names is not None else [], layer)
+
+    @classmethod
+    def from_sparse(cls, matrix, names: Sequence[str] | None = None, layer: str = "") -> "BinaryMatrix":
+        """Pack a scipy.sparse ``(n_samples, n_units)`` 0/1 matrix (CSR, CSC, COO…) from its indices:
+        O(nnz + n_units·n_words), never densified."""
+        import scipy.sparse as sp
+
+        from .transactions import bits_from_tidlists
+        if not sp.issparse(matrix) or matrix.ndim != 2:
+            raise TypeError(f"matrix must be a 2-D scipy.sparse matrix, got {type(matrix).__name__}; "
+                            "use BinaryMatrix.from_dense for arrays")
+        csc = sp.csc_matrix(matrix)
+        csc.eliminate_zeros()
+        if csc.nnz and not np.all(csc.data == 1):
+            raise ValueError("matrix must hold binary data (0/1 values); binarize first")
+        csc.sort_indices()
+        words = bits_from_tidlists(csc.indptr.astype(np.int64), csc.indices.astype(np.int32), csc.shape[0])
+        return cls(words, csc.shape[0], list(names) if names is not None else [], layer)
+
+    @classmethod
+    def from_transactions(cls, transactions, n_items: int | None = None, layer: str = "") -> "BinaryMatrix":
+        """Pack transactions (:class:`~nnrules.Transactions` or lists of non-negative integer item ids): unit
+        j is item id j, ``n_items`` (default: largest id + 1) units. O(nnz + n_items·n_words); the packed
+        form takes n_items · ceil(n/64) · 8 bytes (retail: 16,470 items × 88,162 rows = 181 MB)."""
+        from .transactions import Transactions, bits_from_tidlists
+        tr = transactions if isinstance(transactions, Transactions) else Transactions.from_lists(transactions)
+        m = tr.n_items if n_items is None else n_items
+        if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < tr.n_items:
+            raise ValueError(f"n_items must be an integer ≥ the largest item id + 1 = {tr.n_items}, got {n_items!r}")
+        order = np.argsort(tr.ids, kind="stable")  # a row's duplicates set one bit: harmless
+        counts = np.bincount(tr.ids, minlength=m)
+        vptr = np.zeros(m + 1, dtype=np.int64)
+        np.cumsum(counts, out=vptr[1:])
+        tids = np.repeat(np.arange(len(tr), dtype=np.int32), np.diff(tr.indptr))[order]
+        return cls(bits_from_tidlists(vptr, tids, len(tr)), len(tr), [], layer)
 
     @property
     def shape(self) -> tuple[int, int]:

@@ -6,7 +6,7 @@ from .patches import PatchMiner  # isort: skip
 from .neurochains import NeuroChains  # isort: skip
 from .base import Miner, NotFittedError
 from .flow import Flow, trace
-from .itemsets import association_rules, eclat, top_rules
+from .itemsets import Itemsets, association_rules, eclat, frequent_itemsets, top_rules
 
-__all__ = ["ERIC", "ExplaiNN", "Flow", "Miner", "NeuroChains", "NotFittedError", "PatchMiner", "association_rules", "eclat", "top_rules",
-           "trace"]
+__all__ = ["ERIC", "ExplaiNN", "Flow", "Itemsets", "Miner", "NeuroChains", "NotFittedError", "PatchMiner",
+           "association_rules", "eclat", "frequent_itemsets", "top_rules", "trace"]

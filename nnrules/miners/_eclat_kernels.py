@@ -1,4 +1,4 @@
-"""Numba kernels of :mod:`nnrules.miners.itemsets`: packing transactions into item bitsets, and Eclat.
+"""Numba kernels of :mod:`nnrules.miners.itemsets`: item pair supports, and Eclat over all frequent itemsets.
 
 Item bitsets have the library's layout (:mod:`nnrules.data.bits`): one row of ``uint64`` words per item,
 bit ``t % 64`` of word ``t // 64`` set when transaction ``t`` holds the item.
@@ -12,75 +12,12 @@ from ..data.bits import _popcount64
 
 
 @numba.njit(cache=True)
-def pack_rows(X8: np.ndarray) -> np.ndarray:
-    """``(n, m) uint8`` 0/1 matrix (a bool matrix's view) -> ``(m, ceil(n/64)) uint64`` item bitsets.
-
-    Reads the matrix row by row (its memory order) in blocks of 64 rows, collecting each item's word in a
-    small buffer: one pass, branch-free, O(n·m) byte reads."""
-    n, m = X8.shape
-    nw = max(1, (n + 63) // 64)
-    out = np.zeros((m, nw), dtype=np.uint64)
-    buf = np.zeros(m, dtype=np.uint64)
-    for w in range(nw):
-        buf[:] = 0
-        for b in range(min(64, n - w * 64)):
-            row = X8[w * 64 + b]
-            sh = np.uint64(b)
-            for c in range(m):
-                buf[c] |= np.uint64(row[c]) << sh
-        for c in range(m):
-            out[c, w] = buf[c]
-    return out
-
-
-@numba.njit(cache=True)
-def pack_csc(indptr: np.ndarray, indices: np.ndarray, n: int) -> np.ndarray:
-    """A CSC matrix's column structure (rows of each column) -> ``(m, ceil(n/64)) uint64`` item bitsets."""
-    m = indptr.shape[0] - 1
-    out = np.zeros((m, max(1, (n + 63) // 64)), dtype=np.uint64)
-    for c in range(m):
-        for p in range(indptr[c], indptr[c + 1]):
-            r = indices[p]
-            out[c, r >> 6] |= np.uint64(1) << np.uint64(r & 63)
-    return out
-
-
-@numba.njit(cache=True)
 def _grow(a, need):
     if need <= a.shape[0]:
         return a
     b = np.empty(max(need, 2 * a.shape[0]), dtype=a.dtype)
     b[: a.shape[0]] = a
     return b
-
-
-@numba.njit(cache=True)
-def horizontal(B: np.ndarray, n: int):
-    """Item bitsets ``(m, n_words)`` -> the transactions as CSR rows ``(indptr (n+1,), items (nnz,) int32)``,
-    each row's items ascending. O(nnz + m·n_words)."""
-    m, nw = B.shape
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    for i in range(m):
-        for w in range(nw):
-            x = B[i, w]
-            while x != 0:
-                low = x & (~x + np.uint64(1))
-                indptr[w * 64 + _popcount64(low - np.uint64(1)) + 1] += 1
-                x ^= low
-    for t in range(n):
-        indptr[t + 1] += indptr[t]
-    rows = np.empty(indptr[n], dtype=np.int32)
-    fill = indptr[:n].copy()
-    for i in range(m):  # ascending i: each row comes out sorted
-        for w in range(nw):
-            x = B[i, w]
-            while x != 0:
-                low = x & (~x + np.uint64(1))
-                t = w * 64 + _popcount64(low - np.uint64(1))
-                rows[fill[t]] = i
-                fill[t] += 1
-                x ^= low
-    return indptr, rows
 
 
 @numba.njit(cache=True)
@@ -114,13 +51,13 @@ def _child(citem, csupp, ckind, coff, c: int, item: int, count: int, kind: int, 
 
 
 @numba.njit(cache=True)
-def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.ndarray, C: np.ndarray,
-                 minsup: int, max_depth: int, max_out: int, mode: int = -1, deliver_cost: float = 30.0,
+def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.ndarray, vptr: np.ndarray,
+                 vtids: np.ndarray, C: np.ndarray, minsup: int, max_depth: int, max_out: int, mode: int = -1, deliver_cost: float = 30.0,
                  and_cost: float = 2.0):
     """Depth-first Eclat over item bitsets ``B (m, n_words)``; returns (flat items, lengths, supports, complete).
 
     ``B``'s rows are the frequent items by ascending support (``supp0``); ``indptr``/``rows`` the same data
-    as transactions (:func:`horizontal`). A node ``X = P ∪ {i}`` has the children ``X ∪ {j}``, ``j > i``,
+    as transactions (:func:`nnrules.data.transactions.horizontal_of`). A node ``X = P ∪ {i}`` has the children ``X ∪ {j}``, ``j > i``,
     found the cheapest of three ways, chosen per node from its support s, its n_sib candidate siblings
     (the j with ``P ∪ {j}`` frequent), the mean transaction length L and n_words:
 
@@ -138,19 +75,26 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
     ``complete = False`` once more than ``max_out`` itemsets were found. ``mode`` 0/1/2 forces deliver/probe/AND
     everywhere (tests); -1 chooses per node by the estimates above, weighted by ``deliver_cost`` and
     ``and_cost`` relative to one probe (measured on benchmarks/itemsets.py's data: a delivered occurrence
-    costs ~30 probes once the pair table prunes siblings, a word AND ~2).
+    costs ~30 probes once the pair table prunes siblings, a word AND ~2). Without item bitsets (``B`` with no
+    rows: sparse data, where they would cost more memory than the data) the items' tid-lists ``vtids``
+    (item j at ``vptr[j]:vptr[j+1]``) start the search and every node delivers.
     Time O(Σ_nodes min(s·L, s·n_sib, n_sib·n_words)); memory O(Σ open nodes' tid-sets).
     """
-    m, nw = B.shape
+    m = supp0.shape[0]
+    nw = B.shape[1]
     n = indptr.shape[0] - 1
     L = rows.shape[0] / max(n, 1)
+    dense = B.shape[0] == m
+    if not dense:
+        mode = 0
     cap = max(16, 2 * m)
     citem = np.empty(cap, dtype=np.int64)
     csupp = np.empty(cap, dtype=np.int64)
     ckind = np.empty(cap, dtype=np.int8)  # 0: bitset in A64, 1: tid-list in A32, 2: row of B
     coff = np.empty(cap, dtype=np.int64)
     A64 = np.empty(max(16, 4 * nw), dtype=np.uint64)
-    A32 = np.empty(1024, dtype=np.int32)
+    A32 = np.empty(max(1024, vtids.shape[0]), dtype=np.int32)
+    A32[: vtids.shape[0]] = vtids
     cnt_of = np.zeros(m, dtype=np.int64)  # deliver: counts of the later items, zero between nodes
     fill = np.zeros(m, dtype=np.int64)
     touched = np.empty(m, dtype=np.int64)
@@ -169,9 +113,10 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
     for i in range(m):
         citem[i] = i
         csupp[i] = supp0[i]
-        ckind[i] = 2
-        coff[i] = i
+        ckind[i] = 2 if dense else 1
+        coff[i] = i if dense else vptr[i]
     ncand[0] = m
+    top32[0] = vtids.shape[0]
     d = 0
     while d >= 0:
         if pos[d] >= ncand[d]:
@@ -346,24 +291,3 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
             top64[d] = b64
             top32[d] = b32
     return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], True
-
-
-@numba.njit(cache=True)
-def sort_sets(items: np.ndarray, lens: np.ndarray, ids: np.ndarray) -> np.ndarray:
-    """Map each set's items through ``ids`` and sort them: ``(n_sets, max_len) int64``, -1 past each end."""
-    n = lens.shape[0]
-    L = 1
-    for i in range(n):
-        L = max(L, lens[i])
-    pad = np.full((n, L), -1, dtype=np.int64)
-    p = 0
-    for i in range(n):
-        for t in range(lens[i]):  # insertion sort: sets are short
-            v = ids[items[p + t]]
-            u = t
-            while u > 0 and pad[i, u - 1] > v:
-                pad[i, u] = pad[i, u - 1]
-                u -= 1
-            pad[i, u] = v
-        p += lens[i]
-    return pad

@@ -10,6 +10,7 @@ import gc
 import math
 import numbers
 from contextlib import contextmanager
+from dataclasses import dataclass
 from itertools import combinations
 from typing import Iterable
 
@@ -17,10 +18,14 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from ..data import transactions as _t
 from ..data.bits import BinaryMatrix, popcount_rows
+from ..data.transactions import Transactions
+from . import _closed_kernels as _ck
 from . import _eclat_kernels as _k
 
-__all__ = ["eclat", "association_rules", "top_rules", "min_count", "MAX_ITEMSETS", "RULE_METRICS", "TARGETS"]
+__all__ = ["Itemsets", "frequent_itemsets", "eclat", "association_rules", "top_rules", "min_count", "MAX_ITEMSETS",
+           "RULE_METRICS", "TARGETS", "BITSET_DENSITY"]
 
 
 def min_count(min_support: float, n: int) -> int:
@@ -51,14 +56,15 @@ def _gc_paused():
             gc.enable()
 
 
-def _item_bitsets(X):
-    """Transactions -> ``(item bitsets (m, n_words) uint64, n transactions, column names or None)``.
+_NOT_BINARY = ("transactions must be binary (bool or 0/1); binarize first, e.g. with nnrules.Binarizer or "
+               "X > threshold")
 
-    Accepts a :class:`BinaryMatrix` (used as is), a bool/0-1 array or DataFrame (packed in one pass), a
-    DataFrame of sparse columns or a scipy.sparse matrix (packed from its indices)."""
-    if isinstance(X, BinaryMatrix):
-        return X.words, X.n_samples, None
+
+def _csr_of(X) -> tuple[np.ndarray, np.ndarray, int, int, list | None]:
+    """Any transaction input but a BinaryMatrix -> CSR ``(indptr, ids, n rows, n item ids, column names)``."""
     names = None
+    if isinstance(X, Transactions):
+        return X.indptr, X.ids, len(X), X.n_items, None
     if isinstance(X, pd.DataFrame):
         names = list(X.columns)
         if len(X.columns) and all(isinstance(t, pd.SparseDtype) for t in X.dtypes):
@@ -66,21 +72,84 @@ def _item_bitsets(X):
         else:
             X = X.to_numpy()
     if sp.issparse(X):
-        X = sp.csc_matrix(X)
+        X = sp.csr_matrix(X)
         X.eliminate_zeros()
         if X.nnz and not np.all(X.data == 1):
-            raise ValueError("transactions must be binary (bool or 0/1); binarize first, e.g. with "
-                             "nnrules.Binarizer or X > threshold")
-        return _k.pack_csc(X.indptr.astype(np.int64), X.indices.astype(np.int64), X.shape[0]), X.shape[0], names
+            raise ValueError(_NOT_BINARY)
+        if X.ndim != 2:
+            raise ValueError(f"transactions must be 2-D, got shape {X.shape}")
+        return X.indptr.astype(np.int64), X.indices.astype(np.int64), X.shape[0], X.shape[1], names
     X = np.asarray(X)
     if X.ndim != 2:
-        raise ValueError(f"transactions must be a 2-D (n_transactions, n_items) matrix, got shape {X.shape}")
+        raise ValueError(f"transactions must be a 2-D (n_transactions, n_items) matrix, got shape {X.shape}; "
+                         "lists of item ids go through nnrules.Transactions.from_lists")
     if X.dtype != bool:
         if X.dtype == object or not np.isin(X, (0, 1)).all():
-            raise ValueError("transactions must be binary (bool or 0/1); binarize first, e.g. with "
-                             "nnrules.Binarizer or X > threshold")
+            raise ValueError(_NOT_BINARY)
         X = X.astype(bool)
-    return _k.pack_rows(np.ascontiguousarray(X).view(np.uint8)), X.shape[0], names
+    r, c = np.nonzero(X)
+    indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
+    np.cumsum(np.bincount(r, minlength=X.shape[0]), out=indptr[1:])
+    return indptr, c.astype(np.int64), X.shape[0], X.shape[1], names
+
+
+#: Item bitsets are built (and ANDed) when the frequent items fill at least this fraction of the matrix;
+#: sparser data is searched on tid-lists alone (its bitsets would take more memory than the data).
+BITSET_DENSITY = 1 / 32
+
+_EMPTY_BITS = np.zeros((0, 1), dtype=np.uint64)
+_EMPTY_I64 = np.zeros(1, dtype=np.int64)
+_EMPTY_I32 = np.zeros(0, dtype=np.int32)
+
+
+@dataclass
+class _Search:
+    """What the kernels search: the frequent items (ranked by ascending support) as transactions and tid-sets."""
+
+    n: int
+    minsup: int
+    ids: np.ndarray        # (m,) int64: the item id (column) of each rank
+    supp: np.ndarray       # (m,) int64
+    indptr: np.ndarray     # (n+1,) int64: CSR transactions over ranks
+    rows: np.ndarray       # (nnz,) int32, ascending per row
+    B: np.ndarray          # (m, n_words) uint64 item bitsets, or (0, 1) on sparse data
+    vptr: np.ndarray       # (m+1,) int64 tid-lists (sparse data), or unused
+    vtids: np.ndarray      # (nnz,) int32
+    names: list | None
+
+
+def _prepare(X, min_support: float) -> _Search:
+    """Rank the frequent items of ``X`` and lay them out for the search: O(nnz + n + items)."""
+    names = None
+    if isinstance(X, BinaryMatrix):
+        n = X.n_samples
+        names = X.names
+        minsup = min_count(min_support, max(n, 1))
+        supp_all = popcount_rows(X.words)
+    else:
+        indptr0, ids0, n, n_items, names = _csr_of(X)
+        minsup = min_count(min_support, max(n, 1))
+        supp_all = _t.distinct_counts(indptr0, ids0, n_items)
+    if n == 0:
+        raise ValueError("no transactions: X has 0 rows")
+    order = np.flatnonzero(supp_all >= minsup)
+    order = order[np.argsort(supp_all[order], kind="stable")].astype(np.int64)
+    m = len(order)
+    if isinstance(X, BinaryMatrix):
+        indptr, rows = _t.horizontal_of(X.words, order, n)
+    else:
+        rank = np.full(len(supp_all), -1, dtype=np.int64)
+        rank[order] = np.arange(m)
+        indptr, rows = _t.frequent_rows(indptr0, ids0, rank)
+    dense = m > 0 and len(rows) >= BITSET_DENSITY * m * n
+    B, vptr, vtids = _EMPTY_BITS, _EMPTY_I64, _EMPTY_I32
+    if dense and isinstance(X, BinaryMatrix):
+        B = np.ascontiguousarray(X.words[order])
+    elif dense:
+        B = _t.bits_from_tidlists(*_t.vertical(indptr, rows, m), n)
+    else:
+        vptr, vtids = _t.vertical(indptr, rows, m)
+    return _Search(n, minsup, order, supp_all[order].astype(np.int64), indptr, rows, B, vptr, vtids, names)
 
 
 #: Eclat counts the supports of all item pairs in one pass over the transactions (an (m, m) int32 table,
@@ -93,23 +162,95 @@ _SEARCH_MODE = -1  # tests force one way of finding children everywhere: 0 deliv
 TARGETS = ("all", "closed", "maximal")
 
 
-def eclat(X, min_support: float, max_len: int | None = None, max_itemsets: int = MAX_ITEMSETS,
-          use_colnames: bool = False, target: str = "all") -> pd.DataFrame:
-    """All itemsets with support ≥ ``min_support`` (a fraction of the transactions).
+@dataclass(eq=False)
+class Itemsets:
+    """Itemsets as flat arrays: set i holds ``items[offsets[i]:offsets[i+1]]`` (ascending item ids or
+    columns), in ``counts[i]`` of ``n_transactions`` transactions. No Python object per set until asked:
+    :meth:`to_frame` (mlxtend's layout), :meth:`sets`, ``itemsets[i]`` (a frozenset). Memory 8·(2·n_sets +
+    total items) bytes. In search order; :meth:`to_frame` orders by length, then items."""
 
-    ``X``: ``(n_transactions, n_items)`` bool/0-1 matrix or DataFrame, a DataFrame of sparse columns, a
-    scipy.sparse matrix, or a :class:`BinaryMatrix` (used as is, no unpacking). Returns a DataFrame with
-    ``support`` (fraction) and ``itemsets`` (frozensets of column indices, or of column names with
-    ``use_colnames=True`` and a DataFrame input), ordered by length, then by items. ``target="closed"`` keeps
-    the itemsets no superset of which has the same support, ``"maximal"`` those with no frequent superset
-    (both among itemsets of at most ``max_len`` items). The frequent itemsets are those of mlxtend's
-    ``fpgrowth`` and pyfim's ``eclat``; closed and maximal ones those of pyfim's ``target="c"``/``"m"``.
+    items: np.ndarray
+    offsets: np.ndarray
+    counts: np.ndarray
+    n_transactions: int
+    target: str = "all"
+    names: list | None = None
 
-    The count of frequent itemsets can be exponential in the number of items (dense data, low support):
-    more than ``max_itemsets`` raises a ``ValueError`` saying so, instead of exhausting memory. Search:
-    items by ascending support; each node's children found by occurrence deliver, tid probes or bitset ANDs,
-    whichever is cheapest for it (:func:`._eclat_kernels.eclat_kernel`): time O(Σ_nodes min(s·L, s·n_sib,
-    n_sib·n/64)) for a node of support s, n_sib siblings, mean transaction length L.
+    def __len__(self) -> int:
+        return len(self.counts)
+
+    @property
+    def support(self) -> np.ndarray:
+        """``(n_sets,)`` fraction of the transactions holding each set."""
+        return self.counts / self.n_transactions
+
+    @property
+    def lengths(self) -> np.ndarray:
+        """``(n_sets,)`` items per set."""
+        return np.diff(self.offsets)
+
+    def __getitem__(self, i: int) -> frozenset:
+        i = range(len(self))[i]
+        return frozenset(self.items[self.offsets[i]:self.offsets[i + 1]].tolist())
+
+    def _order(self) -> np.ndarray:
+        """Set indices by length, then lexicographically by items."""
+        lens = self.lengths
+        by_len = np.argsort(lens, kind="stable")
+        out = np.empty(len(self), dtype=np.int64)
+        bounds = np.flatnonzero(np.diff(lens[by_len], prepend=-1, append=-2))
+        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+            idx = by_len[a:b]
+            M = self.items[self.offsets[idx][:, None] + np.arange(lens[idx[0]])]
+            out[a:b] = idx[np.lexsort(M.T[::-1])] if M.shape[1] else idx
+        return out
+
+    def sets(self, use_colnames: bool = False, ordered: bool = True) -> list[frozenset]:
+        """The sets as frozensets (of column names with ``use_colnames``), by length then items if ``ordered``."""
+        if use_colnames and self.names is None:
+            raise ValueError("use_colnames=True needs named items (a DataFrame's columns or a BinaryMatrix's "
+                             "names)")
+        idx = self._order() if ordered else np.arange(len(self))
+        lens = self.lengths[idx]
+        out: list = []
+        bounds = np.flatnonzero(np.diff(lens, prepend=-1, append=-2))
+        with _gc_paused():  # many small containers: cyclic GC passes would cost more than building them
+            for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
+                M = self.items[self.offsets[idx[a:b]][:, None] + np.arange(lens[a])]
+                cols = [M[:, c].tolist() for c in range(M.shape[1])]
+                if use_colnames:
+                    names = self.names
+                    cols = [[names[i] for i in col] for col in cols]
+                out.extend(map(frozenset, zip(*cols)) if cols else [frozenset()] * (b - a))
+        return out
+
+    def to_frame(self, use_colnames: bool = False) -> pd.DataFrame:
+        """mlxtend's layout: ``support`` (fraction) and ``itemsets`` (frozensets), by length then items."""
+        order = self._order()
+        sets = self.sets(use_colnames)
+        return pd.DataFrame({"support": self.counts[order] / self.n_transactions, "itemsets": sets})
+
+    def __repr__(self) -> str:
+        return f"Itemsets({self.target}, n_sets={len(self)}, n_transactions={self.n_transactions})"
+
+
+def frequent_itemsets(X, min_support: float, target: str = "all", max_len: int | None = None,
+                      max_itemsets: int = MAX_ITEMSETS) -> Itemsets:
+    """The itemsets with support ≥ ``min_support`` (a fraction of the transactions), as flat arrays.
+
+    ``X``: :class:`~nnrules.Transactions` (lists of item ids, :func:`~nnrules.read_fimi`), a ``(n, n_items)``
+    bool/0-1 matrix or DataFrame, a DataFrame of sparse columns, a scipy.sparse matrix, or a
+    :class:`BinaryMatrix` (used as is, no unpacking). ``target``: ``"all"`` frequent itemsets (Eclat),
+    ``"closed"`` (no superset with the same support; LCM's prefix-preserving closure extension) or
+    ``"maximal"`` (no frequent superset; a depth-first search with MAFIA's pruning), each mined directly;
+    with ``max_len``, those of at most ``max_len`` items (pyfim's ``zmax``). The answers equal pyfim's
+    ``eclat(target="s"/"c"/"m")`` (tested on the FIMI files), except that a set of items present in every
+    transaction is reported (pyfim drops it).
+
+    More than ``max_itemsets`` sets to return raise a ``ValueError`` naming the target, instead of
+    exhausting memory. Items are ranked by ascending support; sparse data (frequent items filling under
+    :data:`BITSET_DENSITY` of the matrix) is searched on tid-lists, dense data on bitsets as well, each
+    node choosing occurrence deliver (cost s·L) or bitset ANDs (cost items·n/64) by its estimate.
     """
     if isinstance(max_itemsets, bool) or not isinstance(max_itemsets, numbers.Integral) or max_itemsets < 1:
         raise ValueError(f"max_itemsets must be a positive integer, got {max_itemsets!r}")
@@ -118,72 +259,43 @@ def eclat(X, min_support: float, max_len: int | None = None, max_itemsets: int =
     if max_len is not None and (isinstance(max_len, bool) or not isinstance(max_len, numbers.Integral)
                                 or max_len < 1):
         raise ValueError(f"max_len must be a positive integer or None, got {max_len!r}")
-    words, n, names = _item_bitsets(X)
-    if use_colnames and names is None:
-        raise ValueError("use_colnames=True needs a DataFrame X (its columns name the items)")
-    if n == 0:
-        raise ValueError("no transactions: X has 0 rows")
-    minsup = min_count(min_support, n)
-    supp = popcount_rows(words)
-    order = np.flatnonzero(supp >= minsup)
-    order = order[np.argsort(supp[order], kind="stable")]
-    if len(order) == 0:
-        return pd.DataFrame({"support": np.zeros(0), "itemsets": []})
-    depth = min(len(order), max_len if max_len is not None else len(order))
-    B = np.ascontiguousarray(words[order])
-    indptr, rows = _k.horizontal(B, n)
-    C = np.zeros((0, 0), dtype=np.int32)
-    if depth > 2 and len(order) <= MAX_PAIR_ITEMS:  # pair supports prune candidates at every level
-        C = _k.pair_counts(indptr, rows, len(order), 4.0 * len(rows) * np.sqrt(len(order)))
-    items, lens, counts, complete = _k.eclat_kernel(B, supp[order], indptr, rows, C, minsup, depth,
-                                                    int(max_itemsets), _SEARCH_MODE)
+    S = _prepare(X, min_support)
+    m = len(S.ids)
+    if m == 0:
+        return Itemsets(np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64), S.n, target, S.names)
+    depth = min(m, max_len if max_len is not None else m)
+    args = (S.B, S.supp, S.indptr, S.rows, S.vptr, S.vtids)
+    if target == "all":
+        C = np.zeros((0, 0), dtype=np.int32)
+        if depth > 2 and m <= MAX_PAIR_ITEMS:  # pair supports prune candidates at every level
+            C = _k.pair_counts(S.indptr, S.rows, m, 4.0 * len(S.rows) * np.sqrt(m))
+        items, lens, counts, complete = _k.eclat_kernel(*args, C, S.minsup, depth, int(max_itemsets), _SEARCH_MODE)
+    else:
+        kernel = _ck.lcm_closed if target == "closed" else _ck.mafia_maximal
+        items, lens, counts, complete = kernel(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE)
     if not complete:
-        raise ValueError(f"more than max_itemsets={max_itemsets:,} frequent itemsets at min_support={min_support} "
-                         f"over {words.shape[0]} items: raise min_support, set max_len, or raise max_itemsets")
-    pad = _k.sort_sets(items, lens, order.astype(np.int64))
-    rank = _by_length_then_items(pad, lens, words.shape[0])
-    pad, lens = pad[rank], lens[rank]
-    sets: list = []
-    bounds = np.flatnonzero(np.diff(lens, prepend=0, append=lens[-1] + 1))  # blocks of one length
-    with _gc_paused():  # many small containers: cyclic GC passes would cost more than building them
-        for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
-            cols = [pad[a:b, c].tolist() for c in range(lens[a])]
-            if use_colnames:
-                cols = [[names[i] for i in col] for col in cols]
-            sets.extend(map(frozenset, zip(*cols)))
-    df = pd.DataFrame({"support": counts[rank] / n, "itemsets": sets})
-    if target != "all":
-        df = _closed_or_maximal(df, counts[rank], target)
-    return df
+        what = "frequent" if target == "all" else target
+        advice = ("raise min_support, set max_len, mine target='closed' or 'maximal' (fewer sets, the same "
+                  "frequent itemsets implied), or raise max_itemsets") if target == "all" else \
+            "raise min_support or raise max_itemsets"
+        raise ValueError(f"more than max_itemsets={max_itemsets:,} {what} itemsets at min_support={min_support} "
+                         f"over {m} frequent items: {advice}")
+    flat, offsets = _t.sets_to_ids(items, lens, S.ids)
+    return Itemsets(flat, offsets, counts.astype(np.int64), S.n, target, S.names)
 
 
-def _by_length_then_items(pad: np.ndarray, lens: np.ndarray, m: int) -> np.ndarray:
-    """The order of the sets (rows of ``pad``, sorted items, -1 padded) by length, then lexicographically.
+def eclat(X, min_support: float, max_len: int | None = None, max_itemsets: int = MAX_ITEMSETS,
+          use_colnames: bool = False, target: str = "all") -> pd.DataFrame:
+    """:func:`frequent_itemsets` as mlxtend's DataFrame: ``support`` (fraction) and ``itemsets`` (frozensets
+    of column indices / item ids, or of column names with ``use_colnames=True``), by length, then items.
 
-    One integer key per set (items as digits base m) where it fits in 63 bits; a lexsort otherwise."""
-    L = pad.shape[1]
-    if m ** L < 2 ** 62:
-        key = np.zeros(len(pad), dtype=np.int64)
-        for c in range(L):
-            key = key * m + np.maximum(pad[:, c], 0)
-        return np.lexsort((key, lens))
-    return np.lexsort(tuple(pad[:, c] for c in range(L - 1, -1, -1)) + (lens,))
-
-
-def _closed_or_maximal(df: pd.DataFrame, counts: np.ndarray, target: str) -> pd.DataFrame:
-    """Keep the closed (no superset with the same count) or maximal (no frequent superset) itemsets.
-
-    Every (L+1)-itemset marks its L-subsets (all frequent, so all in ``df``): O(Σ |S|) set lookups."""
-    index = {s: i for i, s in enumerate(df["itemsets"])}
-    keep = np.ones(len(df), dtype=bool)
-    counts_l = counts.tolist()
-    for s, c in zip(df["itemsets"], counts_l):
-        if len(s) > 1:
-            for x in s:
-                i = index[s - {x}]
-                if target == "maximal" or counts_l[i] == c:
-                    keep[i] = False
-    return df[keep].reset_index(drop=True)
+    The frequent itemsets are those of mlxtend's ``fpgrowth`` and pyfim's ``eclat``; ``target="closed"`` /
+    ``"maximal"`` those of pyfim's ``target="c"``/``"m"``. For millions of sets keep the flat arrays of
+    :func:`frequent_itemsets`: this builds one frozenset per set."""
+    found = frequent_itemsets(X, min_support, target, max_len, max_itemsets)
+    if use_colnames and found.names is None:
+        raise ValueError("use_colnames=True needs a DataFrame X (its columns name the items) or a BinaryMatrix")
+    return found.to_frame(use_colnames)
 
 
 #: The columns :func:`association_rules` computes for each rule A → C (mlxtend's names and definitions).

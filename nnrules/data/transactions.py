@@ -1,0 +1,234 @@
+"""Transactions as CSR arrays: reading FIMI files, and the conversions itemset mining starts from.
+
+A transaction database of n rows over item ids is held as ``indptr (n+1,) int64`` and ``ids (nnz,) int64``
+(row t's items at ``ids[indptr[t]:indptr[t+1]]``). Every input the miners take (lists of item ids, scipy
+sparse, bool matrices, bit-packed :class:`~nnrules.BinaryMatrix`) reaches this form in O(nnz + n + items).
+"""
+from __future__ import annotations
+
+import gzip
+import itertools
+import numbers
+import os
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+import numba
+import numpy as np
+
+from .bits import _popcount64
+
+__all__ = ["Transactions", "read_fimi"]
+
+
+@dataclass(eq=False)
+class Transactions:
+    """Transactions over integer item ids, as CSR arrays: row t holds ``ids[indptr[t]:indptr[t+1]]``.
+
+    ``indptr (n+1,) int64``, ``ids (nnz,) int64`` (≥ 0). Memory 8·(n + 1 + nnz) bytes; the miners take it
+    as it is (:func:`nnrules.frequent_itemsets`, :meth:`nnrules.BinaryMatrix.from_transactions`). Build
+    with :meth:`from_lists` or :func:`read_fimi`."""
+
+    indptr: np.ndarray
+    ids: np.ndarray
+
+    def __post_init__(self) -> None:
+        indptr = np.asarray(self.indptr)
+        ids = np.asarray(self.ids)
+        if indptr.ndim != 1 or len(indptr) < 1 or indptr.dtype.kind not in "iu" or ids.ndim != 1 \
+                or (ids.size and ids.dtype.kind not in "iu"):
+            raise ValueError("Transactions needs a 1-D integer indptr (n+1,) and 1-D integer ids; build it with "
+                             "Transactions.from_lists(lists of item ids)")
+        if indptr[0] != 0 or indptr[-1] != len(ids) or (np.diff(indptr) < 0).any():
+            raise ValueError(f"indptr must rise from 0 to len(ids)={len(ids)}, got {indptr[0]}…{indptr[-1]}")
+        if ids.size and ids.min() < 0:
+            raise ValueError(f"item ids must be ≥ 0, got {int(ids.min())}")
+        self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
+        self.ids = np.ascontiguousarray(ids, dtype=np.int64)
+
+    @classmethod
+    def from_lists(cls, transactions: Sequence[Iterable[int]]) -> "Transactions":
+        """Lists (tuples, sets, arrays) of non-negative integer item ids, one per transaction."""
+        return cls(*csr_from_transactions(transactions))
+
+    def __len__(self) -> int:
+        return len(self.indptr) - 1
+
+    @property
+    def n_items(self) -> int:
+        """One more than the largest item id (the columns of the packed matrix)."""
+        return int(self.ids.max()) + 1 if self.ids.size else 0
+
+    def to_lists(self) -> list[list[int]]:
+        """The transactions as lists of item ids (pyfim's input)."""
+        ids = self.ids.tolist()
+        b = self.indptr.tolist()
+        return [ids[b[t]:b[t + 1]] for t in range(len(self))]
+
+    def __repr__(self) -> str:
+        return f"Transactions(n={len(self)}, items={self.n_items}, nnz={len(self.ids)})"
+
+
+def read_fimi(path: str | os.PathLike) -> Transactions:
+    """A FIMI ``.dat`` file (one transaction a line, item ids separated by blanks; ``.gz`` read as gzip) as
+    :class:`Transactions`. Blank lines are empty transactions; a token that is not a non-negative integer raises a ``ValueError``
+    naming its line."""
+    out: list[list[int]] = []
+    opener = gzip.open if os.fspath(path).endswith(".gz") else open
+    with opener(path, "rt", encoding="ascii", errors="strict") as f:
+        for no, line in enumerate(f, 1):
+            try:
+                row = [int(x) for x in line.split()]
+            except ValueError:
+                raise ValueError(f"{os.fspath(path)!r} line {no}: item ids must be integers, got "
+                                 f"{line.strip()[:60]!r}") from None
+            if row and min(row) < 0:
+                raise ValueError(f"{os.fspath(path)!r} line {no}: item ids must be ≥ 0, got {min(row)}")
+            out.append(row)
+    return Transactions.from_lists(out)
+
+
+def csr_from_transactions(transactions: Sequence[Iterable[int]], name: str = "transactions"
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Lists (or arrays) of non-negative integer item ids -> CSR ``(indptr (n+1,), ids (nnz,)) int64``.
+
+    Ids are kept as given (duplicates within a row are allowed and count once where it matters)."""
+    if isinstance(transactions, (str, bytes)) or not isinstance(transactions, Sequence):
+        raise TypeError(f"{name} must be a list of transactions (each a list of item ids), "
+                        f"got {type(transactions).__name__}")
+    try:
+        lens = np.fromiter(map(len, transactions), dtype=np.int64, count=len(transactions))
+    except TypeError:
+        raise TypeError(f"{name} must be a list of transactions, each a list of integer item ids") from None
+    indptr = np.zeros(len(transactions) + 1, dtype=np.int64)
+    np.cumsum(lens, out=indptr[1:])
+    try:
+        ids = np.fromiter(itertools.chain.from_iterable(transactions), dtype=np.int64, count=int(indptr[-1]))
+    except (TypeError, ValueError, OverflowError):
+        bad = next((x for t in transactions for x in t
+                    if isinstance(x, bool) or not isinstance(x, numbers.Integral)), None)
+        raise TypeError(f"{name}: item ids must be integers (map other items to ids first), got {bad!r}") from None
+    if ids.size and ids.min() < 0:
+        raise ValueError(f"{name}: item ids must be ≥ 0, got {int(ids.min())}")
+    return indptr, ids
+
+
+@numba.njit(cache=True)
+def distinct_counts(indptr, ids, n_ids):
+    """Number of transactions holding each id ``(n_ids,) int64``, a duplicate in a row counted once."""
+    counts = np.zeros(n_ids, dtype=np.int64)
+    last = np.full(n_ids, -1, dtype=np.int64)
+    for t in range(indptr.shape[0] - 1):
+        for p in range(indptr[t], indptr[t + 1]):
+            i = ids[p]
+            if last[i] != t:
+                last[i] = t
+                counts[i] += 1
+    return counts
+
+
+@numba.njit(cache=True)
+def frequent_rows(indptr, ids, rank):
+    """Each transaction's items with ``rank[id] ≥ 0`` as ranks, ascending and distinct: CSR ``(indptr, rows
+    int32)``. O(nnz · row length) worst case (rows are sorted by insertion: transactions are short)."""
+    n = indptr.shape[0] - 1
+    out_ptr = np.zeros(n + 1, dtype=np.int64)
+    rows = np.empty(ids.shape[0], dtype=np.int32)
+    q = 0
+    for t in range(n):
+        start = q
+        for p in range(indptr[t], indptr[t + 1]):
+            r = rank[ids[p]]
+            if r < 0:
+                continue
+            u = q
+            while u > start and rows[u - 1] > r:
+                u -= 1
+            if u > start and rows[u - 1] == r:
+                continue  # a duplicate
+            for v in range(q, u, -1):
+                rows[v] = rows[v - 1]
+            rows[u] = r
+            q += 1
+        out_ptr[t + 1] = q
+    return out_ptr, rows[:q]
+
+
+@numba.njit(cache=True)
+def vertical(indptr, rows, m):
+    """CSR transactions over ``m`` items -> each item's tid-list, ascending: ``(vptr (m+1,), tids int32)``."""
+    vptr = np.zeros(m + 1, dtype=np.int64)
+    for p in range(rows.shape[0]):
+        vptr[rows[p] + 1] += 1
+    for j in range(m):
+        vptr[j + 1] += vptr[j]
+    fill = vptr[:m].copy()
+    tids = np.empty(rows.shape[0], dtype=np.int32)
+    for t in range(indptr.shape[0] - 1):
+        for p in range(indptr[t], indptr[t + 1]):
+            j = rows[p]
+            tids[fill[j]] = t
+            fill[j] += 1
+    return vptr, tids
+
+
+@numba.njit(cache=True)
+def bits_from_tidlists(vptr, tids, n):
+    """Tid-lists -> item bitsets ``(m, ceil(n/64)) uint64`` (the library's packed layout)."""
+    m = vptr.shape[0] - 1
+    out = np.zeros((m, max(1, (n + 63) // 64)), dtype=np.uint64)
+    for j in range(m):
+        for p in range(vptr[j], vptr[j + 1]):
+            t = tids[p]
+            out[j, t >> 6] |= np.uint64(1) << np.uint64(t & 63)
+    return out
+
+
+@numba.njit(cache=True)
+def horizontal_of(words, order, n):
+    """Item bitsets ``words`` restricted to the items ``order`` (renumbered 0..len-1) -> CSR transactions
+    ``(indptr, rows int32)``, rows ascending. O(len(order)·n_words + nnz)."""
+    m = order.shape[0]
+    nw = words.shape[1]
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    for i in range(m):
+        for w in range(nw):
+            x = words[order[i], w]
+            while x != 0:
+                low = x & (~x + np.uint64(1))
+                indptr[w * 64 + _popcount64(low - np.uint64(1)) + 1] += 1
+                x ^= low
+    for t in range(n):
+        indptr[t + 1] += indptr[t]
+    rows = np.empty(indptr[n], dtype=np.int32)
+    fill = indptr[:n].copy()
+    for i in range(m):
+        for w in range(nw):
+            x = words[order[i], w]
+            while x != 0:
+                low = x & (~x + np.uint64(1))
+                t = w * 64 + _popcount64(low - np.uint64(1))
+                rows[fill[t]] = i
+                fill[t] += 1
+                x ^= low
+    return indptr, rows
+
+
+@numba.njit(cache=True)
+def sets_to_ids(items, lens, ids):
+    """Flat sets of ranks -> the same sets as item ids, ascending within each: ``(flat ids int64, offsets)``."""
+    n = lens.shape[0]
+    offsets = np.zeros(n + 1, dtype=np.int64)
+    for i in range(n):
+        offsets[i + 1] = offsets[i] + lens[i]
+    out = np.empty(offsets[n], dtype=np.int64)
+    for i in range(n):
+        a = offsets[i]
+        for t in range(lens[i]):
+            v = ids[items[a + t]]
+            u = t
+            while u > 0 and out[a + u - 1] > v:
+                out[a + u] = out[a + u - 1]
+                u -= 1
+            out[a + u] = v
+    return out, offsets

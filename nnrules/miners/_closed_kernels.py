@@ -1,0 +1,631 @@
+"""Numba kernels for closed (LCM) and maximal (MAFIA-style) itemsets, mined in the search, never filtered after.
+
+Same inputs as :func:`._eclat_kernels.eclat_kernel`: item bitsets ``B (m, n_words)`` of the frequent items by
+ascending support, their supports ``supp0``, the transactions as CSR rows ``indptr``/``rows`` (items ascending).
+A node's tid-set is a bitset (kind 0, in the ``A64`` arena), a tid-list (kind 1, in ``A32``) or a row of ``B``
+(kind 2); children are found by *occurrence deliver* (walk the node's transactions, count their items: sparse
+data, cost s·L) or *bitset ANDs* (dense data, cost items·n_words), chosen per node by those estimates.
+
+Why this module is long: two searches (closed, maximal) share the node machinery (tid-set conversion, arenas,
+growing buffers) but differ in every step of a node's expansion; each is one loop, kept whole to read against
+its paper.
+"""
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+from ..data.bits import _popcount64
+from ._eclat_kernels import _grow
+
+
+@numba.njit(cache=True)
+def _grow2(a, need):
+    """Grow a 2-D array's first axis to hold ``need`` rows (doubling)."""
+    if need <= a.shape[0]:
+        return a
+    b = np.zeros((max(need, 2 * a.shape[0]), a.shape[1]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@numba.njit(cache=True)
+def _tidlist(B, A64, A32, kind, off, nw, s, dst):
+    """Write a bitset tid-set (kind 0 in A64 / kind 2 row of B) as an ascending tid-list at ``A32[dst:dst+s]``."""
+    q = 0
+    for w in range(nw):
+        x = B[off, w] if kind == 2 else A64[off + w]
+        while x != 0:
+            low = x & (~x + np.uint64(1))
+            A32[dst + q] = w * 64 + _popcount64(low - np.uint64(1))
+            q += 1
+            x ^= low
+
+
+@numba.njit(cache=True)
+def _bitset(A64, A32, off, nw, s, dst):
+    """Write the tid-list ``A32[off:off+s]`` as a bitset at ``A64[dst:dst+nw]``."""
+    A64[dst: dst + nw] = 0
+    for q in range(s):
+        t = A32[off + q]
+        A64[dst + (t >> 6)] |= np.uint64(1) << np.uint64(t & 63)
+
+
+@numba.njit(cache=True, inline="always")
+def _holds(B, indptr, rows, t, j) -> bool:
+    """Whether transaction ``t`` holds item ``j``: a bit of ``B``, or a binary search in the row without ``B``."""
+    if B.shape[0] > 0:
+        return bool((B[j, t >> 6] >> np.uint64(t & 63)) & np.uint64(1))
+    lo = indptr[t]
+    hi = indptr[t + 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if rows[mid] < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < indptr[t + 1] and rows[lo] == j
+
+
+@numba.njit(cache=True)
+def root_tidlists(m, vptr, vtids, n_extra):
+    """The arena ``A32`` starting with the items' tid-lists (``vtids``, item j at ``vptr[j]:vptr[j+1]``)."""
+    A32 = np.empty(max(1024, vtids.shape[0] + n_extra), dtype=np.int32)
+    A32[: vtids.shape[0]] = vtids
+    return A32
+
+
+@numba.njit(cache=True)
+def _emit(out_items, out_len, out_supp, n_flat, n_out, buf, k, supp):
+    """Append the set ``buf[:k]`` with support ``supp`` to the flat output (growing it)."""
+    out_items = _grow(out_items, n_flat + k)
+    out_len = _grow(out_len, n_out + 1)
+    out_supp = _grow(out_supp, n_out + 1)
+    for t in range(k):
+        out_items[n_flat + t] = buf[t]
+    out_len[n_out] = k
+    out_supp[n_out] = supp
+    return out_items, out_len, out_supp, n_flat + k, n_out + 1
+
+
+@numba.njit(cache=True)
+def lcm_closed(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, max_out: int, mode: int = -1,
+               deliver_cost: float = 3.0, and_cost: float = 1.0):
+    """Closed itemsets of at most ``max_len`` items by LCM's prefix-preserving closure extension (Uno et al.,
+    FIMI'04): returns (flat items, lengths, supports, complete).
+
+    A closed set Q with core item e has the children clo(Q ∪ {j}) for j > e, j ∉ Q, kept when the closure adds
+    no item below j (ppc): every closed set is reached once, from its parent, with no repository of found
+    sets. A node computes the counts of the items over its tid-set T (deliver: all items; AND: the items above
+    e, after a subset test T ⊆ T(j) for the items below e, stopped at the first word that fails): items with
+    count |T| form the closure, those with count ≥ minsup the children. Time O(Σ_candidates min(s·L,
+    m·n_words)), memory O(the open nodes' tid-sets). ``mode`` 0/2 forces deliver/AND (tests).
+    """
+    m = supp0.shape[0]
+    nw = B.shape[1]
+    n = indptr.shape[0] - 1
+    dense = B.shape[0] == m  # without item bitsets (sparse data): tid-lists and occurrence deliver only
+    if not dense:
+        mode = 0
+    L = rows.shape[0] / max(n, 1)
+    cap = max(16, 2 * m)
+    citem = np.empty(cap, dtype=np.int64)
+    csupp = np.empty(cap, dtype=np.int64)
+    ckind = np.empty(cap, dtype=np.int8)
+    coff = np.empty(cap, dtype=np.int64)
+    A64 = np.empty(max(16, 4 * nw), dtype=np.uint64)
+    A32 = root_tidlists(m, vptr, vtids, 0)
+    cnt = np.zeros(m, dtype=np.int64)
+    fill = np.zeros(m, dtype=np.int64)
+    touched = np.empty(m, dtype=np.int64)
+    inq = np.zeros(m, dtype=np.bool_)
+    qbuf = np.empty(m + 1, dtype=np.int64)
+    depth = m + 2
+    qend = np.zeros(depth + 1, dtype=np.int64)
+    entered = np.zeros(depth + 1, dtype=np.bool_)
+    cstart = np.zeros(depth + 1, dtype=np.int64)
+    ncand = np.zeros(depth + 1, dtype=np.int64)
+    pos = np.zeros(depth + 1, dtype=np.int64)
+    top64 = np.zeros(depth + 1, dtype=np.int64)
+    top32 = np.zeros(depth + 1, dtype=np.int64)
+    out_items = np.empty(1024, dtype=np.int32)
+    out_len = np.empty(256, dtype=np.int32)
+    out_supp = np.empty(256, dtype=np.int64)
+    n_flat = 0
+    n_out = 0
+    nq = 0
+    for j in range(m):  # clo(∅): the items in every transaction
+        if supp0[j] == n:
+            qbuf[nq] = j
+            nq += 1
+            inq[j] = True
+    qend[0] = nq
+    if 0 < nq <= max_len:
+        out_items, out_len, out_supp, n_flat, n_out = _emit(out_items, out_len, out_supp, n_flat, n_out,
+                                                            qbuf, nq, n)
+    nc = 0
+    if nq < max_len:
+        for j in range(m):
+            if supp0[j] < n:
+                citem[nc] = j
+                csupp[nc] = supp0[j]
+                ckind[nc] = 2 if dense else 1
+                coff[nc] = j if dense else vptr[j]
+                nc += 1
+    ncand[0] = nc
+    top32[0] = vtids.shape[0]
+    d = 0
+    while d >= 0:
+        if entered[d]:  # leave the node entered from this level's previous candidate
+            for u in range(qend[d], qend[d + 1]):
+                inq[qbuf[u]] = False
+            entered[d] = False
+        if pos[d] >= ncand[d]:
+            d -= 1
+            continue
+        if n_out > max_out:
+            return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], False
+        k = cstart[d] + pos[d]
+        pos[d] += 1
+        e = citem[k]
+        s = csupp[k]
+        kind = ckind[k]
+        b64 = top64[d]
+        b32 = top32[d]
+        first = cstart[d] + ncand[d]
+        if first + m > citem.shape[0]:
+            citem = _grow(citem, first + m)
+            csupp = _grow(csupp, citem.shape[0])
+            ckind = _grow(ckind, citem.shape[0])
+            coff = _grow(coff, citem.shape[0])
+        extract = 0 if kind == 1 else nw + s
+        c_deliver = deliver_cost * s * L * (m - e) / m + extract
+        c_and = and_cost * (m - e) * nw + (4 * s if kind == 1 else 0)
+        deliver = c_deliver <= c_and if mode < 0 else mode == 0
+        nadd = 0
+        n_new = 0
+        q0 = qend[d]
+        if deliver:
+            if kind == 1:
+                tk = coff[k]
+            else:
+                A32 = _grow(A32, b32 + s)
+                _tidlist(B, A64, A32, kind, coff[k], nw, s, b32)
+                tk = b32
+                b32 += s
+            ok = True  # ppc: an item below e in every transaction of T is in the first one; probe the rest
+            t0 = A32[tk]
+            for p in range(indptr[t0], indptr[t0 + 1]):
+                j = rows[p]
+                if j >= e:
+                    break
+                if inq[j] or supp0[j] < s:
+                    continue
+                sub = True
+                for q in range(1, s):
+                    if not _holds(B, indptr, rows, A32[tk + q], j):
+                        sub = False
+                        break
+                if sub:
+                    ok = False
+                    break
+            nt = 0
+            if ok:
+                for q in range(s):  # the counts of the items above e (rows ascending: read from the end)
+                    t = A32[tk + q]
+                    for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
+                        j = rows[p]
+                        if j <= e:
+                            break
+                        if cnt[j] == 0:
+                            touched[nt] = j
+                            nt += 1
+                        cnt[j] += 1
+            if ok:
+                qbuf[q0] = e
+                nadd = 1
+                for u in range(nt):
+                    j = touched[u]
+                    if j > e and cnt[j] == s and not inq[j]:
+                        qbuf[q0 + nadd] = j
+                        nadd += 1
+                ok = q0 + nadd <= max_len
+            if ok and q0 + nadd < max_len:
+                total = 0
+                for u in range(nt):
+                    j = touched[u]
+                    fill[j] = -1
+                    if j > e and minsup <= cnt[j] < s:
+                        fill[j] = b32 + total
+                        citem[first + n_new] = j
+                        csupp[first + n_new] = cnt[j]
+                        ckind[first + n_new] = 1
+                        coff[first + n_new] = b32 + total
+                        n_new += 1
+                        total += cnt[j]
+                if total > 0:
+                    A32 = _grow(A32, b32 + total)
+                    for q in range(s):
+                        t = A32[tk + q]
+                        for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
+                            j = rows[p]
+                            if j <= e:
+                                break
+                            if fill[j] >= 0:
+                                A32[fill[j]] = t
+                                fill[j] += 1
+                    b32 += total
+            for u in range(nt):
+                cnt[touched[u]] = 0
+        else:
+            if kind == 1:
+                A64 = _grow(A64, b64 + nw)
+                _bitset(A64, A32, coff[k], nw, s, b64)
+                src = b64
+                b64 += nw
+            else:
+                src = coff[k]
+            fromB = kind == 2
+            ok = True
+            for j in range(e):  # ppc: no item below e may hold in every transaction of T
+                if inq[j] or supp0[j] < s:
+                    continue
+                sub = True
+                for w in range(nw):
+                    x = B[src, w] if fromB else A64[src + w]
+                    if x & ~B[j, w]:
+                        sub = False
+                        break
+                if sub:
+                    ok = False
+                    break
+            if ok:
+                qbuf[q0] = e
+                nadd = 1
+                A64 = _grow(A64, b64 + (m - e) * nw)
+                for j in range(e + 1, m):
+                    if inq[j] or supp0[j] < minsup:
+                        continue
+                    c = np.int64(0)
+                    if fromB:
+                        for w in range(nw):
+                            x = B[src, w] & B[j, w]
+                            A64[b64 + w] = x
+                            c += _popcount64(x)
+                    else:
+                        for w in range(nw):
+                            x = A64[src + w] & B[j, w]
+                            A64[b64 + w] = x
+                            c += _popcount64(x)
+                    if c == s:
+                        qbuf[q0 + nadd] = j
+                        nadd += 1
+                    elif c >= minsup:
+                        citem[first + n_new] = j
+                        csupp[first + n_new] = c
+                        ckind[first + n_new] = 0
+                        coff[first + n_new] = b64
+                        n_new += 1
+                        b64 += nw
+                ok = q0 + nadd <= max_len
+                if q0 + nadd >= max_len:
+                    n_new = 0
+        if not ok:
+            continue
+        for u in range(q0, q0 + nadd):
+            inq[qbuf[u]] = True
+        qend[d + 1] = q0 + nadd
+        entered[d] = True
+        out_items, out_len, out_supp, n_flat, n_out = _emit(out_items, out_len, out_supp, n_flat, n_out,
+                                                            qbuf, q0 + nadd, s)
+        if n_new > 0:
+            d += 1
+            cstart[d] = first
+            ncand[d] = n_new
+            pos[d] = 0
+            top64[d] = b64
+            top32[d] = b32
+            entered[d] = False
+    return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], n_out <= max_out
+
+
+@numba.njit(cache=True)
+def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, max_out: int, mode: int = -1,
+                  deliver_cost: float = 3.0, and_cost: float = 1.0):
+    """Maximal itemsets by a depth-first search with MAFIA's pruning (Burdick et al., ICDE 2001): returns
+    (flat items of the maximal sets of at most ``max_len`` items, lengths, supports, complete).
+
+    A node is a head H with a tail of candidate items (its later siblings, by ascending support). Per node:
+    the tail's counts over T(H); *PEP*: tail items in every transaction of T(H) join the head; the frequent
+    rest F is reordered by ascending count (dynamic reordering). *FHUT*: when H ∪ F is inside a maximal set
+    already found, or (look-ahead) H ∪ F is itself frequent, the subtree holds no other maximal set. Found
+    sets are kept as item bitsets; each level keeps the ids of those containing its head (GenMax's
+    progressive focusing), so a test scans only relevant sets. A leaf H (no frequent tail item) is maximal
+    iff no found set contains it: every superset with an item outside H ∪ tail lies in a subtree searched
+    before. ``mode`` 0/2 forces deliver/AND (tests).
+    """
+    m = supp0.shape[0]
+    nw = B.shape[1]
+    n = indptr.shape[0] - 1
+    dense = B.shape[0] == m  # without item bitsets (sparse data): tid-lists and occurrence deliver only
+    if not dense:
+        mode = 0
+    L = rows.shape[0] / max(n, 1)
+    mw = max(1, (m + 63) // 64)
+    cap = max(16, 2 * m)
+    citem = np.empty(cap, dtype=np.int64)
+    csupp = np.empty(cap, dtype=np.int64)
+    ckind = np.empty(cap, dtype=np.int8)
+    coff = np.empty(cap, dtype=np.int64)
+    A64 = np.empty(max(16, 4 * nw), dtype=np.uint64)
+    A32 = root_tidlists(m, vptr, vtids, 0)
+    cnt = np.zeros(m, dtype=np.int64)
+    fill = np.zeros(m, dtype=np.int64)
+    intail = np.zeros(m, dtype=np.bool_)
+    infreq = np.zeros(m, dtype=np.bool_)
+    tmp_item = np.empty(m, dtype=np.int64)
+    tmp_cnt = np.empty(m, dtype=np.int64)
+    tmp_off = np.empty(m, dtype=np.int64)
+    hbuf = np.empty(m + 1, dtype=np.int64)
+    depth = m + 2
+    hend = np.zeros(depth + 1, dtype=np.int64)
+    cstart = np.zeros(depth + 1, dtype=np.int64)
+    ncand = np.zeros(depth + 1, dtype=np.int64)
+    pos = np.zeros(depth + 1, dtype=np.int64)
+    top64 = np.zeros(depth + 1, dtype=np.int64)
+    top32 = np.zeros(depth + 1, dtype=np.int64)
+    lstart = np.zeros(depth + 1, dtype=np.int64)
+    llen = np.zeros(depth + 1, dtype=np.int64)
+    fnew = np.zeros(depth + 1, dtype=np.int64)
+    lbuf = np.empty(1024, dtype=np.int64)
+    mfi = np.zeros((64, mw), dtype=np.uint64)
+    n_mfi = 0
+    out_items = np.empty(1024, dtype=np.int32)
+    out_len = np.empty(256, dtype=np.int32)
+    out_supp = np.empty(256, dtype=np.int64)
+    n_flat = 0
+    n_out = 0
+    nh = 0
+    nc = 0
+    for j in range(m):  # the root: items in every transaction are in every maximal set (PEP at the root)
+        if supp0[j] == n:
+            hbuf[nh] = j
+            nh += 1
+        else:
+            citem[nc] = j
+            csupp[nc] = supp0[j]
+            ckind[nc] = 2 if dense else 1
+            coff[nc] = j if dense else vptr[j]
+            nc += 1
+    hend[0] = nh
+    top32[0] = vtids.shape[0]
+    if nc == 0:
+        if 0 < nh <= max_len:
+            out_items, out_len, out_supp, n_flat, n_out = _emit(out_items, out_len, out_supp, n_flat, n_out,
+                                                                hbuf, nh, n)
+        return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], True
+    ncand[0] = nc
+    d = 0
+    while d >= 0:
+        if pos[d] >= ncand[d]:
+            d -= 1
+            continue
+        if n_out > max_out:
+            return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], False
+        k = cstart[d] + pos[d]
+        pos[d] += 1
+        e = citem[k]
+        s = csupp[k]
+        kind = ckind[k]
+        lo = k + 1
+        hi = cstart[d] + ncand[d]
+        b64 = top64[d]
+        b32 = top32[d]
+        h0 = hend[d]
+        hbuf[h0] = e
+        nadd = 1
+        nf = 0
+        deliver = False
+        tk = 0
+        src = 0
+        jmin = m
+        if lo < hi:
+            ntail = hi - lo
+            extract = 0 if kind == 1 else nw + s
+            c_deliver = deliver_cost * s * L + extract
+            c_and = and_cost * ntail * nw + (4 * s if kind == 1 else 0)
+            deliver = c_deliver <= c_and if mode < 0 else mode == 0
+            if deliver:
+                if kind == 1:
+                    tk = coff[k]
+                else:
+                    A32 = _grow(A32, b32 + s)
+                    _tidlist(B, A64, A32, kind, coff[k], nw, s, b32)
+                    tk = b32
+                    b32 += s
+                for jj in range(lo, hi):
+                    intail[citem[jj]] = True
+                    jmin = min(jmin, citem[jj])
+                for q in range(s):
+                    t = A32[tk + q]
+                    for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
+                        j = rows[p]
+                        if j < jmin:
+                            break
+                        if intail[j]:
+                            cnt[j] += 1
+                for jj in range(lo, hi):
+                    j = citem[jj]
+                    intail[j] = False
+                    if cnt[j] == s:
+                        hbuf[h0 + nadd] = j
+                        nadd += 1
+                    elif cnt[j] >= minsup:
+                        tmp_item[nf] = j
+                        tmp_cnt[nf] = cnt[j]
+                        tmp_off[nf] = -1
+                        nf += 1
+                    cnt[j] = 0
+            else:
+                if kind == 1:
+                    A64 = _grow(A64, b64 + nw)
+                    _bitset(A64, A32, coff[k], nw, s, b64)
+                    src = b64
+                    b64 += nw
+                else:
+                    src = coff[k]
+                fromB = kind == 2
+                A64 = _grow(A64, b64 + ntail * nw)
+                for jj in range(lo, hi):
+                    j = citem[jj]
+                    c = np.int64(0)
+                    if fromB:
+                        for w in range(nw):
+                            x = B[src, w] & B[j, w]
+                            A64[b64 + w] = x
+                            c += _popcount64(x)
+                    else:
+                        for w in range(nw):
+                            x = A64[src + w] & B[j, w]
+                            A64[b64 + w] = x
+                            c += _popcount64(x)
+                    if c == s:
+                        hbuf[h0 + nadd] = j
+                        nadd += 1
+                    elif c >= minsup:
+                        tmp_item[nf] = j
+                        tmp_cnt[nf] = c
+                        tmp_off[nf] = b64
+                        nf += 1
+                        b64 += nw
+        # the found maximal sets containing this node's head: the parent's, filtered by the new head items
+        l0 = lstart[d] + llen[d]
+        need = l0 + llen[d] + (n_mfi - fnew[d])
+        lbuf = _grow(lbuf, need)
+        nl = 0
+        for src_i in range(llen[d] + n_mfi - fnew[d]):
+            mid = lbuf[lstart[d] + src_i] if src_i < llen[d] else fnew[d] + src_i - llen[d]
+            has = True
+            for u in range(h0, h0 + nadd):
+                it = hbuf[u]
+                if not (mfi[mid, it >> 6] >> np.uint64(it & 63)) & np.uint64(1):
+                    has = False
+                    break
+            if has:
+                lbuf[l0 + nl] = mid
+                nl += 1
+        nh = h0 + nadd
+        found = False  # a maximal set to record: the head (leaf) or head ∪ F (frequent look-ahead)
+        fsupp = s
+        if nf == 0:
+            found = nl == 0
+        else:
+            subsumed = False
+            for u in range(nl):
+                mid = lbuf[l0 + u]
+                sub = True
+                for v in range(nf):
+                    it = tmp_item[v]
+                    if not (mfi[mid, it >> 6] >> np.uint64(it & 63)) & np.uint64(1):
+                        sub = False
+                        break
+                if sub:
+                    subsumed = True
+                    break
+            if not subsumed:
+                if deliver:  # support of H ∪ F: transactions of T holding every item of F
+                    for v in range(nf):
+                        infreq[tmp_item[v]] = True
+                    fsupp = 0
+                    for q in range(s):
+                        t = A32[tk + q]
+                        c = 0
+                        for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
+                            if rows[p] < jmin:
+                                break
+                            c += infreq[rows[p]]
+                        fsupp += c == nf
+                    for v in range(nf):
+                        infreq[tmp_item[v]] = False
+                else:
+                    A64 = _grow(A64, b64 + nw)
+                    fsupp = tmp_cnt[0]
+                    for w in range(nw):
+                        A64[b64 + w] = A64[tmp_off[0] + w]
+                    for v in range(1, nf):
+                        c = np.int64(0)
+                        for w in range(nw):
+                            x = A64[b64 + w] & B[tmp_item[v], w]
+                            A64[b64 + w] = x
+                            c += _popcount64(x)
+                        fsupp = c
+                        if c < minsup:
+                            break
+                if fsupp >= minsup:
+                    for v in range(nf):
+                        hbuf[nh + v] = tmp_item[v]
+                    nh += nf
+                    found = True
+                else:
+                    # children: F by ascending count, each with its tid-set
+                    first = cstart[d] + ncand[d]
+                    if first + nf > citem.shape[0]:
+                        citem = _grow(citem, first + nf)
+                        csupp = _grow(csupp, citem.shape[0])
+                        ckind = _grow(ckind, citem.shape[0])
+                        coff = _grow(coff, citem.shape[0])
+                    order = np.argsort(tmp_cnt[:nf], kind="mergesort")
+                    if deliver:
+                        total = 0
+                        for v in order:
+                            j = tmp_item[v]
+                            fill[j] = b32 + total
+                            total += tmp_cnt[v]
+                        A32 = _grow(A32, b32 + total)
+                        for v in range(nf):
+                            intail[tmp_item[v]] = True
+                        for q in range(s):
+                            t = A32[tk + q]
+                            for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
+                                j = rows[p]
+                                if j < jmin:
+                                    break
+                                if intail[j]:
+                                    A32[fill[j]] = t
+                                    fill[j] += 1
+                        for v in range(nf):
+                            intail[tmp_item[v]] = False
+                    u = 0
+                    for v in order:
+                        j = tmp_item[v]
+                        citem[first + u] = j
+                        csupp[first + u] = tmp_cnt[v]
+                        if deliver:
+                            ckind[first + u] = 1
+                            coff[first + u] = fill[j] - tmp_cnt[v]
+                        else:
+                            ckind[first + u] = 0
+                            coff[first + u] = tmp_off[v]
+                        u += 1
+                    if deliver:
+                        b32 += total
+                    d += 1
+                    cstart[d] = first
+                    ncand[d] = nf
+                    pos[d] = 0
+                    top64[d] = b64
+                    top32[d] = b32
+                    hend[d] = h0 + nadd
+                    lstart[d] = l0
+                    llen[d] = nl
+                    fnew[d] = n_mfi
+        if found:
+            mfi = _grow2(mfi, n_mfi + 1)
+            for u in range(nh):
+                it = hbuf[u]
+                mfi[n_mfi, it >> 6] |= np.uint64(1) << np.uint64(it & 63)
+            n_mfi += 1
+            if nh <= max_len:
+                out_items, out_len, out_supp, n_flat, n_out = _emit(out_items, out_len, out_supp, n_flat,
+                                                                    n_out, hbuf, nh, fsupp)
+    return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], n_out <= max_out
