@@ -1,84 +1,150 @@
-"""Frequent itemsets: nnrules' eclat vs pyfim's eclat (C, Borgelt) and mlxtend's fpgrowth, same data, same run.
+"""Frequent, closed and maximal itemsets on the FIMI benchmark files: nnrules vs pyfim (C, Borgelt), same run.
 
-Data: (1) retail-like, the size of mlxtend issue #644 (33,841 baskets × 1,587 items, ~0.6 % dense, Pareto item
-popularity); (2) dense activation-like, 10,000 × 128 at 30 %; (3) patch-like, seed 002's transaction shape
-(10,000 rows, each its top 10 of 128 filters plus one of 10 classes). Every output is checked to be the same
-itemsets with the same counts as pyfim's.
+Data (not generated): chess (dense), retail and T10I4D100K (sparse), read as they are from
+``tests/data/fimi/*.dat.gz`` (copies of the FIMI repository's files). Per data set, support and target
+(all / closed / maximal):
 
-Each library gets its own input format, and its conversion is not timed: nnrules a bool matrix (the time
-includes packing it) or a pre-packed BinaryMatrix; pyfim lists of item ids; mlxtend a bool DataFrame.
-"ratio" = nnrules (bool input) time / pyfim time: below 1 is faster. Best of 3 (pyfim, nnrules), 1 (mlxtend).
+* nnrules from the file's natural form: the same lists of item ids pyfim gets, turned into
+  ``Transactions`` inside the timed call, mined to flat arrays (``frequent_itemsets``); and from a
+  pre-packed ``BinaryMatrix`` (packing not timed);
+* pyfim ``eclat`` and ``fpgrowth`` on the lists (``report="a"``: itemsets as tuples with counts);
+* "= pyfim": nnrules' sets and counts equal pyfim eclat's (checked on every row);
+* peak memory: the mining call's peak resident memory above the process's before it (``VmHWM`` after
+  ``clear_refs``), each in a fresh process, for nnrules from the lists and pyfim eclat.
 
-Run: .venv/bin/python benchmarks/itemsets.py [--no-mlxtend]
+Times are the best of 3 in one process; ratios below 1 mean nnrules is faster. ``--generators`` adds the
+older table on the project's generated data (retail-like, dense, patch-like) with mlxtend's fpgrowth.
+
+Run: .venv/bin/python benchmarks/itemsets.py [--quick] [--no-memory] [--generators]
 """
+import os
+import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from _timing import best_of
-from nnrules import BinaryMatrix
-from nnrules.miners.itemsets import eclat, min_count
+from nnrules import BinaryMatrix, Transactions, frequent_itemsets, read_fimi
+from nnrules.miners.itemsets import min_count
 
 try:
     import fim
 except ImportError:  # pragma: no cover
     sys.exit("pyfim is the reference here: pip install pyfim (it is in the dev extra: pip install -e '.[dev]')")
 
-
-def retail_like(rng, n=33_841, m=1_587, density=0.006):
-    pop = np.minimum(rng.pareto(1.2, m) + 0.05, 1e9)
-    pop = np.minimum(pop / pop.sum() * density * m, 0.6)
-    return rng.random((n, m)) < pop
-
-
-def dense(rng):
-    return rng.random((10_000, 128)) < 0.3
+DATA = Path(__file__).resolve().parent.parent / "tests" / "data" / "fimi"
+SUPPORTS = {"chess": [0.9, 0.8, 0.7, 0.6, 0.5], "retail": [0.01, 0.005, 0.001, 0.0005, 0.0002],
+            "T10I4D100K": [0.01, 0.005, 0.001, 0.0005]}
+QUICK = {"chess": [0.8, 0.6], "retail": [0.005, 0.0005], "T10I4D100K": [0.005, 0.001]}
+TARGETS = {"all": "s", "closed": "c", "maximal": "m"}
 
 
-def patch_like(rng, n=10_000, d=128, top=10, classes=10):
-    pop = rng.gamma(0.7, 1.0, d)  # a few filters are active for many patches
-    X = np.zeros((n, d + classes), bool)
-    for i in range(n):
-        X[i, rng.choice(d, top, replace=False, p=pop / pop.sum())] = True
-    X[np.arange(n), d + rng.integers(0, classes, n)] = True
-    return X
+def lists_of(name):
+    return read_fimi(DATA / f"{name}.dat.gz").to_lists()
 
 
-def main():
-    with_mlxtend = "--no-mlxtend" not in sys.argv
-    if with_mlxtend:
-        from mlxtend.frequent_patterns import fpgrowth
-    rng = np.random.default_rng(0)
-    eclat(np.eye(3, dtype=bool), 0.5)  # compile once (numba caches it on disk afterwards)
+def ours(lists, support, target):
+    return frequent_itemsets(Transactions.from_lists(lists), support, target=target, max_itemsets=10 ** 8)
+
+
+def pyfim(lists, support, target, algo="eclat"):
+    return getattr(fim, algo)(lists, target=TARGETS[target], supp=-min_count(support, len(lists)), report="a")
+
+
+def _rss_kib(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field))
+
+
+def peak_child(lib, name, support, target):
+    """In a fresh process: the mining call's peak RSS above the RSS before it, MiB."""
+    lists = lists_of(name)
+    ours(lists[:50], 0.5, target)  # load the compiled kernels first
+    pyfim(lists[:50], 0.5, target)
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")  # reset the high-water mark to the current RSS
+    before = _rss_kib("VmRSS:")
+    out = ours(lists, support, target) if lib == "nnrules" else pyfim(lists, support, target)
+    print((_rss_kib("VmHWM:") - before) / 1024, len(out))
+
+
+def peak(lib, name, support, target):
+    res = subprocess.run([sys.executable, __file__, "--peak", lib, name, str(support), target], check=True,
+                         capture_output=True, text=True, cwd=Path(__file__).parent)
+    return float(res.stdout.split()[0])
+
+
+def same(found, ref):
+    mine = {found[i]: c for i, c in enumerate(found.counts.tolist())}
+    return len(mine) == len(ref) and mine == {frozenset(s): c for s, c in ref}
+
+
+def fimi_table(quick, memory):
+    frequent_itemsets(np.eye(3, dtype=bool), 0.5)
     rows = []
-    for name, X, supports in [("retail-like 33841×1587", retail_like(rng), [0.01, 0.005, 0.002, 0.001, 0.0005]),
-                              ("dense 10000×128 (30 %)", dense(rng), [0.1, 0.05, 0.03]),
-                              ("patch-like 10000×138", patch_like(rng), [0.02, 0.01, 0.005])]:
-        tracts = [np.flatnonzero(r).tolist() for r in X]
-        packed = BinaryMatrix.from_dense(X)
-        df = pd.DataFrame(X)
+    for name, supports in (QUICK if quick else SUPPORTS).items():
+        lists = lists_of(name)
+        packed = BinaryMatrix.from_transactions(lists)
         for s in supports:
-            c = min_count(s, len(X))
-            ours = eclat(X, s)
-            ref = {frozenset(t): k for t, k in fim.eclat(tracts, supp=-c, report="a")}
-            same = {t: int(round(v * len(X))) for t, v in zip(ours.itemsets, ours.support)} == ref
-            t_bool = best_of(lambda: eclat(X, s), repeats=3)
-            t_packed = best_of(lambda: eclat(packed, s), repeats=3)
-            t_fim = best_of(lambda: fim.eclat(tracts, supp=-c, report="a"), repeats=3)
-            t_mlx = best_of(lambda: fpgrowth(df, min_support=s), repeats=1) if with_mlxtend else float("nan")
-            rows.append((name, s, len(ours), same, t_bool, t_packed, t_fim, t_mlx))
-            print(".", end="", flush=True)
+            for target in TARGETS:
+                found = ours(lists, s, target)
+                ok = same(found, pyfim(lists, s, target))
+                t_lists = best_of(lambda: ours(lists, s, target))
+                t_packed = best_of(lambda: frequent_itemsets(packed, s, target=target, max_itemsets=10 ** 8))
+                t_eclat = best_of(lambda: pyfim(lists, s, target))
+                t_fp = best_of(lambda: pyfim(lists, s, target, "fpgrowth"))
+                mem = (peak("nnrules", name, s, target), peak("pyfim", name, s, target)) if memory else (np.nan,) * 2
+                rows.append((name, s, target, len(found), ok, t_lists, t_packed, t_eclat, t_fp, *mem))
+                print(".", end="", flush=True)
     print()
-    print(f"{'data':<24} {'support':>8} {'itemsets':>9} {'= pyfim':>8} {'nnrules s':>10} {'packed s':>9} "
-          f"{'pyfim s':>8} {'ratio':>6} {'fpgrowth s':>11} {'vs fpgrowth':>12}")
-    for name, s, n, same, a, p, f, m in rows:
-        print(f"{name:<24} {s:>8} {n:>9} {str(same):>8} {a:>10.4f} {p:>9.4f} {f:>8.4f} {a / f:>6.2f} "
-              f"{m:>11.3f} {m / a:>11.0f}×")
-    worst = max(a / f for _, _, _, _, a, _, f, _ in rows)
-    print(f"\nslowest ratio to pyfim: {worst:.2f} (nnrules from a bool matrix, packing included); "
-          f"all identical to pyfim: {all(r[3] for r in rows)}")
+    print(f"{'data':<11} {'support':>7} {'target':>7} {'sets':>9} {'=pyfim':>6} {'lists s':>8} {'packed s':>8} "
+          f"{'eclat s':>8} {'fpgrowth s':>10} {'lists/eclat':>11} {'packed/eclat':>12} {'peak MiB':>8} "
+          f"{'pyfim MiB':>9} {'mem ratio':>9}")
+    for name, s, target, n, ok, a, p, e, f, mo, mf in rows:
+        print(f"{name:<11} {s:>7} {target:>7} {n:>9} {str(ok):>6} {a:>8.3f} {p:>8.3f} {e:>8.3f} {f:>10.3f} "
+              f"{a / e:>11.2f} {p / e:>12.2f} {mo:>8.1f} {mf:>9.1f} {mo / max(mf, 1.0):>9.2f}")
+    print(f"\nall identical to pyfim: {all(r[4] for r in rows)}; slowest ratio to pyfim eclat: from lists "
+          f"{max(r[5] / r[7] for r in rows):.2f}, pre-packed {max(r[6] / r[7] for r in rows):.2f}; "
+          f"largest peak-memory ratio (MiB over max(pyfim, 1 MiB)): {max(r[9] / max(r[10], 1.0) for r in rows):.2f}")
+    pack_times = []
+    for name in SUPPORTS:
+        lists = lists_of(name)
+        dense = BinaryMatrix.from_transactions(lists).to_dense()
+        pack_times.append((name, dense.shape, best_of(lambda: BinaryMatrix.from_dense(dense), repeats=1)))
+    print("\nBinaryMatrix.from_dense on the files' (rows × item ids) bool matrices: " + "; ".join(
+        f"{n} {sh[0]:,}×{sh[1]:,} {t:.2f} s" for n, sh, t in pack_times))
+
+
+def generators_table():
+    from mlxtend.frequent_patterns import fpgrowth
+    import pandas as pd
+
+    from nnrules.miners.itemsets import eclat
+    rng = np.random.default_rng(0)
+    pop = np.minimum(rng.pareto(1.2, 1_587) + 0.05, 1e9)
+    retail_like = rng.random((33_841, 1_587)) < np.minimum(pop / pop.sum() * 0.006 * 1_587, 0.6)
+    print(f"\n{'generated data':<24} {'support':>8} {'itemsets':>9} {'= pyfim':>8} {'nnrules s':>10} {'pyfim s':>8} "
+          f"{'ratio':>6} {'fpgrowth s':>11}")
+    for name, X, supports in [("retail-like 33841×1587", retail_like, [0.005, 0.001, 0.0005]),
+                              ("dense 10000×128 (30 %)", rng.random((10_000, 128)) < 0.3, [0.1, 0.05])]:
+        tracts = [np.flatnonzero(r).tolist() for r in X]
+        for s in supports:
+            got = eclat(X, s)
+            ref = {frozenset(t): k for t, k in fim.eclat(tracts, supp=-min_count(s, len(X)), report="a")}
+            ok = {t: int(round(v * len(X))) for t, v in zip(got.itemsets, got.support)} == ref
+            a = best_of(lambda: frequent_itemsets(X, s))
+            f = best_of(lambda: fim.eclat(tracts, supp=-min_count(s, len(X)), report="a"))
+            m = best_of(lambda: fpgrowth(pd.DataFrame(X), min_support=s), repeats=1)
+            print(f"{name:<24} {s:>8} {len(got):>9} {str(ok):>8} {a:>10.4f} {f:>8.4f} {a / f:>6.2f} {m:>11.3f}")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:2] == ["--peak"]:
+        lib, name, support, target = sys.argv[2:6]
+        peak_child(lib, name, float(support), target)
+    else:
+        fimi_table("--quick" in sys.argv, "--no-memory" not in sys.argv)
+        if "--generators" in sys.argv:
+            generators_table()
+    os.sys.stdout.flush()

@@ -168,13 +168,13 @@ def test_max_len_same_as_pyfim(max_len):
 
 @pytest.mark.parametrize("kind", ["sparse", "dense"])
 def test_every_search_path_gives_the_same_itemsets(kind, monkeypatch):
-    """Occurrence deliver, tid probes or bitset ANDs everywhere, with and without the pair table: one answer."""
+    """Occurrence deliver, tid-list merges/probes or bitset ANDs everywhere, with and without bitsets: one answer."""
     import nnrules.miners.itemsets as I
     X = data(kind, seed=1)
     want = counts(eclat(X, 0.01 if kind == "sparse" else 0.05), len(X))
-    for mode, pairs in [(m, p) for m in (0, 1, 2) for p in (8192, 0)]:
+    for mode, density in [(m, p) for m in (0, 1, 2) for p in (0.0, 2.0)]:
         monkeypatch.setattr(I, "_SEARCH_MODE", mode)
-        monkeypatch.setattr(I, "MAX_PAIR_ITEMS", pairs)
+        monkeypatch.setattr(I, "BITSET_DENSITY", density)
         assert counts(eclat(X, 0.01 if kind == "sparse" else 0.05), len(X)) == want
 
 

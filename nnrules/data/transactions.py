@@ -212,23 +212,3 @@ def horizontal_of(words, order, n):
                 fill[t] += 1
                 x ^= low
     return indptr, rows
-
-
-@numba.njit(cache=True)
-def sets_to_ids(items, lens, ids):
-    """Flat sets of ranks -> the same sets as item ids, ascending within each: ``(flat ids int64, offsets)``."""
-    n = lens.shape[0]
-    offsets = np.zeros(n + 1, dtype=np.int64)
-    for i in range(n):
-        offsets[i + 1] = offsets[i] + lens[i]
-    out = np.empty(offsets[n], dtype=np.int64)
-    for i in range(n):
-        a = offsets[i]
-        for t in range(lens[i]):
-            v = ids[items[a + t]]
-            u = t
-            while u > 0 and out[a + u - 1] > v:
-                out[a + u] = out[a + u - 1]
-                u -= 1
-            out[a + u] = v
-    return out, offsets

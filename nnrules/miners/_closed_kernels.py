@@ -16,17 +16,21 @@ import numba
 import numpy as np
 
 from ..data.bits import _popcount64
-from ._eclat_kernels import _grow
+from ._eclat_kernels import _grow, _holds
 
 
-@numba.njit(cache=True)
-def _grow2(a, need):
-    """Grow a 2-D array's first axis to hold ``need`` rows (doubling)."""
-    if need <= a.shape[0]:
-        return a
-    b = np.zeros((max(need, 2 * a.shape[0]), a.shape[1]), dtype=a.dtype)
-    b[: a.shape[0]] = a
-    return b
+@numba.njit(cache=True, inline="always")
+def _in_set(items, off, i, x) -> bool:
+    """Whether the ascending set ``items[off[i]:off[i+1]]`` holds ``x`` (binary search)."""
+    lo = off[i]
+    hi = off[i + 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if items[mid] < x:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < off[i + 1] and items[lo] == x
 
 
 @numba.njit(cache=True)
@@ -51,20 +55,15 @@ def _bitset(A64, A32, off, nw, s, dst):
         A64[dst + (t >> 6)] |= np.uint64(1) << np.uint64(t & 63)
 
 
-@numba.njit(cache=True, inline="always")
-def _holds(B, indptr, rows, t, j) -> bool:
-    """Whether transaction ``t`` holds item ``j``: a bit of ``B``, or a binary search in the row without ``B``."""
-    if B.shape[0] > 0:
-        return bool((B[j, t >> 6] >> np.uint64(t & 63)) & np.uint64(1))
-    lo = indptr[t]
-    hi = indptr[t + 1]
-    while lo < hi:
-        mid = (lo + hi) >> 1
-        if rows[mid] < j:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo < indptr[t + 1] and rows[lo] == j
+@numba.njit(cache=True)
+def _buckets(supp0):
+    """Occurrence buckets: item j's occurrences in a node's transactions go to ``BK[bstart[j]:]`` (at most
+    its support), so one walk both counts the items and collects the children's tid-lists."""
+    m = supp0.shape[0]
+    bstart = np.zeros(m + 1, dtype=np.int64)
+    for j in range(m):
+        bstart[j + 1] = bstart[j] + supp0[j]
+    return bstart, np.empty(bstart[m], dtype=np.int32)
 
 
 @numba.njit(cache=True)
@@ -76,20 +75,20 @@ def root_tidlists(m, vptr, vtids, n_extra):
 
 
 @numba.njit(cache=True)
-def _emit(out_items, out_len, out_supp, n_flat, n_out, buf, k, supp):
-    """Append the set ``buf[:k]`` with support ``supp`` to the flat output (growing it)."""
+def _emit(out_items, out_len, out_supp, n_flat, n_out, buf, k, supp, ids):
+    """Append the set ``ids[buf[:k]]`` with support ``supp`` to the flat output (growing it)."""
     out_items = _grow(out_items, n_flat + k)
     out_len = _grow(out_len, n_out + 1)
     out_supp = _grow(out_supp, n_out + 1)
     for t in range(k):
-        out_items[n_flat + t] = buf[t]
+        out_items[n_flat + t] = ids[buf[t]]
     out_len[n_out] = k
     out_supp[n_out] = supp
     return out_items, out_len, out_supp, n_flat + k, n_out + 1
 
 
 @numba.njit(cache=True)
-def lcm_closed(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, max_out: int, mode: int = -1,
+def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: int, max_out: int, mode: int = -1,
                deliver_cost: float = 3.0, and_cost: float = 1.0):
     """Closed itemsets of at most ``max_len`` items by LCM's prefix-preserving closure extension (Uno et al.,
     FIMI'04): returns (flat items, lengths, supports, complete).
@@ -116,8 +115,8 @@ def lcm_closed(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, m
     A64 = np.empty(max(16, 4 * nw), dtype=np.uint64)
     A32 = root_tidlists(m, vptr, vtids, 0)
     cnt = np.zeros(m, dtype=np.int64)
-    fill = np.zeros(m, dtype=np.int64)
     touched = np.empty(m, dtype=np.int64)
+    bstart, BK = _buckets(supp0)
     inq = np.zeros(m, dtype=np.bool_)
     qbuf = np.empty(m + 1, dtype=np.int64)
     depth = m + 2
@@ -128,7 +127,7 @@ def lcm_closed(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, m
     pos = np.zeros(depth + 1, dtype=np.int64)
     top64 = np.zeros(depth + 1, dtype=np.int64)
     top32 = np.zeros(depth + 1, dtype=np.int64)
-    out_items = np.empty(1024, dtype=np.int32)
+    out_items = np.empty(1024, dtype=ids.dtype)
     out_len = np.empty(256, dtype=np.int32)
     out_supp = np.empty(256, dtype=np.int64)
     n_flat = 0
@@ -142,7 +141,7 @@ def lcm_closed(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, m
     qend[0] = nq
     if 0 < nq <= max_len:
         out_items, out_len, out_supp, n_flat, n_out = _emit(out_items, out_len, out_supp, n_flat, n_out,
-                                                            qbuf, nq, n)
+                                                            qbuf, nq, n, ids)
     nc = 0
     if nq < max_len:
         for j in range(m):
@@ -210,6 +209,7 @@ def lcm_closed(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, m
                     ok = False
                     break
             nt = 0
+            grow = ok and q0 + 1 < max_len  # children possible: keep each item's occurrences in its bucket
             if ok:
                 for q in range(s):  # the counts of the items above e (rows ascending: read from the end)
                     t = A32[tk + q]
@@ -217,44 +217,34 @@ def lcm_closed(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, m
                         j = rows[p]
                         if j <= e:
                             break
-                        if cnt[j] == 0:
+                        c = cnt[j]
+                        if c == 0:
                             touched[nt] = j
                             nt += 1
-                        cnt[j] += 1
-            if ok:
+                        if grow:
+                            BK[bstart[j] + c] = t
+                        cnt[j] = c + 1
                 qbuf[q0] = e
                 nadd = 1
                 for u in range(nt):
                     j = touched[u]
-                    if j > e and cnt[j] == s and not inq[j]:
+                    if cnt[j] == s and not inq[j]:
                         qbuf[q0 + nadd] = j
                         nadd += 1
                 ok = q0 + nadd <= max_len
             if ok and q0 + nadd < max_len:
-                total = 0
                 for u in range(nt):
                     j = touched[u]
-                    fill[j] = -1
-                    if j > e and minsup <= cnt[j] < s:
-                        fill[j] = b32 + total
+                    c = cnt[j]
+                    if minsup <= c < s:
                         citem[first + n_new] = j
-                        csupp[first + n_new] = cnt[j]
+                        csupp[first + n_new] = c
                         ckind[first + n_new] = 1
-                        coff[first + n_new] = b32 + total
+                        coff[first + n_new] = b32
                         n_new += 1
-                        total += cnt[j]
-                if total > 0:
-                    A32 = _grow(A32, b32 + total)
-                    for q in range(s):
-                        t = A32[tk + q]
-                        for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
-                            j = rows[p]
-                            if j <= e:
-                                break
-                            if fill[j] >= 0:
-                                A32[fill[j]] = t
-                                fill[j] += 1
-                    b32 += total
+                        A32 = _grow(A32, b32 + c)
+                        A32[b32: b32 + c] = BK[bstart[j]: bstart[j] + c]
+                        b32 += c
             for u in range(nt):
                 cnt[touched[u]] = 0
         else:
@@ -317,7 +307,7 @@ def lcm_closed(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, m
         qend[d + 1] = q0 + nadd
         entered[d] = True
         out_items, out_len, out_supp, n_flat, n_out = _emit(out_items, out_len, out_supp, n_flat, n_out,
-                                                            qbuf, q0 + nadd, s)
+                                                            qbuf, q0 + nadd, s, ids)
         if n_new > 0:
             d += 1
             cstart[d] = first
@@ -330,7 +320,7 @@ def lcm_closed(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, m
 
 
 @numba.njit(cache=True)
-def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int, max_out: int, mode: int = -1,
+def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: int, max_out: int, mode: int = -1,
                   deliver_cost: float = 3.0, and_cost: float = 1.0):
     """Maximal itemsets by a depth-first search with MAFIA's pruning (Burdick et al., ICDE 2001): returns
     (flat items of the maximal sets of at most ``max_len`` items, lengths, supports, complete).
@@ -339,8 +329,8 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
     the tail's counts over T(H); *PEP*: tail items in every transaction of T(H) join the head; the frequent
     rest F is reordered by ascending count (dynamic reordering). *FHUT*: when H ∪ F is inside a maximal set
     already found, or (look-ahead) H ∪ F is itself frequent, the subtree holds no other maximal set. Found
-    sets are kept as item bitsets; each level keeps the ids of those containing its head (GenMax's
-    progressive focusing), so a test scans only relevant sets. A leaf H (no frequent tail item) is maximal
+    sets are kept as ascending item lists with an inverted list per item; each level keeps the ids of those
+    containing its head (GenMax's progressive focusing), so a test scans only relevant sets. A leaf H (no frequent tail item) is maximal
     iff no found set contains it: every superset with an item outside H ∪ tail lies in a subtree searched
     before. ``mode`` 0/2 forces deliver/AND (tests).
     """
@@ -351,7 +341,6 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
     if not dense:
         mode = 0
     L = rows.shape[0] / max(n, 1)
-    mw = max(1, (m + 63) // 64)
     cap = max(16, 2 * m)
     citem = np.empty(cap, dtype=np.int64)
     csupp = np.empty(cap, dtype=np.int64)
@@ -362,6 +351,7 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
     cnt = np.zeros(m, dtype=np.int64)
     fill = np.zeros(m, dtype=np.int64)
     intail = np.zeros(m, dtype=np.bool_)
+    bstart, BK = _buckets(supp0)
     infreq = np.zeros(m, dtype=np.bool_)
     tmp_item = np.empty(m, dtype=np.int64)
     tmp_cnt = np.empty(m, dtype=np.int64)
@@ -378,9 +368,13 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
     llen = np.zeros(depth + 1, dtype=np.int64)
     fnew = np.zeros(depth + 1, dtype=np.int64)
     lbuf = np.empty(1024, dtype=np.int64)
-    mfi = np.zeros((64, mw), dtype=np.uint64)
+    mfi_items = np.empty(256, dtype=np.int64)  # the maximal sets found, items ascending
+    mfi_off = np.zeros(64, dtype=np.int64)
+    inv_head = np.full(m, -1, dtype=np.int64)  # item -> its last entry in mfi_items; entries chain by inv_next
+    inv_next = np.empty(256, dtype=np.int64)
+    inv_id = np.empty(256, dtype=np.int64)
     n_mfi = 0
-    out_items = np.empty(1024, dtype=np.int32)
+    out_items = np.empty(1024, dtype=ids.dtype)
     out_len = np.empty(256, dtype=np.int32)
     out_supp = np.empty(256, dtype=np.int64)
     n_flat = 0
@@ -402,7 +396,7 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
     if nc == 0:
         if 0 < nh <= max_len:
             out_items, out_len, out_supp, n_flat, n_out = _emit(out_items, out_len, out_supp, n_flat, n_out,
-                                                                hbuf, nh, n)
+                                                                hbuf, nh, n, ids)
         return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], True
     ncand[0] = nc
     d = 0
@@ -453,7 +447,9 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
                         if j < jmin:
                             break
                         if intail[j]:
-                            cnt[j] += 1
+                            c = cnt[j]
+                            BK[bstart[j] + c] = t
+                            cnt[j] = c + 1
                 for jj in range(lo, hi):
                     j = citem[jj]
                     intail[j] = False
@@ -499,21 +495,35 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
                         nf += 1
                         b64 += nw
         # the found maximal sets containing this node's head: the parent's, filtered by the new head items
+        # (at the root: the sets holding e, from its inverted list)
         l0 = lstart[d] + llen[d]
-        need = l0 + llen[d] + (n_mfi - fnew[d])
-        lbuf = _grow(lbuf, need)
         nl = 0
-        for src_i in range(llen[d] + n_mfi - fnew[d]):
-            mid = lbuf[lstart[d] + src_i] if src_i < llen[d] else fnew[d] + src_i - llen[d]
-            has = True
-            for u in range(h0, h0 + nadd):
-                it = hbuf[u]
-                if not (mfi[mid, it >> 6] >> np.uint64(it & 63)) & np.uint64(1):
-                    has = False
-                    break
-            if has:
-                lbuf[l0 + nl] = mid
-                nl += 1
+        if d == 0:
+            x = inv_head[e]
+            while x >= 0:
+                mid = inv_id[x]
+                x = inv_next[x]
+                has = True
+                for u in range(h0 + 1, h0 + nadd):
+                    if not _in_set(mfi_items, mfi_off, mid, hbuf[u]):
+                        has = False
+                        break
+                if has:
+                    lbuf = _grow(lbuf, l0 + nl + 1)
+                    lbuf[l0 + nl] = mid
+                    nl += 1
+        else:
+            lbuf = _grow(lbuf, l0 + llen[d] + (n_mfi - fnew[d]))
+            for src_i in range(llen[d] + n_mfi - fnew[d]):
+                mid = lbuf[lstart[d] + src_i] if src_i < llen[d] else fnew[d] + src_i - llen[d]
+                has = True
+                for u in range(h0, h0 + nadd):
+                    if not _in_set(mfi_items, mfi_off, mid, hbuf[u]):
+                        has = False
+                        break
+                if has:
+                    lbuf[l0 + nl] = mid
+                    nl += 1
         nh = h0 + nadd
         found = False  # a maximal set to record: the head (leaf) or head ∪ F (frequent look-ahead)
         fsupp = s
@@ -525,8 +535,7 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
                 mid = lbuf[l0 + u]
                 sub = True
                 for v in range(nf):
-                    it = tmp_item[v]
-                    if not (mfi[mid, it >> 6] >> np.uint64(it & 63)) & np.uint64(1):
+                    if not _in_set(mfi_items, mfi_off, mid, tmp_item[v]):
                         sub = False
                         break
                 if sub:
@@ -575,26 +584,14 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
                         ckind = _grow(ckind, citem.shape[0])
                         coff = _grow(coff, citem.shape[0])
                     order = np.argsort(tmp_cnt[:nf], kind="mergesort")
-                    if deliver:
-                        total = 0
+                    if deliver:  # the children's tid-lists, from the buckets the count walk filled
                         for v in order:
                             j = tmp_item[v]
-                            fill[j] = b32 + total
-                            total += tmp_cnt[v]
-                        A32 = _grow(A32, b32 + total)
-                        for v in range(nf):
-                            intail[tmp_item[v]] = True
-                        for q in range(s):
-                            t = A32[tk + q]
-                            for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
-                                j = rows[p]
-                                if j < jmin:
-                                    break
-                                if intail[j]:
-                                    A32[fill[j]] = t
-                                    fill[j] += 1
-                        for v in range(nf):
-                            intail[tmp_item[v]] = False
+                            c = tmp_cnt[v]
+                            A32 = _grow(A32, b32 + c)
+                            A32[b32: b32 + c] = BK[bstart[j]: bstart[j] + c]
+                            fill[j] = b32 + c
+                            b32 += c
                     u = 0
                     for v in order:
                         j = tmp_item[v]
@@ -607,8 +604,6 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
                             ckind[first + u] = 0
                             coff[first + u] = tmp_off[v]
                         u += 1
-                    if deliver:
-                        b32 += total
                     d += 1
                     cstart[d] = first
                     ncand[d] = nf
@@ -620,12 +615,24 @@ def mafia_maximal(B, supp0, indptr, rows, vptr, vtids, minsup: int, max_len: int
                     llen[d] = nl
                     fnew[d] = n_mfi
         if found:
-            mfi = _grow2(mfi, n_mfi + 1)
-            for u in range(nh):
+            a = mfi_off[n_mfi]
+            mfi_items = _grow(mfi_items, a + nh)
+            inv_id = _grow(inv_id, a + nh)
+            inv_next = _grow(inv_next, a + nh)
+            mfi_off = _grow(mfi_off, n_mfi + 2)
+            for u in range(nh):  # items ascending (binary searches), each linked into its inverted list
                 it = hbuf[u]
-                mfi[n_mfi, it >> 6] |= np.uint64(1) << np.uint64(it & 63)
+                v = a + u
+                while v > a and mfi_items[v - 1] > it:
+                    mfi_items[v] = mfi_items[v - 1]
+                    v -= 1
+                mfi_items[v] = it
+                inv_id[a + u] = n_mfi
+                inv_next[a + u] = inv_head[it]
+                inv_head[it] = a + u
+            mfi_off[n_mfi + 1] = a + nh
             n_mfi += 1
             if nh <= max_len:
                 out_items, out_len, out_supp, n_flat, n_out = _emit(out_items, out_len, out_supp, n_flat,
-                                                                    n_out, hbuf, nh, fsupp)
+                                                                    n_out, hbuf, nh, fsupp, ids)
     return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], n_out <= max_out

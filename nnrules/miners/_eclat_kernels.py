@@ -1,4 +1,4 @@
-"""Numba kernels of :mod:`nnrules.miners.itemsets`: item pair supports, and Eclat over all frequent itemsets.
+"""Numba kernels of :mod:`nnrules.miners.itemsets`: Eclat over all frequent itemsets, and shared helpers.
 
 Item bitsets have the library's layout (:mod:`nnrules.data.bits`): one row of ``uint64`` words per item,
 bit ``t % 64`` of word ``t // 64`` set when transaction ``t`` holds the item.
@@ -20,25 +20,84 @@ def _grow(a, need):
     return b
 
 
+@numba.njit(cache=True, inline="always")
+def _bit(M, i, j) -> bool:
+    return bool((M[i, j >> 6] >> np.uint64(j & 63)) & np.uint64(1))
+
+
+@numba.njit(cache=True, inline="always")
+def _holds(B, indptr, rows, t, j) -> bool:
+    """Whether transaction ``t`` holds item ``j``: a bit of ``B``, or a binary search in the row without ``B``."""
+    if B.shape[0] > 0:
+        return _bit(B, j, t)
+    lo = indptr[t]
+    hi = indptr[t + 1]
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if rows[mid] < j:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo < indptr[t + 1] and rows[lo] == j
+
+
 @numba.njit(cache=True)
-def pair_counts(indptr: np.ndarray, rows: np.ndarray, m: int, budget: float) -> np.ndarray:
-    """Support of every item pair, ``(m, m) int32`` upper triangle (``i < j``), in one pass over the
-    transactions (a row of L items adds L(L-1)/2 pairs); a ``(0, 0)`` array when that is more than
-    ``budget`` additions (dense data)."""
-    n = indptr.shape[0] - 1
-    work = 0.0
-    for t in range(n):
-        L = indptr[t + 1] - indptr[t]
-        work += 0.5 * L * (L - 1)
-    if work > budget:
-        return np.zeros((0, 0), dtype=np.int32)
-    C = np.zeros((m, m), dtype=np.int32)
-    for t in range(n):
-        for p in range(indptr[t], indptr[t + 1]):
-            a = rows[p]
-            for q in range(p + 1, indptr[t + 1]):
-                C[a, rows[q]] += 1
-    return C
+def _intersect(A32, a: int, na: int, b: int, nb: int, dst: int, minsup: int) -> int:
+    """Merge two ascending tid-lists ``A32[a:a+na]``, ``A32[b:b+nb]`` into ``A32[dst:]`` (after both);
+    returns the count, stopping early (with a count < minsup) once minsup cannot be reached."""
+    p = 0
+    q = 0
+    c = 0
+    while p < na and q < nb:
+        if c + min(na - p, nb - q) < minsup:
+            return c
+        x = A32[a + p]
+        y = A32[b + q]
+        if x < y:
+            p += 1
+        elif x > y:
+            q += 1
+        else:
+            A32[dst + c] = x
+            c += 1
+            p += 1
+            q += 1
+    return c
+
+
+@numba.njit(cache=True)
+def _emit_combos(out_items, out_len, out_supp, n_flat, n_out, prefix, plen, pe, npe, supp, max_len, max_out, ids):
+    """Append ``prefix[:plen]`` ∪ S for every subset S of the perfect extensions ``pe[:npe]`` (items in every
+    transaction of the prefix: each S keeps the support) with at most ``max_len`` items in all; stops past
+    ``max_out`` sets."""
+    room = min(npe, max_len - plen)
+    if npe > 40:  # over 10^12 sets: past any max_out
+        return out_items, out_len, out_supp, n_flat, max_out + 1
+    for mask in range(1 << npe):
+        c = 0
+        x = mask
+        while x:
+            x &= x - 1
+            c += 1
+        if c > room:
+            continue
+        if n_out > max_out:
+            break
+        out_items = _grow(out_items, n_flat + plen + c)
+        out_len = _grow(out_len, n_out + 1)
+        out_supp = _grow(out_supp, n_out + 1)
+        for t in range(plen):
+            out_items[n_flat + t] = ids[prefix[t]]
+        u = plen
+        for b in range(npe):
+            if (mask >> b) & 1:
+                out_items[n_flat + u] = ids[pe[b]]
+                u += 1
+        n_flat += plen + c
+        out_len[n_out] = plen + c
+        out_supp[n_out] = supp
+        n_out += 1
+    return out_items, out_len, out_supp, n_flat, n_out
 
 
 @numba.njit(cache=True, inline="always")
@@ -51,10 +110,11 @@ def _child(citem, csupp, ckind, coff, c: int, item: int, count: int, kind: int, 
 
 
 @numba.njit(cache=True)
-def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.ndarray, vptr: np.ndarray,
-                 vtids: np.ndarray, C: np.ndarray, minsup: int, max_depth: int, max_out: int, mode: int = -1, deliver_cost: float = 30.0,
-                 and_cost: float = 2.0):
-    """Depth-first Eclat over item bitsets ``B (m, n_words)``; returns (flat items, lengths, supports, complete).
+def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.ndarray, rows: np.ndarray,
+                 vptr: np.ndarray, vtids: np.ndarray, minsup: int, max_depth: int, max_out: int, mode: int = -1,
+                 deliver_cost: float = 3.0, and_cost: float = 2.0):
+    """Depth-first Eclat over item bitsets ``B (m, n_words)``; returns (flat items, lengths, supports, complete),
+    the items written as ``ids[rank]``.
 
     ``B``'s rows are the frequent items by ascending support (``supp0``); ``indptr``/``rows`` the same data
     as transactions (:func:`nnrules.data.transactions.horizontal_of`). A node ``X = P ∪ {i}`` has the children ``X ∪ {j}``, ``j > i``,
@@ -64,20 +124,20 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
     * **deliver** (sparse data, cost ≈ s·L): walk X's transactions once, counting every later item j in
       them; then, for the frequent j, a second walk writes the children's tid-lists (LCM's occurrence
       deliver);
-    * **probe** (cost s·n_sib): for each sibling j, test X's tids in j's bitset;
+    * **probe** (cost s·n_sib + Σ s_j): for each sibling j, intersect X's tid-list with the sibling's
+      (a merge, stopped once minsup is out of reach), or test X's tids in j's bitset;
     * **AND** (dense data, cost n_sib·n_words): AND X's bitset with j's, popcount.
 
     A child of a node X ∪ {j} has the tid-set T(X) ∩ T(j): always a node's set against a single item's
     bitset, so only the open nodes' sets are kept (tid-lists or bitsets), on stacks shared by all levels
-    (level d+1 after level d), and only when the children can be extended (``max_depth``). With the pair
-    supports ``C`` (:func:`pair_counts`, or a ``(0, 0)`` array) a sibling j is skipped at once when
-    ``{i, j}`` is infrequent (then so is ``X ∪ {j}``), and n_sib counts only the others. Stops with
-    ``complete = False`` once more than ``max_out`` itemsets were found. ``mode`` 0/1/2 forces deliver/probe/AND
+    (level d+1 after level d), and only when the children can be extended (``max_depth``). *Perfect
+    extensions* (a child with the node's support) are not searched: every set of the subtree is emitted with
+    each subset of them (Borgelt's perfect extension pruning). Stops with ``complete = False`` once more than ``max_out`` itemsets were found. ``mode`` 0/1/2 forces deliver/probe/AND
     everywhere (tests); -1 chooses per node by the estimates above, weighted by ``deliver_cost`` and
-    ``and_cost`` relative to one probe (measured on benchmarks/itemsets.py's data: a delivered occurrence
-    costs ~30 probes once the pair table prunes siblings, a word AND ~2). Without item bitsets (``B`` with no
+    ``and_cost`` relative to one probe (measured on the FIMI files of benchmarks/itemsets.py: a delivered
+    occurrence costs ~3 merge steps, a word AND ~2). Without item bitsets (``B`` with no
     rows: sparse data, where they would cost more memory than the data) the items' tid-lists ``vtids``
-    (item j at ``vptr[j]:vptr[j+1]``) start the search and every node delivers.
+    (item j at ``vptr[j]:vptr[j+1]``) start the search and nodes deliver or probe.
     Time O(Σ_nodes min(s·L, s·n_sib, n_sib·n_words)); memory O(Σ open nodes' tid-sets).
     """
     m = supp0.shape[0]
@@ -85,18 +145,22 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
     n = indptr.shape[0] - 1
     L = rows.shape[0] / max(n, 1)
     dense = B.shape[0] == m
-    if not dense:
-        mode = 0
+    if not dense and mode == 2:
+        mode = 1
     cap = max(16, 2 * m)
     citem = np.empty(cap, dtype=np.int64)
     csupp = np.empty(cap, dtype=np.int64)
     ckind = np.empty(cap, dtype=np.int8)  # 0: bitset in A64, 1: tid-list in A32, 2: row of B
     coff = np.empty(cap, dtype=np.int64)
     A64 = np.empty(max(16, 4 * nw), dtype=np.uint64)
-    A32 = np.empty(max(1024, vtids.shape[0]), dtype=np.int32)
-    A32[: vtids.shape[0]] = vtids
+    A32 = np.empty(1024 if dense else max(1024, vtids.shape[0]), dtype=np.int32)
+    if not dense:
+        A32[: vtids.shape[0]] = vtids
     cnt_of = np.zeros(m, dtype=np.int64)  # deliver: counts of the later items, zero between nodes
-    fill = np.zeros(m, dtype=np.int64)
+    bstart = np.zeros(m + 1, dtype=np.int64)  # deliver: item j's occurrences in BK[bstart[j]:], ≤ supp0[j]
+    for j in range(m):
+        bstart[j + 1] = bstart[j] + supp0[j]
+    BK = np.empty(bstart[m], dtype=np.int32)
     touched = np.empty(m, dtype=np.int64)
     cstart = np.zeros(max_depth + 1, dtype=np.int64)
     ncand = np.zeros(max_depth + 1, dtype=np.int64)
@@ -104,19 +168,20 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
     top64 = np.zeros(max_depth + 1, dtype=np.int64)
     top32 = np.zeros(max_depth + 1, dtype=np.int64)
     prefix = np.empty(max_depth, dtype=np.int64)
-    out_items = np.empty(1024, dtype=np.int32)
+    pebuf = np.empty(m, dtype=np.int64)  # perfect extensions of the open nodes, level by level
+    pe_end = np.zeros(max_depth + 1, dtype=np.int64)
+    out_items = np.empty(1024, dtype=ids.dtype)
     out_len = np.empty(256, dtype=np.int32)
     out_supp = np.empty(256, dtype=np.int64)
     n_flat = 0
     n_out = 0
-    use_pairs = C.shape[0] == m
     for i in range(m):
         citem[i] = i
         csupp[i] = supp0[i]
         ckind[i] = 2 if dense else 1
         coff[i] = i if dense else vptr[i]
     ncand[0] = m
-    top32[0] = vtids.shape[0]
+    top32[0] = 0 if dense else vtids.shape[0]
     d = 0
     while d >= 0:
         if pos[d] >= ncand[d]:
@@ -125,21 +190,16 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
         k = cstart[d] + pos[d]
         pos[d] += 1
         prefix[d] = citem[k]
-        if n_out >= max_out:
+        if n_out > max_out:
             return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], False
-        out_items = _grow(out_items, n_flat + d + 1)
-        out_len = _grow(out_len, n_out + 1)
-        out_supp = _grow(out_supp, n_out + 1)
-        for t in range(d + 1):
-            out_items[n_flat + t] = prefix[t]
-        n_flat += d + 1
-        out_len[n_out] = d + 1
-        out_supp[n_out] = csupp[k]
-        n_out += 1
         lo = k + 1
         hi = cstart[d] + ncand[d]
         if d + 1 >= max_depth or lo >= hi:
+            out_items, out_len, out_supp, n_flat, n_out = _emit_combos(
+                out_items, out_len, out_supp, n_flat, n_out, prefix, d + 1, pebuf, pe_end[d], csupp[k], max_depth,
+                max_out, ids)
             continue
+        npe = 0
         store = d + 2 < max_depth  # the children can be extended: keep their tid-sets
         first = hi
         if first + (hi - lo) > citem.shape[0]:
@@ -152,14 +212,14 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
         s = csupp[k]
         i = citem[k]
         nsib = hi - lo
-        if use_pairs:
-            nsib = 0
+        sumsib = 0
+        if dense or d > 0:  # (sparse data at the root: siblings are whole items, deliver)
             for jj in range(lo, hi):
-                nsib += C[i, citem[jj]] >= minsup
+                sumsib += csupp[jj] if ckind[jj] == 1 else s
         extract = 0 if ckind[k] == 1 else nw + s
         c_deliver = deliver_cost * s * L + extract
-        c_probe = s * nsib + extract
-        c_and = and_cost * nsib * nw + (4 * s if ckind[k] == 1 else 0)
+        c_probe = s * nsib + sumsib + extract if (dense or d > 0) else np.inf
+        c_and = and_cost * nsib * nw + (4 * s if ckind[k] == 1 else 0) if dense else np.inf
         if mode == 0:
             c_deliver, c_probe, c_and = 0.0, 1.0, 1.0
         elif mode == 1:
@@ -182,7 +242,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
                         q += 1
                         x ^= low
                 b32 += s
-            if c_deliver <= c_probe:
+            if c_deliver <= c_probe:  # one walk: counts, and each later item's occurrences in its bucket
                 nt = 0
                 for q in range(s):
                     t = A32[tk + q]
@@ -190,55 +250,62 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
                         j = rows[p]
                         if j <= i:
                             break
-                        if cnt_of[j] == 0:
+                        c = cnt_of[j]
+                        if c == 0:
                             touched[nt] = j
                             nt += 1
-                        cnt_of[j] += 1
-                tj = touched[:nt]
-                for u in range(1, nt):  # insertion sort: few items
-                    v = tj[u]
-                    x = u
-                    while x > 0 and tj[x - 1] > v:
-                        tj[x] = tj[x - 1]
-                        x -= 1
-                    tj[x] = v
-                total = 0
+                        if store:
+                            BK[bstart[j] + c] = t
+                        cnt_of[j] = c + 1
+                nf = 0  # the frequent later items, ascending (children keep the item order)
                 for u in range(nt):
-                    j = tj[u]
+                    j = touched[u]
                     if cnt_of[j] >= minsup:
-                        fill[j] = b32 + total
-                        _child(citem, csupp, ckind, coff, first + n_new, j, cnt_of[j], 1, b32 + total)
+                        touched[nf] = j
+                        nf += 1
+                    else:
+                        cnt_of[j] = 0
+                tj = touched[:nf]
+                if nf > 24:
+                    tj.sort()
+                else:
+                    for u in range(1, nf):  # insertion sort: few items
+                        v = tj[u]
+                        x = u
+                        while x > 0 and tj[x - 1] > v:
+                            tj[x] = tj[x - 1]
+                            x -= 1
+                        tj[x] = v
+                for u in range(nf):
+                    j = tj[u]
+                    c = cnt_of[j]
+                    cnt_of[j] = 0
+                    if c == s:
+                        pebuf[pe_end[d] + npe] = j
+                        npe += 1
+                    elif c >= minsup:
+                        _child(citem, csupp, ckind, coff, first + n_new, j, c, 1, b32)
                         n_new += 1
                         if store:
-                            total += cnt_of[j]
-                    else:
-                        fill[j] = -1
-                if store and total > 0:
-                    A32 = _grow(A32, b32 + total)
-                    for q in range(s):
-                        t = A32[tk + q]
-                        for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
-                            j = rows[p]
-                            if j <= i:
-                                break
-                            if fill[j] >= 0:
-                                A32[fill[j]] = t
-                                fill[j] += 1
-                    b32 += total
-                for u in range(nt):
-                    cnt_of[tj[u]] = 0
+                            A32 = _grow(A32, b32 + c)
+                            A32[b32: b32 + c] = BK[bstart[j]: bstart[j] + c]
+                            b32 += c
             else:
                 for jj in range(lo, hi):
                     it = citem[jj]
-                    if use_pairs and C[i, it] < minsup:
-                        continue
                     A32 = _grow(A32, b32 + s)
-                    cnt = np.int64(0)
-                    for q in range(s):
-                        t = A32[tk + q]
-                        A32[b32 + cnt] = t
-                        cnt += np.int64((B[it, t >> 6] >> np.uint64(t & 63)) & np.uint64(1))
-                    if cnt >= minsup:
+                    if ckind[jj] == 1 and (not dense or csupp[jj] <= 4 * s):
+                        cnt = _intersect(A32, tk, s, coff[jj], csupp[jj], b32, minsup)
+                    else:
+                        cnt = np.int64(0)
+                        for q in range(s):
+                            t = A32[tk + q]
+                            A32[b32 + cnt] = t
+                            cnt += np.int64(_holds(B, indptr, rows, t, it))
+                    if cnt == s:
+                        pebuf[pe_end[d] + npe] = it
+                        npe += 1
+                    elif cnt >= minsup:
                         _child(citem, csupp, ckind, coff, first + n_new, it, cnt, 1, b32)
                         n_new += 1
                         if store:
@@ -257,8 +324,6 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
             fromB = ckind[k] == 2
             for jj in range(lo, hi):
                 it = citem[jj]
-                if use_pairs and C[i, it] < minsup:
-                    continue
                 cnt = np.int64(0)
                 if store:
                     A64 = _grow(A64, b64 + nw)
@@ -278,11 +343,17 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
                 else:
                     for w in range(nw):
                         cnt += _popcount64(A64[src + w] & B[it, w])
-                if cnt >= minsup:
+                if cnt == s:
+                    pebuf[pe_end[d] + npe] = it
+                    npe += 1
+                elif cnt >= minsup:
                     _child(citem, csupp, ckind, coff, first + n_new, it, cnt, 0, b64)
                     n_new += 1
                     if store:
                         b64 += nw
+        out_items, out_len, out_supp, n_flat, n_out = _emit_combos(
+            out_items, out_len, out_supp, n_flat, n_out, prefix, d + 1, pebuf, pe_end[d] + npe, s, max_depth, max_out,
+            ids)
         if n_new > 0:
             d += 1
             cstart[d] = first
@@ -290,4 +361,5 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, indptr: np.ndarray, rows: np.
             pos[d] = 0
             top64[d] = b64
             top32[d] = b32
-    return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], True
+            pe_end[d] = pe_end[d - 1] + npe
+    return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], n_out <= max_out

@@ -98,8 +98,6 @@ def _csr_of(X) -> tuple[np.ndarray, np.ndarray, int, int, list | None]:
 BITSET_DENSITY = 1 / 32
 
 _EMPTY_BITS = np.zeros((0, 1), dtype=np.uint64)
-_EMPTY_I64 = np.zeros(1, dtype=np.int64)
-_EMPTY_I32 = np.zeros(0, dtype=np.int32)
 
 
 @dataclass
@@ -113,7 +111,7 @@ class _Search:
     indptr: np.ndarray     # (n+1,) int64: CSR transactions over ranks
     rows: np.ndarray       # (nnz,) int32, ascending per row
     B: np.ndarray          # (m, n_words) uint64 item bitsets, or (0, 1) on sparse data
-    vptr: np.ndarray       # (m+1,) int64 tid-lists (sparse data), or unused
+    vptr: np.ndarray       # (m+1,) int64: the items' tid-lists
     vtids: np.ndarray      # (nnz,) int32
     names: list | None
 
@@ -142,19 +140,14 @@ def _prepare(X, min_support: float) -> _Search:
         rank[order] = np.arange(m)
         indptr, rows = _t.frequent_rows(indptr0, ids0, rank)
     dense = m > 0 and len(rows) >= BITSET_DENSITY * m * n
-    B, vptr, vtids = _EMPTY_BITS, _EMPTY_I64, _EMPTY_I32
+    vptr, vtids = _t.vertical(indptr, rows, m)
+    B = _EMPTY_BITS
     if dense and isinstance(X, BinaryMatrix):
         B = np.ascontiguousarray(X.words[order])
     elif dense:
-        B = _t.bits_from_tidlists(*_t.vertical(indptr, rows, m), n)
-    else:
-        vptr, vtids = _t.vertical(indptr, rows, m)
+        B = _t.bits_from_tidlists(vptr, vtids, n)
     return _Search(n, minsup, order, supp_all[order].astype(np.int64), indptr, rows, B, vptr, vtids, names)
 
-
-#: Eclat counts the supports of all item pairs in one pass over the transactions (an (m, m) int32 table,
-#: used to prune candidates) for up to this many frequent items (256 MB), when that pass is cheap.
-MAX_PAIR_ITEMS = 8192
 
 _SEARCH_MODE = -1  # tests force one way of finding children everywhere: 0 deliver, 1 probe, 2 AND
 
@@ -164,8 +157,8 @@ TARGETS = ("all", "closed", "maximal")
 
 @dataclass(eq=False)
 class Itemsets:
-    """Itemsets as flat arrays: set i holds ``items[offsets[i]:offsets[i+1]]`` (ascending item ids or
-    columns), in ``counts[i]`` of ``n_transactions`` transactions. No Python object per set until asked:
+    """Itemsets as flat arrays: set i holds ``items[offsets[i]:offsets[i+1]]`` (item ids or columns, in the
+    search's order), in ``counts[i]`` of ``n_transactions`` transactions. No Python object per set until asked:
     :meth:`to_frame` (mlxtend's layout), :meth:`sets`, ``itemsets[i]`` (a frozenset). Memory 8·(2·n_sets +
     total items) bytes. In search order; :meth:`to_frame` orders by length, then items."""
 
@@ -201,7 +194,7 @@ class Itemsets:
         bounds = np.flatnonzero(np.diff(lens[by_len], prepend=-1, append=-2))
         for a, b in zip(bounds[:-1].tolist(), bounds[1:].tolist()):
             idx = by_len[a:b]
-            M = self.items[self.offsets[idx][:, None] + np.arange(lens[idx[0]])]
+            M = np.sort(self.items[self.offsets[idx][:, None] + np.arange(lens[idx[0]])], axis=1)
             out[a:b] = idx[np.lexsort(M.T[::-1])] if M.shape[1] else idx
         return out
 
@@ -264,12 +257,10 @@ def frequent_itemsets(X, min_support: float, target: str = "all", max_len: int |
     if m == 0:
         return Itemsets(np.zeros(0, np.int64), np.zeros(1, np.int64), np.zeros(0, np.int64), S.n, target, S.names)
     depth = min(m, max_len if max_len is not None else m)
-    args = (S.B, S.supp, S.indptr, S.rows, S.vptr, S.vtids)
+    ids = S.ids.astype(np.int32 if S.ids.size == 0 or S.ids.max() < 2 ** 31 else np.int64)
+    args = (S.B, S.supp, ids, S.indptr, S.rows, S.vptr, S.vtids)
     if target == "all":
-        C = np.zeros((0, 0), dtype=np.int32)
-        if depth > 2 and m <= MAX_PAIR_ITEMS:  # pair supports prune candidates at every level
-            C = _k.pair_counts(S.indptr, S.rows, m, 4.0 * len(S.rows) * np.sqrt(m))
-        items, lens, counts, complete = _k.eclat_kernel(*args, C, S.minsup, depth, int(max_itemsets), _SEARCH_MODE)
+        items, lens, counts, complete = _k.eclat_kernel(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE)
     else:
         kernel = _ck.lcm_closed if target == "closed" else _ck.mafia_maximal
         items, lens, counts, complete = kernel(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE)
@@ -280,8 +271,9 @@ def frequent_itemsets(X, min_support: float, target: str = "all", max_len: int |
             "raise min_support or raise max_itemsets"
         raise ValueError(f"more than max_itemsets={max_itemsets:,} {what} itemsets at min_support={min_support} "
                          f"over {m} frequent items: {advice}")
-    flat, offsets = _t.sets_to_ids(items, lens, S.ids)
-    return Itemsets(flat, offsets, counts.astype(np.int64), S.n, target, S.names)
+    offsets = np.zeros(len(lens) + 1, dtype=np.int64)
+    np.cumsum(lens, out=offsets[1:])
+    return Itemsets(items, offsets, counts.astype(np.int64), S.n, target, S.names)
 
 
 def eclat(X, min_support: float, max_len: int | None = None, max_itemsets: int = MAX_ITEMSETS,
