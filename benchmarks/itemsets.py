@@ -60,8 +60,9 @@ def _rss_kib(field):
 def peak_child(lib, name, support, target):
     """In a fresh process: the mining call's peak RSS above the RSS before it, MiB."""
     lists = lists_of(name)
-    ours(lists[:50], 0.5, target)  # load the compiled kernels first
-    pyfim(lists[:50], 0.5, target)
+    tiny = [[0, 1], [1, 2], [0, 2], [0, 1, 2]]
+    ours(tiny, 0.5, target)  # load the compiled kernels first
+    pyfim(tiny, 0.5, target)
     with open("/proc/self/clear_refs", "w") as f:
         f.write("5")  # reset the high-water mark to the current RSS
     before = _rss_kib("VmRSS:")

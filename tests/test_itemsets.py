@@ -218,7 +218,7 @@ def test_closed_and_maximal_against_brute_force(seed, layout, monkeypatch):
     minsup = 6 + seed
     want = brute_force(X, minsup)
     monkeypatch.setattr(I, "BITSET_DENSITY", 0.0 if layout == "bitsets" else 2.0)
-    for mode in (-1, 0, 2):
+    for mode in (-1, 0, 1, 2):
         monkeypatch.setattr(I, "_SEARCH_MODE", mode)
         for target in ("all", "closed", "maximal"):
             got = counts(eclat(X, minsup / len(X), target=target), len(X))

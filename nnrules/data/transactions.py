@@ -70,22 +70,58 @@ class Transactions:
 
 
 def read_fimi(path: str | os.PathLike) -> Transactions:
-    """A FIMI ``.dat`` file (one transaction a line, item ids separated by blanks; ``.gz`` read as gzip) as
-    :class:`Transactions`. Blank lines are empty transactions; a token that is not a non-negative integer raises a ``ValueError``
-    naming its line."""
-    out: list[list[int]] = []
+    """A FIMI ``.dat`` file (one transaction a line, non-negative integer item ids separated by blanks;
+    ``.gz`` read as gzip) as :class:`Transactions`. Blank lines are empty transactions; anything else than
+    digits and blanks raises a ``ValueError`` naming the line. Parsed in one pass over the bytes (numba):
+    retail's 4 MB in milliseconds."""
     opener = gzip.open if os.fspath(path).endswith(".gz") else open
-    with opener(path, "rt", encoding="ascii", errors="strict") as f:
-        for no, line in enumerate(f, 1):
-            try:
-                row = [int(x) for x in line.split()]
-            except ValueError:
-                raise ValueError(f"{os.fspath(path)!r} line {no}: item ids must be integers, got "
-                                 f"{line.strip()[:60]!r}") from None
-            if row and min(row) < 0:
-                raise ValueError(f"{os.fspath(path)!r} line {no}: item ids must be ≥ 0, got {min(row)}")
-            out.append(row)
-    return Transactions.from_lists(out)
+    with opener(path, "rb") as f:
+        data = np.frombuffer(f.read(), dtype=np.uint8)
+    indptr, ids, bad = _parse_fimi(data)
+    if bad >= 0:
+        line = int(np.count_nonzero(data[:bad] == 10)) + 1
+        start = int(np.flatnonzero(data[:bad] == 10)[-1]) + 1 if line > 1 else 0
+        text = bytes(data[start:start + 60]).split(b"\n")[0].decode("latin-1")
+        raise ValueError(f"{os.fspath(path)!r} line {line}: item ids must be non-negative integers separated by "
+                         f"blanks, got {text!r}")
+    return Transactions(indptr, ids)
+
+
+@numba.njit(cache=True)
+def _parse_fimi(data):
+    """Bytes of a FIMI file -> (indptr, ids, position of the first bad byte or -1)."""
+    n_lines = 1
+    for b in data:
+        n_lines += b == 10
+    indptr = np.zeros(n_lines + 1, dtype=np.int64)
+    ids = np.empty(data.shape[0] // 2 + 1, dtype=np.int64)
+    k = 0
+    t = 0
+    val = 0
+    in_num = False
+    for p in range(data.shape[0]):
+        b = data[p]
+        if 48 <= b <= 57:
+            val = val * 10 + (b - 48)
+            in_num = True
+            continue
+        if in_num:
+            ids[k] = val
+            k += 1
+            val = 0
+            in_num = False
+        if b == 10:
+            t += 1
+            indptr[t] = k
+        elif b != 32 and b != 9 and b != 13:
+            return indptr, ids[:0], p
+    if in_num:
+        ids[k] = val
+        k += 1
+    if data.shape[0] and data[data.shape[0] - 1] != 10:
+        t += 1
+    indptr[t] = k
+    return indptr[: t + 1].copy(), ids[:k].copy(), -1
 
 
 def csr_from_transactions(transactions: Sequence[Iterable[int]], name: str = "transactions"

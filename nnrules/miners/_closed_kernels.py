@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from ..data.bits import _popcount64
-from ._eclat_kernels import _grow, _holds
+from ._eclat_kernels import _grow, _holds, _marked
 
 
 @numba.njit(cache=True, inline="always")
@@ -89,7 +89,7 @@ def _emit(out_items, out_len, out_supp, n_flat, n_out, buf, k, supp, ids):
 
 @numba.njit(cache=True)
 def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: int, max_out: int, mode: int = -1,
-               deliver_cost: float = 3.0, and_cost: float = 1.0):
+               deliver_cost: float = 10.0, and_cost: float = 1.0):
     """Closed itemsets of at most ``max_len`` items by LCM's prefix-preserving closure extension (Uno et al.,
     FIMI'04): returns (flat items, lengths, supports, complete).
 
@@ -104,8 +104,8 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
     nw = B.shape[1]
     n = indptr.shape[0] - 1
     dense = B.shape[0] == m  # without item bitsets (sparse data): tid-lists and occurrence deliver only
-    if not dense:
-        mode = 0
+    if not dense and mode == 2:
+        mode = -1
     L = rows.shape[0] / max(n, 1)
     cap = max(16, 2 * m)
     citem = np.empty(cap, dtype=np.int64)
@@ -117,6 +117,7 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
     cnt = np.zeros(m, dtype=np.int64)
     touched = np.empty(m, dtype=np.int64)
     bstart, BK = _buckets(supp0)
+    mark = np.zeros(n, dtype=np.uint8)
     inq = np.zeros(m, dtype=np.bool_)
     qbuf = np.empty(m + 1, dtype=np.int64)
     depth = m + 2
@@ -180,7 +181,16 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
         extract = 0 if kind == 1 else nw + s
         c_deliver = deliver_cost * s * L * (m - e) / m + extract
         c_and = and_cost * (m - e) * nw + (4 * s if kind == 1 else 0)
-        deliver = c_deliver <= c_and if mode < 0 else mode == 0
+        deliver = True if not dense else (c_deliver <= c_and if mode < 0 else mode != 2)
+        c_merge = 0.0  # the siblings above e: intersect tid-lists instead of walking transactions
+        if d > 0 and deliver and mode != 0:
+            for jj in range(cstart[d], first):
+                if citem[jj] > e and ckind[jj] == 1:
+                    c_merge += csupp[jj]
+                elif citem[jj] > e:
+                    c_merge = np.inf
+        c_merge += 2 * s
+        merge = d > 0 and deliver and (mode == 1 or (mode < 0 and c_merge < c_deliver)) and c_merge < np.inf
         nadd = 0
         n_new = 0
         q0 = qend[d]
@@ -210,7 +220,33 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
                     break
             nt = 0
             grow = ok and q0 + 1 < max_len  # children possible: keep each item's occurrences in its bucket
-            if ok:
+            if ok and merge:
+                qbuf[q0] = e
+                nadd = 1
+                for q in range(s):
+                    mark[A32[tk + q]] = 1
+                for jj in range(cstart[d], first):
+                    j = citem[jj]
+                    if j <= e or inq[j]:
+                        continue
+                    A32 = _grow(A32, b32 + csupp[jj])
+                    c = _marked(A32, coff[jj], csupp[jj], b32, mark)
+                    if c == s:
+                        qbuf[q0 + nadd] = j
+                        nadd += 1
+                    elif c >= minsup and grow:
+                        citem[first + n_new] = j
+                        csupp[first + n_new] = c
+                        ckind[first + n_new] = 1
+                        coff[first + n_new] = b32
+                        n_new += 1
+                        b32 += c
+                for q in range(s):
+                    mark[A32[tk + q]] = 0
+                ok = q0 + nadd <= max_len
+                if q0 + nadd >= max_len:
+                    n_new = 0
+            elif ok:
                 for q in range(s):  # the counts of the items above e (rows ascending: read from the end)
                     t = A32[tk + q]
                     for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
@@ -232,7 +268,7 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
                         qbuf[q0 + nadd] = j
                         nadd += 1
                 ok = q0 + nadd <= max_len
-            if ok and q0 + nadd < max_len:
+            if ok and not merge and q0 + nadd < max_len:
                 for u in range(nt):
                     j = touched[u]
                     c = cnt[j]

@@ -41,27 +41,15 @@ def _holds(B, indptr, rows, t, j) -> bool:
     return lo < indptr[t + 1] and rows[lo] == j
 
 
-@numba.njit(cache=True)
-def _intersect(A32, a: int, na: int, b: int, nb: int, dst: int, minsup: int) -> int:
-    """Merge two ascending tid-lists ``A32[a:a+na]``, ``A32[b:b+nb]`` into ``A32[dst:]`` (after both);
-    returns the count, stopping early (with a count < minsup) once minsup cannot be reached."""
-    p = 0
-    q = 0
+@numba.njit(cache=True, inline="always")
+def _marked(A32, b: int, nb: int, dst: int, mark) -> int:
+    """The tids of ``A32[b:b+nb]`` set in ``mark`` (a node's tid-list marked in an n-byte array), written
+    to ``A32[dst:]`` (room for nb needed): a branch-free sequential scan, O(nb)."""
     c = 0
-    while p < na and q < nb:
-        if c + min(na - p, nb - q) < minsup:
-            return c
-        x = A32[a + p]
-        y = A32[b + q]
-        if x < y:
-            p += 1
-        elif x > y:
-            q += 1
-        else:
-            A32[dst + c] = x
-            c += 1
-            p += 1
-            q += 1
+    for q in range(nb):
+        t = A32[b + q]
+        A32[dst + c] = t
+        c += mark[t]
     return c
 
 
@@ -124,8 +112,8 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
     * **deliver** (sparse data, cost ≈ s·L): walk X's transactions once, counting every later item j in
       them; then, for the frequent j, a second walk writes the children's tid-lists (LCM's occurrence
       deliver);
-    * **probe** (cost s·n_sib + Σ s_j): for each sibling j, intersect X's tid-list with the sibling's
-      (a merge, stopped once minsup is out of reach), or test X's tids in j's bitset;
+    * **probe** (cost 2s + Σ s_j): mark X's tids in an n-byte array, then scan each sibling's tid-list
+      for marked tids (or test X's tids in j's bitset);
     * **AND** (dense data, cost n_sib·n_words): AND X's bitset with j's, popcount.
 
     A child of a node X ∪ {j} has the tid-set T(X) ∩ T(j): always a node's set against a single item's
@@ -162,6 +150,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
         bstart[j + 1] = bstart[j] + supp0[j]
     BK = np.empty(bstart[m], dtype=np.int32)
     touched = np.empty(m, dtype=np.int64)
+    mark = np.zeros(n, dtype=np.uint8)  # probe: the node's tids
     cstart = np.zeros(max_depth + 1, dtype=np.int64)
     ncand = np.zeros(max_depth + 1, dtype=np.int64)
     pos = np.zeros(max_depth + 1, dtype=np.int64)
@@ -218,7 +207,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                 sumsib += csupp[jj] if ckind[jj] == 1 else s
         extract = 0 if ckind[k] == 1 else nw + s
         c_deliver = deliver_cost * s * L + extract
-        c_probe = s * nsib + sumsib + extract if (dense or d > 0) else np.inf
+        c_probe = 2 * s + sumsib + extract if (dense or d > 0) else np.inf
         c_and = and_cost * nsib * nw + (4 * s if ckind[k] == 1 else 0) if dense else np.inf
         if mode == 0:
             c_deliver, c_probe, c_and = 0.0, 1.0, 1.0
@@ -291,11 +280,13 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                             A32[b32: b32 + c] = BK[bstart[j]: bstart[j] + c]
                             b32 += c
             else:
+                for q in range(s):
+                    mark[A32[tk + q]] = 1
                 for jj in range(lo, hi):
                     it = citem[jj]
-                    A32 = _grow(A32, b32 + s)
+                    A32 = _grow(A32, b32 + max(s, csupp[jj]))
                     if ckind[jj] == 1 and (not dense or csupp[jj] <= 4 * s):
-                        cnt = _intersect(A32, tk, s, coff[jj], csupp[jj], b32, minsup)
+                        cnt = _marked(A32, coff[jj], csupp[jj], b32, mark)
                     else:
                         cnt = np.int64(0)
                         for q in range(s):
@@ -310,6 +301,8 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                         n_new += 1
                         if store:
                             b32 += cnt
+                for q in range(s):
+                    mark[A32[tk + q]] = 0
         else:
             if ckind[k] == 1:  # the node's bitset from its tid-list
                 A64 = _grow(A64, b64 + nw)
