@@ -11,7 +11,7 @@ import itertools
 import numbers
 import os
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Collection, Sequence
 
 import numba
 import numpy as np
@@ -47,7 +47,7 @@ class Transactions:
         self.ids = np.ascontiguousarray(ids, dtype=np.int64)
 
     @classmethod
-    def from_lists(cls, transactions: Sequence[Iterable[int]]) -> "Transactions":
+    def from_lists(cls, transactions: Sequence[Collection[int]]) -> "Transactions":
         """Lists (tuples, sets, arrays) of non-negative integer item ids, one per transaction."""
         return cls(*csr_from_transactions(transactions))
 
@@ -74,6 +74,8 @@ def read_fimi(path: str | os.PathLike) -> Transactions:
     ``.gz`` read as gzip) as :class:`Transactions`. Blank lines are empty transactions; anything else than
     digits and blanks raises a ``ValueError`` naming the line. Parsed in one pass over the bytes (numba):
     retail's 4 MB in milliseconds."""
+    if not os.path.isfile(path):
+        raise ValueError(f"path {os.fspath(path)!r} does not exist or is not a file")
     opener = gzip.open if os.fspath(path).endswith(".gz") else open
     with opener(path, "rb") as f:
         data = np.frombuffer(f.read(), dtype=np.uint8)
@@ -124,7 +126,7 @@ def _parse_fimi(data):
     return indptr[: t + 1].copy(), ids[:k].copy(), -1
 
 
-def csr_from_transactions(transactions: Sequence[Iterable[int]], name: str = "transactions"
+def csr_from_transactions(transactions: Sequence[Collection[int]], name: str = "transactions"
                           ) -> tuple[np.ndarray, np.ndarray]:
     """Lists (or arrays) of non-negative integer item ids -> CSR ``(indptr (n+1,), ids (nnz,)) int64``.
 

@@ -213,6 +213,7 @@ class Itemsets:
                 cols = [M[:, c].tolist() for c in range(M.shape[1])]
                 if use_colnames:
                     names = self.names
+                    assert names is not None
                     cols = [[names[i] for i in col] for col in cols]
                 out.extend(map(frozenset, zip(*cols)) if cols else [frozenset()] * (b - a))
         return out
