@@ -166,30 +166,49 @@ def distinct_counts(indptr, ids, n_ids):
 
 
 @numba.njit(cache=True)
-def frequent_rows(indptr, ids, rank):
-    """Each transaction's items with ``rank[id] ≥ 0`` as ranks, ascending and distinct: CSR ``(indptr, rows
-    int32)``. O(nnz · row length) worst case (rows are sorted by insertion: transactions are short)."""
+def ranked_layout(indptr, ids, order, n_ids):
+    """The items ``order`` (ranked 0..m-1) of CSR transactions over ids, laid out both ways: rows
+    ``(indptr, rows int32)`` with each row's ranks ascending, and tid-lists ``(vptr, tids int32)`` ascending;
+    a duplicate in a row counts once. Counting sorts, O(nnz + n + n_ids)."""
     n = indptr.shape[0] - 1
-    out_ptr = np.zeros(n + 1, dtype=np.int64)
-    rows = np.empty(ids.shape[0], dtype=np.int32)
-    q = 0
+    cptr = np.zeros(n_ids + 1, dtype=np.int64)
+    for p in range(ids.shape[0]):
+        cptr[ids[p] + 1] += 1
+    for i in range(n_ids):
+        cptr[i + 1] += cptr[i]
+    fill = cptr[:n_ids].copy()
+    ctids = np.empty(ids.shape[0], dtype=np.int32)
     for t in range(n):
-        start = q
         for p in range(indptr[t], indptr[t + 1]):
-            r = rank[ids[p]]
-            if r < 0:
-                continue
-            u = q
-            while u > start and rows[u - 1] > r:
-                u -= 1
-            if u > start and rows[u - 1] == r:
-                continue  # a duplicate
-            for v in range(q, u, -1):
-                rows[v] = rows[v - 1]
-            rows[u] = r
-            q += 1
-        out_ptr[t + 1] = q
-    return out_ptr, rows[:q]
+            i = ids[p]
+            ctids[fill[i]] = t
+            fill[i] += 1
+    m = order.shape[0]
+    vptr = np.zeros(m + 1, dtype=np.int64)
+    vtids = np.empty(ids.shape[0], dtype=np.int32)
+    row_ptr = np.zeros(n + 1, dtype=np.int64)
+    w = 0
+    for r in range(m):
+        i = order[r]
+        last = -1
+        for q in range(cptr[i], cptr[i + 1]):
+            t = ctids[q]
+            if t != last:
+                vtids[w] = t
+                w += 1
+                row_ptr[t + 1] += 1
+                last = t
+        vptr[r + 1] = w
+    for t in range(n):
+        row_ptr[t + 1] += row_ptr[t]
+    rows = np.empty(w, dtype=np.int32)
+    pos = row_ptr[:n].copy()
+    for r in range(m):
+        for p in range(vptr[r], vptr[r + 1]):
+            t = vtids[p]
+            rows[pos[t]] = r
+            pos[t] += 1
+    return row_ptr, rows, vptr, vtids[:w].copy()
 
 
 @numba.njit(cache=True)

@@ -89,7 +89,7 @@ def _emit(out_items, out_len, out_supp, n_flat, n_out, buf, k, supp, ids):
 
 @numba.njit(cache=True)
 def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: int, max_out: int, mode: int = -1,
-               deliver_cost: float = 10.0, and_cost: float = 1.0):
+               deliver_cost: float = 20.0, and_cost: float = 1.0):
     """Closed itemsets of at most ``max_len`` items by LCM's prefix-preserving closure extension (Uno et al.,
     FIMI'04): returns (flat items, lengths, supports, complete).
 
@@ -374,8 +374,8 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
     nw = B.shape[1]
     n = indptr.shape[0] - 1
     dense = B.shape[0] == m  # without item bitsets (sparse data): tid-lists and occurrence deliver only
-    if not dense:
-        mode = 0
+    if not dense and mode == 2:
+        mode = -1
     L = rows.shape[0] / max(n, 1)
     cap = max(16, 2 * m)
     citem = np.empty(cap, dtype=np.int64)
@@ -388,6 +388,7 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
     fill = np.zeros(m, dtype=np.int64)
     intail = np.zeros(m, dtype=np.bool_)
     bstart, BK = _buckets(supp0)
+    mark = np.zeros(n, dtype=np.uint8)
     infreq = np.zeros(m, dtype=np.bool_)
     tmp_item = np.empty(m, dtype=np.int64)
     tmp_cnt = np.empty(m, dtype=np.int64)
@@ -456,6 +457,7 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
         nadd = 1
         nf = 0
         deliver = False
+        merged = False
         tk = 0
         src = 0
         jmin = m
@@ -464,7 +466,11 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
             extract = 0 if kind == 1 else nw + s
             c_deliver = deliver_cost * s * L + extract
             c_and = and_cost * ntail * nw + (4 * s if kind == 1 else 0)
-            deliver = c_deliver <= c_and if mode < 0 else mode == 0
+            deliver = True if not dense else (c_deliver <= c_and if mode < 0 else mode != 2)
+            c_merge = 2.0 * s  # the tail's tid-lists intersected with the node's (marked) instead of a walk
+            for jj in range(lo, hi):
+                c_merge += csupp[jj] if ckind[jj] == 1 else np.inf
+            merged = d > 0 and deliver and c_merge < np.inf and (mode == 1 or (mode < 0 and c_merge < c_deliver))
             if deliver:
                 if kind == 1:
                     tk = coff[k]
@@ -474,8 +480,28 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
                     tk = b32
                     b32 += s
                 for jj in range(lo, hi):
-                    intail[citem[jj]] = True
                     jmin = min(jmin, citem[jj])
+            if merged:
+                for q in range(s):
+                    mark[A32[tk + q]] = 1
+                for jj in range(lo, hi):
+                    j = citem[jj]
+                    A32 = _grow(A32, b32 + csupp[jj])
+                    c = _marked(A32, coff[jj], csupp[jj], b32, mark)
+                    if c == s:
+                        hbuf[h0 + nadd] = j
+                        nadd += 1
+                    elif c >= minsup:
+                        tmp_item[nf] = j
+                        tmp_cnt[nf] = c
+                        tmp_off[nf] = b32
+                        nf += 1
+                        b32 += c
+                for q in range(s):
+                    mark[A32[tk + q]] = 0
+            elif deliver:
+                for jj in range(lo, hi):
+                    intail[citem[jj]] = True
                 for q in range(s):
                     t = A32[tk + q]
                     for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
@@ -620,7 +646,7 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
                         ckind = _grow(ckind, citem.shape[0])
                         coff = _grow(coff, citem.shape[0])
                     order = np.argsort(tmp_cnt[:nf], kind="mergesort")
-                    if deliver:  # the children's tid-lists, from the buckets the count walk filled
+                    if deliver and not merged:  # the children's tid-lists, from the buckets the walk filled
                         for v in order:
                             j = tmp_item[v]
                             c = tmp_cnt[v]
@@ -633,7 +659,10 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
                         j = tmp_item[v]
                         citem[first + u] = j
                         csupp[first + u] = tmp_cnt[v]
-                        if deliver:
+                        if merged:
+                            ckind[first + u] = 1
+                            coff[first + u] = tmp_off[v]
+                        elif deliver:
                             ckind[first + u] = 1
                             coff[first + u] = fill[j] - tmp_cnt[v]
                         else:

@@ -135,12 +135,10 @@ def _prepare(X, min_support: float) -> _Search:
     m = len(order)
     if isinstance(X, BinaryMatrix):
         indptr, rows = _t.horizontal_of(X.words, order, n)
+        vptr, vtids = _t.vertical(indptr, rows, m)
     else:
-        rank = np.full(len(supp_all), -1, dtype=np.int64)
-        rank[order] = np.arange(m)
-        indptr, rows = _t.frequent_rows(indptr0, ids0, rank)
+        indptr, rows, vptr, vtids = _t.ranked_layout(indptr0, ids0, order, len(supp_all))
     dense = m > 0 and len(rows) >= BITSET_DENSITY * m * n
-    vptr, vtids = _t.vertical(indptr, rows, m)
     B = _EMPTY_BITS
     if dense and isinstance(X, BinaryMatrix):
         B = np.ascontiguousarray(X.words[order])
