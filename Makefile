@@ -11,9 +11,6 @@ PORT ?= 8866
 DATA ?= notebooks/data
 MAX_KERNELS ?= 8
 IDLE_TIMEOUT ?= 900
-VOILA_OPTS = --VoilaConfiguration.multi_kernel_manager_class=nnrules.widgets.server.CappedKernelManager \
-	--CappedKernelManager.max_kernels=$(MAX_KERNELS) --MappingKernelManager.cull_idle_timeout=$(IDLE_TIMEOUT) \
-	--MappingKernelManager.cull_interval=60
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -26,9 +23,7 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 app: $(STAMP)
-	@echo "nnrules explorer: starting Voila; open the http://127.0.0.1:... address it prints (Ctrl-C stops it)"
-	NNRULES_DATA="$(abspath $(DATA))" $(VENV)/bin/voila --no-browser --Voila.ip=127.0.0.1 --port=$(PORT) \
-	  $(VOILA_OPTS) notebooks/explorer.ipynb
+	$(VENV)/bin/nnrules app --data "$(DATA)" --port $(PORT) --max-kernels $(MAX_KERNELS) --idle-timeout $(IDLE_TIMEOUT)
 
 demo: $(STAMP)
 	$(PY) -m nnrules demo

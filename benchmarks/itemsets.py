@@ -4,15 +4,18 @@ Data (not generated): chess (dense), retail and T10I4D100K (sparse), read as the
 ``tests/data/fimi/*.dat.gz`` (copies of the FIMI repository's files). Per data set, support and target
 (all / closed / maximal):
 
-* nnrules from the file's natural form: the same lists of item ids pyfim gets, turned into
-  ``Transactions`` inside the timed call, mined to flat arrays (``frequent_itemsets``); and from a
-  pre-packed ``BinaryMatrix`` (packing not timed);
+* nnrules from the file's natural form, the ``Transactions`` that ``read_fimi`` returns ("file");
+  from the same Python lists of item ids pyfim gets, turned into ``Transactions`` inside the timed call
+  ("lists": ~17 ns per item in ``np.fromiter``, which decides the millisecond rows); and from a pre-packed
+  ``BinaryMatrix`` (packing not timed) — each mined to flat arrays (``frequent_itemsets``);
+  reading the file is timed for neither library;
 * pyfim ``eclat`` and ``fpgrowth`` on the lists (``report="a"``: itemsets as tuples with counts);
 * "= pyfim": nnrules' sets and counts equal pyfim eclat's (checked on every row);
 * peak memory: the mining call's peak resident memory above the process's before it (``VmHWM`` after
   ``clear_refs``), each in a fresh process, for nnrules from the lists and pyfim eclat.
 
-Times are the best of 3 in one process; ratios below 1 mean nnrules is faster. ``--generators`` adds the
+Times are the best of 5 in one process, the five calls of a row taken in turns (a slow spell of a shared
+machine falls on all of them); ratios below 1 mean nnrules is faster. ``--generators`` adds the
 older table on the project's generated data (retail-like, dense, patch-like) with mlxtend's fpgrowth.
 
 Run: .venv/bin/python benchmarks/itemsets.py [--quick] [--no-memory] [--generators]
@@ -24,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from _timing import best_of
+from _timing import best_interleaved, best_of
 from nnrules import BinaryMatrix, Transactions, frequent_itemsets, read_fimi
 from nnrules.miners.itemsets import min_count
 
@@ -85,29 +88,33 @@ def fimi_table(quick, memory):
     frequent_itemsets(np.eye(3, dtype=bool), 0.5)
     rows = []
     for name, supports in (QUICK if quick else SUPPORTS).items():
-        lists = lists_of(name)
-        packed = BinaryMatrix.from_transactions(lists)
+        tr = read_fimi(DATA / f"{name}.dat.gz")
+        lists = tr.to_lists()
+        packed = BinaryMatrix.from_transactions(tr)
         for s in supports:
             for target in TARGETS:
                 found = ours(lists, s, target)
                 ok = same(found, pyfim(lists, s, target))
-                t_lists = best_of(lambda: ours(lists, s, target))
-                t_packed = best_of(lambda: frequent_itemsets(packed, s, target=target, max_itemsets=10 ** 8))
-                t_eclat = best_of(lambda: pyfim(lists, s, target))
-                t_fp = best_of(lambda: pyfim(lists, s, target, "fpgrowth"))
+                t_file, t_lists, t_packed, t_eclat, t_fp = best_interleaved([
+                    lambda: frequent_itemsets(tr, s, target=target, max_itemsets=10 ** 8),
+                    lambda: ours(lists, s, target),
+                    lambda: frequent_itemsets(packed, s, target=target, max_itemsets=10 ** 8),
+                    lambda: pyfim(lists, s, target), lambda: pyfim(lists, s, target, "fpgrowth")])
                 mem = (peak("nnrules", name, s, target), peak("pyfim", name, s, target)) if memory else (np.nan,) * 2
-                rows.append((name, s, target, len(found), ok, t_lists, t_packed, t_eclat, t_fp, *mem))
+                rows.append((name, s, target, len(found), ok, t_file, t_lists, t_packed, t_eclat, t_fp, *mem))
                 print(".", end="", flush=True)
     print()
-    print(f"{'data':<11} {'support':>7} {'target':>7} {'sets':>9} {'=pyfim':>6} {'lists s':>8} {'packed s':>8} "
-          f"{'eclat s':>8} {'fpgrowth s':>10} {'lists/eclat':>11} {'packed/eclat':>12} {'peak MiB':>8} "
-          f"{'pyfim MiB':>9} {'mem ratio':>9}")
-    for name, s, target, n, ok, a, p, e, f, mo, mf in rows:
-        print(f"{name:<11} {s:>7} {target:>7} {n:>9} {str(ok):>6} {a:>8.3f} {p:>8.3f} {e:>8.3f} {f:>10.3f} "
-              f"{a / e:>11.2f} {p / e:>12.2f} {mo:>8.1f} {mf:>9.1f} {mo / max(mf, 1.0):>9.2f}")
-    print(f"\nall identical to pyfim: {all(r[4] for r in rows)}; slowest ratio to pyfim eclat: from lists "
-          f"{max(r[5] / r[7] for r in rows):.2f}, pre-packed {max(r[6] / r[7] for r in rows):.2f}; "
-          f"largest peak-memory ratio (MiB over max(pyfim, 1 MiB)): {max(r[9] / max(r[10], 1.0) for r in rows):.2f}")
+    print(f"{'data':<11} {'support':>7} {'target':>7} {'sets':>9} {'=pyfim':>6} {'file s':>7} {'lists s':>7} "
+          f"{'packed s':>8} {'eclat s':>7} {'fpgrowth s':>10} {'file/eclat':>10} {'lists/eclat':>11} "
+          f"{'packed/eclat':>12} {'peak MiB':>8} {'pyfim MiB':>9} {'mem ratio':>9}")
+    for name, s, target, n, ok, t, a, p, e, f, mo, mf in rows:
+        print(f"{name:<11} {s:>7} {target:>7} {n:>9} {str(ok):>6} {t:>7.3f} {a:>7.3f} {p:>8.3f} {e:>7.3f} "
+              f"{f:>10.3f} {t / e:>10.2f} {a / e:>11.2f} {p / e:>12.2f} {mo:>8.1f} {mf:>9.1f} "
+              f"{mo / max(mf, 1.0):>9.2f}")
+    print(f"\nall identical to pyfim: {all(r[4] for r in rows)}; slowest ratio to pyfim eclat: from the file "
+          f"{max(r[5] / r[8] for r in rows):.2f}, from lists {max(r[6] / r[8] for r in rows):.2f}, pre-packed "
+          f"{max(r[7] / r[8] for r in rows):.2f}; largest peak-memory ratio (from lists; MiB over max(pyfim, "
+          f"1 MiB)): {max(r[10] / max(r[11], 1.0) for r in rows):.2f}")
     pack_times = []
     for name in SUPPORTS:
         lists = lists_of(name)

@@ -1,9 +1,12 @@
-"""Command line: ``python -m nnrules {layers,record,mine,demo,warmup}`` (``--help`` on each)."""
+"""Command line: ``nnrules {app,layers,record,mine,demo,zoo-weights,warmup}`` (``--help`` on each)."""
 from __future__ import annotations
 
 import argparse
+import importlib.util
+import os
 import sys
 import time
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -128,6 +131,49 @@ def cmd_zoo_weights(args) -> int:
     return 0 if same else 1
 
 
+def served_dir() -> Path:
+    """The folder of files Voila serves, shipped inside the package: ``explorer.ipynb`` and ``voila.json``."""
+    spec = importlib.util.find_spec("nnrules.widgets")  # imports nnrules only, not the widgets
+    assert spec is not None and spec.submodule_search_locations
+    return Path(list(spec.submodule_search_locations)[0]) / "served"
+
+
+def app_command(data: str, port: int = 8866, max_kernels: int = 8, idle_timeout: int = 900,
+                ip: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
+    """The Voila command line and environment ``nnrules app`` runs: the shipped explorer notebook, its
+    ``voila.json`` (progressive rendering, uploads up to 1 GiB through the websocket), the kernel cap
+    (``CappedKernelManager``), idle culling and the data root (``NNRULES_DATA``, the only folder read)."""
+    root = Path(data).expanduser()
+    if not root.is_dir():
+        raise ValueError(f"--data {data!r} is not a folder: give the folder whose files the app may read "
+                         "(images, weights; uploads are kept there too)")
+    for name, value, low in (("--port", port, 0), ("--max-kernels", max_kernels, 1),
+                             ("--idle-timeout", idle_timeout, 0)):
+        if not low <= value <= (65535 if name == "--port" else 10 ** 9):
+            raise ValueError(f"{name} must be an integer ≥ {low}" + (" and ≤ 65535" if name == "--port" else "")
+                             + f", got {value}")
+    served = served_dir()
+    if importlib.util.find_spec("voila") is None:
+        raise ValueError("Voila is not installed in this environment: pip install voila (or pip install nnrules, "
+                         "which depends on it)")
+    cmd = [sys.executable, "-m", "voila", "--no-browser", f"--Voila.ip={ip}", f"--port={port}",
+           "--VoilaConfiguration.multi_kernel_manager_class=nnrules.widgets.server.CappedKernelManager",
+           f"--CappedKernelManager.max_kernels={max_kernels}",
+           f"--MappingKernelManager.cull_idle_timeout={idle_timeout}", "--MappingKernelManager.cull_interval=60",
+           str(served / "explorer.ipynb")]
+    config_path = os.pathsep.join(p for p in (str(served), os.environ.get("JUPYTER_CONFIG_PATH", "")) if p)
+    env = {**os.environ, "NNRULES_DATA": str(root.resolve()), "JUPYTER_CONFIG_PATH": config_path}
+    return cmd, env
+
+
+def cmd_app(args) -> int:
+    cmd, env = app_command(args.data, args.port, args.max_kernels, args.idle_timeout, args.ip)
+    print(f"nnrules explorer: reading files only under {env['NNRULES_DATA']}; at most {args.max_kernels} pages at "
+          "once. Open the http://… address Voila prints below (Ctrl-C stops it).", flush=True)
+    os.execve(cmd[0], cmd, env)  # this process becomes Voila: Ctrl-C and signals reach it, kernels are its children
+    return 0  # not reached
+
+
 def cmd_warmup(args) -> int:
     from .miners.warmup import warm_up
 
@@ -143,6 +189,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="nnrules", description="Mine rules between groups of neurons.")
     parser.add_argument("--version", action="version", version=f"nnrules {__version__}")
     sub = parser.add_subparsers(dest="cmd", required=True)
+    p = sub.add_parser("app", help="serve the explorer in the browser (Voila), reading files only under --data")
+    p.add_argument("--data", default=".", help="the only folder the app reads files from and keeps uploads in "
+                                               "(default: the current folder)")
+    p.add_argument("--port", type=int, default=8866, help="the port (default: 8866; the next free one if taken)")
+    p.add_argument("--ip", default="127.0.0.1", help="the address to listen on (default: 127.0.0.1, this machine "
+                                                     "only; 0.0.0.0 serves a room)")
+    p.add_argument("--max-kernels", type=int, default=8, help="the most pages served at once, about 1 GB of "
+                                                              "memory each (default: 8)")
+    p.add_argument("--idle-timeout", type=int, default=900, help="seconds after which an idle page's kernel is "
+                                                                 "stopped (default: 900)")
+    p.set_defaults(fn=cmd_app)
     p = sub.add_parser("layers", help="list a model's layers with output shapes")
     _add_model_args(p)
     p.set_defaults(fn=cmd_layers)

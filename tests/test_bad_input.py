@@ -20,7 +20,7 @@ from nnrules.attribution import attribute, exemplars, group_objective, last_conv
 from nnrules.attribution.lrp import Composite, Epsilon, Gamma, PoolRule, ZBox, composite, lrp_context
 from nnrules.attribution import zennit_lrp as zl
 from nnrules.attribution.prototypes import channels_of, gaussian_blur
-from nnrules.cli import main as cli_main
+from nnrules.cli import app_command, main as cli_main
 from nnrules.data.bits import and_count, pack_columns, popcount_rows, tidlists, unpack_columns
 from nnrules.data.synthetic import match_rules, planted_rules
 from nnrules.evaluation import (ablation_ranking, activation_ranking, intervene, model_randomization, pixel_flipping,
@@ -282,6 +282,9 @@ CASES = [
     ("DigitsCNN: width 0", lambda: DigitsCNN(width=0), ValueError, "width"),
     ("main (CLI): model file without data", lambda: _cli("layers", "--model-file", "/nonexistent.pt"), ValueError,
      "--data"),
+    ("app_command (CLI app): no such folder", lambda: app_command("/nonexistent-data"), ValueError, "--data"),
+    ("app_command (CLI app): port past 65535", lambda: app_command(".", port=70000), ValueError, "--port"),
+    ("app_command (CLI app): no kernels", lambda: app_command(".", max_kernels=0), ValueError, "--max-kernels"),
     ("cached_weights (zoo): a path as name", lambda: nnrules.zoo.cached_weights("../x", DigitsCNN(), lambda m: m, False),
      ValueError, "name"),
     ("check_shipped (zoo): a model that ships nothing", lambda: nnrules.zoo.check_shipped("digits-cnn"), ValueError,

@@ -63,13 +63,14 @@ def _server(name: str, cmd: list[str], log_path: Path, url_pattern: str, **popen
     assert proc.poll() is not None
 
 
-def _serve(log_path: Path, *args: str, env: dict | None = None):
-    """Voila on the explorer notebook (a free loopback port; the repository's ``voila.json`` applies);
-    yields ``(url, process)``."""
-    voila = Path(sys.executable).with_name("voila")
-    yield from _server("Voila", [str(voila), "--no-browser", f"--port={_free_port()}", "--Voila.ip=127.0.0.1", *args,
-                                 str(ROOT / "notebooks" / "explorer.ipynb")],
-                       log_path, r"(http://127\.0\.0\.1:\d+/)", cwd=ROOT, env=env)
+def _serve(log_path: Path, max_kernels: int = 8, idle_timeout: int = 900, env: dict | None = None,
+           data: Path = ROOT / "notebooks" / "data", app: list[str] | None = None, cwd: Path = ROOT):
+    """``nnrules app`` on a free loopback port (the shipped notebook and ``voila.json``, the capped kernel
+    manager, the data root); ``app``: the command that starts it (default: this interpreter's ``-m nnrules``).
+    Yields ``(url, process)``."""
+    cmd = [*(app or [sys.executable, "-m", "nnrules"]), "app", f"--data={data}", f"--port={_free_port()}",
+           f"--max-kernels={max_kernels}", f"--idle-timeout={idle_timeout}"]
+    yield from _server("nnrules app", cmd, log_path, r"(http://127\.0\.0\.1:\d+/)", cwd=cwd, env=env)
 
 
 @pytest.fixture(scope="module")
@@ -358,13 +359,9 @@ def _kernels(proc) -> int:
 
 
 def test_many_visits_leave_at_most_the_cap_of_kernels(tmp_path, browser):
-    """A workshop room: 9 page visits (three times the cap), one after the other, each closed; Voila started
-    as ``make app``
-    starts it (capped kernel manager) keeps at most MAX_KERNELS kernels alive, and every visit gets an app."""
-    serve = _serve(tmp_path / "voila.log",
-                   "--VoilaConfiguration.multi_kernel_manager_class=nnrules.widgets.server.CappedKernelManager",
-                   f"--CappedKernelManager.max_kernels={MAX_KERNELS}",
-                   "--MappingKernelManager.cull_idle_timeout=600", "--MappingKernelManager.cull_interval=60")
+    """A workshop room: 9 page visits (three times the cap), one after the other, each closed; ``nnrules app``
+    (as ``make app`` starts it: capped kernel manager) keeps at most MAX_KERNELS kernels alive, and every visit gets an app."""
+    serve = _serve(tmp_path / "voila.log", max_kernels=MAX_KERNELS, idle_timeout=600)
     url, proc = next(serve)
     try:
         most = 0
@@ -437,3 +434,115 @@ def test_the_app_in_jupyterlab_renders_mines_and_shows_a_detail(lab_url, browser
         assert [e for e in errors if "nnr" in e or "widget" in e.lower()] == []
     finally:
         pg.close()
+
+
+# ------------------------------------------------------------------ what a pip user gets
+def test_the_built_wheel_in_a_fresh_venv_serves_the_explorer_from_an_empty_folder(tmp_path, browser):
+    """``pip install`` of the wheel built from this tree into a new venv, then ``nnrules app`` started in an
+    empty folder: the page draws the app and its zoo model. The wheel must carry the served notebook and its
+    ``voila.json``. The new venv gets nnrules only from the wheel; its dependencies (torch, Voila, … ~6 GB,
+    minutes to install) are borrowed from this environment's site-packages through a ``.pth`` path entry
+    (which runs none of that folder's own ``.pth`` files, so the editable install here stays out of it), and
+    their data files (Voila's page templates) through ``JUPYTER_PATH``."""
+    import sysconfig
+    import zipfile
+
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+                    "-w", str(dist), str(ROOT)], check=True, timeout=300)
+    wheel = next(dist.glob("nnrules-*.whl"))
+    names = set(zipfile.ZipFile(wheel).namelist())
+    assert {"nnrules/widgets/served/explorer.ipynb", "nnrules/widgets/served/voila.json"} <= names, sorted(names)
+    env_dir = tmp_path / "env"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True, timeout=120)
+    py = env_dir / "bin" / "python"
+    site = Path(subprocess.run([str(py), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                               check=True, capture_output=True, text=True).stdout.strip())
+    (site / "borrowed-deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n")
+    subprocess.run([sys.executable, "-m", "pip", "--python", str(py), "install", "--no-deps", "--quiet",
+                    str(wheel)], check=True, timeout=300)
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    where = subprocess.run([str(py), "-c", "import nnrules.widgets, pathlib; print(pathlib.Path("
+                            "nnrules.widgets.__file__).resolve())"], check=True, capture_output=True, text=True,
+                           cwd=empty)  # not the clone: its nnrules/ would come first on sys.path
+    assert Path(where.stdout.strip()).is_relative_to(env_dir.resolve()), where.stdout  # the wheel's copy
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "NNRULES_DATA")}
+    env["JUPYTER_PATH"] = str(Path(sys.prefix) / "share" / "jupyter")  # the borrowed Voila's templates
+    serve = _serve(tmp_path / "app.log", env=env, data=empty, app=[str(env_dir / "bin" / "nnrules")], cwd=empty)
+    url, _ = next(serve)
+    pg = browser.new_page(viewport={"width": 1280, "height": 1400})
+    try:
+        pg.goto(url, timeout=180_000)
+        pg.wait_for_selector(".nnr-app", timeout=180_000)
+        pg.wait_for_selector(".nnr-model-summary", timeout=300_000)
+        _shot(pg, "wheel-app")
+        assert "reading files only under" in (tmp_path / "app.log").read_text()
+        assert not list(empty.iterdir()) or [p.name for p in empty.iterdir()] == [".uploads"]
+    finally:
+        pg.close()
+        serve.close()
+
+
+# ------------------------------------------------------------------ real files through the page
+def test_a_100_mb_upload_and_a_resnet18_through_your_files_mine_with_the_defaults(tmp_path, browser):
+    """Through "Your files" as a researcher: a 100 MB weights file (resnet50's state_dict, 102 MB) uploads
+    from the page (the websocket takes 1 GiB: ``voila.json``; Voila's default, 10 MiB, dropped it without a
+    word); then a torchvision resnet18 (random weights, 2 classes) with a folder of PNGs loads, Mine with the
+    panel's preselected layers draws rules, and choosing one fills the detail without an error part."""
+    import numpy as np
+    import torch
+    import torchvision
+    from PIL import Image
+
+    from nnrules.registry import MINERS
+
+    data = tmp_path / "data"
+    rng = np.random.default_rng(0)
+    for cls in ("Kreis äöü", "square"):
+        (data / "shapes" / cls).mkdir(parents=True)
+        for i in range(8):
+            Image.fromarray(rng.integers(0, 255, (64, 64, 3), dtype=np.uint8)).save(data / "shapes" / cls / f"{i}.png")
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(num_classes=2).state_dict(), data / "resnet18.pt")
+    big = tmp_path / "resnet50.pt"
+    torch.save(torchvision.models.resnet50().state_dict(), big)
+    assert big.stat().st_size > 100e6
+    serve = _serve(tmp_path / "voila.log", data=data)
+    url, _ = next(serve)
+    pg = browser.new_page(viewport={"width": 1500, "height": 1900})
+    errors: list = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        pg.goto(url, timeout=180_000)
+        pg.wait_for_selector(".nnr-model-summary", timeout=300_000)
+        pg.get_by_text("Your files").click()
+        with pg.expect_file_chooser() as chooser:  # ipywidgets' file input is not in the page: the button opens it
+            pg.click(".nnr-upload-weights")
+        chooser.value.set_files(str(big))
+        pg.wait_for_function("document.querySelector('.nnr-model-msg').innerText.includes('uploaded resnet50.pt')",
+                             timeout=240_000)
+        assert pg.input_value(".nnr-model-input input >> nth=0").endswith("resnet50.pt")
+        pg.fill(".nnr-model-input input >> nth=0", "resnet18.pt")
+        pg.fill(".nnr-architecture input", "resnet18")
+        pg.fill(".nnr-model-input input >> nth=1", "shapes/")
+        pg.fill(".nnr-size input", "64")
+        pg.keyboard.press("Tab")
+        pg.click(".nnr-load")
+        pg.wait_for_function("document.querySelector('.nnr-model-summary').innerText.includes('resnet18')",
+                             timeout=180_000)
+        classes = [c.replace("\xa0", " ") for c in  # the select shows spaces as no-break spaces
+                   pg.eval_on_selector(".nnr-classes select", "s => [...s.options].map(o => o.text)")]
+        assert sorted(classes) == ["Kreis äöü", "square"], classes  # folder names kept as class names
+        pg.select_option(".nnr-miner select", label=MINERS["eric"].label)  # ExplaiNN finds none on noise
+        pg.click(".nnr-mine")
+        pg.wait_for_selector(".nnr-sankey .sankey-link", timeout=240_000)
+        pg.locator(".nnr-sankey .sankey-link").first.dispatch_event("click")
+        pg.wait_for_selector(".nnr-heatmap", timeout=120_000)
+        _shot(pg, "resnet18-files")
+        assert "Rule" in pg.locator(".nnr-detail").inner_text()
+        assert pg.locator(".nnr-detail .nnr-error").count() == 0
+        assert errors == []
+    finally:
+        pg.close()
+        serve.close()

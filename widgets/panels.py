@@ -14,6 +14,7 @@ from nnrules.registry import BINARIZERS, MINERS, REDUCTIONS
 
 from . import jobs
 from .jobs import MODEL_LOCK, Background, checker
+from .files import MAX_UPLOAD_BYTES
 from .state import Cancelled, ExplorerState, MiningSettings, UserInputError
 
 __all__ = ["ModelPanel", "MinePanel"]
@@ -54,10 +55,13 @@ class ModelPanel:
         self.size = W.IntText(value=0, description="Resize to", tooltip="0 keeps the images' size")
         # uploads land in this session's temporary folder under the data root and fill the boxes above
         self.upload_weights = W.FileUpload(accept=".pt,.pth", multiple=False, description="Upload weights",
-                                           tooltip="a state_dict saved with torch.save(model.state_dict(), path)")
+                                           tooltip="a state_dict saved with torch.save(model.state_dict(), path), "
+                                                   f"up to {MAX_UPLOAD_BYTES // 2**20} MB")
         self.upload_images = W.FileUpload(accept=".zip", multiple=False, description="Upload images (.zip)",
                                           tooltip="a zip of an image folder: one sub-folder per class",
                                           layout=W.Layout(width="auto"))
+        self.architecture.add_class("nnr-architecture")
+        self.size.add_class("nnr-size")
         self.upload_weights.add_class("nnr-upload-weights")
         self.upload_images.add_class("nnr-upload-images")
         self.upload_weights.observe(lambda c: self._uploaded(c, "weights"), names="value")

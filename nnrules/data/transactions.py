@@ -1,6 +1,6 @@
 """Transactions as CSR arrays: reading FIMI files, and the conversions itemset mining starts from.
 
-A transaction database of n rows over item ids is held as ``indptr (n+1,) int64`` and ``ids (nnz,) int64``
+A transaction database of n rows over item ids is held as ``indptr (n+1,) int64`` and ``ids (nnz,) int32``
 (row t's items at ``ids[indptr[t]:indptr[t+1]]``). Every input the miners take (lists of item ids, scipy
 sparse, bool matrices, bit-packed :class:`~nnrules.BinaryMatrix`) reaches this form in O(nnz + n + items).
 """
@@ -20,12 +20,14 @@ from .bits import _popcount64
 
 __all__ = ["Transactions", "read_fimi"]
 
+_MAX_ID = 2 ** 31 - 1
+
 
 @dataclass(eq=False)
 class Transactions:
     """Transactions over integer item ids, as CSR arrays: row t holds ``ids[indptr[t]:indptr[t+1]]``.
 
-    ``indptr (n+1,) int64``, ``ids (nnz,) int64`` (≥ 0). Memory 8·(n + 1 + nnz) bytes; the miners take it
+    ``indptr (n+1,) int64``, ``ids (nnz,) int32`` (0 ≤ id < 2**31). Memory 8·(n + 1) + 4·nnz bytes; the miners take it
     as it is (:func:`nnrules.frequent_itemsets`, :meth:`nnrules.BinaryMatrix.from_transactions`). Build
     with :meth:`from_lists` or :func:`read_fimi`."""
 
@@ -41,10 +43,11 @@ class Transactions:
                              "Transactions.from_lists(lists of item ids)")
         if indptr[0] != 0 or indptr[-1] != len(ids) or (np.diff(indptr) < 0).any():
             raise ValueError(f"indptr must rise from 0 to len(ids)={len(ids)}, got {indptr[0]}…{indptr[-1]}")
-        if ids.size and ids.min() < 0:
-            raise ValueError(f"item ids must be ≥ 0, got {int(ids.min())}")
+        if ids.size and (ids.min() < 0 or ids.max() > _MAX_ID):
+            bad = int(ids.min()) if ids.min() < 0 else int(ids.max())
+            raise ValueError(f"item ids must be ≥ 0 and < 2**31 (map them to 0..k-1 first), got {bad}")
         self.indptr = np.ascontiguousarray(indptr, dtype=np.int64)
-        self.ids = np.ascontiguousarray(ids, dtype=np.int64)
+        self.ids = np.ascontiguousarray(ids, dtype=np.int32)
 
     @classmethod
     def from_lists(cls, transactions: Sequence[Collection[int]]) -> "Transactions":
@@ -96,7 +99,7 @@ def _parse_fimi(data):
     for b in data:
         n_lines += b == 10
     indptr = np.zeros(n_lines + 1, dtype=np.int64)
-    ids = np.empty(data.shape[0] // 2 + 1, dtype=np.int64)
+    ids = np.empty(data.shape[0] // 2 + 1, dtype=np.int32)
     k = 0
     t = 0
     val = 0
@@ -105,6 +108,8 @@ def _parse_fimi(data):
         b = data[p]
         if 48 <= b <= 57:
             val = val * 10 + (b - 48)
+            if val > 2147483647:  # an id of int32
+                return indptr, ids[:0], p
             in_num = True
             continue
         if in_num:
@@ -128,7 +133,7 @@ def _parse_fimi(data):
 
 def csr_from_transactions(transactions: Sequence[Collection[int]], name: str = "transactions"
                           ) -> tuple[np.ndarray, np.ndarray]:
-    """Lists (or arrays) of non-negative integer item ids -> CSR ``(indptr (n+1,), ids (nnz,)) int64``.
+    """Lists (or arrays) of non-negative integer item ids -> CSR ``(indptr (n+1,) int64, ids (nnz,) int32)``.
 
     Ids are kept as given (duplicates within a row are allowed and count once where it matters)."""
     if isinstance(transactions, (str, bytes)) or not isinstance(transactions, Sequence):
@@ -141,10 +146,14 @@ def csr_from_transactions(transactions: Sequence[Collection[int]], name: str = "
     indptr = np.zeros(len(transactions) + 1, dtype=np.int64)
     np.cumsum(lens, out=indptr[1:])
     try:
-        ids = np.fromiter(itertools.chain.from_iterable(transactions), dtype=np.int64, count=int(indptr[-1]))
+        ids = np.fromiter(itertools.chain.from_iterable(transactions), dtype=np.int32, count=int(indptr[-1]))
     except (TypeError, ValueError, OverflowError):
         bad = next((x for t in transactions for x in t
                     if isinstance(x, bool) or not isinstance(x, numbers.Integral)), None)
+        if bad is None:
+            big = next(x for t in transactions for x in t if not 0 <= x <= _MAX_ID)
+            raise ValueError(f"{name}: item ids must be ≥ 0 and < 2**31 (map them to 0..k-1 first), "
+                             f"got {big}") from None
         raise TypeError(f"{name}: item ids must be integers (map other items to ids first), got {bad!r}") from None
     if ids.size and ids.min() < 0:
         raise ValueError(f"{name}: item ids must be ≥ 0, got {int(ids.min())}")
@@ -166,49 +175,51 @@ def distinct_counts(indptr, ids, n_ids):
 
 
 @numba.njit(cache=True)
-def ranked_layout(indptr, ids, order, n_ids):
-    """The items ``order`` (ranked 0..m-1) of CSR transactions over ids, laid out both ways: rows
+def ranked_layout(indptr, ids, rank, m):
+    """The items with ``rank[id] ≥ 0`` (ranks 0..m-1) of CSR transactions over ids, laid out both ways: rows
     ``(indptr, rows int32)`` with each row's ranks ascending, and tid-lists ``(vptr, tids int32)`` ascending;
-    a duplicate in a row counts once. Counting sorts, O(nnz + n + n_ids)."""
+    a duplicate in a row counts once. Two counting sorts, O(nnz + n + m); memory 4 bytes per frequent
+    occurrence for each layout (infrequent items are never copied)."""
     n = indptr.shape[0] - 1
-    cptr = np.zeros(n_ids + 1, dtype=np.int64)
+    vptr = np.zeros(m + 1, dtype=np.int64)
     for p in range(ids.shape[0]):
-        cptr[ids[p] + 1] += 1
-    for i in range(n_ids):
-        cptr[i + 1] += cptr[i]
-    fill = cptr[:n_ids].copy()
-    ctids = np.empty(ids.shape[0], dtype=np.int32)
+        r = rank[ids[p]]
+        if r >= 0:
+            vptr[r + 1] += 1
+    for r in range(m):
+        vptr[r + 1] += vptr[r]
+    fill = vptr[:m].copy()
+    tids = np.empty(vptr[m], dtype=np.int32)
     for t in range(n):
         for p in range(indptr[t], indptr[t + 1]):
-            i = ids[p]
-            ctids[fill[i]] = t
-            fill[i] += 1
-    m = order.shape[0]
-    vptr = np.zeros(m + 1, dtype=np.int64)
-    vtids = np.empty(ids.shape[0], dtype=np.int32)
+            r = rank[ids[p]]
+            if r >= 0:
+                tids[fill[r]] = t
+                fill[r] += 1
     row_ptr = np.zeros(n + 1, dtype=np.int64)
     w = 0
-    for r in range(m):
-        i = order[r]
+    for r in range(m):  # drop duplicates in place: each tid-list is ascending, a repeat follows its first
         last = -1
-        for q in range(cptr[i], cptr[i + 1]):
-            t = ctids[q]
+        lo = vptr[r]
+        vptr[r] = w
+        for q in range(lo, vptr[r + 1]):
+            t = tids[q]
             if t != last:
-                vtids[w] = t
+                tids[w] = t
                 w += 1
                 row_ptr[t + 1] += 1
                 last = t
-        vptr[r + 1] = w
+    vptr[m] = w
     for t in range(n):
         row_ptr[t + 1] += row_ptr[t]
     rows = np.empty(w, dtype=np.int32)
     pos = row_ptr[:n].copy()
     for r in range(m):
         for p in range(vptr[r], vptr[r + 1]):
-            t = vtids[p]
+            t = tids[p]
             rows[pos[t]] = r
             pos[t] += 1
-    return row_ptr, rows, vptr, vtids[:w].copy()
+    return row_ptr, rows, vptr, tids[:w]
 
 
 @numba.njit(cache=True)

@@ -78,7 +78,7 @@ def _csr_of(X) -> tuple[np.ndarray, np.ndarray, int, int, list | None]:
             raise ValueError(_NOT_BINARY)
         if X.ndim != 2:
             raise ValueError(f"transactions must be 2-D, got shape {X.shape}")
-        return X.indptr.astype(np.int64), X.indices.astype(np.int64), X.shape[0], X.shape[1], names
+        return X.indptr.astype(np.int64), X.indices.astype(np.int32), X.shape[0], X.shape[1], names
     X = np.asarray(X)
     if X.ndim != 2:
         raise ValueError(f"transactions must be a 2-D (n_transactions, n_items) matrix, got shape {X.shape}; "
@@ -90,7 +90,7 @@ def _csr_of(X) -> tuple[np.ndarray, np.ndarray, int, int, list | None]:
     r, c = np.nonzero(X)
     indptr = np.zeros(X.shape[0] + 1, dtype=np.int64)
     np.cumsum(np.bincount(r, minlength=X.shape[0]), out=indptr[1:])
-    return indptr, c.astype(np.int64), X.shape[0], X.shape[1], names
+    return indptr, c.astype(np.int32), X.shape[0], X.shape[1], names
 
 
 #: Item bitsets are built (and ANDed) when the frequent items fill at least this fraction of the matrix;
@@ -137,7 +137,9 @@ def _prepare(X, min_support: float) -> _Search:
         indptr, rows = _t.horizontal_of(X.words, order, n)
         vptr, vtids = _t.vertical(indptr, rows, m)
     else:
-        indptr, rows, vptr, vtids = _t.ranked_layout(indptr0, ids0, order, len(supp_all))
+        rank = np.full(len(supp_all), -1, dtype=np.int64)
+        rank[order] = np.arange(m)
+        indptr, rows, vptr, vtids = _t.ranked_layout(indptr0, ids0, rank, m)
     dense = m > 0 and len(rows) >= BITSET_DENSITY * m * n
     B = _EMPTY_BITS
     if dense and isinstance(X, BinaryMatrix):
