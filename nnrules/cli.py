@@ -142,7 +142,8 @@ def app_command(data: str, port: int = 8866, max_kernels: int = 8, idle_timeout:
                 ip: str = "127.0.0.1") -> tuple[list[str], dict[str, str]]:
     """The Voila command line and environment ``nnrules app`` runs: the shipped explorer notebook, its
     ``voila.json`` (progressive rendering, uploads up to 1 GiB through the websocket), the kernel cap
-    (``CappedKernelManager``), idle culling and the data root (``NNRULES_DATA``, the only folder read)."""
+    (``CappedKernelManager``) with its "room is full" page that retries by itself, idle culling and the data
+    root (``NNRULES_DATA``, the only folder read)."""
     root = Path(data).expanduser()
     if not root.is_dir():
         raise ValueError(f"--data {data!r} is not a folder: give the folder whose files the app may read "
@@ -162,7 +163,10 @@ def app_command(data: str, port: int = 8866, max_kernels: int = 8, idle_timeout:
            f"--MappingKernelManager.cull_idle_timeout={idle_timeout}", "--MappingKernelManager.cull_interval=60",
            str(served / "explorer.ipynb")]
     config_path = os.pathsep.join(p for p in (str(served), os.environ.get("JUPYTER_CONFIG_PATH", "")) if p)
-    env = {**os.environ, "NNRULES_DATA": str(root.resolve()), "JUPYTER_CONFIG_PATH": config_path}
+    # the page a visit gets when the room is full (503.html) overlays Voila's lab template
+    data_path = os.pathsep.join(p for p in (str(served / "jupyter"), os.environ.get("JUPYTER_PATH", "")) if p)
+    env = {**os.environ, "NNRULES_DATA": str(root.resolve()), "JUPYTER_CONFIG_PATH": config_path,
+           "JUPYTER_PATH": data_path}
     return cmd, env
 
 

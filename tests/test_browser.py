@@ -158,6 +158,9 @@ def test_mine_select_and_see_pictures(page):
     assert "Rule" in page.locator(".nnr-detail").inner_text()
     assert _img_loaded(page, ".nnr-prototype") and _img_loaded(page, ".nnr-heatmap")
     assert page.locator(".nnr-heatmap").count() == 4 and page.locator(".nnr-exemplar").count() == 8
+    widths = page.eval_on_selector_all(".nnr-exemplar, .nnr-heatmap", "es => es.map(e => [e.classList.contains("
+                                       "'nnr-exemplar'), Math.round(e.getBoundingClientRect().width)])")
+    assert len({w for ex, w in widths if ex}) == 1 and len({w for ex, w in widths if not ex}) == 1, widths
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "explorer.png"), full_page=True)
     page.locator(".nnr-sankey .sankey-node .node-rect").first.click(force=True)  # a node is a group
@@ -359,13 +362,13 @@ def _kernels(proc) -> int:
 
 
 def test_many_visits_leave_at_most_the_cap_of_kernels(tmp_path, browser):
-    """A workshop room: 9 page visits (three times the cap), one after the other, each closed; ``nnrules app``
+    """A workshop room: 6 page visits (twice the cap), one after the other, each closed; ``nnrules app``
     (as ``make app`` starts it: capped kernel manager) keeps at most MAX_KERNELS kernels alive, and every visit gets an app."""
     serve = _serve(tmp_path / "voila.log", max_kernels=MAX_KERNELS, idle_timeout=600)
     url, proc = next(serve)
     try:
         most = 0
-        for visit in range(3 * MAX_KERNELS):
+        for visit in range(2 * MAX_KERNELS):
             pg = browser.new_page()
             pg.goto(url, timeout=120_000)
             pg.wait_for_selector(".nnr-app", timeout=120_000)
@@ -378,6 +381,30 @@ def test_many_visits_leave_at_most_the_cap_of_kernels(tmp_path, browser):
         assert most <= MAX_KERNELS and 1 <= _kernels(proc) <= MAX_KERNELS, (most, _kernels(proc))
         assert "Kernel cap 3 reached" in (tmp_path / "voila.log").read_text()
     finally:
+        serve.close()
+
+
+def test_a_full_room_gets_a_page_that_retries_by_itself(tmp_path, browser):
+    """With one kernel allowed and one page open, a second visit gets the styled "room is full" page (HTTP
+    503) that counts down and reloads itself; once the first page is closed, the second becomes the app
+    without anyone clicking."""
+    serve = _serve(tmp_path / "voila.log", max_kernels=1)
+    url, _ = next(serve)
+    first, second = browser.new_page(), browser.new_page()
+    try:
+        first.goto(url, timeout=120_000)
+        first.wait_for_selector(".nnr-app", timeout=120_000)
+        response = second.goto(url, timeout=60_000)
+        assert response is not None and response.status == 503
+        second.wait_for_selector(".nnr-room-full", timeout=10_000)
+        text = second.locator(".nnr-room-full").inner_text()
+        assert "the room is full" in text and "as many pages as it may (1)" in text and "tries again" in text
+        assert second.eval_on_selector(".nnr-room-full", "e => getComputedStyle(e).borderRadius") == "8px"
+        _shot(second, "room-full")
+        first.close()
+        second.wait_for_selector(".nnr-app", timeout=120_000)  # the countdown reloaded it
+    finally:
+        second.close()
         serve.close()
 
 
@@ -452,7 +479,8 @@ def test_the_built_wheel_in_a_fresh_venv_serves_the_explorer_from_an_empty_folde
                     "-w", str(dist), str(ROOT)], check=True, timeout=300)
     wheel = next(dist.glob("nnrules-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
-    assert {"nnrules/widgets/served/explorer.ipynb", "nnrules/widgets/served/voila.json"} <= names, sorted(names)
+    assert {"nnrules/widgets/served/explorer.ipynb", "nnrules/widgets/served/voila.json",
+            "nnrules/widgets/served/jupyter/voila/templates/lab/503.html"} <= names, sorted(names)
     env_dir = tmp_path / "env"
     subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(env_dir)], check=True, timeout=120)
     py = env_dir / "bin" / "python"

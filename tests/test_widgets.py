@@ -256,6 +256,11 @@ def test_app_headless_flow(tmp_path):
     assert len(app.detail.heatmaps.children) == 5  # 4 maps and their colour legend
     assert app.detail.legend in app.detail.heatmaps.children[-1].children
     assert "for the target" in app.detail.legend.value and "nnr-legend" in app.detail.legend.value
+    from nnrules.widgets.detail import EXEMPLAR_WIDTH, HEATMAP_WIDTH
+    cards = app.detail.exemplars.children  # one width per kind of picture, whatever the caption's length
+    assert len(cards) == 8 and {c.layout.width for c in cards} == {c.children[0].layout.width for c in cards} \
+        == {EXEMPLAR_WIDTH}
+    assert {c.layout.width for c in app.detail.heatmaps.children[:-1]} == {HEATMAP_WIDTH}
     app.table.cls.value = "7"
     assert all("7" in app.state.rules.iloc[v]["classes"] for _, v in app.table.choose.options)
     assert "rules.csv" in app.table.export.value

@@ -16,6 +16,18 @@ from .state import ExplorerState, UserInputError
 __all__ = ["DetailPanel"]
 
 
+#: Displayed widths of an exemplar and of a heatmap (CSS): the same for every picture of a kind, so that a
+#: misclassified exemplar (a longer caption) is not drawn larger than the others.
+EXEMPLAR_WIDTH = "112px"
+HEATMAP_WIDTH = "160px"
+
+
+def _caption(text: str, width: str) -> W.HTML:
+    """A caption that wraps within ``width``."""
+    return W.HTML(f"<div class='nnr-caption' style='font-size:11px;line-height:1.25;overflow-wrap:anywhere;"
+                  f"white-space:normal'>{html.escape(text)}</div>", layout=W.Layout(width=width))
+
+
 def _legend() -> W.HTML:
     """The heatmaps' colour legend (the library's colour map, as a PNG strip) in words."""
     png = base64.b64encode(to_png(colorbar(160, 10))).decode()
@@ -95,7 +107,9 @@ class DetailPanel:
         else:
             proto.append(W.HTML(html.escape(d.errors.get("prototype", "no prototype"))))
         self.prototype.children = proto
-        self.exemplars.children = [W.VBox([image(png, "nnr-exemplar"), W.Label(lbl)])
+        # every picture at one width whatever its caption (a long caption wraps under it, never widens it)
+        self.exemplars.children = [W.VBox([image(png, "nnr-exemplar", EXEMPLAR_WIDTH), _caption(lbl, EXEMPLAR_WIDTH)],
+                                          layout=W.Layout(width=EXEMPLAR_WIDTH, margin="0 6px 4px 0"))
                                    for png, lbl in zip(d.exemplars, d.exemplar_labels)]
         self._syncing = True
         self.choose.options = [(lbl, i) for i, lbl in enumerate(d.exemplar_labels)]
@@ -103,9 +117,10 @@ class DetailPanel:
         self._syncing = False
         cells = []
         for key in sorted(k for k in {**d.heatmaps, **d.errors} if k != "prototype"):  # Grad-CAM, then LRP
-            body = (image(d.heatmaps[key], "nnr-heatmap") if key in d.heatmaps
-                    else W.HTML(f"<small>{html.escape(d.errors[key])}</small>", layout=W.Layout(width="160px")))
-            cells.append(W.VBox([W.Label(key), body]))
+            body = (image(d.heatmaps[key], "nnr-heatmap", HEATMAP_WIDTH) if key in d.heatmaps
+                    else W.HTML(f"<small>{html.escape(d.errors[key])}</small>", layout=W.Layout(width=HEATMAP_WIDTH)))
+            cells.append(W.VBox([_caption(key, HEATMAP_WIDTH), body],
+                                layout=W.Layout(width=HEATMAP_WIDTH, margin="0 6px 0 0")))
         if cells:
             cells.append(W.VBox([W.Label("colour scale"), self.legend], layout=W.Layout(margin="0 0 0 8px")))
         self.heatmaps.children = cells

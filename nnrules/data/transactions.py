@@ -27,9 +27,9 @@ _MAX_ID = 2 ** 31 - 1
 class Transactions:
     """Transactions over integer item ids, as CSR arrays: row t holds ``ids[indptr[t]:indptr[t+1]]``.
 
-    ``indptr (n+1,) int64``, ``ids (nnz,) int32`` (0 ≤ id < 2**31). Memory 8·(n + 1) + 4·nnz bytes; the miners take it
-    as it is (:func:`nnrules.frequent_itemsets`, :meth:`nnrules.BinaryMatrix.from_transactions`). Build
-    with :meth:`from_lists` or :func:`read_fimi`."""
+    ``indptr (n+1,) int64``, ``ids (nnz,) int32`` (0 ≤ id < 2**31). Memory 8·(n + 1) + 4·nnz bytes; the
+    miners take it as it is (:func:`nnrules.frequent_itemsets`, :meth:`nnrules.BinaryMatrix.from_transactions`).
+    Build with :meth:`from_lists` or :func:`read_fimi`."""
 
     indptr: np.ndarray
     ids: np.ndarray
@@ -210,34 +210,50 @@ def ranked_layout(indptr, ids, rank, m):
                 row_ptr[t + 1] += 1
                 last = t
     vptr[m] = w
-    for t in range(n):
-        row_ptr[t + 1] += row_ptr[t]
-    rows = np.empty(w, dtype=np.int32)
-    pos = row_ptr[:n].copy()
-    for r in range(m):
-        for p in range(vptr[r], vptr[r + 1]):
-            t = tids[p]
-            rows[pos[t]] = r
-            pos[t] += 1
+    row_ptr, rows = _rows_of(vptr, tids, n, row_ptr)
     return row_ptr, rows, vptr, tids[:w]
 
 
 @numba.njit(cache=True)
-def vertical(indptr, rows, m):
-    """CSR transactions over ``m`` items -> each item's tid-list, ascending: ``(vptr (m+1,), tids int32)``."""
+def _rows_of(vptr, tids, n, row_ptr):
+    """Tid-lists (item r's at ``tids[vptr[r]:vptr[r+1]]``) -> CSR rows ``(indptr, rows int32)``, each row's
+    items ascending; ``row_ptr`` holds each row's length at ``[t + 1]`` (turned into the offsets)."""
+    for t in range(n):
+        row_ptr[t + 1] += row_ptr[t]
+    rows = np.empty(row_ptr[n], dtype=np.int32)
+    pos = row_ptr[:n].copy()
+    for r in range(vptr.shape[0] - 1):
+        for p in range(vptr[r], vptr[r + 1]):
+            t = tids[p]
+            rows[pos[t]] = r
+            pos[t] += 1
+    return row_ptr, rows
+
+
+@numba.njit(cache=True)
+def bits_layout(words, order, supp, n):
+    """Item bitsets ``words`` restricted to the items ``order`` (ranked 0..m-1, ``supp`` their supports) ->
+    rows ``(indptr, rows int32)`` and tid-lists ``(vptr, tids int32)`` as :func:`ranked_layout` gives them.
+    One scan of the m bitsets, then one pass over the occurrences: O(m·n_words + nnz)."""
+    m = order.shape[0]
     vptr = np.zeros(m + 1, dtype=np.int64)
-    for p in range(rows.shape[0]):
-        vptr[rows[p] + 1] += 1
-    for j in range(m):
-        vptr[j + 1] += vptr[j]
-    fill = vptr[:m].copy()
-    tids = np.empty(rows.shape[0], dtype=np.int32)
-    for t in range(indptr.shape[0] - 1):
-        for p in range(indptr[t], indptr[t + 1]):
-            j = rows[p]
-            tids[fill[j]] = t
-            fill[j] += 1
-    return vptr, tids
+    for r in range(m):
+        vptr[r + 1] = vptr[r] + supp[r]
+    tids = np.empty(vptr[m], dtype=np.int32)
+    row_ptr = np.zeros(n + 1, dtype=np.int64)
+    q = 0
+    for r in range(m):
+        for w in range(words.shape[1]):
+            x = words[order[r], w]
+            while x != 0:
+                low = x & (~x + np.uint64(1))
+                t = w * 64 + _popcount64(low - np.uint64(1))
+                tids[q] = t
+                row_ptr[t + 1] += 1
+                q += 1
+                x ^= low
+    row_ptr, rows = _rows_of(vptr, tids, n, row_ptr)
+    return row_ptr, rows, vptr, tids
 
 
 @numba.njit(cache=True)
@@ -250,33 +266,3 @@ def bits_from_tidlists(vptr, tids, n):
             t = tids[p]
             out[j, t >> 6] |= np.uint64(1) << np.uint64(t & 63)
     return out
-
-
-@numba.njit(cache=True)
-def horizontal_of(words, order, n):
-    """Item bitsets ``words`` restricted to the items ``order`` (renumbered 0..len-1) -> CSR transactions
-    ``(indptr, rows int32)``, rows ascending. O(len(order)·n_words + nnz)."""
-    m = order.shape[0]
-    nw = words.shape[1]
-    indptr = np.zeros(n + 1, dtype=np.int64)
-    for i in range(m):
-        for w in range(nw):
-            x = words[order[i], w]
-            while x != 0:
-                low = x & (~x + np.uint64(1))
-                indptr[w * 64 + _popcount64(low - np.uint64(1)) + 1] += 1
-                x ^= low
-    for t in range(n):
-        indptr[t + 1] += indptr[t]
-    rows = np.empty(indptr[n], dtype=np.int32)
-    fill = indptr[:n].copy()
-    for i in range(m):
-        for w in range(nw):
-            x = words[order[i], w]
-            while x != 0:
-                low = x & (~x + np.uint64(1))
-                t = w * 64 + _popcount64(low - np.uint64(1))
-                rows[fill[t]] = i
-                fill[t] += 1
-                x ^= low
-    return indptr, rows

@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from ..data.bits import _popcount64
-from ._eclat_kernels import _grow, _holds, _marked
+from ._eclat_kernels import _and_count, _deliver, _grow, _holds, _marked
 
 
 @numba.njit(cache=True, inline="always")
@@ -75,6 +75,29 @@ def root_tidlists(m, vptr, vtids, n_extra):
 
 
 @numba.njit(cache=True)
+def _setup(B, supp0, indptr, rows, vptr, vtids, mode):
+    """What both searches start from: sizes, whether item bitsets exist (else AND is off), the mean row
+    length L, the candidate stack (item, support, kind: 0 bitset / 1 tid-list, offset), the bitset and
+    tid-list arenas (the root's tid-lists first) and the count array."""
+    m = supp0.shape[0]
+    nw = B.shape[1]
+    n = indptr.shape[0] - 1
+    dense = B.shape[0] == m  # without item bitsets (sparse data): tid-lists and occurrence deliver only
+    if not dense and mode == 2:
+        mode = -1
+    L = rows.shape[0] / max(n, 1)
+    cap = max(16, 2 * m)
+    citem = np.empty(cap, dtype=np.int64)
+    csupp = np.empty(cap, dtype=np.int64)
+    ckind = np.empty(cap, dtype=np.int8)
+    coff = np.empty(cap, dtype=np.int64)
+    A64 = np.empty(max(16, 4 * nw), dtype=np.uint64)
+    A32 = root_tidlists(m, vptr, vtids, 0)
+    cnt = np.zeros(m, dtype=np.int64)
+    return m, nw, n, dense, mode, L, citem, csupp, ckind, coff, A64, A32, cnt
+
+
+@numba.njit(cache=True)
 def _emit(out_items, out_len, out_supp, n_flat, n_out, buf, k, supp, ids):
     """Append the set ``ids[buf[:k]]`` with support ``supp`` to the flat output (growing it)."""
     out_items = _grow(out_items, n_flat + k)
@@ -100,21 +123,8 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
     count |T| form the closure, those with count ≥ minsup the children. Time O(Σ_candidates min(s·L,
     m·n_words)), memory O(the open nodes' tid-sets). ``mode`` 0/2 forces deliver/AND (tests).
     """
-    m = supp0.shape[0]
-    nw = B.shape[1]
-    n = indptr.shape[0] - 1
-    dense = B.shape[0] == m  # without item bitsets (sparse data): tid-lists and occurrence deliver only
-    if not dense and mode == 2:
-        mode = -1
-    L = rows.shape[0] / max(n, 1)
-    cap = max(16, 2 * m)
-    citem = np.empty(cap, dtype=np.int64)
-    csupp = np.empty(cap, dtype=np.int64)
-    ckind = np.empty(cap, dtype=np.int8)
-    coff = np.empty(cap, dtype=np.int64)
-    A64 = np.empty(max(16, 4 * nw), dtype=np.uint64)
-    A32 = root_tidlists(m, vptr, vtids, 0)
-    cnt = np.zeros(m, dtype=np.int64)
+    m, nw, n, dense, mode, L, citem, csupp, ckind, coff, A64, A32, cnt = _setup(B, supp0, indptr, rows, vptr, vtids,
+                                                                              mode)
     touched = np.empty(m, dtype=np.int64)
     bstart, BK = _buckets(supp0)
     mark = np.zeros(n, dtype=np.uint8)
@@ -247,19 +257,7 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
                 if q0 + nadd >= max_len:
                     n_new = 0
             elif ok:
-                for q in range(s):  # the counts of the items above e (rows ascending: read from the end)
-                    t = A32[tk + q]
-                    for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
-                        j = rows[p]
-                        if j <= e:
-                            break
-                        c = cnt[j]
-                        if c == 0:
-                            touched[nt] = j
-                            nt += 1
-                        if grow:
-                            BK[bstart[j] + c] = t
-                        cnt[j] = c + 1
+                nt = _deliver(A32, tk, s, indptr, rows, e, cnt, touched, nt, BK, bstart, grow)  # items above e
                 qbuf[q0] = e
                 nadd = 1
                 for u in range(nt):
@@ -312,17 +310,7 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
                 for j in range(e + 1, m):
                     if inq[j] or supp0[j] < minsup:
                         continue
-                    c = np.int64(0)
-                    if fromB:
-                        for w in range(nw):
-                            x = B[src, w] & B[j, w]
-                            A64[b64 + w] = x
-                            c += _popcount64(x)
-                    else:
-                        for w in range(nw):
-                            x = A64[src + w] & B[j, w]
-                            A64[b64 + w] = x
-                            c += _popcount64(x)
+                    c = _and_count(B, A64, src, fromB, j, b64, nw)
                     if c == s:
                         qbuf[q0 + nadd] = j
                         nadd += 1
@@ -366,25 +354,12 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
     rest F is reordered by ascending count (dynamic reordering). *FHUT*: when H ∪ F is inside a maximal set
     already found, or (look-ahead) H ∪ F is itself frequent, the subtree holds no other maximal set. Found
     sets are kept as ascending item lists with an inverted list per item; each level keeps the ids of those
-    containing its head (GenMax's progressive focusing), so a test scans only relevant sets. A leaf H (no frequent tail item) is maximal
-    iff no found set contains it: every superset with an item outside H ∪ tail lies in a subtree searched
-    before. ``mode`` 0/2 forces deliver/AND (tests).
+    containing its head (GenMax's progressive focusing), so a test scans only relevant sets. A leaf H (no
+    frequent tail item) is maximal iff no found set contains it: every superset with an item outside
+    H ∪ tail lies in a subtree searched before. ``mode`` 0/2 forces deliver/AND (tests).
     """
-    m = supp0.shape[0]
-    nw = B.shape[1]
-    n = indptr.shape[0] - 1
-    dense = B.shape[0] == m  # without item bitsets (sparse data): tid-lists and occurrence deliver only
-    if not dense and mode == 2:
-        mode = -1
-    L = rows.shape[0] / max(n, 1)
-    cap = max(16, 2 * m)
-    citem = np.empty(cap, dtype=np.int64)
-    csupp = np.empty(cap, dtype=np.int64)
-    ckind = np.empty(cap, dtype=np.int8)
-    coff = np.empty(cap, dtype=np.int64)
-    A64 = np.empty(max(16, 4 * nw), dtype=np.uint64)
-    A32 = root_tidlists(m, vptr, vtids, 0)
-    cnt = np.zeros(m, dtype=np.int64)
+    m, nw, n, dense, mode, L, citem, csupp, ckind, coff, A64, A32, cnt = _setup(B, supp0, indptr, rows, vptr, vtids,
+                                                                              mode)
     fill = np.zeros(m, dtype=np.int64)
     intail = np.zeros(m, dtype=np.bool_)
     bstart, BK = _buckets(supp0)
@@ -536,17 +511,7 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
                 A64 = _grow(A64, b64 + ntail * nw)
                 for jj in range(lo, hi):
                     j = citem[jj]
-                    c = np.int64(0)
-                    if fromB:
-                        for w in range(nw):
-                            x = B[src, w] & B[j, w]
-                            A64[b64 + w] = x
-                            c += _popcount64(x)
-                    else:
-                        for w in range(nw):
-                            x = A64[src + w] & B[j, w]
-                            A64[b64 + w] = x
-                            c += _popcount64(x)
+                    c = _and_count(B, A64, src, fromB, j, b64, nw)
                     if c == s:
                         hbuf[h0 + nadd] = j
                         nadd += 1

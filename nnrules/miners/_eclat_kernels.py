@@ -11,6 +11,45 @@ import numpy as np
 from ..data.bits import _popcount64
 
 
+@numba.njit(cache=True, inline="always")
+def _deliver(A32, tk, s, indptr, rows, e, cnt, touched, nt, BK, bstart, store):
+    """Occurrence deliver: walk the s transactions ``A32[tk:tk+s]`` and count their items above ``e`` in
+    ``cnt`` (rows ascending: read from the end), listing newly touched items in ``touched[nt:]``; with
+    ``store``, each transaction also goes into its item's bucket ``BK[bstart[j] + count]``. Returns the new
+    ``nt``. Cost s·L."""
+    for q in range(s):
+        t = A32[tk + q]
+        for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
+            j = rows[p]
+            if j <= e:
+                break
+            c = cnt[j]
+            if c == 0:
+                touched[nt] = j
+                nt += 1
+            if store:
+                BK[bstart[j] + c] = t
+            cnt[j] = c + 1
+    return nt
+
+
+@numba.njit(cache=True, inline="always")
+def _and_count(B, A64, src, from_b, j, dst, nw):
+    """``A64[dst:dst+nw] = (B[src] if from_b else A64[src:src+nw]) & B[j]``; returns its popcount."""
+    c = np.int64(0)
+    if from_b:
+        for w in range(nw):
+            x = B[src, w] & B[j, w]
+            A64[dst + w] = x
+            c += _popcount64(x)
+    else:
+        for w in range(nw):
+            x = A64[src + w] & B[j, w]
+            A64[dst + w] = x
+            c += _popcount64(x)
+    return c
+
+
 @numba.njit(cache=True)
 def _grow(a, need):
     if need <= a.shape[0]:
@@ -105,7 +144,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
     the items written as ``ids[rank]``.
 
     ``B``'s rows are the frequent items by ascending support (``supp0``); ``indptr``/``rows`` the same data
-    as transactions (:func:`nnrules.data.transactions.horizontal_of`). A node ``X = P ∪ {i}`` has the children ``X ∪ {j}``, ``j > i``,
+    as transactions (:func:`nnrules.data.transactions.bits_layout`). A node ``X = P ∪ {i}`` has the children ``X ∪ {j}``, ``j > i``,
     found the cheapest of three ways, chosen per node from its support s, its n_sib candidate siblings
     (the j with ``P ∪ {j}`` frequent), the mean transaction length L and n_words:
 
@@ -232,20 +271,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                         x ^= low
                 b32 += s
             if c_deliver <= c_probe:  # one walk: counts, and each later item's occurrences in its bucket
-                nt = 0
-                for q in range(s):
-                    t = A32[tk + q]
-                    for p in range(indptr[t + 1] - 1, indptr[t] - 1, -1):
-                        j = rows[p]
-                        if j <= i:
-                            break
-                        c = cnt_of[j]
-                        if c == 0:
-                            touched[nt] = j
-                            nt += 1
-                        if store:
-                            BK[bstart[j] + c] = t
-                        cnt_of[j] = c + 1
+                nt = _deliver(A32, tk, s, indptr, rows, i, cnt_of, touched, 0, BK, bstart, store)
                 nf = 0  # the frequent later items, ascending (children keep the item order)
                 for u in range(nt):
                     j = touched[u]

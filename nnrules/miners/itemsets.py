@@ -134,8 +134,7 @@ def _prepare(X, min_support: float) -> _Search:
     order = order[np.argsort(supp_all[order], kind="stable")].astype(np.int64)
     m = len(order)
     if isinstance(X, BinaryMatrix):
-        indptr, rows = _t.horizontal_of(X.words, order, n)
-        vptr, vtids = _t.vertical(indptr, rows, m)
+        indptr, rows, vptr, vtids = _t.bits_layout(X.words, order, supp_all[order], n)
     else:
         rank = np.full(len(supp_all), -1, dtype=np.int64)
         rank[order] = np.arange(m)
