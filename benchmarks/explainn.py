@@ -6,9 +6,9 @@ Run: .venv/bin/python benchmarks/explainn.py [--quick] [--huge]
 Each size case runs in its own process, so that its peak memory (ru_maxrss) is its own. Real activations are
 recorded from the zoo's mnist-cnn as the issue describes: relu3 (dense, 128 units; the first 100 are the head)
 and pool / relu2 with ``reduce="none"`` (one unit per channel × position), mean binarisation, and shifted
-copies of the 5,000 images (±1 pixel) for more rows. "paper search" is phase 1 + merge rounds only (the
-pairs it scores are all pairs: the merge search is exhaustive, made fast by its kernels); "full" adds the
-refinement and absorb steps. Code lengths are in bits; "saved" = (L of the paper search − L of full) / L.
+copies of the 5,000 images (±1 pixel) for more rows. "exhaustive" scores every pair of rules in each merge
+round (the paper's search); "pruned" (the default) each rule with its most similar ones, plus seeds (see
+``ExplaiNN._pair_blocks``). Both add the refinement and absorb steps. Code lengths are in bits.
 """
 import argparse
 import json
@@ -23,17 +23,6 @@ from pathlib import Path
 import numpy as np
 
 CACHE = Path(tempfile.gettempdir()) / "nnrules-bench-explainn"
-
-
-class PaperSearch:
-    """ExplaiNN without the steps added after the paper's search (refinement, absorb)."""
-
-    def __new__(cls, **kw):
-        from nnrules import ExplaiNN
-
-        class _Paper(ExplaiNN):
-            MAX_PASSES = 0
-        return _Paper(**kw)
 
 
 def real_layers() -> dict:
@@ -114,14 +103,13 @@ def case(name: str, quick: bool) -> dict:
     else:
         raise ValueError(name)
     out = {"case": name, "n": int(head.shape[0]), "head": int(head.shape[1]), "tail": int(tail.shape[1])}
-    for label, miner in (("paper", PaperSearch()), ("full", ExplaiNN())):
-        if quick and label == "paper" and name.startswith(("whole", "generated")):
+    for label in ("exhaustive", "pruned"):
+        if quick and label == "exhaustive" and name.startswith(("whole", "generated")):
             continue
         t = time.perf_counter()
-        m = miner.fit(head, tail)
+        m = ExplaiNN(search=label).fit(head, tail)
         out[label] = {"sec": time.perf_counter() - t, "rules": len(m.rules_), "pairs": m.n_pairs_,
-                      "L": m.codelength_, "base": m.baseline_codelength_,
-                      "refined": getattr(m, "n_refined_", 0), "absorbed": getattr(m, "n_absorbed_", 0)}
+                      "L": m.codelength_, "base": m.baseline_codelength_}
     out["peak_gb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20  # includes torch (~0.65 GB)
     return out
 
@@ -131,9 +119,10 @@ def size_table(quick: bool) -> None:
              "generated:50000:1000:4096"]
     if quick:
         cases = cases[:2]
-    print("\n## Size: time, pairs scored, code length, peak memory (each case in its own process)")
-    print(f"{'case':<28}{'n':>7}{'head':>6}{'tail':>7}{'paper s':>9}{'full s':>8}{'pairs':>12}{'rules':>7}"
-          f"{'L/base':>8}{'saved':>8}{'peak GB':>9}")
+    print("\n## Size: the exhaustive merge search (the paper's) and the pruned default side by side; each case in "
+          "its own process")
+    print(f"{'case':<28}{'n':>7}{'head':>6}{'tail':>7}{'exh s':>8}{'pruned s':>9}{'exh pairs':>12}{'pruned pairs':>13}"
+          f"{'share':>7}{'rules':>7}{'L/base':>8}{'ΔL':>8}{'peak GB':>9}")
     for c in cases:
         res = subprocess.run([sys.executable, __file__, "--case", c] + (["--quick"] if quick else []),
                              capture_output=True, text=True)
@@ -141,11 +130,41 @@ def size_table(quick: bool) -> None:
             print(f"{c:<28} failed: {res.stderr.strip().splitlines()[-1]}")
             continue
         r = json.loads(res.stdout.strip().splitlines()[-1])
-        f, p = r["full"], r.get("paper")
-        saved = f"{(p['L'] - f['L']) / p['L']:.2%}" if p else "—"
-        print(f"{c:<28}{r['n']:>7}{r['head']:>6}{r['tail']:>7}{(p['sec'] if p else float('nan')):>9.1f}"
-              f"{f['sec']:>8.1f}{f['pairs']:>12,}{f['rules']:>7}{f['L'] / f['base']:>8.3f}{saved:>8}"
+        f, e = r["pruned"], r.get("exhaustive")
+        nan = float("nan")
+        print(f"{c:<28}{r['n']:>7}{r['head']:>6}{r['tail']:>7}{(e['sec'] if e else nan):>8.1f}{f['sec']:>9.1f}"
+              f"{(e['pairs'] if e else 0):>12,}{f['pairs']:>13,}{(f['pairs'] / e['pairs'] if e else nan):>7.1%}"
+              f"{f['rules']:>7}{f['L'] / f['base']:>8.3f}{((f['L'] - e['L']) / e['L'] if e else nan):>8.2%}"
               f"{r['peak_gb']:>9.2f}")
+    print("share = pruned pairs / exhaustive pairs; ΔL = (L pruned − L exhaustive) / L exhaustive")
+
+
+def noisy_exclusive(quick: bool) -> None:
+    """Exclusive heads at 10 % noise, 100 rules: recall against the share of planted rules that pay at all (a
+    rule whose code is longer than its tail's singletons cannot be in an MDL model), and L − L(planted)."""
+    from nnrules import ExplaiNN, Rule
+    from nnrules.data.synthetic import match_rules, planted_rules
+    from nnrules.miners._reference import best_rule_reference, codelength_reference, lb
+
+    print("\n## Exclusive heads at 10 % noise, 100 planted rules: recall, the share of planted rules that pay, "
+          "paying tails found, L(mined) − L(planted) in bits")
+    print(f"{'seed':>4}  {'search':<12}{'recall':>7}{'pay':>6}{'found':>8}{'L − L(planted)':>16}{'sec':>7}")
+    for seed in range(1 if quick else 3):
+        d = planted_rules(n=10_000, n_rules=100, heads="exclusive", noise=0.1, seed=seed)
+        planted, paying = [], set()
+        for X, Y in d.rules:
+            cost, l, k = best_rule_reference(d.head, d.tail, X, Y)
+            if sum(lb(10_000, int(d.tail[:, y].sum())) for y in Y) > cost:
+                paying.add(frozenset(Y))
+            planted.append(Rule(head=X, tail=Y, head_min=l, tail_min=k, support=0, holds=0, gain=0.0))
+        L_planted = codelength_reference(d.head, d.tail, planted)
+        for search in ("exhaustive", "pruned"):
+            t = time.perf_counter()
+            m = ExplaiNN(search=search).fit(d.head, d.tail)
+            dt = time.perf_counter() - t
+            found = len(paying & {frozenset(r.tail) for r in m.rules_})
+            print(f"{seed:>4}  {search:<12}{match_rules(m.rules_, d.rules)['recall']:>7.2f}{len(paying) / 100:>6.2f}"
+                  f"{found:>5}/{len(paying):<2}{m.codelength_ - L_planted:>16,.0f}{dt:>7.2f}")
 
 
 def recovery(quick: bool) -> None:
@@ -266,5 +285,6 @@ if __name__ == "__main__":
     size_table(a.quick)
     kernels()
     recovery(a.quick)
+    noisy_exclusive(a.quick)
     if a.huge:
         huge()

@@ -9,6 +9,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
+from ..data.bits import _popcount64
+
 from ._explainn_counts import (_ONE, _ctz, _eval_head, _head_masks, _joint, _lb, _cost, _scan,
                                _tail_masks)
 
@@ -288,3 +290,75 @@ def extend_tails(cr, cy, r_hptr, r_hidx, r_tptr, r_tidx, h_words, t_words, h_sup
             cost[c], out_l[c], out_k[c], out_a[c], out_h[c] = _eval_head(
                 X, Y, h_words, t_words, t_supp, h_cost, t_cost, n, tables, hp, tp, carry, te, items_t)
     return cost, out_l, out_k, out_a, out_h
+
+
+@numba.njit(cache=True, parallel=True)
+def head_differences(pa, pb, r_hptr, r_hidx):
+    """|X_a Δ X_b| of the (sorted) heads of each pair (pa[c], pb[c]): the μ bound, applied before scoring."""
+    out = np.empty(pa.shape[0], np.int64)
+    for c in numba.prange(pa.shape[0]):
+        a0, a1, b0, b1 = r_hptr[pa[c]], r_hptr[pa[c] + 1], r_hptr[pb[c]], r_hptr[pb[c] + 1]
+        i, j, same = a0, b0, 0
+        while i < a1 and j < b1:
+            if r_hidx[i] == r_hidx[j]:
+                same += 1
+                i += 1
+                j += 1
+            elif r_hidx[i] < r_hidx[j]:
+                i += 1
+            else:
+                j += 1
+        out[c] = (a1 - a0) + (b1 - b0) - 2 * same
+    return out
+
+
+@numba.njit(cache=True, parallel=True)
+def nearest(rows, masks, counts, k):
+    """The ``k`` rules most similar to each rule in ``rows``, by the Jaccard index of their masks
+    ``(R, W)`` (``counts``: their popcounts). Returns ``(len(rows), k)`` neighbour positions (−1 where a
+    rule has fewer than k others with a common bit) and their similarities, best first (ties: lower
+    position). O(len(rows) · R · W) word operations, O(k) memory per row."""
+    B, R, W = rows.shape[0], masks.shape[0], masks.shape[1]
+    nb = np.full((B, k), -1, np.int64)
+    sim = np.zeros((B, k), np.float64)
+    for b in numba.prange(B):
+        i = rows[b]
+        filled = 0
+        for j in range(R):
+            if j == i:
+                continue
+            c = 0
+            for w in range(W):
+                c += _popcount64(masks[i, w] & masks[j, w])
+            if c == 0:
+                continue
+            s = c / (counts[i] + counts[j] - c)
+            if filled == k and s <= sim[b, k - 1]:
+                continue
+            pos = filled if filled < k else k - 1
+            while pos > 0 and sim[b, pos - 1] < s:
+                sim[b, pos] = sim[b, pos - 1]
+                nb[b, pos] = nb[b, pos - 1]
+                pos -= 1
+            sim[b, pos] = s
+            nb[b, pos] = j
+            if filled < k:
+                filled += 1
+    return nb, sim
+
+
+@numba.njit(cache=True, parallel=True)
+def beats(rows, cols, masks, counts, floor):
+    """Whether rule ``rows[b]`` is more similar (Jaccard of ``masks``) to rule ``cols[c]`` than ``floor[c]``
+    (the similarity of that rule's k-th nearest neighbour): ``(len(rows), len(cols))`` bool."""
+    B, Q, W = rows.shape[0], cols.shape[0], masks.shape[1]
+    out = np.zeros((B, Q), np.bool_)
+    for b in numba.prange(B):
+        i = rows[b]
+        for q in range(Q):
+            j = cols[q]
+            c = 0
+            for w in range(W):
+                c += _popcount64(masks[i, w] & masks[j, w])
+            out[b, q] = c > 0 and c / (counts[i] + counts[j] - c) > floor[q]
+    return out

@@ -1,4 +1,4 @@
-"""ExplaiNN's search helpers: the merge-candidate cache, and the steps after the merges (the search gaps
+"""ExplaiNN's search helpers: the steps after the merges (the search gaps
 closed) — head refinement, absorption of uncovered tail units, head equivalents, and the acyclic rule graph
 for units shared by head and tail.
 
@@ -17,35 +17,6 @@ from . import _explainn_kernels as K
 
 if TYPE_CHECKING:
     from .explainn import _Data
-
-
-class PairCache:
-    """Scored merge candidates between rounds, as arrays (a < b rule ids, gain, cost, l, k, |A|, |H|, inter):
-    millions of pairs on a whole layer, where a dict per pair cost more than scoring them."""
-
-    FIELDS = ("a", "b", "gain", "cost", "l", "k", "A", "H", "inter")
-
-    def __init__(self) -> None:
-        self._parts: list[dict] = []
-
-    def add(self, **cols) -> None:
-        if len(cols["a"]):
-            self._parts.append(cols)
-
-    def arrays(self) -> dict:
-        if not self._parts:
-            return {f: np.zeros(0, dtype=bool if f == "inter" else np.float64 if f in ("gain", "cost") else np.int64)
-                    for f in self.FIELDS}
-        if len(self._parts) > 1:
-            self._parts = [{f: np.concatenate([p[f] for p in self._parts]) for f in self.FIELDS}]
-        return self._parts[0]
-
-    def drop(self, ids: set[int]) -> None:
-        """Forget the pairs with a rule in ``ids`` (rules merged away)."""
-        c = self.arrays()
-        gone = np.array(sorted(ids), dtype=np.int64)
-        keep = ~(np.isin(c["a"], gone) | np.isin(c["b"], gone))
-        self._parts = [{f: c[f][keep] for f in self.FIELDS}]
 
 
 class UnitGraph:

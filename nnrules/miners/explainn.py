@@ -31,7 +31,8 @@ from ..data.bits import BinaryMatrix, and_count
 from ..data.rules import Rule, RuleSet
 from ..params import Param
 from . import _explainn_counts as C
-from ._explainn_steps import PairCache, SearchSteps, UnitGraph
+from ._explainn_pairs import PairCache, PairSearch
+from ._explainn_steps import SearchSteps, UnitGraph
 from . import _explainn_kernels as K
 from .base import Miner
 from .mdl import log_binom, parametric_complexity, universal_int
@@ -81,7 +82,7 @@ class _Data:
                 self.tables)
 
 
-class ExplaiNN(SearchSteps, Miner):
+class ExplaiNN(PairSearch, SearchSteps, Miner):
     """Mine robust rules between a head layer and a tail layer by MDL (seed 000).
 
     Parameters
@@ -109,16 +110,25 @@ class ExplaiNN(SearchSteps, Miner):
         Param("verbose", bool, False, "print progress per phase", ui=False),
         Param("time_budget", float, None, "stop merging after this many seconds and keep the best model so far",
               label="time budget (s)", low=0, low_open=True, optional=True, none_means="no limit"),
+        Param("search", str, "pruned", "which rule pairs a merge round scores: 'pruned' scores each rule with "
+              "its most similar rules (and lets single-tail candidates that do not pay alone enter through "
+              "merges); 'exhaustive' scores every pair (the paper's search, seed 000 Sec. 2.3)",
+              label="merge search", choices=("pruned", "exhaustive")),
+        Param("n_neighbors", int, 32, "pruned search: each rule is scored with this many most similar rules",
+              low=1, ui=False),
     )
 
     def __init__(self, theta: float = 0.0, mu: int | None = None, max_iter: int = 1000,
-                 n_jobs: int | None = None, verbose: bool = False, time_budget: float | None = None) -> None:
+                 n_jobs: int | None = None, verbose: bool = False, time_budget: float | None = None,
+                 search: str = "pruned", n_neighbors: int = 32) -> None:
         self.theta = theta
         self.mu = mu
         self.max_iter = max_iter
         self.n_jobs = n_jobs
         self.verbose = verbose
         self.time_budget = time_budget
+        self.search = search
+        self.n_neighbors = n_neighbors
 
     @staticmethod
     def _check_data(head, tail) -> tuple[BinaryMatrix, BinaryMatrix]:
@@ -142,7 +152,9 @@ class ExplaiNN(SearchSteps, Miner):
         ``head (n, p)``, ``tail (n, q)``: bool arrays or ``BinaryMatrix`` over the same n samples. They may
         hold the same units (the paper's "arbitrary sets of neurons", e.g. both inputs of a residual block):
         ``shared`` lists (head column, tail column) pairs that are one unit; by default they are found when
-        ``head is tail`` (every column) or when both are BinaryMatrix of the same layer (equal unit names).
+        ``head is tail`` (every column), when both are BinaryMatrix of the same layer (equal unit names), or
+        else from the data: a tail column equal to a head column, bit for bit and not constant
+        (``shared_`` lists the pairs taken).
         Shared units never form self-rules {x} → {x}, and the rule graph is kept acyclic (decodable, Sec.
         2.2): a rule, merge, refinement or absorption that would close a cycle is not taken.
         ``on_progress(stage, fraction)`` is called after phase 1 and during each merge round (every block of
@@ -154,6 +166,8 @@ class ExplaiNN(SearchSteps, Miner):
         same = head is tail
         head, tail = self._check_data(head, tail)
         self._graph = self._unit_graph(head, tail, shared, same)
+        self.shared_ = [] if self._graph is None else [
+            (int(self._graph.twin[y]), int(y)) for y in np.flatnonzero(self._graph.twin >= 0)]
         self._progress = on_progress or (lambda stage, fraction: None)
         self._deadline = None if self.time_budget is None else time.monotonic() + self.time_budget
         self.stopped_early_ = False
@@ -199,6 +213,11 @@ class ExplaiNN(SearchSteps, Miner):
         elif head.layer and head.layer == tail.layer and head.names and tail.names:
             where = {name: i for i, name in enumerate(head.names)}
             twin[:] = [where.get(name, -1) for name in tail.names]
+        else:  # plain arrays: a tail column equal to a head column (not constant) is taken as the same unit
+            h_supp, t_supp, n = head.support(), tail.support(), head.n_samples
+            seen = {head.words[x].tobytes(): int(x) for x in np.flatnonzero((h_supp > 0) & (h_supp < n))}
+            for col in np.flatnonzero((t_supp > 0) & (t_supp < n)):
+                twin[col] = seen.get(tail.words[col].tobytes(), -1)
         return UnitGraph(twin) if (twin >= 0).any() else None
 
     def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[dict]:
@@ -232,16 +251,35 @@ class ExplaiNN(SearchSteps, Miner):
         for r in cands:  # add while the gain beats the growth of L_N(|M|)
             if r["gain"] > universal_int(len(rules) + 1) - universal_int(len(rules)) and self._acyclic(rules, r):
                 rules.append(r)
+        self._seeds: list[dict[str, Any]] = []
+        if self.search == "pruned":  # the others wait as seeds, their tails still coded as singletons
+            covered = {y for r in rules for y in r["tail"]}
+            self._seeds = [dict(r, cost=d.singleton(y), rcost=float(cost[y]), seed=True) for y in range(tail.n_units)
+                           if y not in covered and np.isfinite(cost[y]) and t[y] > 0
+                           for r in [{"head": tuple(sorted(order[ptr[y]: ptr[y] + t[y]].tolist())), "tail": (y,),
+                                      "l": int(l[y]), "k": 1, "A": int(a[y]), "H": int(h[y])}]]
         return rules
 
     def _merge(self, rules: list[dict], d: _Data, p: int, new: set[int] | None = None,
                n_iter: int = 0) -> tuple[list[dict], int]:
         """Merge rounds to a fixed point; only pairs with a rule in ``new`` (positions in ``rules``; default:
-        all) are scored in the first round (the others were scored before and did not gain)."""
+        all) are scored in the first round (the others were scored before and did not gain).
+
+        Seeds (``self._seeds``, the pruned search's single-tail candidates that did not pay alone) take part
+        as rules whose cost is their tail's singleton code: a merge with a seed gains exactly what adding
+        the merged rule in place of its sources saves. Seeds never merged stay out of the model."""
         mu = -1 if self.mu is None else int(self.mu)
         alive: dict[int, dict] = {i: r for i, r in enumerate(rules)}
         next_id = len(rules)
+        covered: set[int] = {y for r in rules for y in r["tail"]}
+        for sd in self._seeds:
+            if covered.intersection(sd["tail"]):
+                continue  # a unit of it was absorbed into a rule since
+            alive[next_id] = sd
+            next_id += 1
         cache = PairCache()
+        self._floor: dict[int, float] = {}  # rule id → similarity of its k-th nearest rule (pruned search)
+        # later passes: seeds were scored against the unchanged rules already
         new_ids = sorted(alive) if new is None else sorted(new)
         while n_iter < self.max_iter and len(alive) > 1 and new_ids:
             try:
@@ -249,7 +287,7 @@ class ExplaiNN(SearchSteps, Miner):
             except _OutOfTime:
                 self.stopped_early_ = True  # the round is incomplete: keep the rules of the last full one
                 break
-            m = len(alive)
+            m = sum(1 for r in alive.values() if not r.get("seed"))
             chosen: list[tuple[int, int, dict[str, Any]]] = []
             used: set[int] = set()
             c = cache.arrays()
@@ -257,22 +295,41 @@ class ExplaiNN(SearchSteps, Miner):
                 a, b = int(c["a"][i]), int(c["b"][i])
                 if a in used or b in used:
                     continue
-                # the model shrinks by one rule per merge: L_N(|M|) - L_N(|M|-1) is saved as well
-                if c["gain"][i] + universal_int(m) - universal_int(m - 1) <= 0:
-                    break
                 ra, rb = alive[a], alive[b]
+                # the model's rule count changes by (seeds among the sources) - 1: L_N(|M|) changes with it
+                m_after = m + bool(ra.get("seed")) + bool(rb.get("seed")) - 1
+                if c["gain"][i] + universal_int(m) - universal_int(m_after) <= 0:
+                    if c["gain"][i] + 2.0 <= 0:  # L_N's change is under 2 bits: no later pair can pay
+                        break
+                    continue
                 hx = set(ra["head"]) & set(rb["head"]) if c["inter"][i] else set(ra["head"]) | set(rb["head"])
                 cand = {"head": tuple(sorted(hx)), "tail": tuple(sorted(ra["tail"] + rb["tail"])),
                         "l": int(c["l"][i]), "k": int(c["k"][i]), "A": int(c["A"][i]), "H": int(c["H"][i]),
                         "cost": float(c["cost"][i]), "gain": float(c["gain"][i])}
                 if self._graph is not None:
                     removed = used | {a, b}
-                    now = [r for i, r in alive.items() if i not in removed] + [c for _, _, c in chosen]
-                    if not self._acyclic(now, cand):
+                    now = [r for i, r in alive.items() if i not in removed and not r.get("seed")]
+                    if not self._acyclic(now + [c for _, _, c in chosen], cand):
                         continue
                 chosen.append((a, b, cand))
                 used.update((a, b))
-                m -= 1
+                m = m_after
+            # two seeds whose merge would pay were both rules become one seed: a rule whose parts do not pay
+            # alone (noisy heads) grows tail by tail until it enters the model
+            seeds = np.array([bool(alive[int(x)].get("seed")) and bool(alive[int(y)].get("seed"))
+                              for x, y in zip(c["a"], c["b"])], dtype=bool)
+            both = np.flatnonzero(seeds) if len(seeds) else np.zeros(0, np.int64)
+            for i in sorted(both, key=lambda i: (-c["rgain"][i], c["a"][i], c["b"][i])):
+                a, b = int(c["a"][i]), int(c["b"][i])
+                if a in used or b in used or not c["rgain"][i] > 0:
+                    continue
+                ra, rb = alive[a], alive[b]
+                hx = set(ra["head"]) & set(rb["head"]) if c["inter"][i] else set(ra["head"]) | set(rb["head"])
+                chosen.append((a, b, {"head": tuple(sorted(hx)), "tail": tuple(sorted(ra["tail"] + rb["tail"])),
+                                      "l": int(c["l"][i]), "k": int(c["k"][i]), "A": int(c["A"][i]),
+                                      "H": int(c["H"][i]), "cost": ra["cost"] + rb["cost"],
+                                      "rcost": float(c["cost"][i]), "seed": True}))
+                used.update((a, b))
             if not chosen:
                 break
             n_iter += 1
@@ -283,76 +340,17 @@ class ExplaiNN(SearchSteps, Miner):
                 new_ids.append(next_id)
                 next_id += 1
             cache.drop(used)
-            self._progress(f"merge round {n_iter}: {len(alive)} rules", 1.0)
+            n_rules = sum(1 for r in alive.values() if not r.get("seed"))
+            self._progress(f"merge round {n_iter}: {n_rules} rules", 1.0)
             if self.verbose:
-                print(f"ExplaiNN: merge round {n_iter}: {len(chosen)} merges, {len(alive)} rules")
-        return list(alive.values()), n_iter
-
-    #: pairs scored per kernel call (memory: ~60 bytes a pair), and most pairs per group of equal heads
-    PAIRS_PER_CALL = 2_000_000
-    PAIRS_PER_GROUP = 256
+                print(f"ExplaiNN: merge round {n_iter}: {len(chosen)} merges, {n_rules} rules")
+        self._seeds = [r for r in alive.values() if r.get("seed")]
+        return [r for r in alive.values() if not r.get("seed")], n_iter
 
     def _check(self, stage: str = "", fraction: float = 0.0) -> None:
         self._progress(stage, fraction)
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise _OutOfTime()
-
-    def _score_pairs(self, alive: dict[int, dict], new_ids: list[int], cache: "PairCache", mu: int,
-                     d: _Data, p: int, round_: int = 1) -> int:
-        """Score every pair of rules with at least one new rule; keep those with gain > −2 in ``cache``.
-
-        Pairs are generated in blocks of new rules and sorted by their two heads, so that pairs with the
-        same heads form a group whose head masks are computed once (:func:`_explainn_kernels.merge_groups`).
-        Returns the number of pairs scored."""
-        ids = sorted(alive)
-        R = len(ids)
-        pos = {rid: i for i, rid in enumerate(ids)}
-        heads = [alive[rid]["head"] for rid in ids]
-        r_hptr = np.zeros(R + 1, dtype=np.int64)
-        r_tptr = np.zeros(R + 1, dtype=np.int64)
-        r_hptr[1:] = np.cumsum([len(h) for h in heads])
-        r_tptr[1:] = np.cumsum([len(alive[rid]["tail"]) for rid in ids])
-        r_hidx = np.fromiter((x for h in heads for x in h), dtype=np.int64, count=int(r_hptr[-1]))
-        r_tidx = np.fromiter((y for rid in ids for y in alive[rid]["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
-        head_id: dict[tuple, int] = {}
-        hid = np.array([head_id.setdefault(h, len(head_id)) for h in heads], dtype=np.int64)
-        src_cost = np.array([alive[rid]["cost"] for rid in ids])
-        id_arr = np.array(ids, dtype=np.int64)
-        new_pos = np.array(sorted(pos[r] for r in new_ids), dtype=np.int64)
-        is_new = np.zeros(R, dtype=bool)
-        is_new[new_pos] = True
-        all_pos = np.arange(R, dtype=np.int64)
-        block = max(1, self.PAIRS_PER_CALL // max(R, 1))
-        scored = 0
-        for start in range(0, len(new_pos), block):
-            rows = new_pos[start: start + block]
-            pi = np.repeat(rows, R)
-            pj = np.tile(all_pos, len(rows))
-            # each unordered pair once: new×old, and new×new with the higher position
-            keep = (pj != pi) & ~(is_new[pj] & (pj < pi))
-            pi, pj = pi[keep], pj[keep]
-            if len(pi) == 0:
-                continue
-            swap = hid[pi] > hid[pj]  # a group is an ordered pair of head ids
-            pi[swap], pj[swap] = pj[swap], pi[swap]
-            key = hid[pi] * len(head_id) + hid[pj]
-            order = np.argsort(key, kind="stable")
-            pi, pj, key = pi[order], pj[order], key[order]
-            idx = np.arange(len(key))
-            first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
-            group_start = first[np.searchsorted(first, idx, side="right") - 1]
-            g_ptr = np.r_[np.flatnonzero((idx - group_start) % self.PAIRS_PER_GROUP == 0), len(key)].astype(np.int64)
-            cost, inter, l, k, a, h = K.merge_groups(pi, pj, g_ptr, r_hptr, r_hidx, r_tptr, r_tidx, mu,
-                                                     *d.rule_args(), numba.get_num_threads())
-            scored += len(pi)
-            gain = src_cost[pi] + src_cost[pj] - cost
-            # a pair's gain changes later only through L_N(|M|) (< 2 bits): drop hopeless pairs now
-            keep = np.flatnonzero(np.isfinite(cost) & (gain > -2.0))
-            ida, idb = id_arr[pi[keep]], id_arr[pj[keep]]
-            cache.add(a=np.minimum(ida, idb), b=np.maximum(ida, idb), gain=gain[keep], cost=cost[keep],
-                      l=l[keep], k=k[keep], A=a[keep], H=h[keep], inter=inter[keep])
-            self._check(f"merge round {round_}: {scored:,} pairs scored", min(1.0, (start + block) / len(new_pos)))
-        return scored
 
     def _finish(self, rules: list[dict], d: _Data, head: BinaryMatrix, tail: BinaryMatrix) -> None:
         n_items = head.n_units + tail.n_units
