@@ -104,14 +104,16 @@ def test_shared_units_give_no_self_rules_and_an_acyclic_graph():
 
 def test_head_equivalents_complete_cooccurring_heads_without_false_ones():
     """MDL keeps a subset of near-identical head units; ``head_equivalents`` names the rest (≥ 0.9 exact at
-    ≤ 1 % noise) and never a unit of another group or a noise unit (exclusive heads: none at all)."""
-    for noise in (0.001, 0.01):
+    ≤ 1 % noise, ≥ 0.8 at 10 %) and never a unit of another group or a noise unit (exclusive heads: none)."""
+    # at 10 % noise a flipped copy of a head unit has informedness ≈ 0.8: the bar follows the estimated
+    # flip rate (without it: 0.79 exact over seeds 0–2, none of the copies listed on some rules)
+    for noise, least in ((0.001, 0.9), (0.01, 0.9), (0.1, 0.8)):
         d = planted_rules(n=10_000, n_rules=50, heads="cooccur", noise=noise, seed=3)
         m = ExplaiNN().fit(d.head, d.tail)
         planted = {frozenset(t): frozenset(h) for h, t in d.rules}
         got = {frozenset(r.tail): frozenset(r.head) | frozenset(r.head_equivalents) for r in m.rules_}
         exact = sum(got.get(t) == h for t, h in planted.items()) / len(planted)
-        assert exact >= 0.9, (noise, exact)
+        assert exact >= least, (noise, exact)
         assert all(set(r.head_equivalents) <= planted.get(frozenset(r.tail), set()) for r in m.rules_)
     d = planted_rules(n=10_000, n_rules=50, heads="exclusive", noise=0.01, seed=3)
     dense = np.c_[d.head, np.ones(len(d.head), bool)]  # a unit that is always on is no equivalent

@@ -202,6 +202,7 @@ class SearchSteps:
     #: head equivalents: 95 % one-sided Clopper–Pearson bounds, and the least informedness
     EQUIVALENT_CONFIDENCE = 0.95
     EQUIVALENT_MIN_INFORMEDNESS = 0.8
+    EQUIVALENT_FLOOR = 0.75  # the bar is at least 0.8 × this (0.6), whatever the estimated noise
 
     def _equivalents(self, rules: list[dict], d: _Data) -> list[tuple[int, ...]]:
         """Head-side units that behave like each rule's head on the data (``Rule.head_equivalents``).
@@ -229,7 +230,12 @@ class SearchSteps:
         with np.errstate(invalid="ignore", divide="ignore"):
             low_in = np.where(inside > 0, beta.ppf(alpha, inside, n_a - inside + 1), 0.0)  # lower bound
             high_out = np.where(outside < n_out, beta.ppf(1 - alpha, outside + 1, n_out - outside), 1.0)
-        ok = np.nan_to_num(low_in - high_out, nan=-1.0) >= self.EQUIVALENT_MIN_INFORMEDNESS
+        # noise: with cells flipped at rate ε a perfect copy of a head unit reaches only ≈ 1 − 2ε, so the bar
+        # scales with that ceiling; ε̂ = the median share of the head's own units on outside A
+        with np.errstate(invalid="ignore", divide="ignore"):
+            eps = np.array([np.median(outside[i, list(r["head"])]) / max(n_out[i, 0], 1) for i, r in enumerate(rules)])
+        bar = self.EQUIVALENT_MIN_INFORMEDNESS * np.clip(1 - 2 * eps, self.EQUIVALENT_FLOOR, 1.0)
+        ok = np.nan_to_num(low_in - high_out, nan=-1.0) >= bar[:, None]
         out = []
         for i, r in enumerate(rules):
             row = ok[i].copy()
