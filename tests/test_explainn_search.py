@@ -227,3 +227,21 @@ def test_the_pruned_search_scores_a_few_percent_of_the_pairs_on_a_real_conv_laye
     assert pruned.search == "pruned" and pruned.n_pairs_ < 0.1 * full.n_pairs_, (pruned.n_pairs_, full.n_pairs_)
     assert pruned.codelength_ <= full.codelength_ * 1.005
     _valid(pruned, b["output"], b["relu2"])
+
+
+def test_phase_1_tries_short_prefixes_first_and_extends_where_needed():
+    """Phase 1 scores the first PHASE1_PREFIX items of each H_y and redoes a tail unit with 4× as many where its
+    best prefix uses over half of them: with a prefix of 2 (every planted head of 3–5 items is redone) the
+    rules equal those of the full H_y on exclusive and co-occurring heads."""
+    class Short(ExplaiNN):
+        PHASE1_PREFIX = 2
+
+    class Full(ExplaiNN):
+        PHASE1_PREFIX = 10**9
+
+    for heads, noise in (("exclusive", 0.01), ("cooccur", 0.01), ("exclusive", 0.1)):
+        d = planted_rules(n=5000, n_rules=30, heads=heads, noise=noise, seed=1)
+        short, full = Short().fit(d.head, d.tail), Full().fit(d.head, d.tail)
+        assert [(r.head, r.tail, r.head_min) for r in short.rules_] == [(r.head, r.tail, r.head_min) for r in full.rules_]
+        assert short.codelength_ == full.codelength_
+    assert any(len(r.head) > 2 for r in short.rules_)  # some prefixes were extended
