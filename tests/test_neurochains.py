@@ -99,6 +99,35 @@ def test_vgg_and_resnet_style(ctor, gated):
     assert links["source"].lt(links["target"]).all()
 
 
+class _ChannelsLast(nn.Module):
+    """A ConvNeXt-style block: a Linear over the channels of an (N, H, W, C) tensor (H = 8 ≠ C = 6)."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 6, 3, padding=1)
+        self.mix = nn.Linear(6, 6)
+        self.fc = nn.Linear(6, 3)
+
+    def forward(self, x):
+        h = self.mix(self.conv(x).permute(0, 2, 3, 1)).permute(0, 3, 1, 2)
+        return self.fc(torch.relu(h).mean((2, 3)))
+
+
+def test_a_linear_layer_run_channels_last_is_scored_by_its_features():
+    """ConvNeXt runs Linear layers on (N, H, W, C): a unit is an output feature (C), not dim 1 (H). Taken as
+    dim 1, the scores had H entries, multiplied the wrong axis and the sub-network could not be built
+    ("The size of tensor a (384) must match the size of tensor b (16)" on torchvision's convnext_tiny)."""
+    torch.manual_seed(0)
+    model = _ChannelsLast().eval()
+    x = torch.rand(4, 3, 8, 8)
+    nc = NeuroChains(steps=5, finetune_steps=2, kl_threshold=0.0).fit(model, x)
+    assert nc.channels_ == {"conv": 6, "mix": 6}
+    zeros = {n: torch.zeros(()) for n in nc.gates_}
+    with torch.no_grad(), nc._instrument(model, nc.scores_, zeros, nc.gates_):
+        want = model(x)
+    assert torch.allclose(nc.subnetwork_(x), want, atol=1e-5)
+
+
 def test_bad_input(digits):
     with pytest.raises(ValueError, match="do not fit the model"):
         NeuroChains(steps=1).fit(digits.model, torch.rand(3, 3, 8, 8))

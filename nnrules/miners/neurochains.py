@@ -158,7 +158,10 @@ class NeuroChains(Miner):
     def _sites(self, model: nn.Module, shapes) -> tuple[list[_Site], list[str]]:
         out_layer = class_layer(model) if any(isinstance(m, nn.Linear) for m in model.modules()) else None
         mods = named_layers(model)
-        sites = [_Site(n, m, int(shapes[n][1][1])) for n, m in mods.items()
+        # a unit is an output channel: a Conv2d's out_channels (dim 1), a Linear's out_features (its last dim,
+        # also where it runs channels-last inside a block, as in ConvNeXt)
+        sites = [_Site(n, m, int(m.out_channels if isinstance(m, nn.Conv2d) else m.out_features))
+                 for n, m in mods.items()
                  if isinstance(m, (nn.Conv2d, nn.Linear)) and n in shapes and n != out_layer]
         residual = [n for n, m in mods.items() if hasattr(m, "downsample") and n in shapes]
         blocks = [n for n in residual if shapes[n][0] == shapes[n][1]]
@@ -176,6 +179,8 @@ class NeuroChains(Miner):
         def score_hook(name):
             def hook(mod, inputs, output):
                 s = scores[name]
+                if isinstance(mod, nn.Linear):  # features on the last dim, whatever comes before
+                    return output * s
                 return output * (s.view(1, -1, *([1] * (output.dim() - 2))))
             return hook
 
