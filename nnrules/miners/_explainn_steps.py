@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
-from ..data.bits import and_count
+from ..data.bits import BinaryMatrix, and_count
 from . import _explainn_kernels as K
 
 if TYPE_CHECKING:
@@ -26,6 +26,32 @@ class UnitGraph:
 
     def __init__(self, twin: np.ndarray) -> None:
         self.twin = twin
+
+    @classmethod
+    def of(cls, head: BinaryMatrix, tail: BinaryMatrix, shared, same: bool) -> UnitGraph | None:
+        """The graph of the units ``head`` and ``tail`` share (see ``ExplaiNN.fit``), None if they share none."""
+        twin = np.full(tail.n_units, -1, dtype=np.int64)
+        if shared is not None:
+            for pair in shared:
+                try:
+                    x, y = (int(v) for v in pair)
+                except (TypeError, ValueError):
+                    raise ValueError(f"shared must hold (head column, tail column) pairs, got {pair!r}") from None
+                if not (0 <= x < head.n_units and 0 <= y < tail.n_units):
+                    raise ValueError(f"shared pair {pair!r} is out of range: head has {head.n_units} columns, "
+                                     f"tail {tail.n_units}")
+                twin[y] = x
+        elif same:
+            twin[:] = np.arange(tail.n_units)
+        elif head.layer and head.layer == tail.layer and head.names and tail.names:
+            where = {name: i for i, name in enumerate(head.names)}
+            twin[:] = [where.get(name, -1) for name in tail.names]
+        else:  # plain arrays: a tail column equal to a head column (not constant) is taken as the same unit
+            h_supp, t_supp, n = head.support(), tail.support(), head.n_samples
+            seen = {head.words[x].tobytes(): int(x) for x in np.flatnonzero((h_supp > 0) & (h_supp < n))}
+            for col in np.flatnonzero((t_supp > 0) & (t_supp < n)):
+                twin[col] = seen.get(tail.words[col].tobytes(), -1)
+        return cls(twin) if (twin >= 0).any() else None
 
     def closes_cycle(self, rules, cand: dict) -> bool:
         """Whether adding ``cand`` to ``rules`` (an iterable of rule dicts) makes the graph cyclic: some

@@ -165,7 +165,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         self.validate()
         same = head is tail
         head, tail = self._check_data(head, tail)
-        self._graph = self._unit_graph(head, tail, shared, same)
+        self._graph = UnitGraph.of(head, tail, shared, same)
         self.shared_ = [] if self._graph is None else [
             (int(self._graph.twin[y]), int(y)) for y in np.flatnonzero(self._graph.twin >= 0)]
         self._progress = on_progress or (lambda stage, fraction: None)
@@ -194,31 +194,6 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
             numba.set_num_threads(old_threads)
         self._finish(rules, d, head, tail)
         return self
-
-    @staticmethod
-    def _unit_graph(head: BinaryMatrix, tail: BinaryMatrix, shared, same: bool) -> UnitGraph | None:
-        twin = np.full(tail.n_units, -1, dtype=np.int64)
-        if shared is not None:
-            for pair in shared:
-                try:
-                    x, y = (int(v) for v in pair)
-                except (TypeError, ValueError):
-                    raise ValueError(f"shared must hold (head column, tail column) pairs, got {pair!r}") from None
-                if not (0 <= x < head.n_units and 0 <= y < tail.n_units):
-                    raise ValueError(f"shared pair {pair!r} is out of range: head has {head.n_units} columns, "
-                                     f"tail {tail.n_units}")
-                twin[y] = x
-        elif same:
-            twin[:] = np.arange(tail.n_units)
-        elif head.layer and head.layer == tail.layer and head.names and tail.names:
-            where = {name: i for i, name in enumerate(head.names)}
-            twin[:] = [where.get(name, -1) for name in tail.names]
-        else:  # plain arrays: a tail column equal to a head column (not constant) is taken as the same unit
-            h_supp, t_supp, n = head.support(), tail.support(), head.n_samples
-            seen = {head.words[x].tobytes(): int(x) for x in np.flatnonzero((h_supp > 0) & (h_supp < n))}
-            for col in np.flatnonzero((t_supp > 0) & (t_supp < n)):
-                twin[col] = seen.get(tail.words[col].tobytes(), -1)
-        return UnitGraph(twin) if (twin >= 0).any() else None
 
     def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[dict]:
         inter = and_count(head.words, tail.words)  # (p, q): |T_x ∩ T_y|
