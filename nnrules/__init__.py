@@ -3,7 +3,7 @@
 Subpackages by concern: ``data`` (binary matrices, rules, binarization), ``recording`` (hooks, activations,
 loading), ``miners`` (ExplaiNN, ERIC, patches + Eclat, NeuroChains, flows), ``attribution`` (heatmaps, LRP,
 prototypes), ``evaluation`` (interventions, attribution metrics), ``zoo`` (trained models), ``registry``
-(what the app offers). The names below are the public API.
+(what the app offers), ``scale`` (Zarr stores and counting on a Dask cluster: optional dependencies). The names below are the public API.
 
 Names are imported on first use (PEP 562): ``import nnrules`` costs milliseconds, so the app can draw its
 first progress line before PyTorch, numba and scikit-learn are loaded; ``nnrules.ExplaiNN`` imports what
@@ -20,7 +20,7 @@ try:
 except PackageNotFoundError:  # a source tree that was never installed
     __version__ = "0+unknown"
 
-_SUBPACKAGES = ("attribution", "data", "evaluation", "miners", "recording", "registry", "zoo")
+_SUBPACKAGES = ("attribution", "data", "evaluation", "miners", "recording", "registry", "scale", "zoo")
 #: public name -> the module that defines it
 _NAMES = {
     "attribute": "attribution",
@@ -53,7 +53,7 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerly
-    from . import attribution, data, evaluation, miners, recording, registry, zoo  # noqa: F401
+    from . import attribution, data, evaluation, miners, recording, registry, scale, zoo  # noqa: F401
     from .attribution import attribute  # noqa: F401
     from .data import Binarizer, BinaryMatrix, Rule, RuleSet, Transactions, binarize, read_fimi  # noqa: F401
     from .miners import (ERIC, ExplaiNN, Flow, Itemsets, NeuroChains, PatchMiner, association_rules,  # noqa: F401

@@ -75,9 +75,16 @@ class Binarizer(Parametrized):
             return np.zeros(x.shape[1])
         if m == "threshold":
             return np.full(x.shape[1], float(self.value))
+        stored = not isinstance(x, np.ndarray)  # a Zarr array (record(..., store=)): read in passes
         if m == "mean":
+            if stored:
+                from ..scale.activations import column_means
+                return column_means(x)
             return np.asarray(x, dtype=np.float64).mean(axis=0)
         if m == "quantile":
+            if stored:
+                from ..scale.activations import column_quantiles
+                return column_quantiles(x, 1 - self.q)
             return np.quantile(np.asarray(x, dtype=np.float64), 1 - self.q, axis=0)
         return None  # topk: no threshold
 
@@ -111,8 +118,13 @@ class Binarizer(Parametrized):
         return np.asarray(x) > thr
 
     def transform(self, acts) -> dict[str, BinaryMatrix] | BinaryMatrix:
-        """Binary matrices per layer (a dict for ``Activations``, one matrix for an array)."""
+        """Binary matrices per layer (a dict for ``Activations``, one matrix for an array). Activations in a
+        store (``record(..., store=)``) are binarized a row block at a time into that store, and the dict
+        holds :class:`~nnrules.scale.StoredBits` (read on demand)."""
         self.validate()
+        if isinstance(acts, Activations) and acts.store is not None:
+            from ..scale.activations import binarize_stored
+            return binarize_stored(self, acts)  # type: ignore[return-value]
         if not isinstance(acts, Activations):
             (name, x), = self._as_layers(acts).items()
             return BinaryMatrix.from_dense(self._apply(name, x))

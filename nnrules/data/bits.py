@@ -261,6 +261,20 @@ class BinaryMatrix:
         idx = np.asarray(units, dtype=np.int64)
         return BinaryMatrix(self.words[idx], self.n_samples, [self.names[i] for i in idx], self.layer)
 
+    def to_zarr(self, path, chunk_rows: int = 1 << 16, overwrite: bool = False):
+        """Write into a new Zarr store at ``path`` in chunks of ``chunk_rows`` samples (a multiple of 64) and
+        return it as :class:`~nnrules.scale.StoredBits` (needs ``nnrules[scale]``). The packed form takes
+        ``n_units · ceil(n_samples / 64) · 8`` bytes before compression."""
+        from ..scale.store import write_bits
+        return write_bits(self, path, chunk_rows=chunk_rows, overwrite=overwrite)
+
+    @classmethod
+    def from_zarr(cls, path, key: str = "") -> "BinaryMatrix":
+        """The matrix stored at ``path`` (by :meth:`to_zarr`, or under ``key`` by a Binarizer on stored
+        activations), in memory. :func:`nnrules.scale.open_bits` opens it without reading it."""
+        from ..scale.store import StoredBits
+        return StoredBits(path, key).load()
+
     def __repr__(self) -> str:
         return (f"BinaryMatrix(layer={self.layer!r}, n_samples={self.n_samples}, "
                 f"n_units={self.n_units}, density={self.density():.3f})")

@@ -9,14 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 
 from ..data.bits import _popcount_rows
 from . import _explainn_kernels as K
 
 if TYPE_CHECKING:
-    from .explainn import _Data
+    from ._explainn_data import _Data
 
 
 class PairCache:
@@ -101,8 +100,7 @@ class PairSearch:
             first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
             group_start = first[np.searchsorted(first, idx, side="right") - 1]
             g_ptr = np.r_[np.flatnonzero((idx - group_start) % self.PAIRS_PER_GROUP == 0), len(key)].astype(np.int64)
-            cost, inter, l, k, a, h = K.merge_groups(pi, pj, g_ptr, r_hptr, r_hidx, r_tptr, r_tidx, mu,
-                                                     *d.rule_args(), numba.get_num_threads())
+            cost, inter, l, k, a, h = d.merge_groups(pi, pj, g_ptr, r_hptr, r_hidx, r_tptr, r_tidx, mu)
             scored += len(pi)
             gain = src_cost[pi] + src_cost[pj] - cost
             rgain = src_rcost[pi] + src_rcost[pj] - cost  # as if both were rules (seeds: see _merge)
@@ -142,8 +140,7 @@ class PairSearch:
                 keep = (pj != pi) & ~(is_new[pj] & (pj < pi))  # new×old, and new×new with the higher position
                 yield pi[keep], pj[keep], min(1.0, (start + block) / len(new_pos))
             return
-        W = d.t_words.shape[1]
-        t_words = d.t_words[:, ::-(-W // self.SIMILARITY_WORDS)]
+        t_words = d.tail_sample(-(-d.n_words // self.SIMILARITY_WORDS))
         masks = np.bitwise_or.reduceat(np.ascontiguousarray(t_words[r_tidx]), r_tptr[:-1], axis=0)
         counts = _popcount_rows(masks)
         k = min(int(self.n_neighbors), R - 1)

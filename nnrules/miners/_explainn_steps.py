@@ -9,14 +9,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numba
 import numpy as np
 
-from ..data.bits import BinaryMatrix, and_count
-from . import _explainn_kernels as K
+from ..data.bits import BinaryMatrix
 
 if TYPE_CHECKING:
-    from .explainn import _Data
+    from ._explainn_data import _Data
+
+
+def _column_keys(m):
+    """A function column → a key equal for equal columns: the words' bytes, or the digests a stored matrix
+    keeps (:class:`nnrules.scale.StoredBits`: nothing is read)."""
+    if hasattr(m, "digests"):
+        digests = m.digests()
+        return lambda i: digests[int(i)]
+    return lambda i: m.words[int(i)].tobytes()
 
 
 class UnitGraph:
@@ -48,9 +55,10 @@ class UnitGraph:
             twin[:] = [where.get(name, -1) for name in tail.names]
         else:  # plain arrays: a tail column equal to a head column (not constant) is taken as the same unit
             h_supp, t_supp, n = head.support(), tail.support(), head.n_samples
-            seen = {head.words[x].tobytes(): int(x) for x in np.flatnonzero((h_supp > 0) & (h_supp < n))}
+            h_keys, t_keys = _column_keys(head), _column_keys(tail)
+            seen = {h_keys(x): int(x) for x in np.flatnonzero((h_supp > 0) & (h_supp < n))}
             for col in np.flatnonzero((t_supp > 0) & (t_supp < n)):
-                twin[col] = seen.get(tail.words[col].tobytes(), -1)
+                twin[col] = seen.get(t_keys(col), -1)
         return cls(twin) if (twin >= 0).any() else None
 
     def closes_cycle(self, rules, cand: dict) -> bool:
@@ -143,8 +151,7 @@ class SearchSteps:
         r_tptr = np.r_[0, np.cumsum([len(r["tail"]) for r in rules])].astype(np.int64)
         r_tidx = np.fromiter((y for r in rules for y in r["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
         r_cost = np.array([r["cost"] for r in rules])
-        cost, l, k, a, h, moves = K.refine_heads(p_ptr, pool, member, r_tptr, r_tidx, r_cost, *d.rule_args(),
-                                                  numba.get_num_threads(), self.REFINE_MOVES)
+        cost, l, k, a, h, moves = d.refine_heads(p_ptr, pool, member, r_tptr, r_tidx, r_cost, self.REFINE_MOVES)
         changed = set()
         for i in np.flatnonzero(moves > 0):
             seg = slice(p_ptr[i], p_ptr[i + 1])
@@ -166,7 +173,7 @@ class SearchSteps:
         where they apply, chosen once; a pass re-scores only the candidates of rules that changed.
         Returns the positions of the rules that changed."""
         changed: set[int] = set()
-        q = d.t_words.shape[0]
+        q = len(d.t_supp)
         covered = np.zeros(q, dtype=bool)
         for r in rules:
             covered[list(r["tail"])] = True
@@ -176,10 +183,8 @@ class SearchSteps:
         R = len(rules)
         r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
         r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
-        masks = K.applies_masks(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64), d.h_words,
-                                numba.get_num_threads())
         n_a = np.array([max(r["A"], 1) for r in rules], dtype=float)
-        conf = and_count(masks, np.ascontiguousarray(d.t_words[free])) / n_a[:, None]  # (R, |free|)
+        conf = d.applies_count(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64), free) / n_a[:, None]
         top = np.argpartition(-conf, min(self.ABSORB_RULES, R) - 1, axis=0)[: self.ABSORB_RULES]
         cr = top.T.reshape(-1).astype(np.int64)
         cy = np.repeat(free, top.shape[0]).astype(np.int64)
@@ -195,8 +200,7 @@ class SearchSteps:
                 r_tidx = np.fromiter((y for r in rules for y in r["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
                 r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
                 r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
-                out = K.extend_tails(cr[todo], cy[todo], r_hptr, r_hidx, r_tptr, r_tidx, *d.rule_args(),
-                                     numba.get_num_threads())
+                out = d.extend_tails(cr[todo], cy[todo], r_hptr, r_hidx, r_tptr, r_tidx)
                 res[todo] = np.column_stack(out)
                 stale[todo] = False
             gain = np.where(alive, single_c + np.array([r["cost"] for r in rules])[cr] - res[:, 0], -np.inf)
@@ -246,9 +250,7 @@ class SearchSteps:
 
         r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
         r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
-        masks = K.applies_masks(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64), d.h_words,
-                                numba.get_num_threads())
-        inside = and_count(masks, d.h_words).astype(float)  # (R, p): |T_z ∩ A|
+        inside = d.applies_count(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64)).astype(float)
         n_a = np.array([r["A"] for r in rules], dtype=float)[:, None]
         outside = d.h_supp[None, :] - inside
         n_out = d.n - n_a

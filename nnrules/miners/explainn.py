@@ -27,13 +27,12 @@ import numba
 import numpy as np
 
 from .. import registry as _registry
-from ..data.bits import BinaryMatrix, and_count
+from ..data.bits import BinaryMatrix
 from ..data.rules import Rule, RuleSet
 from ..params import Param
-from . import _explainn_counts as C
+from ._explainn_data import _Data
 from ._explainn_pairs import PairCache, PairSearch
 from ._explainn_steps import SearchSteps, UnitGraph
-from . import _explainn_kernels as K
 from .base import Miner
 from .mdl import log_binom, parametric_complexity, universal_int
 
@@ -50,36 +49,13 @@ def as_binary_matrix(data, name: str) -> BinaryMatrix:
         raise ValueError(f"{name}: {err}") from err
 
 
+def _is_stored(m) -> bool:
+    """Whether ``m`` is a bit matrix in a Zarr store (:class:`nnrules.scale.StoredBits`)."""
+    return type(m).__name__ == "StoredBits" and hasattr(m, "source")
+
+
 class _OutOfTime(Exception):
     """The fit's time budget is spent (caught inside fit)."""
-
-
-class _Data:
-    """Bit-packed words, supports and item codes of the head and tail item sets (no copies: a memmapped
-    BinaryMatrix stays on disk)."""
-
-    def __init__(self, head: BinaryMatrix, tail: BinaryMatrix) -> None:
-        self.n = head.n_samples
-        self.h_supp = head.support()
-        self.t_supp = tail.support()
-        self.h_words = head.words
-        self.t_words = tail.words
-        total = float(self.h_supp.sum() + self.t_supp.sum())
-        # item code L(x) = -log2(|T_x| / Σ_I |T_I|), over both layers (Sec. 2.2); dead units: inf
-        with np.errstate(divide="ignore"):
-            self.h_cost = -np.log2(self.h_supp / total) if total else np.full(len(self.h_supp), np.inf)
-            self.t_cost = -np.log2(self.t_supp / total) if total else np.full(len(self.t_supp), np.inf)
-        self.tables = C.tables(self.n)
-        # confidences σ_xy (head × tail) and where a head item may predict a tail item: set by phase 1
-        self.sigma = np.zeros((0, 0))
-        self.ok = np.zeros((0, 0), bool)
-
-    def singleton(self, y: int) -> float:
-        return log_binom(self.n, int(self.t_supp[y]))
-
-    def rule_args(self):
-        return (self.h_words, self.t_words, self.h_supp, self.t_supp, self.h_cost, self.t_cost, self.n,
-                self.tables)
 
 
 class ExplaiNN(PairSearch, SearchSteps, Miner):
@@ -131,9 +107,24 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         self.n_neighbors = n_neighbors
 
     @staticmethod
-    def _check_data(head, tail) -> tuple[BinaryMatrix, BinaryMatrix]:
-        h = as_binary_matrix(head, "head")
-        t = as_binary_matrix(tail, "tail")
+    def _check_data(head, tail, client=None):
+        """Both sides as BinaryMatrix, or both as StoredBits when a Dask client counts on them."""
+        stored = [_is_stored(m) for m in (head, tail)]
+        given = client
+        if given is not None or any(stored):
+            from ..scale.counting import active_client
+            client = active_client(given)  # the one given (checked), or the active one
+        if not any(stored):
+            if given is not None:
+                raise ValueError("client= counts on a Dask cluster from a Zarr store: pass head and tail as "
+                                 "StoredBits (BinaryMatrix.to_zarr, nnrules.scale.open_bits, or a Binarizer on "
+                                 "record(..., store=) activations)")
+            client = None
+        elif client is None or not all(stored):  # no cluster, or one side in memory: all in memory
+            head, tail = (m.load() if s else m for m, s in zip((head, tail), stored))
+            client = None
+        h = head if _is_stored(head) else as_binary_matrix(head, "head")
+        t = tail if _is_stored(tail) else as_binary_matrix(tail, "tail")
         if h.n_samples != t.n_samples:
             raise ValueError(f"head and tail must describe the same samples: head has {h.n_samples} "
                              f"rows, tail has {t.n_samples}")
@@ -142,11 +133,11 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         if h.n_units == 0 or t.n_units == 0:
             raise ValueError(f"head and tail need at least one column each; got head {h.shape}, "
                              f"tail {t.shape}")
-        return h, t
+        return h, t, client
 
     # ------------------------------------------------------------------ search
     def fit(self, head, tail, on_progress: Callable[[str, float], None] | None = None,
-            shared: Sequence[tuple[int, int]] | None = None) -> "ExplaiNN":
+            shared: Sequence[tuple[int, int]] | None = None, client=None) -> "ExplaiNN":
         """Mine rules X → Y with X ⊆ head columns, Y ⊆ tail columns.
 
         ``head (n, p)``, ``tail (n, q)``: bool arrays or ``BinaryMatrix`` over the same n samples. They may
@@ -161,10 +152,15 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         pairs); an exception it raises (e.g. the app's Cancel) ends the fit. With ``time_budget`` the merge
         search stops when the time is up and keeps the rules of the last finished round
         (``stopped_early_`` is then True).
+
+        ``head`` and ``tail`` may be :class:`~nnrules.scale.StoredBits` (Zarr stores): with a Dask client
+        (``client``, or the active one) the counts run on its workers, each over its range of rows, and are
+        summed here — the same rules and code length as in memory (:mod:`nnrules.scale.counting`); without
+        one they are loaded.
         """
         self.validate()
         same = head is tail
-        head, tail = self._check_data(head, tail)
+        head, tail, client = self._check_data(head, tail, client)
         self._graph = UnitGraph.of(head, tail, shared, same)
         self.shared_ = [] if self._graph is None else [
             (int(self._graph.twin[y]), int(y)) for y in np.flatnonzero(self._graph.twin >= 0)]
@@ -176,7 +172,12 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         if self.n_jobs is not None:
             numba.set_num_threads(min(self.n_jobs, numba.config.NUMBA_NUM_THREADS))
         try:
-            d = _Data(head, tail)
+            d: _Data
+            if client is not None:
+                from ..scale.counting import ShardedData
+                d = ShardedData(head, tail, client)
+            else:
+                d = _Data(head, tail)
             rules = self._phase1(head, tail, d)
             if self.verbose:
                 print(f"ExplaiNN: {len(rules)} single-tail rules")
@@ -196,7 +197,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         return self
 
     def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[dict]:
-        inter = and_count(head.words, tail.words)  # (p, q): |T_x ∩ T_y|
+        inter = d.and_count()  # (p, q): |T_x ∩ T_y|
         with np.errstate(divide="ignore", invalid="ignore"):
             sigma = np.where(d.h_supp[:, None] > 0, inter / np.maximum(d.h_supp[:, None], 1), 0.0)
         ok = (sigma > self.theta) & (d.h_supp[:, None] > 0)
@@ -238,7 +239,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
     PHASE1_PREFIX = 256
 
     def _prefix_heads(self, idx: list[np.ndarray], d: _Data):
-        """Phase 1's best prefix head per tail unit (``K.phase1``), over the first ``PHASE1_PREFIX`` items of
+        """Phase 1's best prefix head per tail unit (``_explainn_kernels.phase1``), over the first ``PHASE1_PREFIX`` items of
         each H_y; a unit whose best prefix uses more than half of those is redone with 4× as many, until its
         best prefix is at most half of what was tried or H_y is exhausted. With θ = 0 H_y holds nearly every
         head unit (a dense layer: ~1,000), and its cost is Σ_{x∈H_y} |T_x| per unit; measured on Fashion-MNIST
@@ -251,9 +252,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
             part = [idx[y][:cap] for y in todo]
             ptr = np.r_[0, np.cumsum([len(x) for x in part])].astype(np.int64)
             order = np.concatenate(part).astype(np.int64) if part else np.zeros(0, np.int64)
-            t_words = d.t_words if len(todo) == q else np.ascontiguousarray(d.t_words[todo])
-            out = K.phase1(ptr, order, d.h_words, t_words, d.t_supp[todo], d.h_cost, d.t_cost[todo], d.n,
-                           d.tables, numba.get_num_threads())
+            out = d.phase1(ptr, order, todo)
             for arr, res in zip((cost, t, l, a, h), out):
                 arr[todo] = res
             todo = todo[(out[1] > cap // 2) & (np.array([len(idx[y]) for y in todo]) > cap)]

@@ -53,6 +53,7 @@ class Activations:
     class_names: list[str] = field(default_factory=list)
     shapes: dict[str, tuple] = field(default_factory=dict)
     reduce: str = "max"
+    store: str | None = None  # the Zarr store the values live in (record(..., store=)), read on demand
 
     def __post_init__(self) -> None:
         if not isinstance(self.values, dict) or not self.values:
@@ -222,7 +223,8 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
            batch_size: int = 256, device: str | torch.device | None = None, progress: bool = True,
            memmap_dir: str | os.PathLike | None = None,
            class_names: Sequence[str] | None = None,
-           on_batch: Callable[[int, int], None] | None = None) -> Activations:
+           on_batch: Callable[[int, int], None] | None = None,
+           store: str | os.PathLike | None = None) -> Activations:
     """Run ``model`` over ``data`` in eval mode without gradients and keep the named layers' outputs.
 
     Parameters
@@ -232,6 +234,10 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
     reduce : conv outputs ``(C, H, W)`` become C units by ``"max"`` or ``"mean"`` over positions or
         their ``"l1"`` norm (ERIC, seed 001 eq. 3), or C·H·W units with ``"none"``.
     memmap_dir : write the arrays as ``.npy`` memory maps in this folder (for data larger than RAM).
+    store : stream the values into a new Zarr store at this path (chunks of whole rows, ≤ 64 MiB each,
+        each written once; needs ``nnrules[scale]``) and return activations backed by it: a binarizer reads
+        it in passes and writes bit-packed rows beside them, ExplaiNN counts on a Dask cluster from there.
+        Before a layer is written its size (n × units × 4 bytes) is checked against the disk's free space.
     on_batch : called as ``on_batch(samples_done, n_samples)`` after each batch (progress bars in apps);
         an exception raised in it stops the recording (cancel) and propagates, hooks removed.
 
@@ -250,14 +256,22 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
                          f"inner layers such as {names[0]!r}")
     loader, n = as_loader(data, batch_size)
     mdir = Path(memmap_dir) if memmap_dir is not None else None
+    if store is not None and not isinstance(store, (str, os.PathLike)):
+        raise TypeError(f"store must be a path (a new Zarr store's folder), got {type(store).__name__}")
+    if mdir is not None and store is not None:
+        raise ValueError("give memmap_dir or store, not both")
     if mdir is not None:
         mdir.mkdir(parents=True, exist_ok=True)
+    sink = None
+    if store is not None:
+        from ..scale.activations import StoreRecorder
+        sink = StoreRecorder(store, n)
 
     model_device_, dtype = _model_device(model)
     device = torch.device(device) if device is not None else model_device_
     to_model = lambda x: x.to(device, dtype=dtype if dtype is not None and x.is_floating_point() else x.dtype)  # noqa: E731
 
-    values: dict[str, np.ndarray] = {}
+    values: dict[str, Any] = {}  # arrays, or ChunkedRows writing into a store
     shapes: dict[str, tuple] = {}
     state: dict[str, Any] = {"start": 0, "batch": 0, "calls": {}}
 
@@ -281,8 +295,10 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
 
     def _store(name: str, red: np.ndarray, shape: tuple) -> None:
         if name not in values:
-            values[name] = _allocate(n, red.shape[1], name, mdir)
+            values[name] = _allocate(n, red.shape[1], name, mdir) if sink is None else sink.allocate(name, red.shape[1])
             shapes[name] = shape
+            if sink is not None and progress and name == OUTPUT:  # every layer has shown its width
+                tqdm.write(f"record: about {sink.estimate() / 2**30:.2f} GiB of float32 values into {sink.path}")
         if not np.isfinite(red).all():
             raise RecordingError(f"layer {name!r} produced non-finite activations (NaN/inf) in the batch "
                              f"starting at sample {state['start']}; check the model and the inputs")
@@ -326,6 +342,11 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
                     bar.update(len(x))
                     if on_batch is not None:
                         on_batch(state["start"], n)
+    except BaseException:
+        if sink is not None:  # a cancelled or failed recording leaves no half-written store behind
+            import shutil
+            shutil.rmtree(sink.path, ignore_errors=True)
+        raise
     finally:
         if moved:
             model.to(model_device_)
@@ -340,6 +361,14 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
     ordered = {k: values[k] for k in names + [OUTPUT]}
     unit_names = {k: _unit_names(k, shapes[k], reduce) for k in names}
     unit_names[OUTPUT] = [f"class {c}" for c in cls]
+    if sink is not None:
+        logits = sink.arrays[OUTPUT]
+        logits.flush()  # the logits are small: predictions come from them in memory
+        preds = np.asarray(logits.array[:]).argmax(axis=1)
+        ordered = sink.finish(list(ordered), unit_names, cls, shapes, reduce, preds, labels if has_labels else None)
+        return Activations(values=ordered, unit_names=unit_names, predictions=preds,
+                           labels=labels if has_labels else None, class_names=cls, shapes=shapes,
+                           reduce=reduce, store=str(sink.path))
     return Activations(values=ordered, unit_names=unit_names,
                        predictions=np.asarray(values[OUTPUT]).argmax(axis=1),
                        labels=labels if has_labels else None, class_names=cls, shapes=shapes,

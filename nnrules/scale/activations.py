@@ -1,0 +1,147 @@
+"""Activations in a Zarr store: what ``record(..., store=)`` writes, opened again, binarized in passes.
+
+Store layout (a Zarr group): attributes ``nnrules = "activations"``, ``layers``, ``unit_names``,
+``class_names``, ``shapes``, ``reduce``, ``has_labels``; arrays ``values/<i>`` (layer i, ``(n, units)
+float32``, chunks of whole rows ≤ 64 MiB), ``predictions`` and ``labels``; binarized layers under
+``bits/<i>`` (see :mod:`nnrules.scale.store`).
+"""
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from .store import DEFAULT_CHUNK_ROWS, BitsWriter, ChunkedRows, StoredBits, _fresh, zarr_module
+
+__all__ = ["open_activations"]
+
+#: the most bytes of one chunk of recorded values (and of the recorder's buffer per layer)
+VALUE_CHUNK_BYTES = 64 << 20
+
+
+def value_chunk_rows(units: int) -> int:
+    """Rows per chunk of a layer with ``units`` float32 columns: a multiple of 64, at most
+    ``VALUE_CHUNK_BYTES`` a chunk, at most 65,536."""
+    rows = VALUE_CHUNK_BYTES // max(4 * units, 1)
+    return int(min(max(64, rows // 64 * 64), DEFAULT_CHUNK_ROWS))
+
+
+class StoreRecorder:
+    """The recording's side of a store: one :class:`ChunkedRows` per layer, created when the layer's first
+    batch shows its width; a size check before anything large is written."""
+
+    def __init__(self, path: str | os.PathLike, n: int) -> None:
+        zarr = zarr_module()
+        self.path = _fresh(path, overwrite=False)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.group = zarr.open_group(str(self.path), mode="w")
+        self.n = n
+        self.layers: list[str] = []
+        self.arrays: dict[str, ChunkedRows] = {}
+
+    def allocate(self, name: str, units: int) -> ChunkedRows:
+        need = self.n * units * 4
+        free = shutil.disk_usage(self.path).free
+        if need > free:
+            raise ValueError(f"recording layer {name!r} into {str(self.path)!r} needs about {need / 2**30:.1f} GiB "
+                             f"({self.n:,} samples × {units:,} units × 4 bytes, before compression) but "
+                             f"{free / 2**30:.1f} GiB are free there: pick a store on a larger disk, fewer samples "
+                             "or a reduction (reduce='max')")
+        self.layers.append(name)
+        rows = min(value_chunk_rows(units), max(64, -(-self.n // 64) * 64))
+        arr = ChunkedRows(self.group, f"values/{len(self.layers) - 1}", self.n, units, rows)
+        self.arrays[name] = arr
+        return arr
+
+    def estimate(self) -> int:
+        """Bytes of the values once every layer seen so far is written (uncompressed)."""
+        return sum(self.n * a.shape[1] * 4 for a in self.arrays.values())
+
+    def finish(self, ordered: list[str], unit_names: dict, class_names: list[str], shapes: dict, reduce: str,
+               predictions: np.ndarray, labels: np.ndarray | None) -> dict:
+        for a in self.arrays.values():
+            a.flush()
+        self.group.create_array("predictions", data=np.asarray(predictions, np.int64), overwrite=True)
+        if labels is not None:
+            self.group.create_array("labels", data=np.asarray(labels, np.int64), overwrite=True)
+        index = {name: self.layers.index(name) for name in ordered}
+        self.group.attrs.update({"nnrules": "activations", "layers": ordered,
+                                 "arrays": [f"values/{index[k]}" for k in ordered],
+                                 "unit_names": unit_names, "class_names": class_names,
+                                 "shapes": {k: list(v) for k, v in shapes.items()}, "reduce": reduce,
+                                 "has_labels": labels is not None})
+        return {k: self.group[f"values/{index[k]}"] for k in ordered}
+
+
+def open_activations(path: str | os.PathLike):
+    """The :class:`~nnrules.Activations` a ``record(..., store=path)`` wrote, backed by the store (values are
+    read on demand)."""
+    from ..recording.record import Activations
+
+    zarr = zarr_module()
+    p = Path(path)
+    try:
+        group = zarr.open_group(str(p), mode="r")
+        attrs = dict(group.attrs)
+    except (FileNotFoundError, ValueError, KeyError) as err:
+        raise ValueError(f"{str(p)!r} is not an activations store written by nnrules.record(..., store=): "
+                         f"{type(err).__name__}") from None
+    if attrs.get("nnrules") != "activations":
+        raise ValueError(f"{str(p)!r} is not an activations store written by nnrules.record(..., store=)")
+    values = {k: group[a] for k, a in zip(attrs["layers"], attrs["arrays"])}
+    labels = np.asarray(group["labels"][:]) if attrs["has_labels"] else None
+    return Activations(values=values, unit_names=attrs["unit_names"], predictions=np.asarray(group["predictions"][:]),
+                       labels=labels, class_names=attrs["class_names"],
+                       shapes={k: tuple(v) for k, v in attrs["shapes"].items()}, reduce=attrs["reduce"],
+                       store=str(p))
+
+
+def _row_blocks(x) -> list[tuple[int, int]]:
+    rows = x.chunks[0] if hasattr(x, "chunks") else value_chunk_rows(x.shape[1])
+    return [(s, min(s + rows, x.shape[0])) for s in range(0, x.shape[0], rows)]
+
+
+def column_means(x) -> np.ndarray:
+    """Per-column mean of a stored ``(n, units)`` array, one pass over its row chunks (float64 sums)."""
+    total = np.zeros(x.shape[1], np.float64)
+    for s, e in _row_blocks(x):
+        total += np.asarray(x[s:e], np.float64).sum(axis=0)
+    return total / max(x.shape[0], 1)
+
+
+def column_quantiles(x, q: float) -> np.ndarray:
+    """Exact per-column ``q`` quantiles of a stored array, a block of columns at a time (each block's rows
+    in memory: at most ``VALUE_CHUNK_BYTES`` × 4 of float64)."""
+    n, units = x.shape
+    block = max(1, (VALUE_CHUNK_BYTES // 2) // max(8 * n, 1))
+    out = np.empty(units, np.float64)
+    for c in range(0, units, block):
+        out[c: c + block] = np.quantile(np.asarray(x[:, c: c + block], np.float64), q, axis=0)
+    return out
+
+
+def binarize_stored(binarizer, acts, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> dict[str, StoredBits]:
+    """``binarizer.transform`` of store-backed activations, written as bit matrices into the same store
+    (``bits/<i>``, replaced by the next call) one row block at a time."""
+    from ..data.binarizer import output_onehot
+    from ..data.bits import pack_columns
+    from ..recording.hooks import OUTPUT
+
+    out: dict[str, StoredBits] = {}
+    layers = [k for k in acts.layers if k != OUTPUT]
+    for i, name in enumerate(layers):
+        x = acts.values[name]
+        w = BitsWriter(acts.store, acts.n_samples, x.shape[1], acts.unit_names[name], name, f"bits/{i}", chunk_rows)
+        rows = w.chunk_words * 64
+        for s in range(0, acts.n_samples, rows):
+            w.write(pack_columns(binarizer._apply(name, np.asarray(x[s: s + rows]))))
+        out[name] = w.close()
+    onehot = output_onehot(acts, binarizer.output)
+    w = BitsWriter(acts.store, acts.n_samples, onehot.n_units, onehot.names, onehot.layer, f"bits/{len(layers)}",
+                   chunk_rows)
+    for s in range(0, w.n_words, w.chunk_words):
+        w.write(onehot.words[:, s: s + w.chunk_words])
+    out[OUTPUT] = w.close()
+    return out

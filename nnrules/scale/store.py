@@ -1,0 +1,263 @@
+"""Zarr stores of activations and bit-packed matrices: written in whole chunks, read by row ranges or units.
+
+A bit matrix lives in a Zarr group as one array ``words`` — ``(n_units, ceil(n_samples / 64)) uint64``, the
+layout of :class:`~nnrules.data.bits.BinaryMatrix` — chunked ``(UNIT_BLOCK, chunk_rows / 64)``: a row range
+(a *shard*: the samples one worker counts over) is a column of chunks, and a set of units over all rows is a
+few rows of chunks. Its attributes hold ``n_samples``, ``names``, ``layer``, each unit's ``support`` and a
+``digest`` of its words (BLAKE2b over the unit's whole row, the same whatever the chunking): the miner needs
+supports and the test "is this tail unit the same as that head unit" without reading the data again.
+
+Every array is written by one writer, in whole chunks, in order (Dask issue 12583: writes that straddle Zarr
+chunks from several writers lose data); the last chunk may be partial.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+
+from ..data.bits import BinaryMatrix
+
+__all__ = ["StoredBits", "open_bits", "write_bits"]
+
+#: samples per chunk of a bit matrix (a multiple of 64): 65,536 rows × 256 units = 2 MiB a chunk
+DEFAULT_CHUNK_ROWS = 1 << 16
+#: units per chunk of a bit matrix
+UNIT_BLOCK = 256
+
+
+def zarr_module():
+    """``zarr``, or a clear error saying how to get it (it is an optional dependency)."""
+    try:
+        import zarr
+    except ImportError:
+        raise ImportError("Zarr stores need the optional dependencies of nnrules[scale]: "
+                          "pip install 'nnrules[scale]' (dask[array], distributed, zarr)") from None
+    return zarr
+
+
+def _check_chunk_rows(chunk_rows) -> int:
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, (int, np.integer)) or chunk_rows < 64 \
+            or chunk_rows % 64:
+        raise ValueError(f"chunk_rows must be a positive multiple of 64 (samples per chunk; bits are packed "
+                         f"64 to a word), got {chunk_rows!r}")
+    return int(chunk_rows)
+
+
+def _fresh(path: str | os.PathLike, overwrite: bool) -> Path:
+    p = Path(path)
+    if p.exists() and (not p.is_dir() or any(p.iterdir())):
+        if not overwrite:
+            raise ValueError(f"store {str(p)!r} exists; choose a new path or pass overwrite=True")
+        if p.is_dir():
+            shutil.rmtree(p)
+        else:
+            p.unlink()
+    return p
+
+
+class BitsWriter:
+    """Writes a bit matrix into a Zarr group row range by row range, in order: ``write(words)`` takes the
+    next ``(n_units, w)`` uint64 words (w a multiple of the chunk's words, except the last call), and keeps
+    each unit's support and digest on the way. ``close()`` stores them and returns the :class:`StoredBits`."""
+
+    def __init__(self, path: str | os.PathLike, n_samples: int, n_units: int, names: Sequence[str] = (),
+                 layer: str = "", key: str = "", chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+        zarr = zarr_module()
+        chunk_rows = _check_chunk_rows(chunk_rows)
+        self.path, self.key, self.n_samples = str(path), key, int(n_samples)
+        self.n_words = max(1, -(-self.n_samples // 64))
+        self.chunk_words = min(chunk_rows // 64, self.n_words)
+        group = zarr.open_group(self.path, mode="a")
+        self.array = group.create_array(f"{key}/words" if key else "words", shape=(n_units, self.n_words),
+                                        chunks=(min(UNIT_BLOCK, max(n_units, 1)), self.chunk_words),
+                                        dtype="uint64", fill_value=0, overwrite=True)
+        self.names = list(names) if names else [f"{layer}:{i}" if layer else str(i) for i in range(n_units)]
+        if len(self.names) != n_units:
+            raise ValueError(f"{len(self.names)} names for {n_units} units")
+        self.layer = layer
+        self.support = np.zeros(n_units, np.int64)
+        self._hash = [hashlib.blake2b(digest_size=16) for _ in range(n_units)]
+        self.done = 0  # words written
+
+    def write(self, words: np.ndarray) -> None:
+        from ..data.bits import popcount_rows
+        words = np.ascontiguousarray(words, dtype=np.uint64)
+        w = words.shape[1]
+        if words.shape[0] != len(self.support) or self.done + w > self.n_words or (
+                w % self.chunk_words and self.done + w != self.n_words):
+            raise ValueError(f"write whole chunks of {self.chunk_words} words for {len(self.support)} units, in order "
+                             f"(at word {self.done} of {self.n_words}), got {words.shape}")
+        self.array[:, self.done: self.done + w] = words
+        self.support += popcount_rows(words)
+        for h, row in zip(self._hash, words):
+            h.update(row.tobytes())
+        self.done += w
+
+    def close(self) -> "StoredBits":
+        if self.done != self.n_words:
+            raise ValueError(f"{self.done} of {self.n_words} words were written")
+        self.array.attrs.update({"nnrules": "bits", "n_samples": self.n_samples, "names": self.names,
+                                 "layer": self.layer, "support": self.support.tolist(),
+                                 "digest": [h.hexdigest() for h in self._hash]})
+        return StoredBits(self.path, self.key)
+
+
+def write_bits(matrix: BinaryMatrix, path: str | os.PathLike, key: str = "",
+               chunk_rows: int = DEFAULT_CHUNK_ROWS, overwrite: bool = False) -> "StoredBits":
+    """Write ``matrix`` into the Zarr group at ``path`` (under ``key``; a new store unless ``key`` names a
+    place in an existing one) and return it as :class:`StoredBits`."""
+    if not isinstance(matrix, BinaryMatrix):
+        raise TypeError(f"matrix must be a BinaryMatrix, got {type(matrix).__name__}")
+    chunk_rows = _check_chunk_rows(chunk_rows)
+    if not key:
+        _fresh(path, overwrite)
+    w = BitsWriter(path, matrix.n_samples, matrix.n_units, matrix.names, matrix.layer, key, chunk_rows)
+    for start in range(0, w.n_words, w.chunk_words):
+        w.write(matrix.words[:, start: start + w.chunk_words])
+    return w.close()
+
+
+class StoredBits:
+    """A bit matrix in a Zarr store, read on demand: ``load()`` into memory, ``read(w0, w1)`` a row range
+    (words w0..w1, i.e. samples 64·w0 .. 64·w1), ``select(units)`` a subset of units (nothing is read).
+
+    ExplaiNN fits on it in memory (``load``), or, with a Dask client, counts on the workers where each row
+    range is loaded once (:mod:`nnrules.scale.counting`)."""
+
+    def __init__(self, path: str | os.PathLike, key: str = "", units: np.ndarray | None = None) -> None:
+        self.path, self.key = str(path), key
+        try:
+            self._array = open_words(self.path, key)
+            attrs = dict(self._array.attrs)
+        except (FileNotFoundError, KeyError, ValueError) as err:
+            raise ValueError(f"{self.path!r}{f' ({key})' if key else ''} holds no bit matrix written by nnrules "
+                             f"(BinaryMatrix.to_zarr, Binarizer on stored activations): {type(err).__name__}") from None
+        if attrs.get("nnrules") != "bits":
+            raise ValueError(f"{self.path!r}{f' ({key})' if key else ''} holds no bit matrix written by nnrules")
+        self.n_samples = int(attrs["n_samples"])
+        self.layer = str(attrs.get("layer", ""))
+        all_units = self._array.shape[0]
+        self.units = np.arange(all_units, dtype=np.int64) if units is None else np.asarray(units, np.int64)
+        self.names = [attrs["names"][i] for i in self.units]
+        self._support = np.asarray(attrs["support"], np.int64)[self.units]
+        self._digest = [attrs["digest"][i] for i in self.units]
+        self.chunk_words = int(self._array.chunks[1])
+
+    @property
+    def n_units(self) -> int:
+        return len(self.units)
+
+    @property
+    def n_words(self) -> int:
+        return int(self._array.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_samples, self.n_units)
+
+    def support(self) -> np.ndarray:
+        """Samples in which each unit is on, ``(n_units,) int64`` (stored when written: nothing is read)."""
+        return self._support.copy()
+
+    def digests(self) -> list[str]:
+        """A digest of each unit's words: equal digests = equal columns (BLAKE2b, 128 bits)."""
+        return list(self._digest)
+
+    def density(self) -> float:
+        total = self.n_samples * self.n_units
+        return float(self._support.sum() / total) if total else 0.0
+
+    def select(self, units: Sequence[int]) -> "StoredBits":
+        idx = np.asarray(units, dtype=np.int64)
+        if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= self.n_units)):
+            raise ValueError(f"units must be unit indices in 0..{self.n_units - 1}")
+        return StoredBits(self.path, self.key, self.units[idx])
+
+    def read(self, w0: int = 0, w1: int | None = None, units: np.ndarray | None = None) -> np.ndarray:
+        """Words ``[w0, w1)`` of ``units`` (positions in this selection; default all): ``(units, w) uint64``."""
+        rows = self.units if units is None else self.units[np.asarray(units, np.int64)]
+        return read_words(self._array, rows, w0, self.n_words if w1 is None else w1)
+
+    def source(self) -> tuple[str, str, np.ndarray]:
+        """What a worker needs to read this selection itself: (path, key, units)."""
+        return (self.path, self.key, self.units)
+
+    def row_ranges(self, parts: int) -> list[tuple[int, int]]:
+        """The words split into at most ``parts`` contiguous ranges of whole chunks, as even as chunks allow."""
+        chunks = -(-self.n_words // self.chunk_words)
+        parts = max(1, min(int(parts), chunks))
+        bounds = [round(i * chunks / parts) for i in range(parts + 1)]
+        return [(b0 * self.chunk_words, min(b1 * self.chunk_words, self.n_words))
+                for b0, b1 in zip(bounds[:-1], bounds[1:]) if b1 > b0]
+
+    def load(self) -> BinaryMatrix:
+        """The matrix in memory."""
+        return BinaryMatrix(self.read(), self.n_samples, list(self.names), self.layer)
+
+    def nbytes(self) -> int:
+        """Bytes of the packed words of this selection (what ``load`` takes in memory)."""
+        return self.n_units * self.n_words * 8
+
+    def __repr__(self) -> str:
+        return (f"StoredBits({self.path!r}{', ' + repr(self.key) if self.key else ''}, layer={self.layer!r}, "
+                f"n_samples={self.n_samples}, n_units={self.n_units}, density={self.density():.3f})")
+
+
+def read_words(array, rows: np.ndarray, w0: int, w1: int) -> np.ndarray:
+    """Words ``[w0, w1)`` of the units ``rows`` of a stored ``words`` array, in the order of ``rows``."""
+    if len(rows) == array.shape[0] and bool((rows == np.arange(len(rows))).all()):
+        out = array[:, w0:w1]
+    elif len(rows) == 0:
+        out = np.zeros((0, w1 - w0), np.uint64)
+    else:
+        order = np.argsort(rows, kind="stable")  # Zarr reads sorted selections chunk by chunk
+        out = np.empty((len(rows), w1 - w0), np.uint64)
+        out[order] = array.get_orthogonal_selection((rows[order], slice(w0, w1)))
+    return np.ascontiguousarray(out, dtype=np.uint64)
+
+
+def open_words(path: str, key: str):
+    """The ``words`` array of the bit matrix at ``path`` / ``key``, read-only."""
+    return zarr_module().open_array(path, path=f"{key}/words" if key else "words", mode="r")
+
+
+def open_bits(path: str | os.PathLike, key: str = "") -> StoredBits:
+    """The bit matrix stored at ``path`` (under ``key``), read on demand."""
+    return StoredBits(path, key)
+
+
+class ChunkedRows:
+    """A float32 ``(n, units)`` Zarr array filled row block by row block, in order, written in whole chunks:
+    rows are buffered until a chunk of ``chunk_rows`` is full (the recording's batches need not line up)."""
+
+    def __init__(self, group, name: str, n: int, units: int, chunk_rows: int) -> None:
+        self.array = group.create_array(name, shape=(n, units), chunks=(chunk_rows, units), dtype="float32",
+                                        fill_value=0.0, overwrite=True)
+        self.shape = (n, units)
+        self.chunk_rows = chunk_rows
+        self._buf = np.empty((chunk_rows, units), np.float32)
+        self._filled = 0  # rows in the buffer
+        self._start = 0  # first row of the buffer
+
+    def __setitem__(self, rows: slice, values: np.ndarray) -> None:
+        if rows.start != self._start + self._filled:
+            raise ValueError("rows must be written in order")
+        values = np.asarray(values, np.float32)
+        while len(values):
+            take = min(len(values), self.chunk_rows - self._filled)
+            self._buf[self._filled: self._filled + take] = values[:take]
+            self._filled += take
+            values = values[take:]
+            if self._filled == self.chunk_rows:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._filled:
+            self.array[self._start: self._start + self._filled] = self._buf[: self._filled]
+            self._start += self._filled
+            self._filled = 0

@@ -1,0 +1,155 @@
+"""Past one machine: recording into Zarr, packed matrices in Zarr, ExplaiNN counting on a Dask LocalCluster.
+
+The cluster is real (2 worker processes); every sharded fit is compared with the in-memory fit of the same
+data: the same rules (heads, tails, thresholds, counts, gains) and code length."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import nnrules
+from nnrules import BinaryMatrix, Binarizer, ExplaiNN
+from nnrules.data.synthetic import planted_rules
+from nnrules.scale import StoredBits, open_activations, open_bits
+
+pytest.importorskip("zarr")
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = nnrules.scale.local_cluster(2)
+    try:
+        yield c
+    finally:
+        c.close()
+        c.cluster.close()
+
+
+def _same_fit(a: ExplaiNN, b: ExplaiNN) -> None:
+    assert abs(a.codelength_ - b.codelength_) <= 1e-9
+    assert a.baseline_codelength_ == pytest.approx(b.baseline_codelength_, abs=1e-9)
+    fa, fb = a.rules_.to_frame(), b.rules_.to_frame()
+    assert len(fa) == len(fb) > 0
+    assert fa.drop(columns="gain").equals(fb.drop(columns="gain"))
+    np.testing.assert_allclose(fa["gain"], fb["gain"], atol=1e-9)
+    assert a.n_pairs_ == b.n_pairs_ and a.shared_ == b.shared_
+
+
+# ----------------------------------------------------------------------------- stores
+@pytest.mark.parametrize("n, units, chunk_rows", [(1000, 300, 192), (640, 7, 64), (1, 3, 64), (4096, 513, 1024)])
+def test_packed_matrices_round_trip_through_zarr_whatever_the_chunks(tmp_path, n, units, chunk_rows):
+    rng = np.random.default_rng(n + units)
+    m = BinaryMatrix.from_dense(rng.random((n, units)) < 0.3, layer="fc", names=[f"u{i}" for i in range(units)])
+    stored = m.to_zarr(tmp_path / "m.zarr", chunk_rows=chunk_rows)
+    back = BinaryMatrix.from_zarr(tmp_path / "m.zarr")
+    assert np.array_equal(back.words, m.words) and back.n_samples == n
+    assert back.names == m.names and back.layer == "fc"
+    assert np.array_equal(stored.support(), m.support())
+    # a row range and a unit selection read only what they name
+    sel = stored.select([units - 1, 0])
+    w = m.words.shape[1]
+    assert np.array_equal(sel.read(0, w), m.words[[units - 1, 0]])
+    ranges = stored.row_ranges(3)
+    assert ranges[0][0] == 0 and ranges[-1][1] == w and all(a[1] == b[0] for a, b in zip(ranges, ranges[1:]))
+    assert np.array_equal(np.hstack([stored.read(a, b) for a, b in ranges]), m.words)
+    # equal columns have equal digests, others not
+    dig = stored.digests()
+    assert len(set(dig)) == len({m.words[i].tobytes() for i in range(units)})
+
+
+def test_bad_stores_and_chunks_get_clear_errors(tmp_path):
+    m = BinaryMatrix.from_dense(np.eye(70, dtype=bool))
+    with pytest.raises(ValueError, match="chunk_rows must be a positive multiple of 64"):
+        m.to_zarr(tmp_path / "a.zarr", chunk_rows=100)
+    m.to_zarr(tmp_path / "a.zarr")
+    with pytest.raises(ValueError, match="exists; choose a new path or pass overwrite=True"):
+        m.to_zarr(tmp_path / "a.zarr")
+    m.to_zarr(tmp_path / "a.zarr", overwrite=True)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no bit matrix written by nnrules"):
+        open_bits(tmp_path / "empty")
+    with pytest.raises(ValueError, match="not an activations store"):
+        open_activations(tmp_path / "a.zarr")
+
+
+def test_record_into_a_store_equals_the_recording_in_memory(tmp_path):
+    z = nnrules.zoo.load("digits-cnn")
+    layers = ["relu2", "relu3"]
+    mem = nnrules.record(z.model, z.train, layers, reduce="none", progress=False, batch_size=100)
+    st = nnrules.record(z.model, z.train, layers, reduce="none", progress=False, batch_size=100,
+                        store=tmp_path / "acts.zarr")
+    again = open_activations(tmp_path / "acts.zarr")
+    for acts in (st, again):
+        assert acts.layers == mem.layers and acts.unit_names == mem.unit_names and acts.shapes == mem.shapes
+        for k in mem.layers:
+            assert np.array_equal(np.asarray(acts.values[k][:]), mem.values[k]), k
+        assert np.array_equal(acts.predictions, mem.predictions) and np.array_equal(acts.labels, mem.labels)
+    # binarized in passes into the store: the same bits as in memory
+    for method in ("positive", "mean", "topk"):
+        b_mem = Binarizer(method, k=3).fit_transform(mem)
+        b_st = Binarizer(method, k=3).fit_transform(st)
+        for k in mem.layers:
+            assert isinstance(b_st[k], StoredBits)
+            assert np.array_equal(b_st[k].load().words, b_mem[k].words), (method, k)
+            assert b_st[k].names == b_mem[k].names
+    # a recording that fails half-way leaves no store behind, and an existing store is never overwritten
+    with pytest.raises(ValueError, match="exists"):
+        nnrules.record(z.model, z.train, layers, progress=False, store=tmp_path / "acts.zarr")
+
+    def stop(done, total):
+        if done >= 200:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        nnrules.record(z.model, z.train, layers, progress=False, batch_size=100, store=tmp_path / "b.zarr",
+                       on_batch=stop)
+    assert not (tmp_path / "b.zarr").exists()
+
+
+# ----------------------------------------------------------------------------- counting on the cluster
+def test_explainn_on_a_2_worker_cluster_equals_the_fit_in_memory(tmp_path, client):
+    # noisy exclusive heads: seeds, merges of seeds, refinement and absorption all take part
+    p = planted_rules(n=3000, n_rules=30, heads="exclusive", noise=0.05, seed=1)
+    head, tail = BinaryMatrix.from_dense(p.head), BinaryMatrix.from_dense(p.tail)
+    mem = ExplaiNN().fit(head, tail)
+    assert mem.n_refined_ + mem.n_absorbed_ > 0
+    h = head.to_zarr(tmp_path / "h.zarr", chunk_rows=448)  # 7 words a chunk: ranges of unequal size
+    t = tail.to_zarr(tmp_path / "t.zarr", chunk_rows=448)
+    sharded = ExplaiNN().fit(h, t, client=client)
+    _same_fit(mem, sharded)
+    # the exhaustive search and μ take the same path
+    _same_fit(ExplaiNN(search="exhaustive", mu=3).fit(head, tail),
+              ExplaiNN(search="exhaustive", mu=3).fit(h, t, client=client))
+    # without a client the stores are loaded: nothing changes
+    _same_fit(mem, ExplaiNN().fit(h, t))
+
+
+def test_units_shared_by_both_sides_are_found_from_the_stored_digests(tmp_path, client):
+    p = planted_rules(n=2000, n_rules=10, heads="cooccur", noise=0.01, seed=3)
+    tail = np.hstack([p.tail, p.head[:, :3]])  # three head units again on the tail side
+    head, tail = BinaryMatrix.from_dense(p.head), BinaryMatrix.from_dense(tail)
+    mem = ExplaiNN().fit(head, tail)
+    assert len(mem.shared_) == 3
+    sharded = ExplaiNN().fit(head.to_zarr(tmp_path / "h.zarr"), tail.to_zarr(tmp_path / "t.zarr"), client=client)
+    _same_fit(mem, sharded)
+
+
+def test_a_flow_traced_from_a_stored_recording_equals_the_one_in_memory(tmp_path, client):
+    z = nnrules.zoo.load("digits-cnn")
+    layers = ["relu3", "relu2"]
+    mem = nnrules.record(z.model, z.train, layers, progress=False)
+    st = nnrules.record(z.model, z.train, layers, progress=False, store=tmp_path / "acts.zarr")
+    f_mem = nnrules.trace(mem, layers, ExplaiNN(), binarizer=Binarizer("mean"))
+    f_st = nnrules.trace(st, layers, ExplaiNN(), binarizer=Binarizer("mean"))  # the active client counts
+    assert [len(r) for r in f_mem.rulesets] == [len(r) for r in f_st.rulesets]
+    for a, b in zip(f_mem.rulesets, f_st.rulesets):
+        assert a.codelength == pytest.approx(b.codelength, abs=1e-9)
+        assert a.to_frame().drop(columns="gain").equals(b.to_frame().drop(columns="gain"))
+
+
+def test_a_client_without_a_store_is_refused_with_advice(client):
+    with pytest.raises(ValueError, match="pass head and tail as StoredBits"):
+        ExplaiNN().fit(np.eye(4, dtype=bool), np.eye(4, dtype=bool), client=client)
+    with pytest.raises(TypeError, match="client must be a dask.distributed.Client"):
+        ExplaiNN().fit(np.eye(4, dtype=bool), np.eye(4, dtype=bool), client="tcp://x")
