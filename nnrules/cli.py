@@ -54,7 +54,10 @@ def cmd_record(args) -> int:
 
     model, data, z = _zoo_or_file(args)
     acts = record(model, data, args.layers, reduce=args.reduce, batch_size=args.batch_size,
-                  class_names=z.class_names if z else None)
+                  class_names=z.class_names if z else None, store=args.store)
+    if args.store:
+        print(f"{acts} -> {args.store}")
+        return 0
     acts.save(args.out)
     print(f"{acts} -> {args.out}")
     return 0
@@ -67,15 +70,46 @@ def _print_rules(rs, top: int) -> None:
               f"[k={r['tail_min']}]  support={r['support']} conf={r['confidence']:.2f} gain={r['gain']:.1f} bits")
 
 
+def _client(args):
+    """The Dask client ``mine`` counts on: a scheduler's address, a local cluster of N workers, or none."""
+    if args.scheduler and args.workers:
+        raise ValueError("give --scheduler or --workers, not both")
+    if (args.scheduler or args.workers) and not args.store:
+        raise ValueError("--scheduler and --workers count from a Zarr store: record with --store and mine with --store")
+    if args.workers:
+        from .scale import local_cluster
+        if args.workers < 1:
+            raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
+        return local_cluster(args.workers)
+    if args.scheduler:
+        from .scale.counting import distributed_module
+        return distributed_module().Client(args.scheduler)
+    return None
+
+
 def cmd_mine(args) -> int:
     from .miners.explainn import ExplaiNN
     from .miners.flow import trace
     from .recording.record import Activations
 
-    acts = Activations.load(args.activations)
-    t = time.perf_counter()
-    flow = trace(acts, args.layers, ExplaiNN(theta=args.theta, mu=args.mu))
-    print(f"mined in {time.perf_counter() - t:.2f}s")
+    names = list(args.names)
+    if args.store:
+        from .scale import open_activations
+        acts, layers = open_activations(args.store), names
+    else:
+        if len(names) < 2:
+            raise ValueError("give the activations file (.npz from `nnrules record`) and at least one layer, or "
+                             "--store with the layers")
+        acts, layers = Activations.load(names[0]), names[1:]
+    client = _client(args)
+    try:
+        t = time.perf_counter()
+        flow = trace(acts, layers, ExplaiNN(theta=args.theta, mu=args.mu))
+        where = f" on {len(client.scheduler_info()['workers'])} Dask workers" if client is not None else ""
+        print(f"mined in {time.perf_counter() - t:.2f}s{where}")
+    finally:
+        if client is not None:
+            client.close()
     for rs in flow.rulesets:
         print(f"{rs.head_layer} → {rs.tail_layer}: {len(rs)} rules, {rs.codelength:.0f} bits "
               f"(singletons: {rs.baseline_codelength:.0f})")
@@ -215,10 +249,20 @@ def main(argv: list[str] | None = None) -> int:
                         "; ".join(f"{e.name}: {e.help}" for e in REDUCTIONS.entries()) + " (default: max)")
     p.add_argument("--batch-size", type=int, default=256, help="samples per forward pass (default: 256)")
     p.add_argument("--out", default="activations.npz", help="the .npz file to write (default: activations.npz)")
+    p.add_argument("--store", help="stream the activations into a new Zarr store (a folder) instead of --out: "
+                                   "for recordings larger than memory (needs nnrules[scale])")
     p.set_defaults(fn=cmd_record)
-    p = sub.add_parser("mine", help="ExplaiNN rules output → layer → … from recorded activations")
-    p.add_argument("activations", help="an .npz written by `nnrules record`")
-    p.add_argument("layers", nargs="+", help="layers to chain, from the output down")
+    p = sub.add_parser("mine", help="ExplaiNN rules output → layer → … from recorded activations",
+                       usage="nnrules mine ACTIVATIONS.npz LAYER [LAYER ...] | nnrules mine --store STORE LAYER "
+                             "[LAYER ...] [--workers N | --scheduler ADDRESS]")
+    p.add_argument("names", nargs="+", metavar="ACTIVATIONS LAYER",
+                   help="an .npz written by `nnrules record`, then the layers to chain from the output down "
+                        "(with --store: the layers only)")
+    p.add_argument("--store", help="a Zarr store written by `nnrules record --store`: binarized in passes into it")
+    p.add_argument("--workers", type=int, help="count on a local Dask cluster of N worker processes (with --store)")
+    p.add_argument("--scheduler", help="count on the Dask cluster whose scheduler is at this address, e.g. "
+                                       "tcp://10.0.0.5:8786 (with --store; dask-jobqueue and dask-kubernetes "
+                                       "clusters print theirs)")
     theta, mu = (next(q for q in ExplaiNN.params if q.name == n) for n in ("theta", "mu"))
     p.add_argument("--theta", type=float, default=theta.default, help=f"θ: {theta.help} (default: {theta.default})")
     p.add_argument("--mu", type=int, default=mu.default, help=f"μ: {mu.help} (default: {mu.none_means})")

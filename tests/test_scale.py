@@ -118,6 +118,7 @@ def test_explainn_on_a_2_worker_cluster_equals_the_fit_in_memory(tmp_path, clien
     t = tail.to_zarr(tmp_path / "t.zarr", chunk_rows=448)
     sharded = ExplaiNN().fit(h, t, client=client)
     _same_fit(mem, sharded)
+    assert mem.counting_ is None and sharded.counting_["range_calls"] > 0 and sharded.counting_["unit_tasks"] >= 2
     # the exhaustive search and μ take the same path
     _same_fit(ExplaiNN(search="exhaustive", mu=3).fit(head, tail),
               ExplaiNN(search="exhaustive", mu=3).fit(h, t, client=client))
@@ -153,3 +154,14 @@ def test_a_client_without_a_store_is_refused_with_advice(client):
         ExplaiNN().fit(np.eye(4, dtype=bool), np.eye(4, dtype=bool), client=client)
     with pytest.raises(TypeError, match="client must be a dask.distributed.Client"):
         ExplaiNN().fit(np.eye(4, dtype=bool), np.eye(4, dtype=bool), client="tcp://x")
+
+
+def test_the_cli_records_into_a_store_and_mines_on_a_cluster(tmp_path, client, capsys):
+    from nnrules.cli import main
+    store = str(tmp_path / "acts.zarr")
+    assert main(["record", "relu3", "relu2", "--store", store]) == 0
+    assert main(["mine", "--store", store, "relu3", "relu2", "--scheduler", client.scheduler.address]) == 0
+    out = capsys.readouterr().out
+    assert "on 2 Dask workers" in out and "output → relu3:" in out
+    assert main(["mine", "--store", store, "relu3", "--workers", "1", "--scheduler", "tcp://x"]) == 2
+    assert "not both" in capsys.readouterr().err

@@ -71,7 +71,9 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
     verbose : print progress per phase.
 
     Learned state: ``rules_`` (a :class:`~nnrules.rules.RuleSet`), ``codelength_`` and
-    ``baseline_codelength_`` (bits: L(D, M) with the rules and with singletons only), ``n_iter_``.
+    ``baseline_codelength_`` (bits: L(D, M) with the rules and with singletons only), ``n_iter_``;
+    ``counting_``: None in memory, on a Dask cluster the calls and seconds of its counting (per row range,
+    per unit task).
     """
 
     fits_on = "pair"
@@ -194,6 +196,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         finally:
             numba.set_num_threads(old_threads)
         self._finish(rules, d, head, tail)
+        self.counting_ = getattr(d, "stats", None)  # on a cluster: calls and seconds (nnrules.scale.counting)
         return self
 
     def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[dict]:

@@ -19,12 +19,15 @@ __all__ = ["StoredBits", "open_bits", "write_bits", "open_activations", "local_c
 
 def local_cluster(n_workers: int, memory_limit: str = "2GiB"):
     """A ``dask.distributed.Client`` on a new local cluster of ``n_workers`` processes, one thread each
-    (numba's parallel kernels use it; the counts of a worker's row range run in one task). On a real
-    cluster make the client yourself (``Client("tcp://scheduler:8786")``, dask-jobqueue, dask-kubernetes)."""
+    (numba's parallel kernels use it; the counts of a worker's row range run in one task), started with
+    ``nnrules.scale.counting.WORKER_CONFIG``. On a real cluster make the client yourself (``Client("tcp://scheduler:8786")``, dask-jobqueue, dask-kubernetes)."""
     if isinstance(n_workers, bool) or not isinstance(n_workers, int) or n_workers < 1:
         raise ValueError(f"n_workers must be an integer ≥ 1, got {n_workers!r}")
-    from .counting import distributed_module
+    import dask
+
+    from .counting import WORKER_CONFIG, distributed_module
     distributed = distributed_module()
-    cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                       memory_limit=memory_limit, dashboard_address=None)
+    with dask.config.set(WORKER_CONFIG):
+        cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                           memory_limit=memory_limit, dashboard_address=None)
     return distributed.Client(cluster)

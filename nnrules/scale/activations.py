@@ -122,9 +122,10 @@ def column_quantiles(x, q: float) -> np.ndarray:
     return out
 
 
-def binarize_stored(binarizer, acts, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> dict[str, StoredBits]:
+def binarize_stored(binarizer, acts) -> dict[str, StoredBits]:
     """``binarizer.transform`` of store-backed activations, written as bit matrices into the same store
-    (``bits/<i>``, replaced by the next call) one row block at a time."""
+    (``bits/<i>``, replaced by the next call) one row block at a time (≤ ``VALUE_CHUNK_BYTES`` × 4 of
+    values in memory)."""
     from ..data.binarizer import output_onehot
     from ..data.bits import pack_columns
     from ..recording.hooks import OUTPUT
@@ -133,15 +134,13 @@ def binarize_stored(binarizer, acts, chunk_rows: int = DEFAULT_CHUNK_ROWS) -> di
     layers = [k for k in acts.layers if k != OUTPUT]
     for i, name in enumerate(layers):
         x = acts.values[name]
-        w = BitsWriter(acts.store, acts.n_samples, x.shape[1], acts.unit_names[name], name, f"bits/{i}", chunk_rows)
-        rows = w.chunk_words * 64
+        w = BitsWriter(acts.store, acts.n_samples, x.shape[1], acts.unit_names[name], name, f"bits/{i}")
+        rows = value_chunk_rows(x.shape[1]) * 4
         for s in range(0, acts.n_samples, rows):
             w.write(pack_columns(binarizer._apply(name, np.asarray(x[s: s + rows]))))
         out[name] = w.close()
     onehot = output_onehot(acts, binarizer.output)
-    w = BitsWriter(acts.store, acts.n_samples, onehot.n_units, onehot.names, onehot.layer, f"bits/{len(layers)}",
-                   chunk_rows)
-    for s in range(0, w.n_words, w.chunk_words):
-        w.write(onehot.words[:, s: s + w.chunk_words])
+    w = BitsWriter(acts.store, acts.n_samples, onehot.n_units, onehot.names, onehot.layer, f"bits/{len(layers)}")
+    w.write(onehot.words)
     out[OUTPUT] = w.close()
     return out

@@ -24,6 +24,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import time
 from collections import OrderedDict
 from typing import Any
 
@@ -43,6 +44,13 @@ __all__ = ["ShardedData", "active_client"]
 MERGE_BUFFER = 1 << 23
 #: words a unit task reads, besides the head units its tail units need (bytes)
 UNIT_TASK_BYTES = 256 << 20
+
+
+#: Dask configuration for workers that run these kernels: Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536,
+#: which turns off glibc's adaptive mmap threshold, so every work array of a kernel over 128 KiB is mapped and
+#: unmapped again (page faults): measured 3.2× slower merge counts (14.0 s vs 4.3 s, 131,072 rows). Pass it to
+#: ``dask.config.set`` where the workers are started (``dask worker`` reads it from the Dask config file too).
+WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
 
 
 def distributed_module():
@@ -113,6 +121,17 @@ def _tables(n: int):
     return C.tables(n)
 
 
+def _timed(fn):
+    """``fn``'s result and the seconds it took on the worker (the per-range costs the benchmark reports)."""
+    @functools.wraps(fn)
+    def run(*args):
+        t = time.perf_counter()
+        out = fn(*args)
+        return out, time.perf_counter() - t
+    return run
+
+
+@_timed
 def _on_range(op: str, h_src: tuple, t_src: tuple, w0: int, w1: int, args: tuple):
     """A worker's part of a summed count: ``op`` over words [w0, w1) of head and tail."""
     h, t = _range(h_src, w0, w1), _range(t_src, w0, w1)
@@ -136,6 +155,7 @@ def _on_range(op: str, h_src: tuple, t_src: tuple, w0: int, w1: int, args: tuple
         numba.set_num_threads(old)
 
 
+@_timed
 def _on_units(op: str, h_src: tuple, t_src: tuple, n: int, args: tuple):
     """A unit task: ``op`` on the selected units over all rows."""
     h = read_words(_array(h_src[0], h_src[1]), np.asarray(h_src[2], np.int64), 0, _array(h_src[0], h_src[1]).shape[1])
@@ -192,16 +212,25 @@ class ShardedData(_Data):
         self.ranges = list(zip(workers, tail.row_ranges(len(workers))))
         self.h_src, self.t_src = head.source(), tail.source()
         self._bpu = head.n_words * 8  # bytes of one unit over all rows
+        #: calls and seconds: per row range (worker compute), their wall time here, unit tasks
+        self.stats = {"range_calls": 0, "range_seconds": 0.0, "range_max_seconds": 0.0, "range_wall": 0.0,
+                      "unit_tasks": 0, "unit_seconds": 0.0, "unit_wall": 0.0}
 
     @property
     def n_words(self) -> int:
         return self.tail.n_words
 
     def _summed(self, op: str, args: tuple, combine=None):
+        t = time.perf_counter()
         futures = [self.client.submit(_on_range, op, self.h_src, self.t_src, w0, w1, args, workers=[addr],
                                       allow_other_workers=False, pure=False)
                    for addr, (w0, w1) in self.ranges]
-        parts = self.client.gather(futures)
+        timed = self.client.gather(futures)
+        parts = [p for p, _ in timed]
+        self.stats["range_calls"] += 1
+        self.stats["range_seconds"] += sum(s for _, s in timed)
+        self.stats["range_max_seconds"] += max(s for _, s in timed)
+        self.stats["range_wall"] += time.perf_counter() - t
         if combine is not None:
             return combine(parts)
         total = parts[0]
@@ -213,9 +242,14 @@ class ShardedData(_Data):
         """One task per job (head units, tail units, args), spread over the workers by Dask."""
         h_path, h_key, h_units = self.h_src
         t_path, t_key, t_units = self.t_src
+        t = time.perf_counter()
         futures = [self.client.submit(_on_units, op, (h_path, h_key, h_units[hs]), (t_path, t_key, t_units[ts]),
                                       self.n, args, pure=False) for hs, ts, args in jobs]
-        return self.client.gather(futures)
+        timed = self.client.gather(futures)
+        self.stats["unit_tasks"] += len(jobs)
+        self.stats["unit_seconds"] += sum(s for _, s in timed)
+        self.stats["unit_wall"] += time.perf_counter() - t
+        return [r for r, _ in timed]
 
     def _batches(self, n_items: int, units_per_item: float, fixed_units: int) -> list[np.ndarray]:
         """Split ``n_items`` into at least one batch per worker, each reading about ``UNIT_TASK_BYTES``."""

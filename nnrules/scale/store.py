@@ -61,13 +61,18 @@ def _fresh(path: str | os.PathLike, overwrite: bool) -> Path:
 
 
 class BitsWriter:
-    """Writes a bit matrix into a Zarr group row range by row range, in order: ``write(words)`` takes the
-    next ``(n_units, w)`` uint64 words (w a multiple of the chunk's words, except the last call), and keeps
-    each unit's support and digest on the way. ``close()`` stores them and returns the :class:`StoredBits`."""
+    """Writes a bit matrix into a Zarr group in row order: ``write(words)`` takes the next ``(n_units, w)``
+    uint64 words (any w; whole Zarr chunks are written as they fill), keeping each unit's support and digest
+    on the way. ``close()`` stores them and returns the :class:`StoredBits`. ``chunk_rows`` None: chunks of
+    at most 65,536 rows whose whole row (all units) takes at most ``BUFFER_BYTES`` (the writer's buffer)."""
+
+    BUFFER_BYTES = 64 << 20
 
     def __init__(self, path: str | os.PathLike, n_samples: int, n_units: int, names: Sequence[str] = (),
-                 layer: str = "", key: str = "", chunk_rows: int = DEFAULT_CHUNK_ROWS) -> None:
+                 layer: str = "", key: str = "", chunk_rows: int | None = None) -> None:
         zarr = zarr_module()
+        if chunk_rows is None:
+            chunk_rows = 64 * min(DEFAULT_CHUNK_ROWS // 64, max(1, self.BUFFER_BYTES // (8 * max(n_units, 1))))
         chunk_rows = _check_chunk_rows(chunk_rows)
         self.path, self.key, self.n_samples = str(path), key, int(n_samples)
         self.n_words = max(1, -(-self.n_samples // 64))
@@ -82,21 +87,33 @@ class BitsWriter:
         self.layer = layer
         self.support = np.zeros(n_units, np.int64)
         self._hash = [hashlib.blake2b(digest_size=16) for _ in range(n_units)]
-        self.done = 0  # words written
+        self._buf = np.zeros((n_units, self.chunk_words), np.uint64)
+        self._filled = 0  # words in the buffer
+        self.done = 0  # words written to the store
 
     def write(self, words: np.ndarray) -> None:
+        words = np.asarray(words, dtype=np.uint64)
+        if words.ndim != 2 or words.shape[0] != len(self.support) or \
+                self.done + self._filled + words.shape[1] > self.n_words:
+            raise ValueError(f"expected the next words of {len(self.support)} units (at word "
+                             f"{self.done + self._filled} of {self.n_words}), got shape {words.shape}")
+        while words.shape[1]:
+            take = min(words.shape[1], self.chunk_words - self._filled)
+            self._buf[:, self._filled: self._filled + take] = words[:, :take]
+            self._filled += take
+            words = words[:, take:]
+            if self._filled == self.chunk_words or self.done + self._filled == self.n_words:
+                self._flush()
+
+    def _flush(self) -> None:
         from ..data.bits import popcount_rows
-        words = np.ascontiguousarray(words, dtype=np.uint64)
-        w = words.shape[1]
-        if words.shape[0] != len(self.support) or self.done + w > self.n_words or (
-                w % self.chunk_words and self.done + w != self.n_words):
-            raise ValueError(f"write whole chunks of {self.chunk_words} words for {len(self.support)} units, in order "
-                             f"(at word {self.done} of {self.n_words}), got {words.shape}")
-        self.array[:, self.done: self.done + w] = words
-        self.support += popcount_rows(words)
-        for h, row in zip(self._hash, words):
+        block = np.ascontiguousarray(self._buf[:, : self._filled])
+        self.array[:, self.done: self.done + self._filled] = block
+        self.support += popcount_rows(block)
+        for h, row in zip(self._hash, block):
             h.update(row.tobytes())
-        self.done += w
+        self.done += self._filled
+        self._filled = 0
 
     def close(self) -> "StoredBits":
         if self.done != self.n_words:
