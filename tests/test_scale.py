@@ -165,3 +165,29 @@ def test_the_cli_records_into_a_store_and_mines_on_a_cluster(tmp_path, client, c
     assert "on 2 Dask workers" in out and "output → relu3:" in out
     assert main(["mine", "--store", store, "relu3", "--workers", "1", "--scheduler", "tcp://x"]) == 2
     assert "not both" in capsys.readouterr().err
+
+
+def test_the_core_works_without_the_scale_dependencies(tmp_path):
+    """Without dask, distributed and zarr (blocked in a fresh process) nnrules records, binarizes and mines;
+    a store asks for nnrules[scale] by name."""
+    import subprocess
+    import sys
+    code = """
+import sys
+for m in ("zarr", "dask", "distributed"):
+    sys.modules[m] = None
+import numpy as np, nnrules
+from nnrules.data.synthetic import planted_rules
+p = planted_rules(n=1000, n_rules=5, seed=0)
+m = nnrules.ExplaiNN().fit(p.head, p.tail)
+assert m.counting_ is None and len(m.rules_) > 0
+try:
+    nnrules.BinaryMatrix.from_dense(np.eye(3, dtype=bool)).to_zarr(sys.argv[1])
+except ImportError as err:
+    assert "nnrules[scale]" in str(err), err
+else:
+    raise SystemExit("to_zarr worked without zarr")
+print("ok")
+"""
+    out = subprocess.run([sys.executable, "-c", code, str(tmp_path / "x.zarr")], capture_output=True, text=True)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr[-2000:]
