@@ -44,7 +44,7 @@ def table1(name, tr, te):
 def all_classes(name, tr, te):
     print(f"\n{name}: all 10 classes; chance fidelity (majority class) {np.bincount(te.predictions).max() / te.n_samples:.3f}")
     print(f"{'entry':<6} {'output':<12} {'d':>2} {'acc tr':>7} {'acc te':>7} {'fid tr':>7} {'fid te':>7} {'gap te':>7} "
-          f"{'rules':>6} {'size':>6} {'fit s':>6}")
+          f"{'rules':>6} {'size':>6} {'fit s':>6}  {'program decides (te): one / none / several':>44}")
     for entry in ("pool", "relu3"):
         for output in ("one-vs-rest", "multiclass"):
             for d in (1, 3, 5):
@@ -53,7 +53,8 @@ def all_classes(name, tr, te):
                 fit = time.perf_counter() - t
                 print(f"{entry:<6} {output:<12} {d:>2} {e.accuracy(tr):>7.3f} {e.accuracy(te):>7.3f} "
                       f"{e.fidelity(tr):>7.3f} {e.fidelity(te):>7.3f} {te.accuracy() - e.accuracy(te):>7.3f} "
-                      f"{len(e.program_):>6} {e.size_:>6} {fit:>6.2f}")
+                      f"{len(e.program_):>6} {e.size_:>6} {fit:>6.2f}  "
+                      + "{one:>32.2f} / {none:.2f} / {several:.2f}".format(**e.decisions(te)))
 
 
 def main():

@@ -170,3 +170,53 @@ def test_table1_protocol_on_digits_cnn(digits):
     for output in ("one-vs-rest", "multiclass"):
         e = ERIC(depth=5, alpha=0.01, output=output).fit(a, ["pool"])
         assert 0.75 < e.accuracy(b) < b.accuracy() and e.size_ < 200
+
+
+def _clingo_classes(program: str, n: int) -> tuple[np.ndarray, int]:
+    """Solve ``program`` with clingo: (n, classes) truth of class(S, C) in its stable model(s), model count."""
+    clingo = pytest.importorskip("clingo")
+    ctl = clingo.Control(["--models=0", "--warn=none"])
+    ctl.add("base", [], program)
+    ctl.ground([("base", [])])
+    found, models = [], 0
+    with ctl.solve(yield_=True) as handle:
+        for model in handle:
+            models += 1
+            found = [(a.arguments[0].number, a.arguments[1].number) for a in model.symbols(shown=True)]
+    out = np.zeros((n, 16), bool)
+    for s, c in found:
+        out[s, c] = True
+    return out, models
+
+
+@pytest.mark.parametrize("chain", [["relu3"], ["relu3", "pool"]])
+def test_the_program_solved_by_clingo_derives_exactly_what_infer_derives(digits, chain):
+    te = nnrules.record(digits.model, digits.test, chain, reduce="l1", class_names=digits.class_names, progress=False)
+    tr = nnrules.record(digits.model, digits.train, chain, reduce="l1", class_names=digits.class_names, progress=False)
+    e = ERIC(depth=5).fit(tr, chain)
+    asp = e.to_asp(te)
+    derived, models = _clingo_classes(asp, te.n_samples)
+    assert models == 1  # stratified: one stable model
+    inferred = e.infer(te)["output"]
+    assert np.array_equal(derived[:, : inferred.shape[1]], inferred) and not derived[:, inferred.shape[1]:].any()
+    share = e.decisions(te)
+    assert share["one"] + share["none"] + share["several"] == pytest.approx(1.0)
+    assert share["one"] == pytest.approx(float((inferred.sum(1) == 1).mean()))
+    print(f"\n{chain}: the program decides {share['one']:.0%} (none {share['none']:.0%}, several "
+          f"{share['several']:.0%}); fidelity {e.fidelity(te):.3f}")
+    # the program alone, without facts, grounds to nothing derived; the Prolog text has a clause per consequent
+    assert _clingo_classes(e.to_asp(), 1)[0].sum() == 0
+    clauses = [l for l in e.to_prolog().splitlines() if l.startswith("on(")]
+    assert len(clauses) == sum(len(r.consequent) for r in e.program_)
+    assert all(":- sample(S)" in c for c in clauses) and ("\\+ on(" in e.to_prolog()) == any(
+        not v for r in e.program_ for _, v in r.antecedent)
+
+
+def test_the_program_text_quotes_odd_layer_names():
+    acts = planted_activations(400)
+    acts = Activations(values={'fe"at.3': acts.values["k"], "output": acts.values["output"]},
+                       unit_names={'fe"at.3': acts.unit_names["k"], "output": acts.unit_names["output"]},
+                       predictions=acts.predictions, class_names=acts.class_names, reduce="l1")
+    e = ERIC(depth=3).fit(acts, ['fe"at.3'])
+    derived, models = _clingo_classes(e.to_asp(acts), acts.n_samples)
+    assert models == 1 and np.array_equal(derived[:, :3], e.infer(acts)["output"])

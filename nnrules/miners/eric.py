@@ -337,6 +337,29 @@ class ERIC(Miner):
         check_fitted(self, "rulesets_")
         return Flow(list(self.layers_), list(self.rulesets_))
 
+    def to_asp(self, activations: Activations | None = None) -> str:
+        """The program in ASP (clingo): ``on(Layer, Unit, Sample)`` per unit, default negation, and
+        ``class(Sample, Class)`` for each class it derives; with ``activations`` (recorded as for fit) the
+        entry layer's true literals on those samples as facts. Stratified: one stable model, equal to
+        :meth:`infer` (see :mod:`._eric_program`)."""
+        from ._eric_program import to_asp
+        check_fitted(self, "program_")
+        return to_asp(self, activations)
+
+    def to_prolog(self, activations: Activations | None = None) -> str:
+        """The program in Prolog (``\\+`` as default negation), facts as in :meth:`to_asp`."""
+        from ._eric_program import to_prolog
+        check_fitted(self, "program_")
+        return to_prolog(self, activations)
+
+    def decisions(self, activations: Activations) -> dict[str, float]:
+        """Shares of samples for which the program itself derives exactly one class (``"one"``), none, or
+        several: what :meth:`predict` owes to the program, and what to its tie-breaks (precision, majority)."""
+        k = self.infer(activations)[OUTPUT].sum(axis=1)
+        n = max(len(k), 1)
+        return {"one": float((k == 1).sum() / n), "none": float((k == 0).sum() / n),
+                "several": float((k > 1).sum() / n)}
+
     def to_json(self) -> str:
         """The program as JSON: layers, parameters and one record per rule (see :meth:`to_frame`)."""
         check_fitted(self, "program_")
@@ -349,8 +372,11 @@ def _run_in_app(ctx, miner: ERIC):
     acts = ctx.record("l1")
     ctx.report(f"ERIC: trees for {' → '.join(ctx.layers)}", 0.5)
     miner.fit(acts, ctx.layers)
+    share = miner.decisions(acts)
     return miner.to_flow(), (f"ERIC program: fidelity {miner.fidelity(acts):.2f} on the mining data, "
-                             f"{len(miner.program_)} rules, size {miner.size_}")
+                             f"{len(miner.program_)} rules, size {miner.size_}; the program itself decides "
+                             f"{share['one']:.0%} of the samples (no class {share['none']:.0%}, several "
+                             f"{share['several']:.0%}: tie-breaks decide those)")
 
 
 _registry.MINERS.register("eric", "ERIC logic program", ERIC, layers="chain", reduce="l1", run=_run_in_app,

@@ -1,0 +1,58 @@
+"""ERIC's program as text a logic system reads: ASP (clingo, DLV) and Prolog (seed 001 eq. 1–2).
+
+One predicate for every layer: ``on(Layer, Unit, Sample)`` — unit ``Unit`` of layer ``Layer`` is true on
+sample ``Sample``. A rule ``x1 ∧ ¬x2 → y`` of ERIC becomes ``on(upper, y, S) :- sample(S), on(lower, x1, S),
+not on(lower, x2, S).``: negation is default negation (a unit no rule makes true is false), as in ``infer``.
+The layers form a chain, so the program is stratified and has exactly one stable model (one answer in Prolog);
+``class(S, C)`` holds for each class C the program derives for sample S — none, one or several (``ERIC.predict``
+then breaks ties by training precision and falls back to the majority class; those choices are not in the
+program). With activations, the entry layer's true literals are facts (``sample(S).``, ``on(entry, U, S).``).
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from ..recording.hooks import OUTPUT
+
+if TYPE_CHECKING:
+    from .eric import ERIC
+
+
+def _program(eric: "ERIC", layer: Callable[[str], str], neg: str, header: list[str], footer: list[str],
+             activations, comment: str) -> str:
+    lines = [f"{comment} ERIC program (seed 001): layers {' <- '.join(eric.layers_)} (entry {eric.entry_!r}).",
+             f"{comment} on(Layer, Unit, Sample): the unit is true on the sample; class(Sample, Class): the program "
+             "derives the class.",
+             f"{comment} classes: " + ", ".join(f"{i} = {n}" for i, n in enumerate(eric.class_names_)),
+             *header]
+    for r in eric.program_:
+        body = ["sample(S)"] + [(f"on({layer(r.lower)}, {u}, S)" if v else f"{neg}on({layer(r.lower)}, {u}, S)")
+                                for u, v in r.antecedent]
+        for k in r.consequent:
+            lines.append(f"on({layer(r.upper)}, {k}, S) :- {', '.join(body)}.  {comment} {eric.describe(r)}")
+    lines.append(f"class(S, C) :- on({layer(OUTPUT)}, C, S).")
+    lines += footer
+    if activations is not None:
+        x = eric._quantise_one(activations)
+        lines.append(f"{comment} facts: the entry layer's true literals on {len(x)} samples")
+        lines += [f"sample({s})." for s in range(len(x))]
+        entry = layer(eric.entry_)
+        lines += [f"on({entry}, {u}, {s})." for s, u in zip(*np.nonzero(x))]
+    return "\n".join(lines) + "\n"
+
+
+def _quoted(q: str) -> Callable[[str], str]:
+    return lambda name: q + name.replace("\\", "\\\\").replace(q, "\\" + q) + q
+
+
+def to_asp(eric: "ERIC", activations=None) -> str:
+    """The program in ASP (clingo's input language); see the module docstring."""
+    return _program(eric, _quoted('"'), "not ", [], ["#show class/2."], activations, "%")
+
+
+def to_prolog(eric: "ERIC", activations=None) -> str:
+    """The program in (ISO/SWI) Prolog: ``\\+`` for default negation; query ``class(S, C)``."""
+    return _program(eric, _quoted("'"), "\\+ ", [":- dynamic on/3.", ":- dynamic sample/1.",
+                                                 ":- discontiguous on/3."], [], activations, "%")
