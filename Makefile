@@ -37,6 +37,12 @@ browser:
 	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1 && \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) ; } || \
 	  echo "chromium not installed and cannot be installed here: the browser tests will be skipped"
+	@# Fashion-MNIST (fashion-cnn, real photos): Debian's dataset-fashion-mnist, likewise
+	@[ -d /usr/share/datasets/fashion-mnist ] || [ -n "$$NNRULES_FASHION_MNIST" ] || { [ "$$(id -u)" = 0 ] && \
+	  command -v apt-get >/dev/null 2>&1 && (DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  dataset-fashion-mnist >/dev/null 2>&1 || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive \
+	  apt-get install -y -qq dataset-fashion-mnist >/dev/null)) ; } || \
+	  echo "Fashion-MNIST not installed and cannot be installed here: the fashion-cnn tests will be skipped"
 
 bench: $(STAMP)
 	$(PY) benchmarks/record.py

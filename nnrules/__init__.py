@@ -28,7 +28,8 @@ _NAMES = {
     "Transactions": "data", "read_fimi": "data",
     "Itemsets": "miners", "frequent_itemsets": "miners",
     "ERIC": "miners", "ExplaiNN": "miners", "Flow": "miners", "NeuroChains": "miners", "PatchMiner": "miners",
-    "association_rules": "miners", "eclat": "miners", "trace": "miners",
+    "association_rules": "miners", "eclat": "miners", "trace": "miners", "compare": "miners",
+    "Comparison": "miners",
     "NotFittedError": "miners.base",
     "Activations": "recording", "image_folder": "recording", "layers": "recording", "load_model": "recording",
     "record": "recording",
@@ -56,8 +57,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs: the same names, imported eagerl
     from . import attribution, data, evaluation, miners, recording, registry, scale, zoo  # noqa: F401
     from .attribution import attribute  # noqa: F401
     from .data import Binarizer, BinaryMatrix, Rule, RuleSet, Transactions, binarize, read_fimi  # noqa: F401
-    from .miners import (ERIC, ExplaiNN, Flow, Itemsets, NeuroChains, PatchMiner, association_rules,  # noqa: F401
-                         eclat, frequent_itemsets, trace)
+    from .miners import (ERIC, Comparison, ExplaiNN, Flow, Itemsets, NeuroChains, PatchMiner,  # noqa: F401
+                         association_rules, compare, eclat, frequent_itemsets, trace)
     from .miners.base import NotFittedError  # noqa: F401
     from .recording import Activations, image_folder, layers, load_model  # noqa: F401
     from .recording.record import record  # noqa: F401

@@ -57,6 +57,10 @@ class InplaceNet(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+def _grid():
+    return importlib.import_module("nnrules.attribution.grid_maps")
+
+
 def _fixtures():
     tiny = TinyNet().eval()
     g = torch.Generator().manual_seed(1)
@@ -228,6 +232,22 @@ CASES = [
      "store must be a path"),
     ("to_zarr: chunk_rows 100", lambda: BinaryMatrix.from_dense(np.eye(3, dtype=bool)).to_zarr("/tmp/nn.zarr", 100),
      ValueError, "multiple of 64"),
+    ("read_idx: missing", lambda: importlib.import_module("nnrules.zoo.fashion").read_idx("/nonexistent.idx"),
+     ValueError, "does not exist"),
+    ("load_fashion_mnist: empty folder", lambda: importlib.import_module("nnrules.zoo.fashion").load_fashion_mnist("/"),
+     ValueError, "apt-get install dataset-fashion-mnist"),
+    ("fashion_mnist_dir: empty folder", lambda: importlib.import_module("nnrules.zoo.fashion").fashion_mnist_dir("/"),
+     ValueError, "NNRULES_FASHION_MNIST"),
+    ("compare: a list", lambda: nnrules.compare([1], [2]), TypeError, "a must be a Flow"),
+    ("compare: tol 2", lambda: nnrules.compare(RuleSet([]), RuleSet([]), tol=2.0), ValueError, "tol"),
+    ("unit_positions: a dense unit", lambda: _grid().unit_positions(["fc:3"]), ValueError, "not a conv unit"),
+    ("grid_centres: outside the map", lambda: _grid().grid_centres(["c:c0@9,9"], (4, 4), (8, 8)), ValueError,
+     "outside"),
+    ("mark_units: float picture", lambda: _grid().mark_units(np.zeros((4, 4, 3)), np.zeros((0, 2))), ValueError,
+     "uint8"),
+    ("firing_map: a batch", lambda: _grid().firing_map(TINY, X[:2], "conv", ["conv:c0@0,0"]), ValueError, "one input"),
+    ("firing_map: a dense layer", lambda: _grid().firing_map(TINY, X[:1], "fc", ["fc:c0"]), ValueError,
+     "not a conv layer"),
     ("pack_columns: 1-d", lambda: pack_columns(np.zeros(5, bool)), ValueError, "dense"),
     ("pack_columns: non-binary", lambda: pack_columns(np.full((3, 2), 2.0)), ValueError, "binary"),
     ("unpack_columns: more samples than bits", lambda: unpack_columns(WORDS, 200), ValueError, "n_samples"),
@@ -397,7 +417,8 @@ NO_INPUT = {
     "UnreadableImage": "an exception", "MAX_IMAGE_PIXELS": "a constant", "PROVIDERS": "a constant",
     "ENTRY_POINT_GROUPS": "a constant", "SHIPPED": "a constant", "shipped_dir": "no arguments",
     "Exemplars": "built by exemplars", "FlipCurve": "built by pixel_flipping", "EricRule": "built by ERIC",
-    "PlantedData": "built by planted_rules", "ShardedData": "built by ExplaiNN.fit on StoredBits with a client", "ZooModel": "built by zoo.load", "MiningContext": "built by the app",
+    "PlantedData": "built by planted_rules", "ShardedData": "built by ExplaiNN.fit on StoredBits with a client", "Comparison": "built by compare",
+    "FashionCNN": "no arguments", "FASHION_CLASSES": "a constant", "ZooModel": "built by zoo.load", "MiningContext": "built by the app",
     "Parametrized": "a base class without arguments", "Miner": "a base class without arguments",
     "LRPRule": "a base class without arguments", "Zero": "no arguments", "Pass": "no arguments",
     "ZPlus": "no arguments", "MnistCNN": "no arguments", "Cifar10CNN": "no arguments",

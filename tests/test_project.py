@@ -84,6 +84,7 @@ def test_readme_tour_runs():
     assert len(scope["pm"].rules_) > 0 and scope["eric"].accuracy(scope["three"](scope["test_l1"])) > 0.85
     assert scope["chain"].fidelity(scope["z"].model)["agreement"] >= 0.9
     assert scope["c"].class_names[int(scope["c"].model(scope["photo"]).argmax())] == "cat"
+    assert scope["on_cluster"].counting_["range_calls"] > 0 and len(scope["on_cluster"].rules_) > 0
 
 
 def test_cli_version():

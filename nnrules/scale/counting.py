@@ -43,14 +43,18 @@ __all__ = ["ShardedData", "active_client"]
 #: most counts (int64) of one merge call per worker (64 MiB)
 MERGE_BUFFER = 1 << 23
 #: words a unit task reads, besides the head units its tail units need (bytes)
-UNIT_TASK_BYTES = 256 << 20
+UNIT_TASK_BYTES = 128 << 20
 
 
 #: Dask configuration for workers that run these kernels: Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536,
 #: which turns off glibc's adaptive mmap threshold, so every work array of a kernel over 128 KiB is mapped and
 #: unmapped again (page faults): measured 3.2× slower merge counts (14.0 s vs 4.3 s, 131,072 rows). Pass it to
 #: ``dask.config.set`` where the workers are started (``dask worker`` reads it from the Dask config file too).
-WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+#: Dask's worker memory manager is off too: the row ranges are kept on purpose (a worker's cache, not Dask's
+#: data), and a worker paused at 80 % of its limit would wait forever for memory it never frees.
+WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+                 "distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
+                 "distributed.worker.memory.pause": False}
 
 
 def distributed_module():

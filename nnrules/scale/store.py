@@ -226,16 +226,20 @@ class StoredBits:
 
 
 def read_words(array, rows: np.ndarray, w0: int, w1: int) -> np.ndarray:
-    """Words ``[w0, w1)`` of the units ``rows`` of a stored ``words`` array, in the order of ``rows``."""
-    if len(rows) == array.shape[0] and bool((rows == np.arange(len(rows))).all()):
-        out = array[:, w0:w1]
-    elif len(rows) == 0:
-        out = np.zeros((0, w1 - w0), np.uint64)
-    else:
-        order = np.argsort(rows, kind="stable")  # Zarr reads sorted selections chunk by chunk
-        out = np.empty((len(rows), w1 - w0), np.uint64)
-        out[order] = array.get_orthogonal_selection((rows[order], slice(w0, w1)))
-    return np.ascontiguousarray(out, dtype=np.uint64)
+    """Words ``[w0, w1)`` of the units ``rows`` of a stored ``words`` array, in the order of ``rows``; read one
+    block of units (a row of chunks) at a time into the output, so that the memory it takes is the output and
+    one block."""
+    out = np.empty((len(rows), w1 - w0), np.uint64)
+    block = int(array.chunks[0])
+    order = np.argsort(rows, kind="stable")
+    srt = rows[order]
+    for b0 in range(0, int(array.shape[0]), block):
+        lo, hi = np.searchsorted(srt, [b0, b0 + block])
+        if hi == lo:
+            continue
+        part = array[b0: min(b0 + block, array.shape[0]), w0:w1]
+        out[order[lo:hi]] = part[srt[lo:hi] - b0]
+    return out
 
 
 def open_words(path: str, key: str):
