@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 
 
-from nnrules.attribution import methods as attribution, prototypes, viz
+from nnrules.attribution import grid_maps, methods as attribution, prototypes, viz
 from nnrules.attribution.lrp import LRPError
 from nnrules.miners.eric import ERIC
 from nnrules.miners.patches import PatchMiner
@@ -244,9 +244,28 @@ class Selection:
                     d.heatmaps[name] = viz.to_png(viz.heatmap(a[0], x[0], scale=self._scale()))
                 except (LRPError, ValueError, RuntimeError) as err:
                     d.errors[name] = str(err)
+        self._grid_pictures(d, model, x, layer, [names[u] for u in units], acts.shapes.get(layer, ()))
         if partial is not None:
             partial(d, "the prototype")
         return d
+
+    def _grid_pictures(self, d: Detail, model, x, layer: str, names: list[str], shape: tuple) -> None:
+        """A conv group's units on the input grid (receptive-field centres, when recorded per position) and
+        where they fire on the exemplar (their activations at their cells, upsampled), beside the heatmaps."""
+        if layer == OUTPUT or len(shape) != 3 or not names:
+            return
+        scale = self._scale()
+        try:
+            positions = grid_maps.unit_positions(names)
+            if any(p is not None for _, p in positions):
+                centres = grid_maps.grid_centres(names, shape[1:], x.shape[-2:])
+                cell = x.shape[-1] / shape[-1]
+                d.heatmaps["units on the grid"] = viz.to_png(grid_maps.mark_units(viz.image(x[0], scale), centres, scale,
+                                                                                 size=cell))
+            where = grid_maps.firing_map(model, x, layer, names)
+            d.heatmaps["where the units fire"] = viz.to_png(viz.heatmap(where, x[0], percentile=100, scale=scale))
+        except ValueError as err:  # e.g. units without a channel name: no grid to draw
+            d.errors["units on the grid"] = str(err)
 
     def _scale(self) -> int:
         side = int(self.loaded.need()[1].shape[-1])
