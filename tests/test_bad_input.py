@@ -248,6 +248,8 @@ CASES = [
     ("firing_map: a batch", lambda: _grid().firing_map(TINY, X[:2], "conv", ["conv:c0@0,0"]), ValueError, "one input"),
     ("firing_map: a dense layer", lambda: _grid().firing_map(TINY, X[:1], "fc", ["fc:c0"]), ValueError,
      "not a conv layer"),
+    ("fine_tune: a class it does not have", lambda: nnrules.zoo.fine_tune(nnrules.zoo.load("digits-cnn"), [42]),
+     ValueError, "classes must name classes"),
     ("pack_columns: 1-d", lambda: pack_columns(np.zeros(5, bool)), ValueError, "dense"),
     ("pack_columns: non-binary", lambda: pack_columns(np.full((3, 2), 2.0)), ValueError, "binary"),
     ("unpack_columns: more samples than bits", lambda: unpack_columns(WORDS, 200), ValueError, "n_samples"),

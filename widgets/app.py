@@ -11,6 +11,7 @@ from .jobs import warm_miners
 from .panels import MinePanel, ModelPanel
 from .state import ExplorerState, UserInputError
 from .table import RuleTable
+from .compare import CompareView
 from .views import FlowView
 
 __all__ = ["Explorer"]
@@ -36,10 +37,12 @@ class Explorer:
         self.flow = FlowView(self.state, self.select_rule, self.select_node)
         self.table = RuleTable(self.state, self.select_rule)
         self.detail = DetailPanel(self.state, threaded=threaded)
+        self.compare = CompareView(self.state, threaded=threaded)
         self.msg = W.HTML()
-        tabs = W.Tab([self.flow.widget, self.table.widget])
+        tabs = W.Tab([self.flow.widget, self.table.widget, self.compare.widget])
         tabs.set_title(0, "3 · Flow")
         tabs.set_title(1, "Rule table")
+        tabs.set_title(2, "Compare with…")
         # the controls keep their width (they never shrink below it, so no label is cut); the views take the
         # rest and shrink with the window: at 1024 px the views still get ~660 px
         self.help = glossary_panel()
@@ -80,6 +83,7 @@ class Explorer:
     def _mined(self) -> None:
         self.flow.refresh()
         self.table.refresh()
+        self.compare.refresh()
         self.detail.clear()
 
     def select_rule(self, rule_id: int) -> None:

@@ -145,6 +145,13 @@ class ExplorerState:
         self._show(_mining.mine(self.loaded, settings, progress, cancel))
         return self
 
+    def compare_with(self, other: str, classes: list[int] | None = None, epochs: int = 3,
+                     check: Callable[[], None] = lambda: None):
+        """Mine another model with the last Mine's settings on this data and line its rules up with these
+        (:func:`.compare.compare_with`: a fine-tuned copy on ``classes`` or a zoo model)."""
+        from .compare import compare_with
+        return compare_with(self, other, classes, epochs, check)
+
     @property
     def mined(self) -> bool:
         """Whether a mining run finished (its result may be empty)."""

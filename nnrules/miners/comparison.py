@@ -31,8 +31,9 @@ STATUSES = ("same", "changed", "only in a", "only in b")
 
 @dataclass
 class Comparison:
-    """``rules``: one row per matched pair or unmatched rule (pair, upper, lower, status, what changed, both
-    rules' head, tail, l, k, confidence); ``units``: units whose role changed (layer, unit, change, partners
+    """``rules``: one row per matched pair or unmatched rule (pair, upper, lower, status, what changed, the
+    rules' positions in their RuleSets ``a_rule``/``b_rule`` (−1: none), both rules' head, tail, l, k,
+    confidence); ``units``: units whose role changed (layer, unit, change, partners
     in a and in b)."""
 
     rules: pd.DataFrame
@@ -147,13 +148,15 @@ def compare(a, b, names: tuple[str, str] = ("a", "b"), tol: float = 0.02, min_ov
         for x, j in matched:
             what = _what(*na[x], ra[x], *nb[j], rb[j], tol)
             rows.append({"pair": i, "upper": k[0], "lower": k[1], "status": "changed" if what else "same",
-                         "what": what, **_side(ra_set, ra[x], "a"), **_side(rb_set, rb[j], "b")})
-        rows += [{"pair": i, "upper": k[0], "lower": k[1], "status": "only in a", "what": "",
-                  **_side(ra_set, ra[x], "a"), **_side(rb_set, None, "b")} for x in range(len(ra)) if x not in used_a]
-        rows += [{"pair": i, "upper": k[0], "lower": k[1], "status": "only in b", "what": "",
-                  **_side(ra_set, None, "a"), **_side(rb_set, rb[j], "b")} for j in range(len(rb)) if j not in used_b]
-    cols = ["pair", "upper", "lower", "status", "what"] + [f"{p}_{f}" for p in "ab"
-                                                            for f in ("head", "tail", "l", "k", "confidence")]
+                         "what": what, "a_rule": x, "b_rule": j, **_side(ra_set, ra[x], "a"), **_side(rb_set, rb[j], "b")})
+        rows += [{"pair": i, "upper": k[0], "lower": k[1], "status": "only in a", "what": "", "a_rule": x,
+                  "b_rule": -1, **_side(ra_set, ra[x], "a"), **_side(rb_set, None, "b")}
+                 for x in range(len(ra)) if x not in used_a]
+        rows += [{"pair": i, "upper": k[0], "lower": k[1], "status": "only in b", "what": "", "a_rule": -1,
+                  "b_rule": j, **_side(ra_set, None, "a"), **_side(rb_set, rb[j], "b")}
+                 for j in range(len(rb)) if j not in used_b]
+    cols = ["pair", "upper", "lower", "status", "what", "a_rule", "b_rule"] + [
+        f"{p}_{f}" for p in "ab" for f in ("head", "tail", "l", "k", "confidence")]
     ra_roles, rb_roles = _roles(pa), _roles(pb)
     units = []
     label = lambda l, u: u if u.startswith(f"{l}:") else f"{l}:{u}"  # noqa: E731

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -20,7 +20,7 @@ from torch.utils.data import DataLoader, TensorDataset
 from .caching import SHIPPED, cache_dir, cached_weights, check_shipped, shipped_dir
 
 __all__ = ["ZooModel", "load", "available", "register", "cache_dir", "DigitsCNN", "MnistCNN", "Cifar10CNN", "FashionCNN",
-           "MissingPackageError", "ARCHITECTURES", "training_progress", "check_shipped", "shipped_dir", "SHIPPED"]
+           "MissingPackageError", "ARCHITECTURES", "fine_tune", "training_progress", "check_shipped", "shipped_dir", "SHIPPED"]
 
 
 @dataclass(eq=False)
@@ -137,6 +137,23 @@ def _train(model: nn.Module, train: TensorDataset, epochs: int, lr: float, seed:
     return model.eval()
 
 
+
+
+def fine_tune(z: ZooModel, classes: Sequence[int], epochs: int = 3, lr: float = 1e-3, seed: int = 0) -> ZooModel:
+    """A copy of zoo model ``z`` trained further on its training samples of ``classes`` only (seed 000 Sec. 3.2
+    compares a model with its fine-tuned copy): deterministic, the original untouched; the copy keeps ``z``'s
+    data and is evaluated on the same test set."""
+    import copy
+
+    x, y = z.train.tensors
+    keep = torch.isin(y, torch.as_tensor(list(classes), dtype=y.dtype))
+    if not len(classes) or not bool(keep.any()):
+        raise ValueError(f"classes must name classes of {z.name!r}'s training data (0..{len(z.class_names) - 1}), "
+                         f"got {list(classes)!r}")
+    model = train_classifier(copy.deepcopy(z.model), TensorDataset(x[keep], y[keep]), epochs=epochs, lr=lr, seed=seed)
+    return ZooModel(f"{z.name} fine-tuned on classes {', '.join(z.class_names[int(c)] for c in classes)}", model,
+                    z.train, z.test, list(z.class_names), _evaluate(model, z.test),
+                    {**z.info, "fine_tuned": {"classes": [int(c) for c in classes], "epochs": epochs, "lr": lr}})
 
 
 class DigitsCNN(nn.Module):

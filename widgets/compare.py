@@ -1,0 +1,220 @@
+"""Compare with…: a second model mined with the last Mine's settings on this model's data, its rules lined up
+with these (:func:`nnrules.compare`) and drawn as two Sankeys in one figure.
+
+The second model is a copy of this one trained further on some classes (seed 000 Sec. 3.2 compares a model
+with its fine-tuned copy) or a zoo model with the same layer names and input size. Both Sankeys put a layer's
+groups in one shared order (a group drawn at the same height on both sides is the same group of units), and
+colour each rule by what happened to it: grey the same, orange changed, blue only in this model, green only in
+the other.
+"""
+from __future__ import annotations
+
+import copy
+import html
+import threading
+from dataclasses import dataclass
+from typing import Callable
+
+import ipywidgets as W
+import plotly.graph_objects as go
+import torch
+from torch.utils.data import TensorDataset
+
+from nnrules import zoo
+from nnrules.miners.comparison import Comparison, compare
+from nnrules.miners.flow import Flow
+
+from ._ui import message
+from .errors import Cancelled, UserInputError
+from .jobs import MODEL_LOCK
+from .loading import LoadedModel
+from .mining import mine
+
+__all__ = ["Compared", "compare_with", "compare_figure", "CompareView", "FINE_TUNED"]
+
+#: the choice "a copy of this model fine-tuned on the chosen classes"
+FINE_TUNED = "fine-tuned copy"
+COLORS = {"same": "rgba(120,120,120,0.35)", "changed": "rgba(230,140,0,0.65)", "only in a": "rgba(31,119,180,0.65)",
+          "only in b": "rgba(44,160,44,0.65)"}
+
+
+@dataclass
+class Compared:
+    """A comparison and what it compares: this model's flow ``a``, the other's ``b``, their names."""
+
+    comparison: Comparison
+    a: Flow
+    b: Flow
+    names: tuple[str, str]
+
+
+def compare_with(state, other: str, classes: list[int] | None = None, epochs: int = 3,
+                 check: Callable[[], None] = lambda: None) -> Compared:
+    """Mine ``other`` (a zoo model name, or :data:`FINE_TUNED`: this model trained ``epochs`` more on its data
+    of ``classes``) with the settings of ``state``'s last Mine on ``state``'s data, and compare the flows."""
+    if not state.mined or state.flow is None or state.settings is None:
+        raise UserInputError("mine this model first (a miner of rules: ExplaiNN, ERIC or patches): the other model "
+                             "is mined with the same settings")
+    model, x, y = state.loaded.need()
+    if other == FINE_TUNED:
+        if not classes:
+            raise UserInputError("choose the classes the copy is fine-tuned on")
+        if y is None or not bool((y >= 0).any()):
+            raise UserInputError("fine-tuning needs labelled data; these inputs have no labels")
+        keep = torch.isin(y, torch.as_tensor(classes, dtype=y.dtype))
+        if not bool(keep.any()):
+            raise UserInputError(f"the data hold no sample of the classes {classes}")
+        with MODEL_LOCK:
+            other_model = zoo.train_classifier(copy.deepcopy(model), TensorDataset(x[keep], y[keep]), epochs=epochs,
+                                               lr=1e-3, seed=0)
+        name = f"fine-tuned on {', '.join(state.class_names[c] for c in classes)}"
+    else:
+        if other not in zoo.available():
+            raise UserInputError(f"no zoo model {other!r}; choose one of {zoo.available()} or {FINE_TUNED!r}")
+        other_model = zoo.load(other).model
+        name = other
+    check()
+    loaded = LoadedModel(state.loaded.data_root)
+    try:
+        loaded._set_model(name, other_model, x, y, list(state.class_names), float("nan"), "", check)
+    except UserInputError as err:
+        raise UserInputError(f"{name} cannot run on this model's data: {err}") from err
+    with MODEL_LOCK:
+        result = mine(loaded, state.settings)
+    if result.flow is None:
+        raise UserInputError("this miner draws chains, not rules: compare after mining ExplaiNN, ERIC or patches")
+    try:
+        found = compare(state.flow, result.flow, names=(state.model_name, name))
+    except ValueError as err:
+        raise UserInputError(f"the two models share no layer pair ({err}); compare models with the same layer names")
+    return Compared(found, state.flow, result.flow, (state.model_name, name))
+
+
+def _status(c: Comparison) -> dict[tuple[str, tuple[str, str], int], str]:
+    out = {}
+    for row in c.rules.itertuples():
+        key = (row.upper, row.lower)
+        if row.a_rule >= 0:
+            out[("a", key, int(row.a_rule))] = row.status
+        if row.b_rule >= 0:
+            out[("b", key, int(row.b_rule))] = row.status
+    return out
+
+
+def compare_figure(compared: Compared | None, height: int = 520) -> go.Figure:
+    """Two Sankeys side by side (this model left, the other right), groups in a shared order per layer, rules
+    coloured by status; hover says what changed."""
+    fig = go.Figure()
+    if compared is None:
+        fig.update_layout(height=200, title=dict(text="Mine, then compare with another model", font=dict(size=12)))
+        return fig
+    status = _status(compared.comparison)
+    what = {(("a", (r.upper, r.lower), int(r.a_rule)) if r.a_rule >= 0 else ("b", (r.upper, r.lower), int(r.b_rule))):
+            r.what for r in compared.comparison.rules.itertuples()}
+    sides = [("a", compared.a, *compared.a.to_sankey(), 0.0), ("b", compared.b, *compared.b.to_sankey(), 0.52)]
+    layers = list(dict.fromkeys(compared.a.layers + compared.b.layers))
+    order: dict[str, dict[str, int]] = {}
+    for _, _, nodes, _, _ in sides:
+        for layer, label in zip(nodes["layer"], nodes["label"]):
+            per = order.setdefault(layer, {})
+            per.setdefault(label, len(per))
+    for side, flow, nodes, links, x0 in sides:
+        keys = [(rs.head_layer, rs.tail_layer) for rs in flow.rulesets]
+        st = [status.get((side, keys[int(p)], int(r)), "same") for p, r in zip(links["pair"], links["rule"])]
+        hover = [f"{s}{': ' + what.get((side, keys[int(p)], int(r)), '') if s == 'changed' else ''}"
+                 for s, p, r in zip(st, links["pair"], links["rule"])]
+        xs = [0.01 + 0.98 * layers.index(l) / max(len(layers) - 1, 1) for l in nodes["layer"]]
+        ys = [0.02 + 0.96 * (order[l][lab] + 0.5) / len(order[l]) for l, lab in zip(nodes["layer"], nodes["label"])]
+        fig.add_trace(go.Sankey(
+            domain=dict(x=[x0, x0 + 0.48]), arrangement="fixed", visible=bool(len(links)),
+            node=dict(label=list(nodes["label"]), x=xs, y=ys, pad=4, thickness=10, color="#8899aa"),
+            link=dict(source=list(links["source"]), target=list(links["target"]), value=list(links["value"].astype(float)),
+                      color=[COLORS[s] for s in st], customdata=hover,
+                      hovertemplate="%{customdata}<extra></extra>")))
+    s = compared.comparison.summary()
+    a, b = compared.names
+    fig.update_layout(
+        height=height, margin=dict(l=10, r=10, t=60, b=10),
+        title=dict(text=f"{html.escape(a)} (left) vs {html.escape(b)} (right): {s['same']} same, {s['changed']} changed "
+                        f"(orange), {s['only in a']} only left (blue), {s['only in b']} only right (green); "
+                        f"{s['units changed']} units changed role", font=dict(size=12)))
+    return fig
+
+
+class CompareView:
+    """The Compare tab: the other model (a fine-tuned copy on chosen classes, or a zoo model), Compare, the
+    figure and a table of what changed."""
+
+    def __init__(self, state, threaded: bool = True) -> None:
+        self.state, self.threaded = state, threaded
+        self.other = W.Dropdown(options=[FINE_TUNED], value=FINE_TUNED, description="Compare with",
+                                style={"description_width": "initial"})
+        self.classes = W.SelectMultiple(options=[], rows=4, description="on classes",
+                                        style={"description_width": "initial"})
+        self.button = W.Button(description="Compare", button_style="primary")
+        self.button.add_class("nnr-compare")
+        self.msg = W.HTML()
+        self.figure = go.FigureWidget(compare_figure(None))
+        self.figure._config = {**self.figure._config, "responsive": True}
+        self.changes = W.HTML()
+        self.compared: Compared | None = None
+        self.thread: threading.Thread | None = None
+        self.other.observe(lambda _: self._toggle(), names="value")
+        self.button.on_click(lambda _: self.start())
+        box = W.Box([self.figure], layout=W.Layout(width="100%", display="block"))
+        box.add_class("nnr-compare-figure")
+        self.widget = W.VBox([W.HBox([self.other, self.classes, self.button], layout=W.Layout(flex_flow="row wrap")),
+                              self.msg, box, self.changes])
+
+    def _toggle(self) -> None:
+        self.classes.layout.display = "" if self.other.value == FINE_TUNED else "none"
+
+    def refresh(self) -> None:
+        """After a load or a Mine: the classes and zoo models on offer; the old comparison is gone."""
+        names = list(self.state.class_names)
+        self.classes.options = [(n, i) for i, n in enumerate(names)]
+        self.classes.value = tuple(range(min(2, len(names))))
+        self.other.options = [FINE_TUNED] + [m for m in zoo.available() if m != self.state.model_name]
+        self.compared = None
+        self._draw()
+
+    def start(self) -> None:
+        if self.thread is not None and self.thread.is_alive():
+            return
+        self.button.disabled = True
+        message(self.msg, "mining the other model with the same settings…", "info")
+        other, classes = self.other.value, [int(c) for c in self.classes.value]
+        if self.threaded:
+            self.thread = threading.Thread(target=self._run, args=(other, classes), daemon=True)
+            self.thread.start()
+        else:
+            self._run(other, classes)
+
+    def _run(self, other: str, classes: list[int]) -> None:
+        try:
+            self.compared = compare_with(self.state, other, classes)
+            message(self.msg, "")
+            self._draw()
+        except (UserInputError, Cancelled) as err:
+            message(self.msg, str(err), "error")
+        except Exception as err:  # noqa: BLE001 — a worker thread must report, never die silently
+            message(self.msg, f"Comparing failed ({type(err).__name__}): {err}", "error")
+        finally:
+            self.button.disabled = False
+
+    def _draw(self) -> None:
+        fig = compare_figure(self.compared)
+        with self.figure.batch_update():
+            self.figure.data = ()
+            for tr in fig.data:
+                self.figure.add_trace(tr)
+            self.figure.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+        if self.compared is None:
+            self.changes.value = ""
+            return
+        rows = self.compared.comparison.rules
+        changed = rows[rows.status != "same"].head(30)
+        items = "".join(f"<li><b>{html.escape(r.status)}</b> {html.escape(r.upper)} → {html.escape(r.lower)}: "
+                        f"{html.escape(', '.join(r.a_tail or r.b_tail or []))}"
+                        f"{' — ' + html.escape(r.what) if r.what else ''}</li>" for r in changed.itertuples())
+        self.changes.value = f"<ul class='nnr-compare-changes'>{items}</ul>" if items else "<i>every rule is the same</i>"
