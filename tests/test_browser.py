@@ -172,18 +172,23 @@ def test_compare_with_a_fine_tuned_copy_draws_two_sankeys_coloured_by_change(pag
     """After a Mine: the Compare tab mines a copy fine-tuned on two classes with the same settings and draws
     both flows side by side, changed rules in orange; kept as docs/compare.png."""
     page.locator(".lm-TabBar-tab", has_text="Compare with").click()
-    page.wait_for_selector(".nnr-compare", state="visible", timeout=30_000)
-    page.click(".nnr-compare")
-    page.wait_for_function("document.querySelectorAll('.nnr-compare-figure g.sankey').length === 2", timeout=180_000)
-    fills = page.eval_on_selector_all(".nnr-compare-figure .sankey-link", "es => es.map(e => getComputedStyle(e).fill)")
-    assert len(fills) > 10 and any("230, 140, 0" in f for f in fills), fills[:5]  # changed rules: orange
-    title = page.locator(".nnr-compare-figure .gtitle").inner_text()
-    assert "(left) vs fine-tuned on 0, 1 (right)" in title and "changed" in title, title
-    assert page.locator(".nnr-compare-changes li").count() > 0
-    ARTIFACTS.mkdir(exist_ok=True)
-    page.locator(".nnr-views").screenshot(path=str(ARTIFACTS / "compare.png"))
-    page.locator(".lm-TabBar-tab", has_text="3 · Flow").click()
-    assert page.errors == []
+    try:
+        page.wait_for_selector(".nnr-compare", state="visible", timeout=30_000)
+        page.click(".nnr-compare")
+        page.wait_for_function("document.querySelectorAll('.nnr-compare-figure g.sankey').length === 2",
+                               timeout=180_000)
+        fills = page.eval_on_selector_all(".nnr-compare-figure .sankey-link",
+                                          "es => es.map(e => getComputedStyle(e).fill)")
+        assert len(fills) > 10 and any("230, 140, 0" in f for f in fills), fills[:5]  # changed rules: orange
+        title = page.locator(".nnr-compare-figure .gtitle").text_content()  # SVG text: no innerText
+        assert "(left) vs fine-tuned on 0, 1 (right)" in title and "changed" in title, title
+        assert page.locator(".nnr-compare-changes li").count() > 0
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.locator(".nnr-views").screenshot(path=str(ARTIFACTS / "compare.png"))
+        assert page.errors == []
+    finally:  # the next tests (same page) look at the flow
+        page.locator(".lm-TabBar-tab", has_text="3 · Flow").click()
+        page.wait_for_selector(".nnr-sankey", state="visible", timeout=30_000)
 
 
 #: (svg width, box width) of a flow view and how many points its graph draws

@@ -67,7 +67,10 @@ def test_a_torchvision_family_mines_with_the_panels_defaults(root, family):
             s.select_rule(0)
             d = s.detail()
             assert not d.errors, (family, miner, d.errors)
-            assert len(d.heatmaps) == 4 and d.exemplars and d.prototype
+            conv = len(s.activations.shapes.get(s.rules.iloc[0]["tail_layer"], ())) == 3
+            attributions = [k for k in d.heatmaps if "LRP" in k or "Grad-CAM" in k or "Gradient" in k]
+            assert len(attributions) == 4 and d.exemplars and d.prototype, sorted(d.heatmaps)
+            assert ("where the units fire" in d.heatmaps) == conv, (family, miner, sorted(d.heatmaps))
             drawn.append(miner)
     assert drawn, f"{family}: no miner found a rule to draw"
     print(f"{family}: details drawn for {drawn}")

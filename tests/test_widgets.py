@@ -150,7 +150,8 @@ def test_rule_detail_pictures(mined):
     assert sorted(d.heatmaps) == sorted(["LRP (epsilon_gamma_box) · class "
                                           + mined.class_names[mined.activations.predictions[top]],
                                           "LRP (epsilon_gamma_box) · group", "Grad-CAM · group",
-                                          "Grad-CAM · class " + mined.class_names[mined.activations.predictions[top]]])
+                                          "Grad-CAM · class " + mined.class_names[mined.activations.predictions[top]],
+                                          "where the units fire"])  # relu2 is a conv layer: its units on the image
     maps = {k: _png(v) for k, v in d.heatmaps.items()}
     assert all(m.std() > 0 for m in maps.values())  # not blank
     mined.select_exemplar(3)
@@ -253,7 +254,7 @@ def test_app_headless_flow(tmp_path):
     app.table.choose.value = rid  # choose in the table → the dropdown and the detail follow
     assert app.flow.rule.value == rid and app.state.selected_rule == rid
     assert any("nnr-prototype" in c._dom_classes for c in app.detail.prototype.children)
-    assert len(app.detail.heatmaps.children) == 5  # 4 maps and their colour legend
+    assert len(app.detail.heatmaps.children) == 6  # 4 maps, where the conv group fires, the colour legend
     assert app.detail.legend in app.detail.heatmaps.children[-1].children
     assert "for the target" in app.detail.legend.value and "nnr-legend" in app.detail.legend.value
     from nnrules.widgets.detail import EXEMPLAR_WIDTH, HEATMAP_WIDTH
@@ -753,8 +754,10 @@ def test_the_detail_shows_the_cheap_parts_first(mined):
     final = mined.detail(partial=lambda d, coming: seen.append((coming, len(d.exemplars), len(d.heatmaps),
                                                                 d.prototype is not None)))
     assert [s[0] for s in seen] == ["heatmaps", "the prototype"]
-    assert seen[0][1:] == (8, 0, False) and seen[1][1:] == (8, 4, False)
-    assert final.prototype is not None and len(final.heatmaps) == 4
+    conv = len(mined.activations.shapes[mined.rules.set_index("id").loc[rule, "tail_layer"]]) == 3
+    maps = 4 + conv  # 4 attributions, and where the units fire for a conv group
+    assert seen[0][1:] == (8, 0, False) and seen[1][1:] == (8, maps, False)
+    assert final.prototype is not None and len(final.heatmaps) == maps
     again = []
     mined.detail(partial=lambda d, coming: again.append(coming))
     assert again == []  # all cached

@@ -22,7 +22,7 @@ __all__ = ["cache_dir", "cached_weights", "check_shipped", "shipped_dir", "SHIPP
 #: Weights the project trained and ships inside the package (a zoo model that takes minutes to train is
 #: ready in seconds on first use), stored in float16 to keep the package small (loaded into the float32
 #: model; the test accuracy is unchanged); ``python -m nnrules zoo-weights NAME`` retrains one and compares.
-SHIPPED = ("mnist-cnn-v1",)
+SHIPPED = ("mnist-cnn-v1", "fashion-cnn-v1")
 
 
 def shipped_dir() -> Path:
