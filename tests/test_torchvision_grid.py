@@ -67,7 +67,9 @@ def test_a_torchvision_family_mines_with_the_panels_defaults(root, family):
             s.select_rule(0)
             d = s.detail()
             assert not d.errors, (family, miner, d.errors)
-            conv = len(s.activations.shapes.get(s.rules.iloc[0]["tail_layer"], ())) == 3
+            row = s.rules.iloc[0]  # the group drawn: the tail, or the head of ERIC's "⊤ → head"
+            drawn_layer = row["tail_layer"] if len(row["tail_idx"]) else row["head_layer"]
+            conv = len(s.activations.shapes.get(drawn_layer, ())) == 3
             attributions = [k for k in d.heatmaps if "LRP" in k or "Grad-CAM" in k or "Gradient" in k]
             assert len(attributions) == 4 and d.exemplars and d.prototype, sorted(d.heatmaps)
             assert ("where the units fire" in d.heatmaps) == conv, (family, miner, sorted(d.heatmaps))
