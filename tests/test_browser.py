@@ -195,6 +195,30 @@ def test_compare_with_a_fine_tuned_copy_draws_two_sankeys_coloured_by_change(pag
         page.wait_for_selector(".nnr-sankey", state="visible", timeout=30_000)
 
 
+def test_this_image_highlights_its_path_and_opens_its_strongest_rule(page):
+    """"Which rules fire for this image?": a sample number, Its rules → the Sankey draws only the rules that hold
+    for it and the detail opens the strongest with that sample as the first exemplar; kept as
+    docs/this-image.png."""
+    if page.locator(".nnr-sankey .sankey-link").count() == 0:
+        page.click(".nnr-mine")
+        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    box = page.locator(".nnr-sample input")
+    box.fill("7")
+    box.press("Enter")
+    page.click(".nnr-sample-go")
+    page.wait_for_function("(document.querySelector('.nnr-sankey .gtitle') || {textContent: ''})"
+                           ".textContent.includes('sample #7')", timeout=60_000)
+    assert "rules hold for sample #7" in page.locator(".nnr-sample-msg").inner_text()
+    page.wait_for_function("document.querySelector('.nnr-detail').innerText.includes('#7 ·')", timeout=120_000)
+    page.wait_for_timeout(1500)  # plotly's Sankey animates its nodes into place
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".nnr-views").screenshot(path=str(ARTIFACTS / "this-image.png"))
+    page.locator(".nnr-focus select").select_option(index=0)  # back to the top rules for the next tests
+    page.wait_for_function("!document.querySelector('.nnr-sankey .gtitle').textContent.includes('sample #')",
+                           timeout=60_000)
+    assert page.errors == []
+
+
 #: (svg width, box width) of a flow view and how many points its graph draws
 VIEW_SIZE = """(sel) => { const box = document.querySelector(sel), svg = box.querySelector('svg.main-svg');
   return [svg ? svg.getBoundingClientRect().width : 0, box.getBoundingClientRect().width,
@@ -225,6 +249,25 @@ def test_the_flow_views_fill_the_panel_and_follow_the_window(page):
     page.wait_for_function(f"(([s, b]) => b > 1000 && Math.abs(s - b) < 2)(({VIEW_SIZE})('.nnr-sankey'))",
                            timeout=30_000)
     assert page.errors == []
+
+
+def test_a_link_opens_its_view_and_the_page_offers_its_own(voila_url, browser):
+    """"Send me that view": a page opened with a view's query loads its model, mines with its settings and shows
+    its rule; the page's own "link to this view" names that view (its own page and kernel)."""
+    pg = browser.new_page(viewport={"width": 1500, "height": 1900})
+    errors = []
+    pg.on("pageerror", lambda e: errors.append(str(e)))
+    try:
+        pg.goto(voila_url.rstrip("/") + "/?model=digits-cnn&miner=explainn&layers=relu3,relu2&reduce=mean&rule=3",
+                timeout=180_000)
+        pg.wait_for_function("(document.querySelector('.nnr-detail') || {innerText: ''}).innerText"
+                             ".includes('Rule 3:')", timeout=300_000)
+        href = pg.locator(".nnr-permalink").get_attribute("href")
+        assert "rule=3" in href and "reduce=mean" in href, href
+        assert pg.locator(".nnr-rule-choice select").input_value() == "3"
+        assert errors == []
+    finally:
+        pg.close()
 
 
 #: Records, in the page, when each condition first holds (performance.now(), ms): the detail starts and stops
@@ -345,7 +388,7 @@ def test_bad_input_shows_a_message_and_the_app_keeps_working(page):
     page.keyboard.press("Tab")
     page.click(".nnr-mine")
     page.wait_for_function("document.querySelector('.nnr-mine-msg').innerText === ''", timeout=60_000)
-    page.wait_for_function("document.querySelector('.nnr-stage').innerText.includes('over 1 layer pairs')",
+    page.wait_for_function("document.querySelector('.nnr-stage').innerText.includes('over 1 layer pair.')",
                            timeout=120_000)
 
 

@@ -30,7 +30,7 @@ def test_notebook_runs(name):
     run(nb)  # raises CellExecutionError with the failing cell
     if name == "explorer.ipynb":  # the Voila app: the start-up bar's cell, then the explorer's, nothing more
         code = [c for c in nb.cells if c.cell_type == "code"]
-        assert len(code) == 2 and "Startup()" in code[0].source and "startup.explorer()" in code[1].source
+        assert len(code) == 2 and "Startup()" in code[0].source and "startup.explorer(query=" in code[1].source
         assert any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in code[0].outputs)
         assert not any(o.get("output_type") == "error" for c in code for o in c.outputs)
 

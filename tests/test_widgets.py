@@ -246,6 +246,7 @@ def test_user_files_good_and_bad(tmp_path, digits):
 def test_app_headless_flow(tmp_path):
     app = Explorer(threaded=False)
     assert app.mine_panel.layers.value == ("relu3", "relu2")
+    assert app.detail.pictures.layout.display == "none"  # no empty "Top exemplars" box before a selection
     app.mine_panel.start()
     assert "rules over 2 layer pairs" in app.mine_panel.stage.value
     assert len(app.flow.sankey.data[0].link.source) > 0 and app.flow.sankey.data[0].visible
@@ -254,6 +255,7 @@ def test_app_headless_flow(tmp_path):
     app.table.choose.value = rid  # choose in the table → the dropdown and the detail follow
     assert app.flow.rule.value == rid and app.state.selected_rule == rid
     assert any("nnr-prototype" in c._dom_classes for c in app.detail.prototype.children)
+    assert app.detail.pictures.layout.display == ""
     assert len(app.detail.heatmaps.children) == 6  # 4 maps, where the conv group fires, the colour legend
     assert app.detail.legend in app.detail.heatmaps.children[-1].children
     assert "for the target" in app.detail.legend.value and "nnr-legend" in app.detail.legend.value
@@ -290,7 +292,7 @@ def test_app_mines_in_a_thread():
     app.mine_panel.layers.value = ("relu3",)
     app.mine_panel.start()
     app.mine_panel.thread.join(60)
-    assert "over 1 layer pairs" in app.mine_panel.stage.value and not app.mine_panel.mine.disabled
+    assert "over 1 layer pair. " in app.mine_panel.stage.value and not app.mine_panel.mine.disabled
 
 
 def test_panels_come_from_the_registry():
@@ -895,10 +897,14 @@ def test_the_chosen_rules_chain_is_a_focus(mined):
     view.focus.value = f"{RULE_CHAIN}{later}"
     assert f"rule {later}'s chain" in view.sankey.layout.title.text
     assert set(r for r in view.rule_ids if r is not None) == set(mined.chain_through(later, per_pair=4))
-    other = int(mined.rules[mined.rules["pair"] == 0]["id"].iloc[0])
+    other = next(r for r in view.rule_ids if r is not None and r != later)
     mined.select_rule(other)
     view.show_rule(other)  # choosing a rule inside the shown chain keeps the chain in view
     assert view.focus.value == f"{RULE_CHAIN}{later}"
+    outside = next(int(r) for r in mined.rules["id"] if int(r) not in view.rule_ids)
+    mined.select_rule(outside)
+    view.show_rule(outside)  # one the chain does not draw: its own chain is drawn, so that it shows
+    assert view.focus.value == f"{RULE_CHAIN}{outside}" and outside in view.rule_ids
 
 
 def test_your_own_module_from_a_notebook():
@@ -938,3 +944,64 @@ def test_your_own_module_from_a_notebook():
         Explorer("resnet-9000", threaded=False)
     with pytest.raises(UserInputError, match="model must be"):
         s.load_module("net.pt", (x, y))
+
+
+def test_rules_for_this_image_lists_each_rule_for_its_exemplars(mined):
+    """"Which rules fire for this image?": a rule is listed for every sample it holds on (its exemplars come
+    from there), a new input gives what its copy in the data gives, and bad input says what to pass."""
+    for rid in mined.rules["id"]:
+        for i in mined.chosen._holding(int(rid))[:4]:
+            assert int(rid) in mined.rules_for(int(i))
+    some = mined.rules_for(0)
+    assert some == mined.rules_for(mined.inputs[0]) == mined.rules_for(mined.inputs[:1])
+    n = len(mined.inputs)
+    assert set(some) < set(mined.rules["id"])  # not every rule holds for one image
+    with pytest.raises(UserInputError, match=f"sample must be 0..{n - 1}"):
+        mined.rules_for(n)
+    with pytest.raises(UserInputError, match="shaped like the data"):
+        mined.rules_for(torch.zeros(3, 5, 5))
+    with pytest.raises(UserInputError, match="sample index"):
+        mined.rules_for("0")
+    s = ExplorerState()
+    with pytest.raises(UserInputError, match="mine first"):
+        s.rules_for(0)
+
+
+def test_this_image_draws_its_path_and_shows_it_first():
+    """The flow's "This image" box: its rules only (the Sankey's links are exactly them), the strongest opened
+    with the sample first among its exemplars (so its heatmaps are the ones drawn)."""
+    app = Explorer(threaded=False)
+    app.mine_panel.start()
+    i = 7
+    app.flow.sample.value = i
+    app.flow.sample_go.click()
+    holds = set(app.state.rules_for(i))
+    shown = set(app.flow.rule_ids)
+    assert holds and shown <= holds and len(shown) == min(len(holds), app.flow.max_rules.value)
+    assert f"sample #{i}" in app.flow.sankey.layout.title.text
+    assert f"{len(holds)} rules hold" in app.flow.sample_msg.value
+    assert app.state.selected_rule in holds and app.state.chosen.sample == i
+    d = app.state.detail()
+    assert d.exemplar_labels[0].startswith(f"#{i} ") and f"exemplar #{i} " in d.text
+    app.flow.sample.value = 0
+    app.mine_panel.start()  # a new result: no sample chosen, the focus back to the top rules
+    assert app.state.chosen.sample is None and app.flow.focus.value == "" and app.flow.sample_msg.value == ""
+
+
+def test_a_chosen_rule_is_highlighted_and_drawn_whatever_the_focus():
+    """The chosen rule's links turn orange; a rule chosen in the Rule box that the focus does not draw brings
+    its own chain (which holds it), highlighted."""
+    from nnrules.widgets.views import HIGHLIGHT, RULE_CHAIN
+
+    app = Explorer(threaded=False)
+    app.mine_panel.start()
+    drawn = [r for r in app.flow.rule_ids if r is not None]
+    app.flow.rule.value = drawn[0]
+    colors = list(app.flow.sankey.data[0].link.color)
+    assert [c == HIGHLIGHT for c in colors] == [r == drawn[0] for r in app.flow.rule_ids]
+    app.flow.focus.value = app.state.class_names[0]  # class 0's chain
+    hidden = next(int(r) for r in app.state.rules["id"] if int(r) not in app.flow.rule_ids)
+    app.flow.rule.value = hidden
+    assert app.flow.focus.value == f"{RULE_CHAIN}{hidden}" and hidden in app.flow.rule_ids
+    assert app.flow.rule.value == hidden and app.state.selected_rule == hidden
+    assert {c for c, r in zip(app.flow.sankey.data[0].link.color, app.flow.rule_ids) if r == hidden} == {HIGHLIGHT}

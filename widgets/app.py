@@ -12,6 +12,7 @@ from .panels import MinePanel, ModelPanel
 from .state import ExplorerState, UserInputError
 from .table import RuleTable
 from .compare import CompareView
+from .query import ViewQuery, parse_query, select as select_view, to_query
 from .views import FlowView
 
 __all__ = ["Explorer"]
@@ -24,12 +25,23 @@ class Explorer:
     see :meth:`ExplorerState.load_module`), or None to wait for the user; ``threaded=False`` runs
     mining in the calling thread (scripts, tests); the app stays responsive either way. ``data_root``: the
     only folder whose files the app reads (default ``$NNRULES_DATA``, else ``data/`` beside the notebook).
+    ``query``: a view's link (:meth:`ExplorerState.to_query`; the served notebook passes Voila's
+    ``$QUERY_STRING``): its zoo model is loaded instead of ``model``, mined with its settings, and its focus
+    and selection shown; a bad link says what is wrong and the app starts as without it.
     """
 
     def __init__(self, model: "str | nn.Module | None" = "digits-cnn", threaded: bool = True,
                  state: ExplorerState | None = None, data_root: str | None = None, data=None,
-                 class_names: list[str] | None = None) -> None:
+                 class_names: list[str] | None = None, query: str | None = None) -> None:
         self.state = state or ExplorerState(data_root=data_root)
+        self.msg = W.HTML()
+        self._view: ViewQuery | None = None  # a link's view, shown once its model is loaded and mined
+        if query and query.strip("?"):
+            try:
+                self._view = parse_query(query)
+                model = self._view.model
+            except UserInputError as err:
+                message(self.msg, str(err), "error")
         self.model_panel = ModelPanel(self.state, self._loaded, threaded=threaded,
                                       on_busy=lambda busy: setattr(self.mine_panel.mine, "disabled", busy))
         self.mine_panel = MinePanel(self.state, self._mined, threaded=threaded,
@@ -38,7 +50,9 @@ class Explorer:
         self.table = RuleTable(self.state, self.select_rule)
         self.detail = DetailPanel(self.state, threaded=threaded)
         self.compare = CompareView(self.state, threaded=threaded)
-        self.msg = W.HTML()
+        self.link = W.HTML()
+        self.link.add_class("nnr-link")
+        self.flow.on_focus = self._show_link
         tabs = W.Tab([self.flow.widget, self.table.widget, self.compare.widget])
         tabs.set_title(0, "3 · Flow")
         tabs.set_title(1, "Rule table")
@@ -48,7 +62,8 @@ class Explorer:
         self.help = glossary_panel()
         left = W.VBox([self.model_panel.widget, self.mine_panel.widget, self.help],
                       layout=W.Layout(width="340px", min_width="340px", flex="0 0 340px"))
-        right = W.VBox([tabs, self.msg, self.detail.widget], layout=W.Layout(flex="1 1 0%", min_width="0"))
+        right = W.VBox([tabs, W.HBox([self.msg, self.link], layout=W.Layout(justify_content="space-between")),
+                        self.detail.widget], layout=W.Layout(flex="1 1 0%", min_width="0"))
         left.add_class("nnr-controls")
         right.add_class("nnr-views")
         header = W.HTML("<h2 style='margin:4px 0'>nnrules explorer</h2><small>Rules between groups of neurons "
@@ -57,6 +72,10 @@ class Explorer:
         self.widget = W.VBox([header, W.HBox([left, right])])
         self.widget.add_class("nnr-app")
         if isinstance(model, str):
+            if model not in self.model_panel.zoo.options and self._view is not None:
+                message(self.msg, f"link: no zoo model {model!r}; choose one of {list(self.model_panel.zoo.options)}",
+                        "error")
+                self._view, model = None, "digits-cnn"
             if model not in self.model_panel.zoo.options:
                 raise UserInputError(f"model: no zoo model {model!r}; choose one of {list(self.model_panel.zoo.options)}, "
                                      "or pass your own torch.nn.Module with data=")
@@ -76,15 +95,50 @@ class Explorer:
     def _loaded(self) -> None:
         self.mine_panel.refresh()
         self._mined()
+        view = self._view
+        if view is not None and view.settings is not None and self.state.loaded.zoo_name == view.model:
+            try:
+                self.mine_panel.show(view.settings)
+            except UserInputError as err:
+                message(self.msg, f"link: {err}", "error")
+                self._view = None
+            else:
+                self.mine_panel.start()  # _mined shows the view's focus and selection
+        else:
+            self._view = None
         # numba's kernels compile (first run after an install, ~20 s) or load from its cache (~0.4 s) now,
         # not behind the first Mine; a Mine pressed before it ends waits with a message
         warm_miners.start(self.mine_panel.threaded)
 
     def _mined(self) -> None:
+        view, rule = self._view, None
+        if view is not None and self.state.mined:
+            self._view = None
+            try:
+                select_view(self.state, view)
+                rule = self.state.selected_rule
+            except UserInputError as err:
+                message(self.msg, f"link: {err}", "error")
+                view = None
         self.flow.refresh()
         self.table.refresh()
         self.compare.refresh()
         self.detail.clear()
+        if view is not None and (view.rule is not None or view.node is not None):
+            self.flow.show_rule(rule)
+            self.table.show_rule(rule)
+            self.detail.refresh()
+        self._show_link()
+
+    def _show_link(self) -> None:
+        """The link to what is on screen (a zoo model's view): open it to see the same again."""
+        try:
+            query = to_query(self.state)
+        except UserInputError:
+            self.link.value = ""
+            return
+        self.link.value = (f'<a class="nnr-permalink" href="?{query}" target="_blank" title="the same model, settings, '
+                           'focus and selection: copy it to send this view">link to this view</a>')
 
     def select_rule(self, rule_id: int) -> None:
         self._select(self.state.select_rule, rule_id, rule_id)
@@ -103,3 +157,4 @@ class Explorer:
         self.flow.show_rule(rule_id)
         self.table.show_rule(rule_id)
         self.detail.refresh()
+        self._show_link()

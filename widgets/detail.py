@@ -56,9 +56,10 @@ class DetailPanel:
         self.legend = _legend()
         self._pending = ""
         self._syncing = False
-        self.widget = W.VBox([self.title, self.text, self.msg,
-                              W.HBox([self.prototype, W.VBox([W.HTML("<b>Top exemplars</b>"), self.exemplars])]),
-                              self.choose, self.heatmaps])
+        # hidden until a selection is drawn: no empty "Top exemplars" heading or Exemplar box before that
+        self.pictures = W.VBox([W.HBox([self.prototype, W.VBox([W.HTML("<b>Top exemplars</b>"), self.exemplars])]),
+                                self.choose, self.heatmaps], layout=W.Layout(display="none"))
+        self.widget = W.VBox([self.title, self.text, self.msg, self.pictures])
         self.widget.add_class("nnr-detail")
 
     def clear(self) -> None:
@@ -67,6 +68,7 @@ class DetailPanel:
         self.text.value = ""
         message(self.msg, "")
         self.prototype.children, self.exemplars.children, self.heatmaps.children = (), (), ()
+        self.pictures.layout.display = "none"
         self._syncing = True
         self.choose.options = []
         self._syncing = False
@@ -97,6 +99,7 @@ class DetailPanel:
     def _show(self, d: Detail, exemplar: int, coming: str | None = None) -> None:
         """Show ``d``; ``coming`` names the part still computing (None: all done)."""
         self._pending = coming or ""
+        self.pictures.layout.display = ""
         self.title.value = f"<b>4 · Detail</b> — {html.escape(d.title)}"
         self.text.value = f"<pre style='white-space:pre-wrap;font-size:11px'>{html.escape(d.text)}</pre>"
         proto = [W.HTML("<b>Prototype</b> (activation maximisation)")]

@@ -48,6 +48,7 @@ class LoadedModel:
         self.data_root = data_root  # the only folder user paths may name (see .files)
         self.on_change = on_change
         self.model_name: str = ""
+        self.zoo_name: str | None = None  # the zoo model loaded, if it is one (a link can name it again)
         self.model: nn.Module | None = None
         self.inputs: torch.Tensor | None = None  # (n, C, H, W) the mined data set
         self.labels: torch.Tensor | None = None  # (n,) class indices, −1 where unknown
@@ -88,6 +89,7 @@ class LoadedModel:
         check()
         self._set_model(name, z.model, x, y, z.class_names, z.accuracy,
                         f"{z.info.get('data', '')} Mining data: the {len(x)} training inputs.", check)
+        self.zoo_name = name
         return self
 
     def load_files(self, model_path: str, data_path: str, size: int | None = None,
@@ -245,6 +247,7 @@ class LoadedModel:
         check()
         with MODEL_LOCK:  # a detail job may still be drawing with the previous model
             self.model_name, self.model, self.inputs, self.labels = name, model.eval(), x, y
+            self.zoo_name = None
             self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
             self.layer_table = table
             self._predicted = None

@@ -237,6 +237,18 @@ class ParamBox:
     def values(self) -> dict:
         return {p.name: read_param(p, self.inputs[p.name]) for p in self.params}
 
+    def show(self, values: dict) -> None:
+        """Put ``values`` (by parameter name; others keep theirs) into the inputs; an unknown name raises."""
+        known = {p.name: p for p in self.params}
+        for name, value in values.items():
+            if name not in known:
+                raise UserInputError(f"no parameter {name!r} here; the parameters are {sorted(known)}")
+            w = self.inputs[name]
+            try:
+                w.value = ("" if value is None else str(value)) if isinstance(w, W.Text) else value
+            except Exception as err:  # noqa: BLE001 — a traitlets error: the value does not fit the input
+                raise UserInputError(f"{known[name].title}: {value!r} is not {known[name].describe()}") from err
+
 
 class MinePanel:
     """Miner, layers (or classes), the miner's parameters — all from ``nnrules.registry`` — and Mine/Cancel
@@ -344,6 +356,32 @@ class MinePanel:
                               binarize_params=self.binarize_boxes[self.binarize.value].values(),
                               classes=list(self.classes.value), samples=self.samples.value)
 
+    def show(self, settings: MiningSettings) -> None:
+        """Put ``settings`` into the panel (a link's view), as if the user had chosen them."""
+        if settings.miner not in [v for _, v in self.miner.options]:
+            raise UserInputError(f"miner: no miner {settings.miner!r}; choose one of "
+                                 f"{[v for _, v in self.miner.options]}")
+        self.miner.value = settings.miner
+        offered = [o if isinstance(o, str) else o[1] for o in self.layers.options]
+        missing = [l for l in settings.layers if l not in offered]
+        if missing:
+            raise UserInputError(f"layers: {missing} are not layers of this model; choose among {offered}")
+        if settings.layers:
+            self.layers.value = tuple(settings.layers)
+        for widget, value, name in ((self.reduce, settings.reduce, "reduce"), (self.binarize, settings.binarize,
+                                                                                "binarize")):
+            if value not in [v for _, v in widget.options]:
+                raise UserInputError(f"{name}: {value!r} is not one of {[v for _, v in widget.options]}")
+            widget.value = value
+        self.param_boxes[settings.miner].show(settings.params)
+        self.binarize_boxes[settings.binarize].show(settings.binarize_params)
+        if settings.classes:
+            n = len(self.classes.options)
+            if not all(0 <= c < n for c in settings.classes):
+                raise UserInputError(f"classes: {settings.classes} must be class indices 0..{n - 1}")
+            self.classes.value = tuple(settings.classes)
+        self.samples.value = max(self.samples.min, min(self.samples.max, settings.samples))
+
     def _busy(self, busy: bool) -> None:
         self.mine.disabled, self.cancel_button.disabled = busy, not busy
         self.miner.disabled = self.layers.disabled = busy
@@ -388,7 +426,9 @@ class MinePanel:
             s = self.state
             if s.flow is not None:
                 n = len(s.rules)
-                done = f"{n} rules over {len(s.flow.rulesets)} layer pairs. {s.summary}"
+                pairs = len(s.flow.rulesets)
+                done = (f"{n} rule{'' if n == 1 else 's'} over {pairs} layer pair{'' if pairs == 1 else 's'}. "
+                        f"{s.summary}")
                 empty = "No rules found: try other layers, a lower θ or another binarization."
             else:
                 n = len(s.nodes)

@@ -6,14 +6,14 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
-
+import torch
 
 from nnrules.attribution import grid_maps, methods as attribution, prototypes, viz
 from nnrules.attribution.lrp import LRPError
 from nnrules.miners.eric import ERIC
 from nnrules.miners.patches import PatchMiner
 from nnrules.recording.hooks import OUTPUT
-from nnrules.recording.record import Activations
+from nnrules.recording.record import Activations, record
 
 from .errors import UserInputError
 from .loading import LoadedModel
@@ -51,6 +51,7 @@ class Selection:
         self.selected_rule: int | None = None
         self.selected_node: int | None = None
         self.exemplar: int = 0
+        self.sample: int | None = None  # "this image": a data sample shown first among the exemplars
         self._cache: dict = {}
 
     def _activations(self) -> Activations:
@@ -84,6 +85,14 @@ class Selection:
             return
         match = self.table.rules[(self.table.rules["pair"] == row["pair"]) & (self.table.rules["rule"] == row["rule"])]
         self.select_rule(int(match["id"].iloc[0]))
+
+    def select_sample(self, i: int | None) -> None:
+        """Show data sample ``i`` ("this image") first among the exemplars of the rules that hold for it
+        (its heatmaps then come first); ``None`` for none."""
+        n = len(self._activations().predictions) if i is not None else 0
+        if i is not None and not 0 <= int(i) < n:
+            raise UserInputError(f"sample must be 0..{n - 1} (an index into the data), got {i}")
+        self.sample, self.exemplar = (None if i is None else int(i)), 0
 
     def select_exemplar(self, i: int) -> None:
         if not 0 <= i < self.n_exemplars:
@@ -139,11 +148,11 @@ class Selection:
             return Detail(title=title, text=f"{text}\n{d.text}", prototype=d.prototype, exemplars=d.exemplars,
                           exemplar_labels=d.exemplar_labels, heatmaps=dict(d.heatmaps), errors=dict(d.errors))
 
-        key = (layer, tuple(units), rule, exemplar)
+        key = (layer, tuple(units), rule, exemplar, self.sample)
         if key not in self._cache:
             self._cache[key] = self._pictures(layer, units, self._holding(rule), exemplar, check,
                                               None if partial is None else lambda d, nxt: partial(whole(d), nxt),
-                                              self._patch_boxes(rule))
+                                              self._patch_boxes(rule), self.sample)
         d = self._cache[key]
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
         pkey = ("prototype", layer, tuple(group[1]))
@@ -170,14 +179,70 @@ class Selection:
             rows = self.result.miner.rule_table_["rows"].iloc[int(row["rule"])]
             return np.unique(self.result.miner.patches_["image"].to_numpy()[np.asarray(rows, dtype=np.int64)])
         if "bits" not in self._cache:
-            if isinstance(self.result.miner, ERIC):
-                self._cache["bits"] = self.result.miner.quantise(self._activations())
-            elif self.result.binarizer is not None:
-                self._cache["bits"] = {k: v.to_dense() for k, v in self.result.binarizer.transform(self._activations()).items()}
-            else:
-                return None
+            self._cache["bits"] = self._bits(self._activations())
         bits = self._cache["bits"]
+        if bits is None:
+            return None
         return np.flatnonzero(rule.holds_on(bits[rs.head_layer], bits[rs.tail_layer]))
+
+    def _bits(self, acts: Activations) -> dict[str, np.ndarray] | None:
+        """The layers as the miner saw them, ``(n, units)`` bool: ERIC's quantisation or the run's binarizer."""
+        if isinstance(self.result.miner, ERIC):
+            return self.result.miner.quantise(acts)
+        if self.result.binarizer is not None:
+            return {k: v.to_dense() for k, v in self.result.binarizer.transform(acts).items()}
+        return None
+
+    def rules_for(self, inputs: int | torch.Tensor) -> list[int]:
+        """Ids of the rules that hold for one input, in the table's order: ``inputs`` a sample of the data
+        (its index) or one input tensor ``(C, H, W)`` / ``(1, C, H, W)`` shaped like the data. A rule holds
+        where its exemplars come from (:meth:`_holding`): head and tail as the miner saw them (the run's
+        binarizer, ERIC's literals); a patch rule holds for an image whose Grad-CAM patches it covers (data
+        samples only: a new image has no patches)."""
+        if self.result.flow is None or self.table.rules.empty:
+            raise UserInputError("mine first: 'this image' lists the mined rules that hold for it"
+                                 + (" (NeuroChains keeps filters, not rules)" if self.result.mined else ""))
+        rules = self.table.rules
+        if isinstance(inputs, (int, np.integer)) and not isinstance(inputs, bool):
+            n = len(self._activations().predictions)
+            if not 0 <= int(inputs) < n:
+                raise UserInputError(f"sample must be 0..{n - 1} (an index into the data), got {inputs}")
+            i = int(inputs)
+            if isinstance(self.result.miner, PatchMiner):
+                return [int(r) for r in rules["id"] if i in set(self._holding(int(r)).tolist())]
+            if "bits" not in self._cache:
+                self._cache["bits"] = self._bits(self._activations())
+            bits = self._cache["bits"]
+            bits = None if bits is None else {k: v[i:i + 1] for k, v in bits.items()}
+        elif isinstance(inputs, torch.Tensor):
+            bits = self._bits(self._record_one(inputs))
+        else:
+            raise UserInputError(f"inputs must be a sample index (int) or an input tensor, got {type(inputs).__name__}")
+        if bits is None:
+            raise UserInputError(f"{type(self.result.miner).__name__}'s rules are read on the data's own patches: "
+                                 "choose a sample of the data (its index)")
+        out = []
+        for rid, pair, r in zip(rules["id"], rules["pair"], rules["rule"]):
+            rs = self.result.flow.rulesets[int(pair)]
+            if rs[int(r)].holds_on(bits[rs.head_layer], bits[rs.tail_layer])[0]:
+                out.append(int(rid))
+        return out
+
+    def _record_one(self, x: torch.Tensor) -> Activations:
+        """The mined layers on one new input, recorded as the run recorded the data (same reduction)."""
+        _, inputs, _ = self.loaded.need()
+        x = x.detach()
+        if x.dim() == inputs.dim() - 1:
+            x = x.unsqueeze(0)
+        if tuple(x.shape) != (1, *inputs.shape[1:]):
+            raise UserInputError(f"inputs must be one input shaped like the data, {tuple(inputs.shape[1:])} "
+                                 f"(or with a batch of 1), got {tuple(x.shape)}")
+        if isinstance(self.result.miner, PatchMiner):
+            raise UserInputError("patch rules are read on the data's Grad-CAM patches: choose a sample of the data")
+        acts = self._activations()
+        layers = [l for l in acts.values if l != OUTPUT]
+        return record(self.loaded.model, x.to(inputs.dtype), layers, reduce=acts.reduce,
+                      class_names=self.loaded.class_names, progress=False)
 
     def _patch_boxes(self, rule_id: int | None) -> dict[int, list[tuple[int, int, int]]] | None:
         """For a patch rule: sample index → its patches ``(top, left, size)`` in input pixels; else None."""
@@ -193,9 +258,10 @@ class Selection:
     def _pictures(self, layer: str, units: list[int], among: np.ndarray | None = None, exemplar: int = 0,
                   check: Callable[[], None] = lambda: None,
                   partial: Callable[[Detail, str], None] | None = None,
-                  boxes: dict[int, list[tuple[int, int, int]]] | None = None) -> Detail:
-        """Exemplars (among the samples where the rule holds; a patch rule's patches outlined, ``boxes``) and
-        the chosen exemplar's heatmaps."""
+                  boxes: dict[int, list[tuple[int, int, int]]] | None = None,
+                  first: int | None = None) -> Detail:
+        """Exemplars (among the samples where the rule holds; a patch rule's patches outlined, ``boxes``;
+        sample ``first`` in front where it is among them: "this image") and the chosen exemplar's heatmaps."""
         model, inputs, _ = self.loaded.need()
         acts = self._activations()
         names = acts.unit_names[layer]
@@ -210,6 +276,10 @@ class Selection:
         ex = prototypes.exemplars(acts, layer, units, m=self.n_exemplars, data=inputs, among=among)
         if ex.images is None:  # never: the data were passed
             raise UserInputError("the exemplars came without their images")
+        if first is not None and (among is None or first in set(np.asarray(among).tolist())):
+            keep = [first] + [int(i) for i in ex.indices if int(i) != first][:self.n_exemplars - 1]
+            ex = prototypes.Exemplars(np.asarray(keep), np.asarray(acts[layer][keep])[:, units].sum(1), inputs[keep])
+            note += f"; sample #{first} (this image) first"
         preds = acts.predictions[ex.indices]
         scale = self._scale()
         pictures = [viz.image(img, scale) for img in ex.images]

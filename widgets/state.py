@@ -50,6 +50,7 @@ class ExplorerState:
                  data_root: str | os.PathLike | None = None) -> None:
         self.n_exemplars, self.prototype_steps, self.scale = exemplars, prototype_steps, scale
         self.loaded = LoadedModel(DataRoot(data_root), on_change=self._clear_results)
+        self.focus = ""  # which rules the flow draws (a FlowView focus value; "" = the top rules)
         self._clear_results()
 
     def _clear_results(self) -> None:
@@ -60,6 +61,20 @@ class ExplorerState:
         self.result = result
         self.table = RuleRows(result.flow, self.loaded.class_names)
         self.chosen = Selection(self.loaded, result, self.table, self.n_exemplars, self.prototype_steps, self.scale)
+
+    # --- the view as a link (query) ----------------------------------------------------------------
+    def to_query(self) -> str:
+        """The view (zoo model, settings, focus, selection) as a URL query: see :mod:`.query`."""
+        from .query import to_query
+        return to_query(self)
+
+    @classmethod
+    def from_query(cls, query: str, check: Callable[[], None] = lambda: None, **kwargs: Any) -> ExplorerState:
+        """A state showing the view of ``query`` (:meth:`to_query`): its model loaded, mined, selected;
+        ``kwargs`` go to the constructor."""
+        from .query import parse_query, restore
+        view = parse_query(query)  # checked before anything loads
+        return restore(cls(**kwargs), view, check)
 
     # --- loading (LoadedModel) ------------------------------------------------------------------
     @staticmethod
@@ -226,6 +241,13 @@ class ExplorerState:
 
     def rule_node(self, rule_id: int) -> int:
         return self.chosen.rule_node(rule_id)
+
+    def select_sample(self, i: int | None) -> None:
+        self.chosen.select_sample(i)
+
+    def rules_for(self, inputs: int | torch.Tensor) -> list[int]:
+        """See :meth:`Selection.rules_for`: the rules that hold for one sample of the data or one new input."""
+        return self.chosen.rules_for(inputs)
 
     def selection(self) -> tuple[int | None, int | None, int]:
         """(rule, group, exemplar) selected now: a background job works on this snapshot."""

@@ -16,9 +16,11 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
+from ._ui import message
+from .errors import UserInputError
 from .state import ExplorerState
 
-__all__ = ["FlowView", "sankey_figure", "graph_figure", "BY_GAIN", "OTHER", "RULE_CHAIN"]
+__all__ = ["FlowView", "sankey_figure", "graph_figure", "BY_GAIN", "OTHER", "RULE_CHAIN", "SAMPLE"]
 
 #: Focus value: the top rules by gain (bits saved; support where a miner has no gain), the rest of each layer
 #: pair drawn as one grey "other" link between "other" nodes — how much flow the shown rules leave out.
@@ -29,6 +31,11 @@ BY_GAIN = " top by gain + other"
 OTHER_CAP = 0.5
 #: Focus value prefix: ``RULE_CHAIN + "12"`` is the chain through rule 12 (:meth:`chain_through`).
 RULE_CHAIN = " rule "
+#: Focus value prefix: ``SAMPLE + "12"`` is the path of data sample 12 ("this image"): the rules that hold
+#: for it (:meth:`ExplorerState.rules_for`), the strongest ``max_rules`` of them.
+SAMPLE = " sample "
+#: The chosen rule's links in the Sankey.
+HIGHLIGHT = "rgba(230,120,0,0.75)"
 #: The rule / group id of an aggregated "other" link or node (nothing to open).
 OTHER = -1
 
@@ -52,6 +59,9 @@ def _shown(state: ExplorerState, max_rules: int, focus: str | None = None) -> tu
             per_pair = max(1, max_rules // max(1, state.rules["pair"].nunique()))
             top = (state.rules.sort_values(_gain_or_support(state), ascending=False, kind="stable")
                    .groupby("pair", sort=False).head(per_pair)[["pair", "rule"]])
+        elif focus and focus.startswith(SAMPLE):
+            holds = state.rules[state.rules["id"].isin(state.rules_for(int(focus[len(SAMPLE):])))]
+            top = holds.nlargest(max_rules, "support")[["pair", "rule"]]
         elif focus:
             per_pair = max(2, min(8, max_rules // max(1, len(state.flow.rulesets) if state.flow else 1)))
             ids = set(state.chain_through(int(focus[len(RULE_CHAIN):]), per_pair) if focus.startswith(RULE_CHAIN)
@@ -228,6 +238,12 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
                 + (f", {len(state.rules) - shown} more as 'other'" if others else ""))
     elif focus and focus.startswith(RULE_CHAIN):
         what = f" · rule {focus[len(RULE_CHAIN):]}'s chain: {len(set(rule_ids))} rules"
+    elif focus and focus.startswith(SAMPLE):
+        i = int(focus[len(SAMPLE):])
+        n = len(state.rules_for(i))
+        pred = state.class_names[int(state.activations.predictions[i])] if state.activations is not None else "?"
+        what = (f" · sample #{i} (predicted {pred}): {n} of {len(state.rules)} rules hold"
+                + (f", the {len(set(rule_ids))} strongest shown" if len(set(rule_ids)) < n else ""))
     elif focus:
         what = f" · class {focus}'s chain: {len(set(rule_ids))} rules"
     else:
@@ -291,6 +307,7 @@ class FlowView:
     def __init__(self, state: ExplorerState, on_rule: Callable[[int], None], on_node: Callable[[int], None],
                  max_rules: int = 60) -> None:
         self.state, self.on_rule, self.on_node = state, on_rule, on_node
+        self.on_focus: Callable[[], None] = lambda: None  # after the focus changed (the app's link follows)
         self.max_rules = W.IntSlider(value=max_rules, min=5, max=300, step=5, description="Rules shown",
                                      style={"description_width": "initial"})
         self.kind = W.ToggleButtons(options=["Sankey", "Graph"], value="Sankey")
@@ -300,6 +317,15 @@ class FlowView:
                                         "strongest rules from the class down through the layers")
         self.focus.add_class("nnr-focus")
         self.focus.layout = W.Layout(width="460px", max_width="100%")  # its longest choice is never cut
+        self.sample = W.BoundedIntText(value=0, min=0, max=0, description="This image: sample #",
+                                       style={"description_width": "initial"}, layout=W.Layout(width="210px"))
+        self.sample_go = W.Button(description="Its rules", tooltip="the rules that hold for this sample of the "
+                                  "data, drawn as its path; its heatmaps come first in the detail")
+        self.sample_go.add_class("nnr-sample-go")
+        self.sample.add_class("nnr-sample")
+        self.sample_msg = W.HTML("")
+        self.sample_msg.add_class("nnr-sample-msg")
+        self.sample_go.on_click(lambda _: self.show_sample(int(self.sample.value)))
         self.rule_ids: list[int | None]
         self.node_ids: list[int]
         self.graph_ids: list[int]
@@ -329,6 +355,8 @@ class FlowView:
             # shrinks to the figure's default 700 px — the view then never follows the panel's width
             box.layout.width, box.layout.display = "100%", "block"
         self.widget = W.VBox([W.HBox([self.kind, self.max_rules, self.focus], layout=W.Layout(flex_flow="row wrap")),
+                              W.HBox([self.sample, self.sample_go, self.sample_msg],
+                                     layout=W.Layout(flex_flow="row wrap", align_items="center")),
                               self.sankey_box, self.graph_box, self.rule])
 
     def _switch(self, change) -> None:
@@ -343,6 +371,9 @@ class FlowView:
             return [("top rules by support", "")]
         rule = self.state.selected_rule
         chosen = [(f"rule {rule}'s chain (the chosen rule)", f"{RULE_CHAIN}{rule}")] if rule is not None else []
+        sample = self.state.chosen.sample
+        if sample is not None:
+            chosen.append((f"sample #{sample}'s rules (this image)", f"{SAMPLE}{sample}"))
         return ([("top rules by support", ""),
                  (f"top rules by {_gain_or_support(self.state)}, the rest as 'other'", BY_GAIN)] + chosen
                 + [(f"class {c}'s chain", c) for c in self.state.class_names])
@@ -359,11 +390,18 @@ class FlowView:
 
     def _refocus(self, _change: object) -> None:
         if not self._syncing:  # the focus list is being rebuilt, not chosen by the user
+            self.state.focus = self.focus.value
             self.refresh()
+            self.on_focus()
 
     def refresh(self) -> None:
         """Redraw from the state (after mining or a change of the number of rules shown)."""
         self._offer(self._focus_options(), keep=self.state.mined and self.focus.value != "")
+        if self.state.focus != self.focus.value and self.state.focus in [v for _, v in self.focus.options]:
+            self._syncing = True  # a focus set on the state (a link's view) is drawn
+            self.focus.value = self.state.focus
+            self._syncing = False
+        self.state.focus = self.focus.value
         focus = self.focus.value or None
         fig, self.rule_ids, self.node_ids = sankey_figure(self.state, self.max_rules.value, focus)
         self.link_rows = _shown(self.state, self.max_rules.value, focus)[0]
@@ -376,18 +414,54 @@ class FlowView:
                 target.layout.annotations = source.layout.annotations  # update() keeps old ones
             _fit(target)
         self.rule.layout.display = "none" if self.state.mined and self.state.flow is None else ""  # a chain: no rules
+        if self.state.activations is not None:
+            self.sample.max = len(self.state.activations.predictions) - 1
+        if self.state.chosen.sample is None:
+            self.sample_msg.value = ""
         self._syncing = True
         self.rule.options = [(f"{i}: {t}"[:160], int(i)) for i, t in zip(self.state.rules["id"], self.state.rules["text"])]
-        self.rule.value = None
+        self.rule.value = self.state.selected_rule if self.state.selected_rule in self.rule_ids else None
         self._syncing = False
+        self._highlight(self.state.selected_rule)
+
+    def show_sample(self, i: int) -> None:
+        """"This image": draw the rules that hold for data sample ``i`` as its path and open the strongest
+        one, ``i`` first among its exemplars (its heatmaps)."""
+        try:
+            self.state.select_sample(i)
+            rules = self.state.rules_for(i)
+        except UserInputError as err:
+            message(self.sample_msg, str(err), "error")
+            return
+        message(self.sample_msg, f"{len(rules)} rules hold for sample #{i}" if rules else
+                f"no rule holds for sample #{i}: its path is empty")
+        self._offer(self._focus_options(), keep=True)
+        if self.focus.value == f"{SAMPLE}{i}":
+            self.refresh()
+        else:
+            self.focus.value = f"{SAMPLE}{i}"  # redraws (see _refocus)
+        if rules:
+            best = self.state.rules.set_index("id").loc[rules, "support"].idxmax()
+            self.on_rule(int(best))
 
     def show_rule(self, rule_id: int | None) -> None:
         """Reflect a selection made elsewhere, without firing it again; offer the chosen rule's chain."""
+        if rule_id is not None and rule_id not in self.rule_ids and self.state.flow is not None:
+            self._offer(self._focus_options(), keep=True)
+            self.focus.value = f"{RULE_CHAIN}{rule_id}"  # not drawn under this focus: its chain is (redraws)
         self._syncing = True
         self.rule.value = rule_id
         self._syncing = False
         if not (self.focus.value or "").startswith(RULE_CHAIN):  # within a rule's chain, the chain stays
             self._offer(self._focus_options(), keep=True)
+        self._highlight(rule_id)
+
+    def _highlight(self, rule_id: int | None) -> None:
+        """The chosen rule's links in orange, the others as drawn."""
+        colors = [HIGHLIGHT if r == rule_id and r is not None else
+                  "rgba(180,180,180,0.35)" if r == OTHER else "rgba(0,0,0,0.2)" for r in self.rule_ids]
+        if list(self.sankey.data[0].link.color or ()) != colors:
+            self.sankey.data[0].link.color = colors
 
     def _chosen(self, change) -> None:
         if not self._syncing and change["new"] is not None:

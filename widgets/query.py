@@ -1,0 +1,153 @@
+"""The explorer's view as a URL query ("send me that view"): model, miner and settings, focus, selection.
+
+``to_query(state)`` writes what is on screen as ``model=digits-cnn&miner=explainn&layers=relu3,relu2&rule=12``;
+:func:`parse_query` reads it back into a :class:`ViewQuery` (every key checked: a typo or a bad value is a
+:class:`UserInputError` naming the key), :func:`restore` loads, mines and selects it on an
+:class:`ExplorerState`. Voila hands the page's query to the kernel as ``$QUERY_STRING``; the served notebook
+passes it to the app, which restores the view after its first load. Only a zoo model can be named in a link:
+a model from files or from the notebook has no name another browser could load.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable
+from urllib.parse import parse_qs, urlencode
+
+from .errors import UserInputError
+from .mining import MiningSettings
+
+if TYPE_CHECKING:
+    from .state import ExplorerState
+
+__all__ = ["ViewQuery", "to_query", "parse_query", "restore", "KEYS"]
+
+#: The keys a view's query may hold (in the order written).
+KEYS = ("model", "miner", "layers", "reduce", "binarize", "params", "bparams", "classes", "samples", "focus",
+        "rule", "node", "sample", "exemplar")
+
+
+@dataclass
+class ViewQuery:
+    """A view read from a query: the zoo ``model``, the run's ``settings`` (None: not mined), the flow's
+    ``focus`` (a :class:`~.views.FlowView` focus value), and the selection."""
+
+    model: str
+    settings: MiningSettings | None = None
+    focus: str = ""
+    rule: int | None = None
+    node: int | None = None
+    sample: int | None = None
+    exemplar: int = 0
+
+
+def to_query(state: ExplorerState) -> str:
+    """The view on screen as a URL query (without ``?``); raises :class:`UserInputError` for a model that is
+    not from the zoo."""
+    if state.loaded.zoo_name is None:
+        raise UserInputError("only a zoo model's view can be linked: a model from files or from the notebook "
+                             "has no name another page could load")
+    q: dict[str, str] = {"model": state.loaded.zoo_name}
+    s = state.settings
+    if state.mined and s is not None:
+        q.update(miner=s.miner, layers=",".join(s.layers), reduce=s.reduce, binarize=s.binarize)
+        if s.params:
+            q["params"] = json.dumps(s.params, separators=(",", ":"), sort_keys=True)
+        if s.binarize_params:
+            q["bparams"] = json.dumps(s.binarize_params, separators=(",", ":"), sort_keys=True)
+        if s.classes:
+            q["classes"] = ",".join(str(int(c)) for c in s.classes)
+            q["samples"] = str(int(s.samples))
+        if state.focus:
+            q["focus"] = state.focus
+        rule, node, exemplar = state.selection()
+        if rule is not None:
+            q["rule"] = str(rule)
+        elif node is not None:
+            q["node"] = str(node)
+        if state.chosen.sample is not None:
+            q["sample"] = str(state.chosen.sample)
+        if exemplar:
+            q["exemplar"] = str(exemplar)
+    return urlencode(q)
+
+
+def _int(key: str, text: str, low: int = 0) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise UserInputError(f"link: {key}={text!r} is not a whole number") from None
+    if value < low:
+        raise UserInputError(f"link: {key}={value} must be at least {low}")
+    return value
+
+
+def _json(key: str, text: str) -> dict[str, Any]:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        raise UserInputError(f"link: {key}= must be a JSON object of parameters, got {text!r}") from None
+    if not isinstance(value, dict):
+        raise UserInputError(f"link: {key}= must be a JSON object of parameters, got {text!r}")
+    return value
+
+
+def parse_query(query: str) -> ViewQuery:
+    """Read a view from a URL query (with or without ``?``): every key known, every value checked."""
+    if not isinstance(query, str):
+        raise UserInputError(f"query must be text such as 'model=digits-cnn&rule=3', got {type(query).__name__}")
+    try:
+        raw = parse_qs(query.lstrip("?"), keep_blank_values=True, strict_parsing=bool(query.strip("?")))
+    except ValueError:
+        raise UserInputError(f"link: {query!r} is not a URL query (key=value&key=value)") from None
+    unknown = sorted(set(raw) - set(KEYS))
+    if unknown:
+        raise UserInputError(f"link: unknown key {unknown[0]!r}; a view's link holds {', '.join(KEYS)}")
+    one = {}
+    for k, v in raw.items():
+        if len(v) > 1:
+            raise UserInputError(f"link: {k} is given {len(v)} times")
+        one[k] = v[0]
+    if not one.get("model"):
+        raise UserInputError("link: model= is missing (a zoo model's name, e.g. model=digits-cnn)")
+    settings = None
+    if one.get("miner"):
+        settings = MiningSettings(
+            layers=[l for l in one.get("layers", "").split(",") if l], miner=one["miner"],
+            params=_json("params", one["params"]) if "params" in one else {},
+            reduce=one.get("reduce", "max"), binarize=one.get("binarize", "mean"),
+            binarize_params=_json("bparams", one["bparams"]) if "bparams" in one else {},
+            classes=[_int("classes", c) for c in one.get("classes", "").split(",") if c],
+            samples=_int("samples", one["samples"], 1) if "samples" in one else 10)
+    elif any(k in one for k in ("layers", "rule", "node", "sample", "focus")):
+        raise UserInputError("link: a rule, group, sample or focus needs miner= (what was mined)")
+    if "rule" in one and "node" in one:
+        raise UserInputError("link: give rule= or node=, not both")
+    return ViewQuery(model=one["model"], settings=settings, focus=one.get("focus", ""),
+                     rule=_int("rule", one["rule"]) if "rule" in one else None,
+                     node=_int("node", one["node"]) if "node" in one else None,
+                     sample=_int("sample", one["sample"]) if "sample" in one else None,
+                     exemplar=_int("exemplar", one["exemplar"]) if "exemplar" in one else 0)
+
+
+def select(state: ExplorerState, view: ViewQuery) -> None:
+    """The view's focus and selection on a state that already holds its model and result."""
+    state.focus = view.focus
+    if view.sample is not None:
+        state.select_sample(view.sample)
+    if view.rule is not None:
+        state.select_rule(view.rule)
+    elif view.node is not None:
+        state.select_node(view.node)
+    if view.exemplar:
+        state.select_exemplar(view.exemplar)
+
+
+def restore(state: ExplorerState, view: ViewQuery, check: Callable[[], None] = lambda: None) -> ExplorerState:
+    """Load the view's model, mine with its settings (the same data and settings mine the same rules) and
+    select what it selected."""
+    state.load_zoo(view.model, check)
+    if view.settings is not None:
+        state.mine(view.settings)
+        select(state, view)
+    return state
