@@ -5,9 +5,12 @@ is drawn, the model's loading progress (training epochs) is shown and the model 
 machine (an empty weights cache: digits-cnn trains), then with the weights cached; (2) a click made while a
 cifar10-cnn rule's pictures compute — when the click's effect is drawn vs when the pictures are done
 (both relative to the detail starting; the click must come first). Times are recorded in the page
-(``performance.now()`` as each first appears), the same probes as the browser tests.
+(``performance.now()`` as each first appears), the same probes as the browser tests. (3) Headless, the
+time from a click (select a rule) to its whole detail on cifar10-cnn with the app's defaults: the first time
+(computed), the second (the page's memory), and on a fresh page after ``nnrules precompute`` (read from the
+disk cache) — goal (#31): ≤ 1 s once cached or precomputed, on 2 cores.
 
-Run: .venv/bin/python benchmarks/explorer_latency.py
+Run: .venv/bin/python benchmarks/explorer_latency.py [detail]   (``detail``: part 3 only, no browser)
 """
 import os
 import shutil
@@ -19,7 +22,48 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from test_browser import LOAD_PROBE, ORDER_PROBE, _serve  # noqa: E402  (the same server and probe as the browser test)
 
 
+def detail_latency(model: str = "cifar10-cnn", rules: int = 5) -> None:
+    """Seconds from selecting a rule to its whole detail: computed, from memory, precomputed (disk)."""
+    import time
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+    from widgets.picture_cache import PictureCache
+    from widgets.precompute import precompute
+    from widgets.state import ExplorerState
+
+    folder = tempfile.mkdtemp(prefix="nnrules-pictures-")
+    try:
+        def page(pictures):
+            s = ExplorerState(pictures=pictures)
+            s.load_zoo(model)
+            s.mine(s.default_settings("explainn"))
+            return s
+
+        def click(s, rid):
+            t = time.perf_counter()
+            s.select_rule(rid)
+            s.detail()
+            return time.perf_counter() - t
+
+        cold = page(None)  # no disk cache: every picture computed
+        ids = [int(r) for r in cold.rules.nlargest(rules, "support")["id"]]
+        first = [click(cold, r) for r in ids]
+        second = [click(cold, r) for r in ids]
+        pre = precompute(model, "explainn", rules, PictureCache(folder), say=lambda _: None)
+        warm = page(PictureCache(folder))  # a fresh page: nothing in memory
+        disk = [click(warm, r) for r in ids]
+        fmt = lambda xs: f"median {sorted(xs)[len(xs) // 2]:.2f} s, max {max(xs):.2f} s"  # noqa: E731
+        print(f"{model}, {len(ids)} top rules, click → whole detail: first {fmt(first)}; again (memory) "
+              f"{fmt(second)}; fresh page after precompute (disk) {fmt(disk)}; precompute took "
+              f"{pre['seconds']:.0f} s for {pre['rules']} rules and {pre['groups']} groups")
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def main():
+    detail_latency()
+    if sys.argv[1:] == ["detail"]:
+        return
     from playwright.sync_api import sync_playwright
 
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")

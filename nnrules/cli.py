@@ -212,6 +212,16 @@ def cmd_app(args) -> int:
     return 0  # not reached
 
 
+def cmd_precompute(args) -> int:
+    # the app's layer (ipywidgets), imported only for this command: the core never imports it
+    errors = importlib.import_module("nnrules.widgets.errors")
+    try:
+        importlib.import_module("nnrules.widgets.precompute").precompute(args.model, args.miner, args.rules)
+    except errors.UserInputError as err:
+        raise ValueError(str(err)) from err
+    return 0
+
+
 def cmd_warmup(args) -> int:
     from .miners.warmup import warm_up
 
@@ -275,6 +285,13 @@ def main(argv: list[str] | None = None) -> int:
     p = sub.add_parser("zoo-weights", help="retrain a zoo model whose weights ship with nnrules and compare")
     p.add_argument("name", help="the zoo model, e.g. mnist-cnn")
     p.set_defaults(fn=cmd_zoo_weights)
+    p = sub.add_parser("precompute", help="draw the app's pictures of a zoo model's first rules into the cache "
+                                          "every page reads (a workshop's first clicks are then instant)")
+    p.add_argument("--model", default="digits-cnn", help="a zoo model (default: digits-cnn)")
+    p.add_argument("--miner", default="explainn", help="the miner, mined with the app's defaults (default: explainn)")
+    p.add_argument("--rules", type=int, default=60, help="the top rules by support to draw, with their groups "
+                                                         "(default: 60, what the Sankey shows first)")
+    p.set_defaults(fn=cmd_precompute)
     p = sub.add_parser("warmup", help="compile the miners' numba kernels now (once per install; `make` does it), "
                                       "so the first mine is fast")
     p.set_defaults(fn=cmd_warmup)

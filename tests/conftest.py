@@ -1,8 +1,14 @@
+import os
+
 import pytest
 import torch
 from torch import nn
 
 import nnrules
+
+# the tests time and order the pictures' computation: no detail is read from an earlier run's disk cache
+# (the cache's own tests pass it a folder of their own)
+os.environ.setdefault("NNRULES_PICTURES", "off")
 
 
 @pytest.fixture(scope="session")

@@ -61,6 +61,10 @@ def _grid():
     return importlib.import_module("nnrules.attribution.grid_maps")
 
 
+def _unit():
+    return importlib.import_module("nnrules.attribution.unit_view")
+
+
 def _fixtures():
     tiny = TinyNet().eval()
     g = torch.Generator().manual_seed(1)
@@ -248,6 +252,8 @@ CASES = [
     ("firing_map: a batch", lambda: _grid().firing_map(TINY, X[:2], "conv", ["conv:c0@0,0"]), ValueError, "one input"),
     ("firing_map: a dense layer", lambda: _grid().firing_map(TINY, X[:1], "fc", ["fc:c0"]), ValueError,
      "not a conv layer"),
+    ("receptive_field: a dense layer", lambda: _unit().receptive_field(TINY, "fc", X[:1]), ValueError, "no spatial map"),
+    ("unit_crops: a list as activations", lambda: _unit().unit_crops(TINY, X, [1], "conv", 0), TypeError, "Activations"),
     ("fine_tune: a class it does not have", lambda: nnrules.zoo.fine_tune(nnrules.zoo.load("digits-cnn"), [42]),
      ValueError, "classes must name classes"),
     ("pack_columns: 1-d", lambda: pack_columns(np.zeros(5, bool)), ValueError, "dense"),
@@ -420,6 +426,7 @@ NO_INPUT = {
     "ENTRY_POINT_GROUPS": "a constant", "SHIPPED": "a constant", "shipped_dir": "no arguments",
     "Exemplars": "built by exemplars", "FlipCurve": "built by pixel_flipping", "EricRule": "built by ERIC",
     "PlantedData": "built by planted_rules", "ShardedData": "built by ExplaiNN.fit on StoredBits with a client", "Comparison": "built by compare",
+    "ReceptiveField": "built by receptive_field", "UnitCrops": "built by unit_crops",
     "FashionCNN": "no arguments", "FASHION_CLASSES": "a constant", "ZooModel": "built by zoo.load", "MiningContext": "built by the app",
     "Parametrized": "a base class without arguments", "Miner": "a base class without arguments",
     "LRPRule": "a base class without arguments", "Zero": "no arguments", "Pass": "no arguments",

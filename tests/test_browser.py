@@ -251,6 +251,26 @@ def test_the_flow_views_fill_the_panel_and_follow_the_window(page):
     assert page.errors == []
 
 
+def test_this_unit_shows_its_top_samples_cropped_to_its_receptive_field(page):
+    """A conv rule's detail: choose a unit, Its top samples → the unit's top samples over the whole data, each
+    cropped to its receptive field where it fires; kept as docs/unit-view.png."""
+    if page.locator(".nnr-sankey .sankey-link").count() == 0:
+        page.click(".nnr-mine")
+        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    labels = page.locator(".nnr-rule-choice select option").all_inner_texts()
+    conv = next(l for l in labels if "relu2:c" in l)  # relu3 → relu2: the tail is the conv layer
+    page.select_option(".nnr-rule-choice select", label=conv)
+    page.wait_for_selector(".nnr-unit select", state="visible", timeout=120_000)
+    page.wait_for_function("document.querySelector('.nnr-unit select').options.length > 0", timeout=60_000)
+    page.click(".nnr-unit-go")
+    page.wait_for_selector(".nnr-unit-crop", state="visible", timeout=120_000)
+    assert page.locator(".nnr-unit-crop").count() == 8
+    assert "receptive field (5×5 input pixels)" in page.locator(".nnr-detail").inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".nnr-detail").screenshot(path=str(ARTIFACTS / "unit-view.png"))
+    assert page.errors == []
+
+
 def test_a_link_opens_its_view_and_the_page_offers_its_own(voila_url, browser):
     """"Send me that view": a page opened with a view's query loads its model, mines with its settings and shows
     its rule; the page's own "link to this view" names that view (its own page and kernel)."""
@@ -264,7 +284,7 @@ def test_a_link_opens_its_view_and_the_page_offers_its_own(voila_url, browser):
                              ".includes('Rule 3:')", timeout=300_000)
         href = pg.locator(".nnr-permalink").get_attribute("href")
         assert "rule=3" in href and "reduce=mean" in href, href
-        assert pg.locator(".nnr-rule-choice select").input_value() == "3"
+        assert pg.locator(".nnr-rule-choice select").input_value().startswith("3: ")  # ipywidgets: label = value
         assert errors == []
     finally:
         pg.close()
@@ -280,7 +300,7 @@ ORDER_PROBE = """() => {
     const computing = !!msg && msg.textContent.includes('computing');
     if (t.started === undefined && computing) t.started = now;
     if (t.started !== undefined && t.done === undefined && !computing) t.done = now;
-    if (t.focus === undefined && sankey && sankey.textContent.includes("'s chain")) t.focus = now;
+    if (t.focus === undefined && sankey && /class [^·]*'s chain/.test(sankey.textContent)) t.focus = now;
   };
   new MutationObserver(seen).observe(document.body, {subtree: true, childList: true, characterData: true,
                                                      attributes: true});
@@ -627,6 +647,9 @@ def test_a_100_mb_upload_and_a_resnet18_through_your_files_mine_with_the_default
         pg.click(".nnr-load")
         pg.wait_for_function("document.querySelector('.nnr-model-summary').innerText.includes('resnet18')",
                              timeout=180_000)
+        # the panels follow the summary (the Mine panel is refreshed after it): wait for its class list
+        pg.wait_for_function("[...document.querySelector('.nnr-classes select').options].length === 2",
+                             timeout=60_000)
         classes = [c.replace("\xa0", " ") for c in  # the select shows spaces as no-break spaces
                    pg.eval_on_selector(".nnr-classes select", "s => [...s.options].map(o => o.text)")]
         assert sorted(classes) == ["Kreis äöü", "square"], classes  # folder names kept as class names

@@ -1005,3 +1005,28 @@ def test_a_chosen_rule_is_highlighted_and_drawn_whatever_the_focus():
     assert app.flow.focus.value == f"{RULE_CHAIN}{hidden}" and hidden in app.flow.rule_ids
     assert app.flow.rule.value == hidden and app.state.selected_rule == hidden
     assert {c for c, r in zip(app.flow.sankey.data[0].link.color, app.flow.rule_ids) if r == hidden} == {HIGHLIGHT}
+
+
+def test_this_unit_shows_its_top_samples_cropped_to_its_field():
+    """The detail's Unit box lists the selected group's units; Its top samples shows the unit's top samples over
+    the whole data — a conv unit's cropped to its 5×5 field (digits-cnn relu2), a dense unit's whole."""
+    app = Explorer(threaded=False)
+    app.mine_panel.start()
+    conv_rule = int(app.state.rules_table(layer="relu2").iloc[0]["id"])
+    app.select_rule(conv_rule)
+    layer, units = app.state.chosen.group_units()
+    assert layer == "relu2" and [v for _, v in app.detail.unit.options] == [(layer, c) for c, _ in units]
+    assert app.detail.unit.value == (layer, units[0][0])  # the first unit is chosen
+    app.detail.unit_go.click()
+    assert len(app.detail.unit_crops.children) == 8 and "receptive field (5×5 input pixels)" in app.detail.unit_text.value
+    d = app.state.unit_view(*app.detail.unit.value)
+    sizes = {_png(p).shape[:2] for p in d.exemplars}
+    assert max(sizes) == (5 * app.state.chosen._scale(),) * 2  # 5×5 pixels upscaled (smaller at the border)
+    assert all(lbl.split(" @")[1].count(",") == 1 for lbl in d.exemplar_labels)  # where it fired
+    dense_rule = int(app.state.rules_table(layer="relu3").iloc[0]["id"])
+    app.select_rule(dense_rule)
+    app.detail.unit.value = app.detail.unit.options[0][1]
+    app.detail.unit_go.click()
+    assert "a dense unit: whole inputs" in app.detail.unit_text.value
+    with pytest.raises(UserInputError, match="no unit 999"):
+        app.state.unit_view("relu3", 999)

@@ -54,11 +54,24 @@ class DetailPanel:
         self.choose.observe(self._exemplar, names="value")
         self.heatmaps = W.HBox(layout=W.Layout(flex_flow="row wrap"))
         self.legend = _legend()
+        # "this unit": one unit of the group, its top samples over the whole data cropped to its field
+        self.unit = W.Dropdown(options=[], description="Unit", layout=W.Layout(width="260px"))
+        self.unit.add_class("nnr-unit")
+        self.unit_go = W.Button(description="Its top samples", tooltip="the samples where this unit fires most, "
+                                "over the whole data; a conv unit's cropped to its receptive field where it fires")
+        self.unit_go.add_class("nnr-unit-go")
+        self.unit_go.on_click(lambda _: self.show_unit())
+        self.unit_text = W.HTML()
+        self.unit_crops = W.HBox(layout=W.Layout(flex_flow="row wrap"))
+        self.unit_crops.add_class("nnr-unit-crops")
+        self.unit_jobs = Background(threaded)
         self._pending = ""
         self._syncing = False
         # hidden until a selection is drawn: no empty "Top exemplars" heading or Exemplar box before that
         self.pictures = W.VBox([W.HBox([self.prototype, W.VBox([W.HTML("<b>Top exemplars</b>"), self.exemplars])]),
-                                self.choose, self.heatmaps], layout=W.Layout(display="none"))
+                                self.choose, self.heatmaps,
+                                W.HBox([self.unit, self.unit_go], layout=W.Layout(flex_flow="row wrap")),
+                                self.unit_text, self.unit_crops], layout=W.Layout(display="none"))
         self.widget = W.VBox([self.title, self.text, self.msg, self.pictures])
         self.widget.add_class("nnr-detail")
 
@@ -69,6 +82,8 @@ class DetailPanel:
         message(self.msg, "")
         self.prototype.children, self.exemplars.children, self.heatmaps.children = (), (), ()
         self.pictures.layout.display = "none"
+        self.unit_jobs.cancel()
+        self.unit.options, self.unit_text.value, self.unit_crops.children = [], "", ()
         self._syncing = True
         self.choose.options = []
         self._syncing = False
@@ -100,6 +115,7 @@ class DetailPanel:
         """Show ``d``; ``coming`` names the part still computing (None: all done)."""
         self._pending = coming or ""
         self.pictures.layout.display = ""
+        self._offer_units()
         self.title.value = f"<b>4 · Detail</b> — {html.escape(d.title)}"
         self.text.value = f"<pre style='white-space:pre-wrap;font-size:11px'>{html.escape(d.text)}</pre>"
         proto = [W.HTML("<b>Prototype</b> (activation maximisation)")]
@@ -128,6 +144,40 @@ class DetailPanel:
             cells.append(W.VBox([W.Label("colour scale"), self.legend], layout=W.Layout(margin="0 0 0 8px")))
         self.heatmaps.children = cells
         message(self.msg, f"computing {coming}…" if coming else "")
+
+    def _offer_units(self) -> None:
+        """The selected group's units in the Unit box (kept if unchanged)."""
+        try:
+            layer, units = self.state.chosen.group_units()
+        except UserInputError:
+            return
+        options = [(name, (layer, col)) for col, name in units]
+        if list(self.unit.options) != options:
+            self.unit.options = options
+            self.unit.value = options[0][1] if options else None  # the first unit is chosen
+            self.unit_text.value, self.unit_crops.children = "", ()
+
+    def show_unit(self) -> None:
+        """The chosen unit's top samples (a background job: the page stays live)."""
+        if self.unit.value is None:
+            return
+        layer, col = self.unit.value
+        self.unit_text.value = "<small>computing the unit's top samples…</small>"
+
+        def work(event):
+            with MODEL_LOCK:
+                return self.state.unit_view(layer, col)
+
+        def done(d: Detail) -> None:
+            self.unit_text.value = f"<small><b>{html.escape(d.title)}</b>: {html.escape(d.text)}</small>"
+            self.unit_crops.children = [
+                W.VBox([image(png, "nnr-unit-crop", EXEMPLAR_WIDTH), _caption(lbl, EXEMPLAR_WIDTH)],
+                       layout=W.Layout(width=EXEMPLAR_WIDTH, margin="0 6px 4px 0"))
+                for png, lbl in zip(d.exemplars, d.exemplar_labels)]
+
+        def failed(err: BaseException) -> None:
+            self.unit_text.value = f"<small style='color:#b00020'>{html.escape(str(err))}</small>"
+        self.unit_jobs.run(work, done, failed)
 
     def _exemplar(self, change) -> None:
         if self._syncing or change["new"] is None:

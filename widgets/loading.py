@@ -57,6 +57,7 @@ class LoadedModel:
         self.info: str = ""
         self.layer_table: pd.DataFrame = pd.DataFrame()
         self._predicted: list[int] | None = None  # predicted_classes() of the loaded model and inputs
+        self._fingerprint: str | None = None
 
     def need(self) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
         """(model, inputs, labels), or :class:`UserInputError` when nothing is loaded yet."""
@@ -67,6 +68,14 @@ class LoadedModel:
     @staticmethod
     def zoo_models() -> list[str]:
         return zoo.available()
+
+    def fingerprint(self) -> str:
+        """A digest of the loaded weights, data and class names (the disk cache's key; computed once)."""
+        if self._fingerprint is None:
+            from .picture_cache import fingerprint
+            model, inputs, _ = self.need()
+            self._fingerprint = fingerprint(model, inputs, self.class_names)
+        return self._fingerprint
 
     def load_zoo(self, name: str, check: Callable[[], None] = lambda: None,
                  progress: Callable[[float, str], None] | None = None) -> "LoadedModel":
@@ -248,6 +257,7 @@ class LoadedModel:
         with MODEL_LOCK:  # a detail job may still be drawing with the previous model
             self.model_name, self.model, self.inputs, self.labels = name, model.eval(), x, y
             self.zoo_name = None
+            self._fingerprint = None
             self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
             self.layer_table = table
             self._predicted = None

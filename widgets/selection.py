@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from nnrules.attribution import grid_maps, methods as attribution, prototypes, viz
+from nnrules.attribution import grid_maps, methods as attribution, prototypes, unit_view, viz
 from nnrules.attribution.lrp import LRPError
 from nnrules.miners.eric import ERIC
 from nnrules.miners.patches import PatchMiner
@@ -45,8 +45,9 @@ class Selection:
     maximisation, pictures upscaled by ``scale`` (for small inputs)."""
 
     def __init__(self, loaded: LoadedModel, result: MiningResult, table: RuleRows, n_exemplars: int = 8,
-                 prototype_steps: int = 200, scale: int = 4) -> None:
+                 prototype_steps: int = 200, scale: int = 4, disk=None) -> None:
         self.loaded, self.result, self.table = loaded, result, table
+        self.disk = disk  # a PictureCache (details across sessions) or None
         self.n_exemplars, self.prototype_steps, self.scale = n_exemplars, prototype_steps, scale
         self.selected_rule: int | None = None
         self.selected_node: int | None = None
@@ -150,21 +151,45 @@ class Selection:
 
         key = (layer, tuple(units), rule, exemplar, self.sample)
         if key not in self._cache:
-            self._cache[key] = self._pictures(layer, units, self._holding(rule), exemplar, check,
-                                              None if partial is None else lambda d, nxt: partial(whole(d), nxt),
-                                              self._patch_boxes(rule), self.sample)
+            found = self._stored("pictures", key)
+            if found is None:
+                found = self._pictures(layer, units, self._holding(rule), exemplar, check,
+                                       None if partial is None else lambda d, nxt: partial(whole(d), nxt),
+                                       self._patch_boxes(rule), self.sample)
+                self._store("pictures", key, found)
+            self._cache[key] = found
         d = self._cache[key]
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
         pkey = ("prototype", layer, tuple(group[1]))
         if pkey not in self._cache:  # per group, not per exemplar: choosing another exemplar keeps it
-            check()
-            proto = Detail(title="", text="")
-            self._cache[pkey] = (self._prototype(*group, proto), proto.errors.get("prototype"))
+            proto = self._stored("prototype", pkey)
+            if proto is None:
+                check()
+                proto = Detail(title="", text="")
+                proto.prototype = self._prototype(*group, proto)
+                self._store("prototype", pkey, proto)
+            self._cache[pkey] = (proto.prototype, proto.errors.get("prototype"))
         out = whole(d)
         out.prototype, error = self._cache[pkey]
         if error:
             out.errors["prototype"] = error
         return out
+
+    def _space(self, kind: str) -> list:
+        """What a stored picture depends on besides its key: the model and data, the mining settings (a rule's
+        exemplars), the drawing settings."""
+        if kind == "prototype":
+            return [kind, self.loaded.fingerprint(), self.prototype_steps, self._scale()]
+        settings = self.result.settings
+        return [kind, self.loaded.fingerprint(), None if settings is None else vars(settings), self.n_exemplars,
+                self._scale()]
+
+    def _stored(self, kind: str, key: tuple) -> Detail | None:
+        return None if self.disk is None else self.disk.get(self._space(kind), list(key))
+
+    def _store(self, kind: str, key: tuple, d: Detail) -> None:
+        if self.disk is not None:
+            self.disk.put(self._space(kind), list(key), d)
 
     def _holding(self, rule_id: int | None) -> np.ndarray | None:
         """Sample indices where the selected rule holds (``None`` for a group): its head and tail literals on
@@ -209,7 +234,8 @@ class Selection:
                 raise UserInputError(f"sample must be 0..{n - 1} (an index into the data), got {inputs}")
             i = int(inputs)
             if isinstance(self.result.miner, PatchMiner):
-                return [int(r) for r in rules["id"] if i in set(self._holding(int(r)).tolist())]
+                held = {int(r): self._holding(int(r)) for r in rules["id"]}
+                return [r for r, h in held.items() if h is not None and i in set(h.tolist())]
             if "bits" not in self._cache:
                 self._cache["bits"] = self._bits(self._activations())
             bits = self._cache["bits"]
@@ -230,7 +256,7 @@ class Selection:
 
     def _record_one(self, x: torch.Tensor) -> Activations:
         """The mined layers on one new input, recorded as the run recorded the data (same reduction)."""
-        _, inputs, _ = self.loaded.need()
+        model, inputs, _ = self.loaded.need()
         x = x.detach()
         if x.dim() == inputs.dim() - 1:
             x = x.unsqueeze(0)
@@ -241,7 +267,7 @@ class Selection:
             raise UserInputError("patch rules are read on the data's Grad-CAM patches: choose a sample of the data")
         acts = self._activations()
         layers = [l for l in acts.values if l != OUTPUT]
-        return record(self.loaded.model, x.to(inputs.dtype), layers, reduce=acts.reduce,
+        return record(model, x.to(inputs.dtype), layers, reduce=acts.reduce,
                       class_names=self.loaded.class_names, progress=False)
 
     def _patch_boxes(self, rule_id: int | None) -> dict[int, list[tuple[int, int, int]]] | None:
@@ -274,12 +300,12 @@ class Selection:
         elif among is not None:
             note = f" — among the {len(among)} samples where the rule holds"
         ex = prototypes.exemplars(acts, layer, units, m=self.n_exemplars, data=inputs, among=among)
-        if ex.images is None:  # never: the data were passed
-            raise UserInputError("the exemplars came without their images")
         if first is not None and (among is None or first in set(np.asarray(among).tolist())):
             keep = [first] + [int(i) for i in ex.indices if int(i) != first][:self.n_exemplars - 1]
             ex = prototypes.Exemplars(np.asarray(keep), np.asarray(acts[layer][keep])[:, units].sum(1), inputs[keep])
             note += f"; sample #{first} (this image) first"
+        if ex.images is None:  # never: the data were passed
+            raise UserInputError("the exemplars came without their images")
         preds = acts.predictions[ex.indices]
         scale = self._scale()
         pictures = [viz.image(img, scale) for img in ex.images]
@@ -336,6 +362,51 @@ class Selection:
             d.heatmaps["where the units fire"] = viz.to_png(viz.heatmap(where, x[0], percentile=100, scale=scale))
         except ValueError as err:  # e.g. units without a channel name: no grid to draw
             d.errors["units on the grid"] = str(err)
+
+    def group_units(self) -> tuple[str, list[tuple[int, str]]]:
+        """(layer, [(column, unit name)]) of the selected rule's or group's units."""
+        rule, node, _ = self.current()
+        layer, units, _ = self._group(rule, node)
+        names = self._activations().unit_names[layer]
+        return layer, [(int(u), names[u]) for u in units]
+
+    def unit_view(self, layer: str, unit: int, k: int = 8) -> Detail:
+        """One unit's ``k`` top samples over the whole data: a conv unit's cropped to its receptive field at
+        its strongest cell (:func:`nnrules.attribution.unit_view.unit_crops`; the field is measured once per
+        layer), a dense unit's whole. Cached per unit."""
+        key = ("unit", layer, int(unit), k)
+        if key in self._cache:
+            return self._cache[key]
+        model, inputs, _ = self.loaded.need()
+        acts = self._activations()
+        if layer not in acts.layers or not 0 <= int(unit) < len(acts.unit_names[layer]):
+            raise UserInputError(f"no unit {unit} in layer {layer!r}")
+        name = acts.unit_names[layer][int(unit)]
+        scale = self._scale()
+        d = Detail(title=f"Unit {name}", text="")
+        labels = acts.labels
+        if len(acts.shapes.get(layer, ())) == 3 and layer != OUTPUT:
+            fkey = ("field", layer)
+            if fkey not in self._cache:
+                self._cache[fkey] = unit_view.receptive_field(model, layer, inputs[:1])
+            crops = unit_view.unit_crops(model, inputs, acts, layer, int(unit), k, self._cache[fkey])
+            f = crops.field
+            d.text = (f"top {len(crops.indices)} of {len(inputs)} samples by {name}'s activation, each cropped to "
+                      f"its receptive field ({f.size[0]}×{f.size[1]} input pixels) where it fires most")
+            d.exemplars = [viz.to_png(viz.image(c, scale)) for c in crops.images]
+            indices, positions = crops.indices, [f" @{r},{c}" for r, c in crops.positions]
+        else:
+            ex = prototypes.exemplars(acts, layer, [int(unit)], m=k, data=inputs)
+            if ex.images is None:  # never: the data were passed
+                raise UserInputError("the exemplars came without their images")
+            d.text = f"top {len(ex.indices)} of {len(inputs)} samples by {name}'s activation (a dense unit: whole inputs)"
+            d.exemplars = [viz.to_png(viz.image(img, scale)) for img in ex.images]
+            indices, positions = ex.indices, [""] * len(ex.indices)
+        d.exemplar_labels = [self._exemplar_label(int(i), int(acts.predictions[i]),
+                                                  None if labels is None else int(labels[i])) + at
+                             for i, at in zip(indices, positions)]
+        self._cache[key] = d
+        return d
 
     def _scale(self) -> int:
         side = int(self.loaded.need()[1].shape[-1])

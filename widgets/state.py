@@ -32,6 +32,7 @@ from .errors import Cancelled, UserInputError
 from .files import DataRoot
 from .loading import MAX_SAMPLES, MAX_UNITS, LoadedModel
 from .mining import MiningResult, MiningSettings
+from .picture_cache import PictureCache
 from .results import RuleRows
 from .selection import Detail, Selection
 
@@ -47,8 +48,12 @@ class ExplorerState:
     """
 
     def __init__(self, exemplars: int = 8, prototype_steps: int = 200, scale: int = 4,
-                 data_root: str | os.PathLike | None = None) -> None:
+                 data_root: str | os.PathLike | None = None, pictures: PictureCache | None | str = "default") -> None:
         self.n_exemplars, self.prototype_steps, self.scale = exemplars, prototype_steps, scale
+        # details on disk across sessions (PictureCache.default(): $NNRULES_PICTURES, else nnrules' cache)
+        self.pictures = PictureCache.default() if isinstance(pictures, str) and pictures == "default" else pictures
+        if self.pictures is not None and not isinstance(self.pictures, PictureCache):
+            raise UserInputError(f"pictures must be a PictureCache, None or 'default', got {pictures!r}")
         self.loaded = LoadedModel(DataRoot(data_root), on_change=self._clear_results)
         self.focus = ""  # which rules the flow draws (a FlowView focus value; "" = the top rules)
         self._clear_results()
@@ -60,7 +65,8 @@ class ExplorerState:
         """Make ``result`` the current one, with its rule table and a fresh selection."""
         self.result = result
         self.table = RuleRows(result.flow, self.loaded.class_names)
-        self.chosen = Selection(self.loaded, result, self.table, self.n_exemplars, self.prototype_steps, self.scale)
+        self.chosen = Selection(self.loaded, result, self.table, self.n_exemplars, self.prototype_steps, self.scale,
+                                self.pictures)
 
     # --- the view as a link (query) ----------------------------------------------------------------
     def to_query(self) -> str:
@@ -241,6 +247,10 @@ class ExplorerState:
 
     def rule_node(self, rule_id: int) -> int:
         return self.chosen.rule_node(rule_id)
+
+    def unit_view(self, layer: str, unit: int, k: int = 8) -> Detail:
+        """See :meth:`Selection.unit_view`: one unit's top samples, cropped to its receptive field."""
+        return self.chosen.unit_view(layer, unit, k)
 
     def select_sample(self, i: int | None) -> None:
         self.chosen.select_sample(i)

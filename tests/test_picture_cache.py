@@ -1,0 +1,90 @@
+"""Pictures across sessions: the disk cache gives the same detail without computing it; precompute fills it."""
+import json
+
+import pytest
+
+from nnrules.cli import main
+from nnrules.widgets import ExplorerState, MiningSettings, UserInputError
+from nnrules.widgets.picture_cache import PictureCache, fingerprint
+
+
+def _mined(pictures):
+    s = ExplorerState(prototype_steps=20, pictures=pictures)
+    s.load_zoo("digits-cnn")
+    s.mine(MiningSettings(["relu3", "relu2"]))
+    return s
+
+
+def test_a_second_session_reads_the_pictures_from_disk(tmp_path):
+    cache = PictureCache(tmp_path)
+    first = _mined(cache)
+    first.select_rule(3)
+    seen = []
+    d1 = first.detail(partial=lambda d, coming: seen.append(coming))
+    assert seen == ["heatmaps", "the prototype"] and cache.writes == 2 and cache.reads == 0
+    second = _mined(PictureCache(tmp_path))  # a new page: nothing in memory
+    second.select_rule(3)
+    again = []
+    d2 = second.detail(partial=lambda d, coming: again.append(coming))
+    assert again == [] and second.pictures.reads == 2  # nothing computed
+    assert (d2.title, d2.text, d2.prototype, d2.exemplars, d2.heatmaps) == (d1.title, d1.text, d1.prototype,
+                                                                             d1.exemplars, d1.heatmaps)
+    other = ExplorerState(prototype_steps=20, pictures=PictureCache(tmp_path))
+    other.load_zoo("digits-cnn")
+    other.mine(MiningSettings(["relu3", "relu2"], binarize="quantile"))  # other settings: other exemplars
+    other.select_rule(3)
+    other.detail()
+    assert other.pictures.writes >= 1  # its exemplars computed, not read from the other settings' file
+    files = list(tmp_path.rglob("*.json"))
+    assert files and all(json.loads(f.read_text())["version"] == 1 for f in files)  # JSON, never a pickle
+
+
+def test_the_fingerprint_follows_weights_and_data(digits):
+    x = digits.train.tensors[0]
+    a = fingerprint(digits.model, x, digits.class_names)
+    assert a == fingerprint(digits.model, x.clone(), list(digits.class_names))
+    assert a != fingerprint(digits.model, x[:-1], digits.class_names)
+    import copy
+    import torch
+    m = copy.deepcopy(digits.model)
+    with torch.no_grad():
+        m.fc2.bias[0] += 1e-3
+    assert a != fingerprint(m, x, digits.class_names)
+
+
+def test_a_broken_or_foreign_file_is_not_read_and_an_unwritable_folder_is_skipped(tmp_path):
+    cache = PictureCache(tmp_path / "c")
+    s = _mined(cache)
+    s.select_rule(0)
+    s.detail()
+    for f in (tmp_path / "c").rglob("*.json"):
+        f.write_text("{not json")
+    fresh = _mined(PictureCache(tmp_path / "c"))
+    fresh.select_rule(0)
+    fresh.detail()
+    assert fresh.pictures.reads == 0 and fresh.pictures.writes == 2  # computed again, files repaired
+    (tmp_path / "ro").write_text("a file where the folder should be")
+    blocked = _mined(PictureCache(tmp_path / "ro"))
+    blocked.select_rule(0)
+    assert blocked.detail().exemplars and blocked.pictures.writes == 0
+    with pytest.raises(UserInputError, match="pictures must be a PictureCache"):
+        ExplorerState(pictures=str(tmp_path))
+
+
+def test_precompute_fills_the_cache_the_app_reads(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("NNRULES_PICTURES", str(tmp_path))
+    assert main(["precompute", "--model", "digits-cnn", "--rules", "4"]) == 0
+    out = capsys.readouterr().out
+    assert "4 rules and" in out and str(tmp_path) in out
+    page = ExplorerState()  # the app's own defaults, as Explorer() makes it
+    page.load_zoo("digits-cnn")
+    page.mine(page.default_settings("explainn"))
+    top = page.rules.nlargest(4, "support")["id"]
+    for rid in top:
+        page.select_rule(int(rid))
+        page.detail(partial=lambda d, coming: pytest.fail(f"computed {coming}: not precomputed"))
+    assert page.pictures.reads >= len(top)  # each rule's pictures (its group's prototype may be shared)
+    assert main(["precompute", "--model", "digits-cnn", "--rules", "0"]) == 2
+    monkeypatch.setenv("NNRULES_PICTURES", "off")
+    assert main(["precompute", "--model", "digits-cnn"]) == 2
+    assert "cache is off" in capsys.readouterr().err
