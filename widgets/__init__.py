@@ -7,8 +7,9 @@ PyTorch is imported.
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nnrules._lazy import lazy_names
 
 from .startup import Startup, launch
 
@@ -17,12 +18,7 @@ _NAMES = {"Explorer": "app", "ExplorerState": "state", "MiningSettings": "state"
 __all__ = ["Explorer", "ExplorerState", "MiningSettings", "Startup", "UserInputError", "launch"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _NAMES:
-        raise AttributeError(f"module 'nnrules.widgets' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _NAMES, globals())
 
 
 def __dir__() -> list[str]:

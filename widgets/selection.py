@@ -8,7 +8,7 @@ from typing import Callable
 import numpy as np
 import torch
 
-from nnrules.attribution import grid_maps, methods as attribution, prototypes, unit_view, viz
+from nnrules.attribution import grid_maps, methods as attribution, prototypes, viz
 from nnrules.attribution.lrp import LRPError
 from nnrules.miners.eric import ERIC
 from nnrules.miners.patches import PatchMiner
@@ -369,44 +369,6 @@ class Selection:
         layer, units, _ = self._group(rule, node)
         names = self._activations().unit_names[layer]
         return layer, [(int(u), names[u]) for u in units]
-
-    def unit_view(self, layer: str, unit: int, k: int = 8) -> Detail:
-        """One unit's ``k`` top samples over the whole data: a conv unit's cropped to its receptive field at
-        its strongest cell (:func:`nnrules.attribution.unit_view.unit_crops`; the field is measured once per
-        layer), a dense unit's whole. Cached per unit."""
-        key = ("unit", layer, int(unit), k)
-        if key in self._cache:
-            return self._cache[key]
-        model, inputs, _ = self.loaded.need()
-        acts = self._activations()
-        if layer not in acts.layers or not 0 <= int(unit) < len(acts.unit_names[layer]):
-            raise UserInputError(f"no unit {unit} in layer {layer!r}")
-        name = acts.unit_names[layer][int(unit)]
-        scale = self._scale()
-        d = Detail(title=f"Unit {name}", text="")
-        labels = acts.labels
-        if len(acts.shapes.get(layer, ())) == 3 and layer != OUTPUT:
-            fkey = ("field", layer)
-            if fkey not in self._cache:
-                self._cache[fkey] = unit_view.receptive_field(model, layer, inputs[:1])
-            crops = unit_view.unit_crops(model, inputs, acts, layer, int(unit), k, self._cache[fkey])
-            f = crops.field
-            d.text = (f"top {len(crops.indices)} of {len(inputs)} samples by {name}'s activation, each cropped to "
-                      f"its receptive field ({f.size[0]}×{f.size[1]} input pixels) where it fires most")
-            d.exemplars = [viz.to_png(viz.image(c, scale)) for c in crops.images]
-            indices, positions = crops.indices, [f" @{r},{c}" for r, c in crops.positions]
-        else:
-            ex = prototypes.exemplars(acts, layer, [int(unit)], m=k, data=inputs)
-            if ex.images is None:  # never: the data were passed
-                raise UserInputError("the exemplars came without their images")
-            d.text = f"top {len(ex.indices)} of {len(inputs)} samples by {name}'s activation (a dense unit: whole inputs)"
-            d.exemplars = [viz.to_png(viz.image(img, scale)) for img in ex.images]
-            indices, positions = ex.indices, [""] * len(ex.indices)
-        d.exemplar_labels = [self._exemplar_label(int(i), int(acts.predictions[i]),
-                                                  None if labels is None else int(labels[i])) + at
-                             for i, at in zip(indices, positions)]
-        self._cache[key] = d
-        return d
 
     def _scale(self) -> int:
         side = int(self.loaded.need()[1].shape[-1])

@@ -249,8 +249,10 @@ class ExplorerState:
         return self.chosen.rule_node(rule_id)
 
     def unit_view(self, layer: str, unit: int, k: int = 8) -> Detail:
-        """See :meth:`Selection.unit_view`: one unit's top samples, cropped to its receptive field."""
-        return self.chosen.unit_view(layer, unit, k)
+        """One unit's top samples over the whole data, a conv unit's cropped to its receptive field where it fires
+        most (:func:`.unit_pictures.unit_view`; cached per unit)."""
+        from .unit_pictures import unit_view
+        return unit_view(self.chosen, layer, unit, k)
 
     def select_sample(self, i: int | None) -> None:
         self.chosen.select_sample(i)

@@ -11,8 +11,6 @@ fires most on each (its cell, for a unit recorded per position) and crops the fi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
-
 import numpy as np
 import torch
 from torch import nn

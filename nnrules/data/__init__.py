@@ -5,20 +5,16 @@ binarizer reads recorded activations, which do), so a Dask worker that only coun
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 _NAMES = {"Binarizer": "binarizer", "binarize": "binarizer", "BinaryMatrix": "bits", "Rule": "rules",
           "RuleSet": "rules", "Transactions": "transactions", "read_fimi": "transactions"}
 __all__ = ["BinaryMatrix", "Binarizer", "Rule", "RuleSet", "Transactions", "binarize", "read_fimi"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _NAMES:
-        raise AttributeError(f"module 'nnrules.data' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _NAMES, globals())
 
 
 if TYPE_CHECKING:

@@ -7,8 +7,9 @@ imports the miner modules itself, in the order it offers them (``nnrules.registr
 """
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .._lazy import lazy_names
 
 _NAMES = {"ExplaiNN": "explainn", "ERIC": "eric", "PatchMiner": "patches", "NeuroChains": "neurochains",
           "Miner": "base", "NotFittedError": "base", "Flow": "flow", "trace": "flow", "Comparison": "comparison",
@@ -18,12 +19,7 @@ __all__ = ["Comparison", "ERIC", "ExplaiNN", "Flow", "Itemsets", "Miner", "Neuro
            "PatchMiner", "association_rules", "compare", "eclat", "frequent_itemsets", "top_rules", "trace"]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _NAMES:
-        raise AttributeError(f"module 'nnrules.miners' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{_NAMES[name]}", __name__), name)
-    globals()[name] = value
-    return value
+__getattr__ = lazy_names(__name__, _NAMES, globals())
 
 
 if TYPE_CHECKING:
