@@ -186,6 +186,8 @@ def test_compare_with_a_fine_tuned_copy_draws_two_sankeys_coloured_by_change(pag
         title = page.locator(".nnr-compare-figure .gtitle").text_content()  # SVG text: no innerText
         assert "(left) vs fine-tuned on 0, 1 (right)" in title and "changed" in title, title
         assert page.locator(".nnr-compare-changes li").count() > 0
+        page.wait_for_function(f"(([s, b]) => b > 1000 && Math.abs(s - b) < 2)(({VIEW_SIZE})('.nnr-compare-figure'))",
+                               timeout=30_000)  # as wide as its panel, not plotly's default 700 px
         ARTIFACTS.mkdir(exist_ok=True)
         page.wait_for_timeout(1500)  # plotly's Sankey animates its nodes into place
         page.locator(".nnr-views").screenshot(path=str(ARTIFACTS / "compare.png"))

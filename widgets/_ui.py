@@ -31,3 +31,12 @@ def download_link(text: str, filename: str, mime: str, label: str) -> str:
     data = base64.b64encode(text.encode()).decode()
     return (f'<a class="nnr-download" download="{html.escape(filename)}" '
             f'href="data:{mime};base64,{data}">{html.escape(label)}</a>')
+
+
+def fit_width(fig) -> None:
+    """Make plotly.js fit ``fig`` to its box's width now. A plotly ≥ 6 widget sizes an autosized figure when
+    it is first drawn — often before the page has laid its box out, so at the default 700 px — and does not
+    follow its box afterwards; a *changed* ``autosize`` makes plotly.js measure the box again (plotly.py
+    issue 5208). Called after each redraw and when a view is shown."""
+    fig.layout.autosize = False
+    fig.layout.autosize = True

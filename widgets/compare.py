@@ -24,7 +24,7 @@ from nnrules import zoo
 from nnrules.miners.comparison import Comparison, compare
 from nnrules.miners.flow import Flow
 
-from ._ui import message
+from ._ui import fit_width, message
 from .errors import Cancelled, UserInputError
 from .jobs import MODEL_LOCK
 from .loading import LoadedModel
@@ -209,6 +209,7 @@ class CompareView:
             for tr in fig.data:
                 self.figure.add_trace(tr)
             self.figure.layout.update(fig.layout.to_plotly_json(), overwrite=True)
+        fit_width(self.figure)  # drawn while its tab was hidden: plotly.js measures the box again
         if self.compared is None:
             self.changes.value = ""
             return

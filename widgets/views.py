@@ -10,22 +10,13 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
-from ._ui import message
+from ._ui import fit_width as _fit, message
 from .errors import UserInputError
 from .flow_figures import (BY_GAIN, HIGHLIGHT, OTHER, RULE_CHAIN, SAMPLE, _gain_or_support, _shown, graph_figure,
                            sankey_figure)
 from .state import ExplorerState
 
 __all__ = ["FlowView", "sankey_figure", "graph_figure", "BY_GAIN", "OTHER", "RULE_CHAIN", "SAMPLE", "HIGHLIGHT"]
-
-
-def _fit(fig: go.FigureWidget) -> None:
-    """Make plotly.js fit ``fig`` to its box's width now. A plotly ≥ 6 widget sizes an autosized figure when
-    it is first drawn — often before the page has laid its box out, so at the default 700 px — and does not
-    follow its box afterwards; a *changed* ``autosize`` makes plotly.js measure the box again (plotly.py
-    issue 5208). Called after each redraw and when a view is shown."""
-    fig.layout.autosize = False
-    fig.layout.autosize = True
 
 
 def _show(box: W.Box, on: bool) -> None:
