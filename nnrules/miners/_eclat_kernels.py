@@ -2,6 +2,10 @@
 
 Item bitsets have the library's layout (:mod:`nnrules.data.bits`): one row of ``uint64`` words per item,
 bit ``t % 64`` of word ``t // 64`` set when transaction ``t`` holds the item.
+
+Why this module is long: the Eclat search is one loop (three ways to expand a node, chosen per node), its
+sparse subtrees go to a second, bitset-only loop over a node's own transactions, and the helpers the closed
+and maximal searches share with both live here, beside their first user.
 """
 from __future__ import annotations
 
@@ -137,9 +141,91 @@ def _child(citem, csupp, ckind, coff, c: int, item: int, count: int, kind: int, 
 
 
 @numba.njit(cache=True)
+def _eclat_local(LA, nf, nwl, fr, fcnt, prefix, plen, pebuf, pe0, minsup, max_depth, max_out, cf, cs, co,
+                 out_items, out_len, out_supp, n_flat, n_out, ids):
+    """The frequent sets below a node X of a sparse search, mined on X's own bitsets: X's s transactions
+    renumbered 0..s-1, ``LA[f*nwl:]`` the rows of X's child item f (global rank ``fr[f]``, ascending, count
+    ``fcnt[f]``). A node Y has the children Y ∪ {g} for its later siblings g, T = T(Y) AND T(X ∪ {g}):
+    (siblings)·nwl word ANDs instead of a walk of Y's transactions. ``prefix[:plen]`` is X, ``pebuf[:pe0]``
+    the perfect extensions of X and its ancestors. Returns the grown scratch arrays and output."""
+    depth = min(nf, max_depth) + 2
+    cstart = np.zeros(depth + 1, dtype=np.int64)
+    ncand = np.zeros(depth + 1, dtype=np.int64)
+    pos = np.zeros(depth + 1, dtype=np.int64)
+    top = np.zeros(depth + 1, dtype=np.int64)
+    pe_end = np.zeros(depth + 1, dtype=np.int64)
+    cf = _grow(cf, nf)
+    cs = _grow(cs, nf)
+    co = _grow(co, nf)
+    for f in range(nf):
+        cf[f] = f
+        cs[f] = fcnt[f]
+        co[f] = f * nwl
+    ncand[0] = nf
+    top[0] = nf * nwl
+    pe_end[0] = pe0
+    d = 0
+    while d >= 0:
+        if pos[d] >= ncand[d]:
+            d -= 1
+            continue
+        if n_out > max_out:
+            return LA, cf, cs, co, out_items, out_len, out_supp, n_flat, n_out
+        k = cstart[d] + pos[d]
+        pos[d] += 1
+        prefix[plen + d] = fr[cf[k]]
+        s = cs[k]
+        lo = k + 1
+        hi = cstart[d] + ncand[d]
+        if plen + d + 1 >= max_depth or lo >= hi:
+            out_items, out_len, out_supp, n_flat, n_out = _emit_combos(
+                out_items, out_len, out_supp, n_flat, n_out, prefix, plen + d + 1, pebuf, pe_end[d], s, max_depth,
+                max_out, ids)
+            continue
+        store = plen + d + 2 < max_depth
+        src = co[k]
+        first = hi
+        b = top[d]
+        LA = _grow(LA, b + (hi - lo) * nwl)
+        cf = _grow(cf, first + hi - lo)
+        cs = _grow(cs, cf.shape[0])
+        co = _grow(co, cf.shape[0])
+        npe = 0
+        n_new = 0
+        for jj in range(lo, hi):
+            g = cf[jj] * nwl
+            c = 0
+            for w in range(nwl):
+                x = LA[src + w] & LA[g + w]
+                LA[b + w] = x
+                c += _popcount64(x)
+            if c == s:
+                pebuf[pe_end[d] + npe] = fr[cf[jj]]
+                npe += 1
+            elif c >= minsup:
+                cf[first + n_new] = cf[jj]
+                cs[first + n_new] = c
+                co[first + n_new] = b
+                n_new += 1
+                if store:
+                    b += nwl
+        out_items, out_len, out_supp, n_flat, n_out = _emit_combos(
+            out_items, out_len, out_supp, n_flat, n_out, prefix, plen + d + 1, pebuf, pe_end[d] + npe, s, max_depth,
+            max_out, ids)
+        if n_new > 0:
+            d += 1
+            cstart[d] = first
+            ncand[d] = n_new
+            pos[d] = 0
+            top[d] = b
+            pe_end[d] = pe_end[d - 1] + npe
+    return LA, cf, cs, co, out_items, out_len, out_supp, n_flat, n_out
+
+
+@numba.njit(cache=True)
 def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.ndarray, rows: np.ndarray,
                  vptr: np.ndarray, vtids: np.ndarray, minsup: int, max_depth: int, max_out: int, mode: int = -1,
-                 deliver_cost: float = 3.0, and_cost: float = 2.0):
+                 deliver_cost: float = 3.0, and_cost: float = 2.0, local_ratio: float = 1.0):
     """Depth-first Eclat over item bitsets ``B (m, n_words)``; returns (flat items, lengths, supports, complete),
     the items written as ``ids[rank]``.
 
@@ -165,7 +251,9 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
     occurrence costs ~3 merge steps, a word AND ~2). Without item bitsets (``B`` with no
     rows: sparse data, where they would cost more memory than the data) the items' tid-lists ``vtids``
     (item j at ``vptr[j]:vptr[j+1]``) start the search and nodes deliver or probe.
-    Time O(Σ_nodes min(s·L, s·n_sib, n_sib·n_words)); memory O(Σ open nodes' tid-sets).
+    Time O(Σ_nodes min(s·L, s·n_sib, n_sib·n_words)); memory O(Σ open nodes' tid-sets). On sparse data a
+    delivered node X whose f children cost f·⌈s/64⌉ words ≤ ``local_ratio`` × their occurrences mines its
+    subtree with :func:`_eclat_local` on bitsets over X's own s transactions (ANDs of ⌈s/64⌉ words).
     """
     m = supp0.shape[0]
     nw = B.shape[1]
@@ -203,6 +291,13 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
     out_supp = np.empty(256, dtype=np.int64)
     n_flat = 0
     n_out = 0
+    local_on = not dense and mode < 0 and local_ratio > 0  # sparse data: subtrees on their own bitsets
+    pos_of = np.empty(n if local_on else 0, dtype=np.int32)
+    LA = np.empty(1024, dtype=np.uint64)
+    fc = np.empty(m, dtype=np.int64)
+    lcf = np.empty(64, dtype=np.int64)
+    lcs = np.empty(64, dtype=np.int64)
+    lco = np.empty(64, dtype=np.int64)
     for i in range(m):
         citem[i] = i
         csupp[i] = supp0[i]
@@ -255,6 +350,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
         elif mode == 2:
             c_deliver, c_probe, c_and = 1.0, 1.0, 0.0
         n_new = 0
+        nl = 0
         if min(c_deliver, c_probe) <= c_and:
             if ckind[k] == 1:
                 tk = coff[k]
@@ -291,6 +387,39 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                             tj[x] = tj[x - 1]
                             x -= 1
                         tj[x] = v
+                kept = 0
+                nl = 0
+                if local_on and store:
+                    for u in range(nf):
+                        c = cnt_of[tj[u]]
+                        if c < s:
+                            kept += c
+                            nl += 1
+                    if nl * ((s + 63) >> 6) > local_ratio * kept:
+                        nl = 0
+                if nl > 0:  # the children as bitsets over X's s transactions, mined below by ANDs only
+                    for q in range(s):
+                        pos_of[A32[tk + q]] = q
+                    nwl = (s + 63) >> 6
+                    LA = _grow(LA, nl * nwl)
+                    LA[: nl * nwl] = 0
+                    f = 0
+                    for u in range(nf):
+                        j = tj[u]
+                        c = cnt_of[j]
+                        cnt_of[j] = 0
+                        if c == s:
+                            pebuf[pe_end[d] + npe] = j
+                            npe += 1
+                            continue
+                        touched[f] = j  # (tj is touched[:nf], f ≤ u)
+                        fc[f] = c
+                        g = f * nwl
+                        for p in range(bstart[j], bstart[j] + c):
+                            q = pos_of[BK[p]]
+                            LA[g + (q >> 6)] |= np.uint64(1) << np.uint64(q & 63)
+                        f += 1
+                    nf = 0
                 for u in range(nf):
                     j = tj[u]
                     c = cnt_of[j]
@@ -373,6 +502,10 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
         out_items, out_len, out_supp, n_flat, n_out = _emit_combos(
             out_items, out_len, out_supp, n_flat, n_out, prefix, d + 1, pebuf, pe_end[d] + npe, s, max_depth, max_out,
             ids)
+        if nl > 0:
+            LA, lcf, lcs, lco, out_items, out_len, out_supp, n_flat, n_out = _eclat_local(
+                LA, nl, (s + 63) >> 6, touched, fc, prefix, d + 1, pebuf, pe_end[d] + npe, minsup, max_depth, max_out,
+                lcf, lcs, lco, out_items, out_len, out_supp, n_flat, n_out, ids)
         if n_new > 0:
             d += 1
             cstart[d] = first
