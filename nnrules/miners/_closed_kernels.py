@@ -16,7 +16,7 @@ import numba
 import numpy as np
 
 from ..data.bits import _popcount64
-from ._eclat_kernels import _and_count, _deliver, _grow, _holds, _marked
+from ._eclat_kernels import _and_count, _and_words, _deliver, _grow, _holds, _local_row, _marked, _number_rows
 
 
 @numba.njit(cache=True, inline="always")
@@ -208,12 +208,7 @@ def _closed_local(LA, nf, nwl, fr, fcnt, LO, eP, B, indptr, rows, supp0, inq, qb
         for f in range(a + 1, nf):  # the closure (count s) and the children (count ≥ minsup)
             if inq[fr[f]]:
                 continue
-            g = f * nwl
-            c = 0
-            for w in range(nwl):
-                x = LA[src + w] & LA[g + w]
-                LA[b + w] = x
-                c += _popcount64(x)
+            c = _and_words(LA, src, f * nwl, b, nwl)
             if c == s:
                 qbuf[q1 + nadd] = fr[f]
                 nadd += 1
@@ -433,18 +428,14 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
                     local = False
                 fl[:nf].sort()
                 if nf > 0:
-                    for q in range(s):
-                        pos_of[A32[tk + q]] = q
+                    _number_rows(A32, tk, s, pos_of)
                     nwl = (s + 63) >> 6
                     LA = _grow(LA, nf * nwl)
                     LA[: nf * nwl] = 0
                     for f in range(nf):
                         j = fl[f]
                         fc[f] = cnt[j]
-                        g = f * nwl
-                        for p in range(bstart[j], bstart[j] + cnt[j]):
-                            q = pos_of[BK[p]]
-                            LA[g + (q >> 6)] |= np.uint64(1) << np.uint64(q & 63)
+                        _local_row(LA, f * nwl, BK, bstart[j], cnt[j], pos_of)
                     lo_tk = tk
                 n_local = nf
             if ok and not local and not merge and q0 + nadd < max_len:
@@ -700,12 +691,7 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
                 A64 = _grow(A64, b64 + ntail * nwl)
                 for jj in range(lo, hi):
                     j = citem[jj]
-                    g = lbase + lrow[j] * nwl
-                    c = 0
-                    for w in range(nwl):
-                        x = A64[src + w] & A64[g + w]
-                        A64[b64 + w] = x
-                        c += _popcount64(x)
+                    c = _and_words(A64, src, lbase + lrow[j] * nwl, b64, nwl)
                     if c == s:
                         hbuf[h0 + nadd] = j
                         nadd += 1
@@ -849,8 +835,7 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
                             kept += tmp_cnt[v]
                         go_local = nf * ((s + 63) >> 6) <= local_ratio * kept
                     if go_local:  # the children's local rows, from the buckets the walk filled
-                        for q in range(s):
-                            pos_of[A32[tk + q]] = q
+                        _number_rows(A32, tk, s, pos_of)
                         nwl = (s + 63) >> 6
                         lbase = b64
                         A64 = _grow(A64, b64 + nf * nwl)
@@ -859,10 +844,7 @@ def mafia_maximal(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len
                         for v in order:
                             j = tmp_item[v]
                             lrow[j] = u
-                            g = lbase + u * nwl
-                            for p in range(bstart[j], bstart[j] + tmp_cnt[v]):
-                                q = pos_of[BK[p]]
-                                A64[g + (q >> 6)] |= np.uint64(1) << np.uint64(q & 63)
+                            _local_row(A64, lbase + u * nwl, BK, bstart[j], tmp_cnt[v], pos_of)
                             u += 1
                         b64 += nf * nwl
                     elif deliver and not merged:  # the children's tid-lists, from the buckets the walk filled

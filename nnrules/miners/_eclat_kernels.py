@@ -54,6 +54,32 @@ def _and_count(B, A64, src, from_b, j, dst, nw):
     return c
 
 
+@numba.njit(cache=True, inline="always")
+def _number_rows(A32, tk, s, pos_of) -> None:
+    """Number a node's s transactions ``A32[tk:tk+s]`` 0..s-1 (``pos_of[t]``): its own bitsets' rows."""
+    for q in range(s):
+        pos_of[A32[tk + q]] = q
+
+
+@numba.njit(cache=True, inline="always")
+def _local_row(A, g, BK, b, c, pos_of) -> None:
+    """Set in the bitset at ``A[g:]`` the bits of the c transactions ``BK[b:b+c]`` (numbered by pos_of)."""
+    for p in range(b, b + c):
+        q = pos_of[BK[p]]
+        A[g + (q >> 6)] |= np.uint64(1) << np.uint64(q & 63)
+
+
+@numba.njit(cache=True, inline="always")
+def _and_words(A, src, g, dst, nw) -> int:
+    """``A[dst:dst+nw] = A[src:src+nw] & A[g:g+nw]``; returns its popcount."""
+    c = 0
+    for w in range(nw):
+        x = A[src + w] & A[g + w]
+        A[dst + w] = x
+        c += _popcount64(x)
+    return c
+
+
 @numba.njit(cache=True)
 def _grow(a, need):
     if need <= a.shape[0]:
@@ -193,12 +219,7 @@ def _eclat_local(LA, nf, nwl, fr, fcnt, prefix, plen, pebuf, pe0, minsup, max_de
         npe = 0
         n_new = 0
         for jj in range(lo, hi):
-            g = cf[jj] * nwl
-            c = 0
-            for w in range(nwl):
-                x = LA[src + w] & LA[g + w]
-                LA[b + w] = x
-                c += _popcount64(x)
+            c = _and_words(LA, src, cf[jj] * nwl, b, nwl)
             if c == s:
                 pebuf[pe_end[d] + npe] = fr[cf[jj]]
                 npe += 1
@@ -398,8 +419,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                     if nl * ((s + 63) >> 6) > local_ratio * kept:
                         nl = 0
                 if nl > 0:  # the children as bitsets over X's s transactions, mined below by ANDs only
-                    for q in range(s):
-                        pos_of[A32[tk + q]] = q
+                    _number_rows(A32, tk, s, pos_of)
                     nwl = (s + 63) >> 6
                     LA = _grow(LA, nl * nwl)
                     LA[: nl * nwl] = 0
@@ -414,10 +434,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                             continue
                         touched[f] = j  # (tj is touched[:nf], f ≤ u)
                         fc[f] = c
-                        g = f * nwl
-                        for p in range(bstart[j], bstart[j] + c):
-                            q = pos_of[BK[p]]
-                            LA[g + (q >> 6)] |= np.uint64(1) << np.uint64(q & 63)
+                        _local_row(LA, f * nwl, BK, bstart[j], c, pos_of)
                         f += 1
                     nf = 0
                 for u in range(nf):
