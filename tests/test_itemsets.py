@@ -277,9 +277,7 @@ def test_gc_state_restored():
 def test_sparse_subtrees_on_their_own_bitsets_against_brute_force(seed, monkeypatch):
     """On sparse data a node's subtree is mined on bitsets over its own transactions (several words each
     here: 400 rows) when that costs less than walking them; never (ratio 0), by the estimate (1) or always
-    (1e9), every kernel gives the brute-force answer, with and without max_len."""
-    import nnrules.miners._closed_kernels as ck
-    import nnrules.miners._eclat_kernels as ek
+    (1e9), every target gives the brute-force answer, with and without max_len."""
     import nnrules.miners.itemsets as I
     rng = np.random.default_rng(10 + seed)
     X = rng.random((400, 13)) < rng.uniform(0.05, 0.5, 13)
@@ -287,20 +285,11 @@ def test_sparse_subtrees_on_their_own_bitsets_against_brute_force(seed, monkeypa
     X[:, 9] = X[:, 4] & X[:, 6]  # {4, 6} has the closure {4, 6, 9}
     minsup = 8 + seed
     want = brute_force(X, minsup)
-    monkeypatch.setattr(I, "BITSET_DENSITY", 2.0)
-    S = I._prepare(X, minsup / len(X))
-    assert S.B.shape[0] == 0  # sparse layout: tid-lists only
-    ids = S.ids.astype(np.int32)
-    args = (S.B, S.supp, ids, S.indptr, S.rows, S.vptr, S.vtids, S.minsup)
-
-    def as_counts(out):
-        items, lens, supp = out[:3]
-        sets = np.split(items, np.cumsum(lens)[:-1]) if len(lens) else []
-        return {frozenset(int(x) for x in s): int(c) for s, c in zip(sets, supp)}
-
-    for max_len in (len(ids), 3):
-        short = {t: {s: c for s, c in want[t].items() if len(s) <= max_len} for t in want}
-        for ratio in (0.0, 1.0, 1e9):
-            assert as_counts(ek.eclat_kernel(*args, max_len, 10 ** 6, -1, 3.0, 2.0, ratio)) == short["all"]
-            assert as_counts(ck.lcm_closed(*args, max_len, 10 ** 6, -1, 20.0, 1.0, 1 << 40, ratio)) == short["closed"]
-            assert as_counts(ck.mafia_maximal(*args, max_len, 10 ** 6, -1, 3.0, 1.0, ratio)) == short["maximal"]
+    monkeypatch.setattr(I, "BITSET_DENSITY", 2.0)  # the sparse layout: tid-lists only
+    assert I._prepare(X, minsup / len(X)).B.shape[0] == 0
+    for ratio in (0.0, 1.0, 1e9):
+        monkeypatch.setattr(I, "_LOCAL_RATIO", ratio)
+        for target in ("all", "closed", "maximal"):
+            assert counts(eclat(X, minsup / len(X), target=target), len(X)) == want[target], (target, ratio)
+            short = counts(eclat(X, minsup / len(X), target=target, max_len=3), len(X))
+            assert short == {s: c for s, c in want[target].items() if len(s) <= 3}, (target, ratio)

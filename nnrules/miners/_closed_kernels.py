@@ -16,7 +16,8 @@ import numba
 import numpy as np
 
 from ..data.bits import _popcount64
-from ._eclat_kernels import _and_count, _and_words, _deliver, _grow, _holds, _local_row, _marked, _number_rows
+from ._eclat_kernels import (_and_count, _and_words, _deliver, _grow, _holds, _local_row, _local_stack, _marked,
+                             _number_rows)
 
 
 @numba.njit(cache=True, inline="always")
@@ -122,22 +123,10 @@ def _closed_local(LA, nf, nwl, fr, fcnt, LO, eP, B, indptr, rows, supp0, inq, qb
     local, are infrequent in P and cannot hold in every transaction). Returns the grown scratch arrays and
     output, and whether fewer than ``max_out`` sets were found."""
     depth = nf + 2
+    cstart, ncand, pos, top, cf, cs, co = _local_stack(nf, fcnt, nwl, depth, cf, cs, co)
     qend = np.zeros(depth + 1, dtype=np.int64)
     entered = np.zeros(depth + 1, dtype=np.bool_)
-    cstart = np.zeros(depth + 1, dtype=np.int64)
-    ncand = np.zeros(depth + 1, dtype=np.int64)
-    pos = np.zeros(depth + 1, dtype=np.int64)
-    top = np.zeros(depth + 1, dtype=np.int64)
-    cf = _grow(cf, nf)
-    cs = _grow(cs, nf)
-    co = _grow(co, nf)
-    for f in range(nf):
-        cf[f] = f
-        cs[f] = fcnt[f]
-        co[f] = f * nwl
-    ncand[0] = nf
     qend[0] = q0
-    top[0] = nf * nwl
     d = 0
     while d >= 0:
         if entered[d]:

@@ -166,20 +166,14 @@ def _child(citem, csupp, ckind, coff, c: int, item: int, count: int, kind: int, 
     coff[c] = off
 
 
-@numba.njit(cache=True)
-def _eclat_local(LA, nf, nwl, fr, fcnt, prefix, plen, pebuf, pe0, minsup, max_depth, max_out, cf, cs, co,
-                 out_items, out_len, out_supp, n_flat, n_out, ids):
-    """The frequent sets below a node X of a sparse search, mined on X's own bitsets: X's s transactions
-    renumbered 0..s-1, ``LA[f*nwl:]`` the rows of X's child item f (global rank ``fr[f]``, ascending, count
-    ``fcnt[f]``). A node Y has the children Y ∪ {g} for its later siblings g, T = T(Y) AND T(X ∪ {g}):
-    (siblings)·nwl word ANDs instead of a walk of Y's transactions. ``prefix[:plen]`` is X, ``pebuf[:pe0]``
-    the perfect extensions of X and its ancestors. Returns the grown scratch arrays and output."""
-    depth = min(nf, max_depth) + 2
+@numba.njit(cache=True, inline="always")
+def _local_stack(nf, fcnt, nwl, depth, cf, cs, co):
+    """A local search's level arrays (cstart, ncand, pos, top) and its first level: the nf local items, item f
+    with count ``fcnt[f]`` and its bitset at ``f*nwl`` (candidates: item ``cf``, count ``cs``, offset ``co``)."""
     cstart = np.zeros(depth + 1, dtype=np.int64)
     ncand = np.zeros(depth + 1, dtype=np.int64)
     pos = np.zeros(depth + 1, dtype=np.int64)
     top = np.zeros(depth + 1, dtype=np.int64)
-    pe_end = np.zeros(depth + 1, dtype=np.int64)
     cf = _grow(cf, nf)
     cs = _grow(cs, nf)
     co = _grow(co, nf)
@@ -189,6 +183,20 @@ def _eclat_local(LA, nf, nwl, fr, fcnt, prefix, plen, pebuf, pe0, minsup, max_de
         co[f] = f * nwl
     ncand[0] = nf
     top[0] = nf * nwl
+    return cstart, ncand, pos, top, cf, cs, co
+
+
+@numba.njit(cache=True)
+def _eclat_local(LA, nf, nwl, fr, fcnt, prefix, plen, pebuf, pe0, minsup, max_depth, max_out, cf, cs, co,
+                 out_items, out_len, out_supp, n_flat, n_out, ids):
+    """The frequent sets below a node X of a sparse search, mined on X's own bitsets: X's s transactions
+    renumbered 0..s-1, ``LA[f*nwl:]`` the rows of X's child item f (global rank ``fr[f]``, ascending, count
+    ``fcnt[f]``). A node Y has the children Y ∪ {g} for its later siblings g, T = T(Y) AND T(X ∪ {g}):
+    (siblings)·nwl word ANDs instead of a walk of Y's transactions. ``prefix[:plen]`` is X, ``pebuf[:pe0]``
+    the perfect extensions of X and its ancestors. Returns the grown scratch arrays and output."""
+    depth = min(nf, max_depth) + 2
+    cstart, ncand, pos, top, cf, cs, co = _local_stack(nf, fcnt, nwl, depth, cf, cs, co)
+    pe_end = np.zeros(depth + 1, dtype=np.int64)
     pe_end[0] = pe0
     d = 0
     while d >= 0:

@@ -149,6 +149,9 @@ def _prepare(X, min_support: float) -> _Search:
 
 
 _SEARCH_MODE = -1  # tests force one way of finding children everywhere: 0 deliver, 1 probe, 2 AND
+#: sparse data: a node's subtree is mined on bitsets over its own s transactions when its f children cost
+#: f·⌈s/64⌉ words ≤ _LOCAL_RATIO × their occurrences (0: never; tests set 0 / 1e9 as well)
+_LOCAL_RATIO = 1.0
 
 #: What :func:`eclat` can return: all frequent itemsets, the closed ones, or the maximal ones.
 TARGETS = ("all", "closed", "maximal")
@@ -260,10 +263,12 @@ def frequent_itemsets(X, min_support: float, target: str = "all", max_len: int |
     ids = S.ids.astype(np.int32 if S.ids.size == 0 or S.ids.max() < 2 ** 31 else np.int64)
     args = (S.B, S.supp, ids, S.indptr, S.rows, S.vptr, S.vtids)
     if target == "all":
-        items, lens, counts, complete = _k.eclat_kernel(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE)
+        items, lens, counts, complete = _k.eclat_kernel(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE,
+                                                        local_ratio=float(_LOCAL_RATIO))
     else:
         kernel = _ck.lcm_closed if target == "closed" else _ck.mafia_maximal
-        items, lens, counts, complete = kernel(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE)
+        items, lens, counts, complete = kernel(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE,
+                                               local_ratio=float(_LOCAL_RATIO))
     if not complete:
         what = "frequent" if target == "all" else target
         advice = ("raise min_support, set max_len, mine target='closed' or 'maximal' (fewer sets, the same "
