@@ -10,7 +10,8 @@ Data (not generated): chess (dense), retail and T10I4D100K (sparse), read as the
   ``BinaryMatrix`` (packing not timed) — each mined to flat arrays (``frequent_itemsets``);
   reading the file is timed for neither library;
 * pyfim ``eclat`` and ``fpgrowth`` on the lists (``report="a"``: itemsets as tuples with counts);
-* "= pyfim": nnrules' sets and counts equal pyfim eclat's (checked on every row);
+* "= pyfim": nnrules' sets and counts equal pyfim eclat's, each set listed once (checked on every row; sets
+  made only of items in every transaction are not in pyfim's output, see ``same``);
 * peak memory: the mining call's peak resident memory above the process's before it (``VmHWM`` after
   ``clear_refs``), each in a fresh process, for nnrules from the lists and pyfim eclat.
 
@@ -18,7 +19,10 @@ Times are the best of 5 in one process, the five calls of a row taken in turns (
 machine falls on all of them); ratios below 1 mean nnrules is faster. ``--generators`` adds the
 older table on the project's generated data (retail-like, dense, patch-like) with mlxtend's fpgrowth.
 
-Run: .venv/bin/python benchmarks/itemsets.py [--quick] [--no-memory] [--generators]
+Other FIMI files (mushroom, connect, accidents, kosarak, …) join the table with ``--file PATH:s1,s2,…``
+(repeatable; ``.dat`` or ``.dat.gz``); the three shared files always run.
+
+Run: .venv/bin/python benchmarks/itemsets.py [--quick] [--no-memory] [--generators] [--file PATH:SUPPORTS]
 """
 import os
 import subprocess
@@ -43,8 +47,12 @@ QUICK = {"chess": [0.8, 0.6], "retail": [0.005, 0.0005], "T10I4D100K": [0.005, 0
 TARGETS = {"all": "s", "closed": "c", "maximal": "m"}
 
 
+def path_of(name):
+    return DATA / f"{name}.dat.gz" if name in SUPPORTS else Path(name)
+
+
 def lists_of(name):
-    return read_fimi(DATA / f"{name}.dat.gz").to_lists()
+    return read_fimi(path_of(name)).to_lists()
 
 
 def ours(lists, support, target):
@@ -80,15 +88,20 @@ def peak(lib, name, support, target):
 
 
 def same(found, ref):
+    """Equal sets and counts, each set listed once — except the sets made only of items present in every
+    transaction, which pyfim leaves out (mushroom's {85}, connect's 15; mlxtend lists them, as nnrules does)."""
     mine = {found[i]: c for i, c in enumerate(found.counts.tolist())}
-    return len(mine) == len(ref) and mine == {frozenset(s): c for s, c in ref}
+    theirs = {frozenset(s): c for s, c in ref}
+    everywhere = frozenset().union(*(s for s, c in mine.items() if len(s) == 1 and c == found.n_transactions))
+    return len(found) == len(mine) and theirs.keys() <= mine.keys() and all(mine[k] == v for k, v in theirs.items()) \
+        and all(s <= everywhere for s in mine.keys() - theirs.keys())
 
 
-def fimi_table(quick, memory):
+def fimi_table(quick, memory, extra=()):
     frequent_itemsets(np.eye(3, dtype=bool), 0.5)
     rows = []
-    for name, supports in (QUICK if quick else SUPPORTS).items():
-        tr = read_fimi(DATA / f"{name}.dat.gz")
+    for name, supports in [*(QUICK if quick else SUPPORTS).items(), *extra]:
+        tr = read_fimi(path_of(name))
         lists = tr.to_lists()
         packed = BinaryMatrix.from_transactions(tr)
         for s in supports:
@@ -101,7 +114,8 @@ def fimi_table(quick, memory):
                     lambda: frequent_itemsets(packed, s, target=target, max_itemsets=10 ** 8),
                     lambda: pyfim(lists, s, target), lambda: pyfim(lists, s, target, "fpgrowth")])
                 mem = (peak("nnrules", name, s, target), peak("pyfim", name, s, target)) if memory else (np.nan,) * 2
-                rows.append((name, s, target, len(found), ok, t_file, t_lists, t_packed, t_eclat, t_fp, *mem))
+                rows.append((Path(name).name.split(".")[0], s, target, len(found), ok, t_file, t_lists, t_packed, t_eclat,
+                             t_fp, *mem))
                 print(".", end="", flush=True)
     print()
     print(f"{'data':<11} {'support':>7} {'target':>7} {'sets':>9} {'=pyfim':>6} {'file s':>7} {'lists s':>7} "
@@ -152,7 +166,9 @@ if __name__ == "__main__":
         lib, name, support, target = sys.argv[2:6]
         peak_child(lib, name, float(support), target)
     else:
-        fimi_table("--quick" in sys.argv, "--no-memory" not in sys.argv)
+        extra = [(a.rsplit(":", 1)[0], [float(x) for x in a.rsplit(":", 1)[1].split(",")])
+                 for flag, a in zip(sys.argv, sys.argv[1:]) if flag == "--file"]
+        fimi_table("--quick" in sys.argv, "--no-memory" not in sys.argv, extra)
         if "--generators" in sys.argv:
             generators_table()
     os.sys.stdout.flush()

@@ -133,6 +133,8 @@ fim = pytest.importorskip("fim", reason="pyfim (in the dev extra) is the referen
 
 
 def counts(df, n):
+    """{itemset: count}; every set listed once (a set twice would vanish in the dict)."""
+    assert df["itemsets"].is_unique, df[df["itemsets"].duplicated()]
     return {s: int(round(v * n)) for s, v in zip(df["itemsets"], df["support"])}
 
 
@@ -277,7 +279,8 @@ def test_gc_state_restored():
 def test_sparse_subtrees_on_their_own_bitsets_against_brute_force(seed, monkeypatch):
     """On sparse data a node's subtree is mined on bitsets over its own transactions (several words each
     here: 400 rows) when that costs less than walking them; never (ratio 0), by the estimate (1) or always
-    (1e9), every target gives the brute-force answer, with and without max_len."""
+    (1e9), every target gives the brute-force answer, with and without max_len; closed sets also with the
+    ppc's counts below the local root taken at once."""
     import nnrules.miners.itemsets as I
     rng = np.random.default_rng(10 + seed)
     X = rng.random((400, 13)) < rng.uniform(0.05, 0.5, 13)
@@ -287,8 +290,9 @@ def test_sparse_subtrees_on_their_own_bitsets_against_brute_force(seed, monkeypa
     want = brute_force(X, minsup)
     monkeypatch.setattr(I, "BITSET_DENSITY", 2.0)  # the sparse layout: tid-lists only
     assert I._prepare(X, minsup / len(X)).B.shape[0] == 0
-    for ratio in (0.0, 1.0, 1e9):
+    for ratio, below in ((0.0, 8.0), (1.0, 8.0), (1e9, 8.0), (1e9, 0.0)):  # below 0: the probes' counts at once
         monkeypatch.setattr(I, "_LOCAL_RATIO", ratio)
+        monkeypatch.setattr(I, "_BELOW_WORK", below)
         for target in ("all", "closed", "maximal"):
             assert counts(eclat(X, minsup / len(X), target=target), len(X)) == want[target], (target, ratio)
             short = counts(eclat(X, minsup / len(X), target=target, max_len=3), len(X))

@@ -19,7 +19,9 @@ def files():
 
 
 def as_counts(found):
-    return {found[i]: c for i, c in enumerate(found.counts.tolist())}
+    out = {found[i]: c for i, c in enumerate(found.counts.tolist())}
+    assert len(out) == len(found), f"{len(found) - len(out)} sets listed twice"
+    return out
 
 
 def pyfim(tr, support, target):

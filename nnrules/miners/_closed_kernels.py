@@ -113,20 +113,25 @@ def _emit(out_items, out_len, out_supp, n_flat, n_out, buf, k, supp, ids):
 
 @numba.njit(cache=True)
 def _closed_local(LA, nf, nwl, fr, fcnt, LO, eP, B, indptr, rows, supp0, inq, qbuf, q0, minsup, max_len, max_out,
-                  cf, cs, co, out_items, out_len, out_supp, n_flat, n_out, ids):
+                  cf, cs, co, out_items, out_len, out_supp, n_flat, n_out, ids, below, btouch, below_work):
     """The closed sets below a node P of a sparse search, mined on P's own bitsets (LCM's ppc extension, as
     :func:`lcm_closed`): P's s transactions are renumbered 0..s-1 (``LO``: their ids), and ``LA[f*nwl:]``
     holds the rows of local item f (global rank ``fr[f]``, ascending; its count in P ``fcnt[f]``) — the
     items above P's core item ``eP`` that are frequent and not closure items in P. Q = ``qbuf[:q0]``. A
     node costs (items above it)·nwl word ANDs instead of a walk of its transactions; ppc checks the local
     items below by subset tests and the items below ``eP`` by probing the global rows (items between, not
-    local, are infrequent in P and cannot hold in every transaction). Returns the grown scratch arrays and
-    output, and whether fewer than ``max_out`` sets were found."""
+    local, are infrequent in P and cannot hold in every transaction). Once those probes have cost
+    ``below_work``·s tests, the counts in P of the items below ``eP`` are taken (one walk of P's rows, into
+    ``below``, zero again on return) and only items counted at least the node's support are probed. Returns
+    the grown scratch arrays and output, and whether fewer than ``max_out`` sets were found."""
     depth = nf + 2
     cstart, ncand, pos, top, cf, cs, co = _local_stack(nf, fcnt, nwl, depth, cf, cs, co)
     qend = np.zeros(depth + 1, dtype=np.int64)
     entered = np.zeros(depth + 1, dtype=np.bool_)
     qend[0] = q0
+    s0 = LO.shape[0]
+    work = 0
+    nb = -1  # the items below eP counted in P (-1: not yet)
     d = 0
     while d >= 0:
         if entered[d]:
@@ -137,7 +142,19 @@ def _closed_local(LA, nf, nwl, fr, fcnt, LO, eP, B, indptr, rows, supp0, inq, qb
             d -= 1
             continue
         if n_out > max_out:
-            return LA, cf, cs, co, out_items, out_len, out_supp, n_flat, n_out, False
+            break
+        if nb < 0 and work >= below_work * s0:
+            nb = 0
+            for q in range(s0):
+                t = LO[q]
+                for p in range(indptr[t], indptr[t + 1]):
+                    j = rows[p]
+                    if j >= eP:
+                        break
+                    if below[j] == 0:
+                        btouch[nb] = j
+                        nb += 1
+                    below[j] += 1
         k = cstart[d] + pos[d]
         pos[d] += 1
         a = cf[k]
@@ -167,13 +184,15 @@ def _closed_local(LA, nf, nwl, fr, fcnt, LO, eP, B, indptr, rows, supp0, inq, qb
                 j = rows[p]
                 if j >= eP:
                     break
-                if inq[j] or supp0[j] < s:
+                if inq[j] or (below[j] if nb >= 0 else supp0[j]) < s:
                     continue
+                work += 1
                 sub = True
                 for w in range(w0, nwl):
                     x = LA[src + w]
                     while x != 0:
                         low = x & (~x + np.uint64(1))
+                        work += 1
                         if not _holds(B, indptr, rows, LO[w * 64 + _popcount64(low - np.uint64(1))], j):
                             sub = False
                             break
@@ -224,13 +243,15 @@ def _closed_local(LA, nf, nwl, fr, fcnt, LO, eP, B, indptr, rows, supp0, inq, qb
             pos[d] = 0
             top[d] = b
             entered[d] = False
-    return LA, cf, cs, co, out_items, out_len, out_supp, n_flat, n_out, True
+    for u in range(max(nb, 0)):
+        below[btouch[u]] = 0
+    return LA, cf, cs, co, out_items, out_len, out_supp, n_flat, n_out, n_out <= max_out
 
 
 @numba.njit(cache=True)
 def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: int, max_out: int, mode: int = -1,
                deliver_cost: float = 20.0, and_cost: float = 1.0, local_rows: int = 1 << 40,
-               local_ratio: float = 1.0):
+               local_ratio: float = 1.0, below_work: float = 8.0):
     """Closed itemsets of at most ``max_len`` items by LCM's prefix-preserving closure extension (Uno et al.,
     FIMI'04): returns (flat items, lengths, supports, complete).
 
@@ -273,6 +294,8 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
     fl = np.empty(m, dtype=np.int64)
     fc = np.empty(m, dtype=np.int64)
     LA = np.empty(1024, dtype=np.uint64)
+    ocnt = np.zeros(m, dtype=np.int64)  # the local searches' counts of the items below their root's
+    otouch = np.empty(m, dtype=np.int64)
     lcf = np.empty(64, dtype=np.int64)
     lcs = np.empty(64, dtype=np.int64)
     lco = np.empty(64, dtype=np.int64)
@@ -496,7 +519,8 @@ def lcm_closed(B, supp0, ids, indptr, rows, vptr, vtids, minsup: int, max_len: i
         if n_local > 0:
             LA, lcf, lcs, lco, out_items, out_len, out_supp, n_flat, n_out, done = _closed_local(
                 LA, n_local, (s + 63) >> 6, fl, fc, A32[lo_tk: lo_tk + s], e, B, indptr, rows, supp0, inq, qbuf,
-                q0 + nadd, minsup, max_len, max_out, lcf, lcs, lco, out_items, out_len, out_supp, n_flat, n_out, ids)
+                q0 + nadd, minsup, max_len, max_out, lcf, lcs, lco, out_items, out_len, out_supp, n_flat, n_out, ids,
+                ocnt, otouch, below_work)
             if not done:
                 return out_items[:n_flat], out_len[:n_out], out_supp[:n_out], False
         if n_new > 0:

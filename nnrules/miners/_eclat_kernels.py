@@ -314,6 +314,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
     top32 = np.zeros(max_depth + 1, dtype=np.int64)
     prefix = np.empty(max_depth, dtype=np.int64)
     pebuf = np.empty(m, dtype=np.int64)  # perfect extensions of the open nodes, level by level
+    pe_pos = np.full(m, m, dtype=np.int64)  # where an item last went into pebuf (on the path iff < pe_end[d] and there)
     pe_end = np.zeros(max_depth + 1, dtype=np.int64)
     out_items = np.empty(1024, dtype=ids.dtype)
     out_len = np.empty(256, dtype=np.int32)
@@ -397,10 +398,10 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                 b32 += s
             if c_deliver <= c_probe:  # one walk: counts, and each later item's occurrences in its bucket
                 nt = _deliver(A32, tk, s, indptr, rows, i, cnt_of, touched, 0, BK, bstart, store)
-                nf = 0  # the frequent later items, ascending (children keep the item order)
-                for u in range(nt):
+                nf = 0  # the frequent later items, ascending (children keep the item order); a walk also
+                for u in range(nt):  # meets the path's perfect extensions (in every transaction): not again
                     j = touched[u]
-                    if cnt_of[j] >= minsup:
+                    if cnt_of[j] >= minsup and not (pe_pos[j] < pe_end[d] and pebuf[pe_pos[j]] == j):
                         touched[nf] = j
                         nf += 1
                     else:
@@ -438,6 +439,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                         cnt_of[j] = 0
                         if c == s:
                             pebuf[pe_end[d] + npe] = j
+                            pe_pos[j] = pe_end[d] + npe
                             npe += 1
                             continue
                         touched[f] = j  # (tj is touched[:nf], f ≤ u)
@@ -451,6 +453,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                     cnt_of[j] = 0
                     if c == s:
                         pebuf[pe_end[d] + npe] = j
+                        pe_pos[j] = pe_end[d] + npe
                         npe += 1
                     elif c >= minsup:
                         _child(citem, csupp, ckind, coff, first + n_new, j, c, 1, b32)
@@ -475,6 +478,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                             cnt += np.int64(_holds(B, indptr, rows, t, it))
                     if cnt == s:
                         pebuf[pe_end[d] + npe] = it
+                        pe_pos[it] = pe_end[d] + npe
                         npe += 1
                     elif cnt >= minsup:
                         _child(citem, csupp, ckind, coff, first + n_new, it, cnt, 1, b32)
@@ -518,6 +522,7 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                         cnt += _popcount64(A64[src + w] & B[it, w])
                 if cnt == s:
                     pebuf[pe_end[d] + npe] = it
+                    pe_pos[it] = pe_end[d] + npe
                     npe += 1
                 elif cnt >= minsup:
                     _child(citem, csupp, ckind, coff, first + n_new, it, cnt, 0, b64)

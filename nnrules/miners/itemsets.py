@@ -152,6 +152,9 @@ _SEARCH_MODE = -1  # tests force one way of finding children everywhere: 0 deliv
 #: sparse data: a node's subtree is mined on bitsets over its own s transactions when its f children cost
 #: f·⌈s/64⌉ words ≤ _LOCAL_RATIO × their occurrences (0: never; tests set 0 / 1e9 as well)
 _LOCAL_RATIO = 1.0
+#: closed sets, a local search: its ppc probes of the items below its root's take their counts there (one walk)
+#: once they have cost _BELOW_WORK tests per transaction (0: at once; tests)
+_BELOW_WORK = 8.0
 
 #: What :func:`eclat` can return: all frequent itemsets, the closed ones, or the maximal ones.
 TARGETS = ("all", "closed", "maximal")
@@ -265,10 +268,13 @@ def frequent_itemsets(X, min_support: float, target: str = "all", max_len: int |
     if target == "all":
         items, lens, counts, complete = _k.eclat_kernel(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE,
                                                         local_ratio=float(_LOCAL_RATIO))
+    elif target == "closed":
+        items, lens, counts, complete = _ck.lcm_closed(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE,
+                                                       local_ratio=float(_LOCAL_RATIO),
+                                                       below_work=float(_BELOW_WORK))
     else:
-        kernel = _ck.lcm_closed if target == "closed" else _ck.mafia_maximal
-        items, lens, counts, complete = kernel(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE,
-                                               local_ratio=float(_LOCAL_RATIO))
+        items, lens, counts, complete = _ck.mafia_maximal(*args, S.minsup, depth, int(max_itemsets), _SEARCH_MODE,
+                                                          local_ratio=float(_LOCAL_RATIO))
     if not complete:
         what = "frequent" if target == "all" else target
         advice = ("raise min_support, set max_len, mine target='closed' or 'maximal' (fewer sets, the same "
