@@ -87,12 +87,12 @@ def peak(lib, name, support, target):
     return float(res.stdout.split()[0])
 
 
-def same(found, ref):
+def same(found, ref, everywhere=frozenset()):
     """Equal sets and counts, each set listed once — except the sets made only of items present in every
-    transaction, which pyfim leaves out (mushroom's {85}, connect's 15; mlxtend lists them, as nnrules does)."""
+    transaction (``everywhere``), which pyfim leaves out (mushroom's {85}, connect's 15 items; mlxtend lists them,
+    as nnrules does)."""
     mine = {found[i]: c for i, c in enumerate(found.counts.tolist())}
     theirs = {frozenset(s): c for s, c in ref}
-    everywhere = frozenset().union(*(s for s, c in mine.items() if len(s) == 1 and c == found.n_transactions))
     return len(found) == len(mine) and theirs.keys() <= mine.keys() and all(mine[k] == v for k, v in theirs.items()) \
         and all(s <= everywhere for s in mine.keys() - theirs.keys())
 
@@ -104,10 +104,11 @@ def fimi_table(quick, memory, extra=()):
         tr = read_fimi(path_of(name))
         lists = tr.to_lists()
         packed = BinaryMatrix.from_transactions(tr)
+        everywhere = frozenset(set.intersection(*map(set, lists)))
         for s in supports:
             for target in TARGETS:
                 found = ours(lists, s, target)
-                ok = same(found, pyfim(lists, s, target))
+                ok = same(found, pyfim(lists, s, target), everywhere)
                 t_file, t_lists, t_packed, t_eclat, t_fp = best_interleaved([
                     lambda: frequent_itemsets(tr, s, target=target, max_itemsets=10 ** 8),
                     lambda: ours(lists, s, target),

@@ -215,6 +215,7 @@ def test_noisy_exclusive_heads_enter_through_merges_of_seeds():
     assert paper.codelength_ > L_planted + 10_000 and found(paper) < 0.2 * len(paying)
     assert pruned.codelength_ < L_planted and found(pruned) >= 0.7 * len(paying), (found(pruned), len(paying))
     _valid(pruned, d.head, d.tail)  # its code length is the from-scratch total
+    assert not pruned._seeds and not pruned._floor  # the search's scratch is not kept with the model
 
 
 def test_the_pruned_search_scores_a_few_percent_of_the_pairs_on_a_real_conv_layer(digits):

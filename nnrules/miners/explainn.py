@@ -195,6 +195,8 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
                 rules, self.n_iter_ = self._merge(rules, d, head.n_units, new=changed, n_iter=self.n_iter_)
         finally:
             numba.set_num_threads(old_threads)
+            self._seeds = []  # the search's scratch: not kept with the fitted model
+            self._floor = {}
         self._finish(rules, d, head, tail)
         self.counting_ = getattr(d, "stats", None)  # on a cluster: calls and seconds (nnrules.scale.counting)
         return self
@@ -229,7 +231,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         for r in cands:  # add while the gain beats the growth of L_N(|M|)
             if r["gain"] > universal_int(len(rules) + 1) - universal_int(len(rules)) and self._acyclic(rules, r):
                 rules.append(r)
-        self._seeds: list[dict[str, Any]] = []
+        self._seeds = []
         if self.search == "pruned":  # the others wait as seeds, their tails still coded as singletons
             covered = {y for r in rules for y in r["tail"]}
             self._seeds = [dict(r, cost=d.singleton(y), rcost=float(cost[y]), seed=True) for y in range(tail.n_units)
@@ -240,6 +242,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
 
     #: phase 1 tries the first PHASE1_PREFIX items of H_y, more only where the best head is over half of that
     PHASE1_PREFIX = 256
+    _seeds: list[dict[str, Any]]  # the pruned search's single-tail candidates that do not pay alone (during fit)
 
     def _prefix_heads(self, idx: list[np.ndarray], d: _Data):
         """Phase 1's best prefix head per tail unit (``_explainn_kernels.phase1``), over the first ``PHASE1_PREFIX`` items of
@@ -280,7 +283,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
             alive[next_id] = sd
             next_id += 1
         cache = PairCache()
-        self._floor: dict[int, float] = {}  # rule id → similarity of its k-th nearest rule (pruned search)
+        self._floor = {}  # rule id → similarity of its k-th nearest rule (pruned search)
         # later passes: seeds were scored against the unchanged rules already
         new_ids = sorted(alive) if new is None else sorted(new)
         while n_iter < self.max_iter and len(alive) > 1 and new_ids:
