@@ -427,26 +427,12 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                             nl += 1
                     if nl * ((s + 63) >> 6) > local_ratio * kept:
                         nl = 0
+                nwl = (s + 63) >> 6
                 if nl > 0:  # the children as bitsets over X's s transactions, mined below by ANDs only
                     _number_rows(A32, tk, s, pos_of)
-                    nwl = (s + 63) >> 6
                     LA = _grow(LA, nl * nwl)
                     LA[: nl * nwl] = 0
-                    f = 0
-                    for u in range(nf):
-                        j = tj[u]
-                        c = cnt_of[j]
-                        cnt_of[j] = 0
-                        if c == s:
-                            pebuf[pe_end[d] + npe] = j
-                            pe_pos[j] = pe_end[d] + npe
-                            npe += 1
-                            continue
-                        touched[f] = j  # (tj is touched[:nf], f ≤ u)
-                        fc[f] = c
-                        _local_row(LA, f * nwl, BK, bstart[j], c, pos_of)
-                        f += 1
-                    nf = 0
+                f = 0
                 for u in range(nf):
                     j = tj[u]
                     c = cnt_of[j]
@@ -455,6 +441,11 @@ def eclat_kernel(B: np.ndarray, supp0: np.ndarray, ids: np.ndarray, indptr: np.n
                         pebuf[pe_end[d] + npe] = j
                         pe_pos[j] = pe_end[d] + npe
                         npe += 1
+                    elif nl > 0:  # a local item (tj is touched[:nf], f ≤ u)
+                        touched[f] = j
+                        fc[f] = c
+                        _local_row(LA, f * nwl, BK, bstart[j], c, pos_of)
+                        f += 1
                     elif c >= minsup:
                         _child(citem, csupp, ckind, coff, first + n_new, j, c, 1, b32)
                         n_new += 1
