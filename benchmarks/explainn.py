@@ -190,7 +190,7 @@ def noisy_exclusive(quick: bool) -> None:
     rule whose code is longer than its tail's singletons cannot be in an MDL model), and L − L(planted)."""
     from nnrules import ExplaiNN, Rule
     from nnrules.data.synthetic import match_rules, planted_rules
-    from nnrules.miners._reference import best_rule_reference, codelength_reference, lb
+    from nnrules.miners.explainn._reference import best_rule_reference, codelength_reference, lb
 
     print("\n## Exclusive heads at 10 % noise, 100 planted rules: recall, the share of planted rules that pay, "
           "paying tails found, L(mined) − L(planted) in bits")
@@ -250,8 +250,8 @@ def recovery(quick: bool) -> None:
 def kernels() -> None:
     """The counting kernels against their references (same inputs, results checked)."""
     from nnrules.data.bits import and_count, pack_columns
-    from nnrules.miners import _explainn_counts as C
-    from nnrules.miners._reference import and_count_reference, best_rule_reference
+    import nnrules.miners.explainn._counts as C
+    from nnrules.miners.explainn._reference import and_count_reference, best_rule_reference
 
     print("\n## Kernels vs references (same inputs, same results checked)")
     rng = np.random.default_rng(0)

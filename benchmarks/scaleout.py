@@ -40,7 +40,7 @@ FASHION = Path("/usr/share/datasets/fashion-mnist")
 def generated(path: Path, n: int, n_classes: int = 1000, n_units: int = 4096, seed: int = 0, block: int = 1 << 16):
     """class_tuned's model (benchmarks/explainn.py) drawn ``block`` rows at a time into two stores."""
     from nnrules.data.bits import pack_columns
-    from nnrules.scale.store import BitsWriter
+    from nnrules.data.bits import BitsWriter
 
     rng = np.random.default_rng(seed)
     clusters = []  # (classes, [(copy rate, base rate)] per unit)

@@ -82,7 +82,7 @@ def _client(args):
             raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
         return local_cluster(args.workers)
     if args.scheduler:
-        from .scale.counting import distributed_module
+        from .scale.cluster import distributed_module
         return distributed_module().Client(args.scheduler)
     return None
 
@@ -214,9 +214,9 @@ def cmd_app(args) -> int:
 
 def cmd_precompute(args) -> int:
     # the app's layer (ipywidgets), imported only for this command: the core never imports it
-    errors = importlib.import_module("nnrules.widgets.errors")
+    errors = importlib.import_module("nnrules.widgets.state.errors")
     try:
-        importlib.import_module("nnrules.widgets.precompute").precompute(args.model, args.miner, args.rules)
+        importlib.import_module("nnrules.widgets.state.precompute").precompute(args.model, args.miner, args.rules)
     except errors.UserInputError as err:
         raise ValueError(str(err)) from err
     return 0

@@ -1,6 +1,6 @@
 """Registries: what nnrules offers, by name, with labels, parameters and help — the app builds its panels here.
 
-Four registries — ``MINERS``, ``BINARIZERS``, ``REDUCTIONS``, ``ATTRIBUTIONS`` — each filled by the modules
+Five registries — ``MINERS``, ``BINARIZERS``, ``REDUCTIONS``, ``ATTRIBUTIONS``, ``ARCHITECTURES`` — each filled by the modules
 listed for it in :data:`PROVIDERS` (the one place that names the built-in entries; imported, in that order,
 on the first read of the registry, whoever imported what before), then by the modules that installed packages
 name under the registry's entry-point group (:data:`ENTRY_POINT_GROUPS`, e.g. a third-party miner's
@@ -19,8 +19,8 @@ from typing import Any, Callable, Iterator
 
 from .params import Param
 
-__all__ = ["Entry", "Registry", "MiningContext", "MINERS", "BINARIZERS", "REDUCTIONS", "ATTRIBUTIONS", "PROVIDERS",
-           "ENTRY_POINT_GROUPS"]
+__all__ = ["Entry", "Registry", "MiningContext", "MINERS", "BINARIZERS", "REDUCTIONS", "ATTRIBUTIONS",
+           "ARCHITECTURES", "PROVIDERS", "ENTRY_POINT_GROUPS"]
 
 
 @dataclass(frozen=True)
@@ -146,10 +146,11 @@ class MiningContext:
 
 #: The built-in entries of each registry, in one place: the modules that register them, in offering order.
 PROVIDERS: dict[str, tuple[str, ...]] = {
-    "miner": ("nnrules.miners.explainn", "nnrules.miners.eric", "nnrules.miners.patches", "nnrules.miners.neurochains"),
+    "miner": ("nnrules.miners.explainn._estimator", "nnrules.miners.eric._estimator", "nnrules.miners.patches", "nnrules.miners.neurochains"),
     "binarization": ("nnrules.data.binarizer",),
     "reduction": ("nnrules.recording.record",),
     "attribution method": ("nnrules.attribution.methods",),
+    "architecture": ("nnrules.zoo",),
 }
 #: Entry-point groups under which installed packages name modules that register more entries.
 ENTRY_POINT_GROUPS = {"miner": "nnrules.miners", "binarization": "nnrules.binarizers"}
@@ -158,3 +159,5 @@ MINERS = Registry("miner", PROVIDERS["miner"], ENTRY_POINT_GROUPS["miner"])
 BINARIZERS = Registry("binarization", PROVIDERS["binarization"], ENTRY_POINT_GROUPS["binarization"])
 REDUCTIONS = Registry("reduction", PROVIDERS["reduction"])
 ATTRIBUTIONS = Registry("attribution method", PROVIDERS["attribution method"])
+#: model architectures ``load_model(path, architecture=name)`` builds by name (the zoo's; torchvision's by its own)
+ARCHITECTURES = Registry("architecture", PROVIDERS["architecture"])

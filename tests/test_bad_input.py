@@ -29,7 +29,7 @@ from nnrules.miners import association_rules, top_rules
 from nnrules.miners.base import check_fitted
 from nnrules.miners.explainn import as_binary_matrix
 from nnrules.miners.itemsets import min_count
-from nnrules.miners.mdl import log_binom, parametric_complexity, universal_int
+from nnrules.miners.explainn.mdl import log_binom, parametric_complexity, universal_int
 from nnrules.miners.neurochains import quotient
 from nnrules.miners.patches import candidate_patches, gradcam_maps, mine_transactions, relevant_patches, shared_sets
 from nnrules.params import Param
@@ -230,7 +230,7 @@ CASES = [
     ("open_activations: not a store", lambda: nnrules.scale.open_activations("/nonexistent"), ValueError,
      "not an activations store"),
     ("local_cluster: no workers", lambda: nnrules.scale.local_cluster(0), ValueError, "n_workers"),
-    ("active_client: an address string", lambda: importlib.import_module("nnrules.scale.counting").active_client("tcp://x:8786"), TypeError,
+    ("active_client: an address string", lambda: importlib.import_module("nnrules.miners.explainn._distributed").active_client("tcp://x:8786"), TypeError,
      "client"),
     ("record: store a number", lambda: nnrules.record(TINY, (X, Y), ["fc"], progress=False, store=5), TypeError,
      "store must be a path"),

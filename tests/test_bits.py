@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 
 from nnrules import BinaryMatrix
-from nnrules.miners._reference import and_count_reference
+from nnrules.miners.explainn._reference import and_count_reference
 from nnrules.data.bits import and_count, pack_columns, popcount_rows, tidlists, unpack_columns
 
 

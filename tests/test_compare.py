@@ -67,8 +67,8 @@ def test_a_model_and_its_fine_tuned_copy_differ_where_fine_tuning_touched(digits
 
 def test_the_app_compares_with_a_fine_tuned_copy_and_draws_both_flows(tmp_path):
     from nnrules.widgets.compare import FINE_TUNED, CompareView, compare_figure
-    from nnrules.widgets.errors import UserInputError
-    from nnrules.widgets.mining import MiningSettings
+    from nnrules.widgets.state.errors import UserInputError
+    from nnrules.widgets.state.mining import MiningSettings
     from nnrules.widgets.state import ExplorerState
 
     s = ExplorerState(data_root=tmp_path)

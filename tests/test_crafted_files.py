@@ -219,7 +219,7 @@ def _side_effect_script(target: Path) -> torch.jit.ScriptModule:
 
 
 def test_a_side_effecting_torchscript_file_runs_nothing(tmp_path, capsys):
-    from nnrules.widgets.errors import UserInputError
+    from nnrules.widgets.state.errors import UserInputError
     from nnrules.widgets.state import ExplorerState
 
     victim = tmp_path / "victim.txt"
@@ -246,7 +246,7 @@ def test_the_app_and_its_upload_box_refuse_crafted_archives(plain, tmp_path):
     import datetime
 
     from nnrules.widgets import Explorer
-    from nnrules.widgets.errors import UserInputError
+    from nnrules.widgets.state.errors import UserInputError
     from nnrules.widgets.state import ExplorerState
 
     root = tmp_path / "root"

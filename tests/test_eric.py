@@ -6,7 +6,8 @@ import pytest
 
 import nnrules
 from nnrules import Activations
-from nnrules.miners.eric import ERIC, _merge_complementary, _tree_rules
+from nnrules.miners.eric import ERIC
+from nnrules.miners.eric._estimator import _merge_complementary, _tree_rules
 
 
 def planted_activations(n=2000, seed=0, flip=0.0):

@@ -13,7 +13,7 @@ import pytest
 import nnrules
 from nnrules import BinaryMatrix, ExplaiNN
 from nnrules.data.synthetic import planted_rules
-from nnrules.miners._reference import codelength_reference
+from nnrules.miners.explainn._reference import codelength_reference
 
 
 class NoRefine(ExplaiNN):
@@ -200,7 +200,7 @@ def test_noisy_exclusive_heads_enter_through_merges_of_seeds():
     its model is ~15,000 bits longer than the planted one. The pruned search keeps the others as seeds that
     enter through merges: its model is shorter than the planted one and it finds the tails of most planted
     rules that pay at all (a rule that does not lower the code length cannot be in an MDL model)."""
-    from nnrules.miners._reference import best_rule_reference, codelength_reference, lb
+    from nnrules.miners.explainn._reference import best_rule_reference, codelength_reference, lb
 
     d = planted_rules(n=10_000, n_rules=100, heads="exclusive", noise=0.1, seed=2)
     planted, paying = [], set()

@@ -14,8 +14,8 @@ from hypothesis import strategies as st
 import nnrules
 from nnrules import BinaryMatrix, Rule, RuleSet
 from nnrules.recording.images import UnreadableImage, read_image
-from nnrules.widgets.errors import UserInputError
-from nnrules.widgets.files import DataRoot
+from nnrules.widgets.state.errors import UserInputError
+from nnrules.widgets.state.files import DataRoot
 
 FAST = settings(max_examples=150, deadline=None, derandomize=True,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])

@@ -48,12 +48,12 @@ def test_a_unit_fires_where_its_cell_is(digits):
 
 
 def test_a_conv_rules_detail_shows_its_units_on_the_grid(tmp_path):
-    from nnrules.widgets import mining
-    from nnrules.widgets.files import DataRoot
-    from nnrules.widgets.loading import LoadedModel
-    from nnrules.widgets.mining import MiningSettings
-    from nnrules.widgets.results import RuleRows
-    from nnrules.widgets.selection import Selection
+    from nnrules.widgets.state import mining
+    from nnrules.widgets.state.files import DataRoot
+    from nnrules.widgets.state.loading import LoadedModel
+    from nnrules.widgets.state.mining import MiningSettings
+    from nnrules.widgets.state.results import RuleRows
+    from nnrules.widgets.state.selection import Selection
 
     loaded = LoadedModel(DataRoot(tmp_path)).load_zoo("digits-cnn")
     result = mining.mine(loaded, MiningSettings(["relu2"], reduce="none"))

@@ -20,8 +20,8 @@ from PIL import Image
 
 import nnrules
 from nnrules.recording.images import UnreadableImage, image_size, read_image
-from nnrules.widgets.errors import UserInputError
-from nnrules.widgets.files import DataRoot
+from nnrules.widgets.state.errors import UserInputError
+from nnrules.widgets.state.files import DataRoot
 from nnrules.widgets.state import ExplorerState
 
 
@@ -119,7 +119,7 @@ def test_a_folder_with_bad_files_still_loads_and_names_them_from_the_root(tmp_pa
 _PEAK = r"""
 import json, resource, sys, time
 from nnrules.widgets.state import ExplorerState
-from nnrules.widgets.errors import UserInputError
+from nnrules.widgets.state.errors import UserInputError
 root = sys.argv[1]
 ExplorerState(data_root=root)  # imports done before the baseline
 base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss

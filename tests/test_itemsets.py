@@ -171,7 +171,7 @@ def test_max_len_same_as_pyfim(max_len):
 @pytest.mark.parametrize("kind", ["sparse", "dense"])
 def test_every_search_path_gives_the_same_itemsets(kind, monkeypatch):
     """Occurrence deliver, tid-list merges/probes or bitset ANDs everywhere, with and without bitsets: one answer."""
-    import nnrules.miners.itemsets as I
+    import nnrules.miners.itemsets._frequent as I
     X = data(kind, seed=1)
     want = counts(eclat(X, 0.01 if kind == "sparse" else 0.05), len(X))
     for mode, density in [(m, p) for m in (0, 1, 2) for p in (0.0, 2.0)]:
@@ -211,7 +211,7 @@ def brute_force(X, minsup):
 def test_closed_and_maximal_against_brute_force(seed, layout, monkeypatch):
     """Closed and maximal sets mined in the search (LCM, MAFIA-style) equal their definitions, on bitsets
     and on tid-lists alone, with every way of expanding a node, and with max_len (sets of ≤ max_len items)."""
-    import nnrules.miners.itemsets as I
+    import nnrules.miners.itemsets._frequent as I
     rng = np.random.default_rng(seed)
     X = rng.random((80, 11)) < rng.uniform(0.15, 0.8, 11)
     X[:, 1] |= X[:, 0]  # item 0 implies item 1: {0} is not closed
@@ -281,7 +281,7 @@ def test_sparse_subtrees_on_their_own_bitsets_against_brute_force(seed, monkeypa
     here: 400 rows) when that costs less than walking them; never (ratio 0), by the estimate (1) or always
     (1e9), every target gives the brute-force answer, with and without max_len; closed sets also with the
     ppc's counts below the local root taken at once."""
-    import nnrules.miners.itemsets as I
+    import nnrules.miners.itemsets._frequent as I
     rng = np.random.default_rng(10 + seed)
     X = rng.random((400, 13)) < rng.uniform(0.05, 0.5, 13)
     X[:, 2] |= X[:, 1] & (rng.random(400) < 0.9)  # item 1 almost implies 2: closure items below the core

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 
 from nnrules import ExplaiNN, Rule
-from nnrules.miners import _explainn_counts as K
-from nnrules.miners._reference import best_rule_reference, codelength_reference, lpc, rule_cost_reference
+import nnrules.miners.explainn._counts as K
+from nnrules.miners.explainn._reference import best_rule_reference, codelength_reference, lpc, rule_cost_reference
 from nnrules.data.bits import pack_columns
-from nnrules.miners.mdl import log_binom, parametric_complexity, universal_int
+from nnrules.miners.explainn.mdl import log_binom, parametric_complexity, universal_int
 from nnrules.data.synthetic import planted_rules
 
 # Check values from shared/EXPLAINN-NOTES.md §2.1

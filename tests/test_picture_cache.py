@@ -5,7 +5,7 @@ import pytest
 
 from nnrules.cli import main
 from nnrules.widgets import ExplorerState, MiningSettings, UserInputError
-from nnrules.widgets.picture_cache import PictureCache, fingerprint
+from nnrules.widgets.state.picture_cache import PictureCache, fingerprint
 
 
 def _mined(pictures):

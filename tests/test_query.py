@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from nnrules.widgets import Explorer, ExplorerState, MiningSettings, UserInputError
-from nnrules.widgets.query import KEYS, parse_query
+from nnrules.widgets.state.query import KEYS, parse_query
 from nnrules.widgets.views import SAMPLE
 
 

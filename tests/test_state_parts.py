@@ -7,13 +7,13 @@ import numpy as np
 import pytest
 import torch
 
-from nnrules.widgets import mining
-from nnrules.widgets.errors import Cancelled, UserInputError
-from nnrules.widgets.files import DataRoot
-from nnrules.widgets.loading import LoadedModel
-from nnrules.widgets.mining import MiningResult, MiningSettings
-from nnrules.widgets.results import RuleRows
-from nnrules.widgets.selection import Selection
+from nnrules.widgets.state import mining
+from nnrules.widgets.state.errors import Cancelled, UserInputError
+from nnrules.widgets.state.files import DataRoot
+from nnrules.widgets.state.loading import LoadedModel
+from nnrules.widgets.state.mining import MiningResult, MiningSettings
+from nnrules.widgets.state.results import RuleRows
+from nnrules.widgets.state.selection import Selection
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ import torch
 from PIL import Image
 from plotly.callbacks import Points
 
-import nnrules.widgets.loading as state_mod
+import nnrules.widgets.state.loading as state_mod
 from conftest import hook_count
 from nnrules.widgets import Explorer, ExplorerState, MiningSettings, UserInputError
 from nnrules.widgets.state import Cancelled
@@ -781,7 +781,7 @@ def test_the_detail_shows_the_cheap_parts_first(mined):
 def test_mine_waits_for_the_miners_warm_up_and_says_so(monkeypatch):
     """The app warms numba's kernels in the background after the first load; a Mine pressed before that
     ends says what it waits for (not a silent 15 s), can be cancelled, and runs once the warm-up is done."""
-    from nnrules.widgets import jobs
+    from nnrules.widgets.state import jobs
 
     app = Explorer(threaded=False)
     assert jobs.warm_miners.ready.is_set()  # the load started it (inline here) and it ended

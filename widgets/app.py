@@ -7,12 +7,12 @@ from torch import nn
 from ._ui import message
 from .detail import DetailPanel
 from .glossary import glossary_panel
-from .jobs import warm_miners
+from .state.jobs import warm_miners
 from .panels import MinePanel, ModelPanel
-from .state import ExplorerState, UserInputError
+from .state.explorer import ExplorerState, UserInputError
 from .table import RuleTable
 from .compare import CompareView
-from .query import ViewQuery, parse_query, select as select_view, to_query
+from .state.query import ViewQuery, parse_query
 from .views import FlowView
 
 __all__ = ["Explorer"]
@@ -115,7 +115,7 @@ class Explorer:
         if view is not None and self.state.mined:
             self._view = None
             try:
-                select_view(self.state, view)
+                self.state.show_view(view)
                 rule = self.state.selected_rule
             except UserInputError as err:
                 message(self.msg, f"link: {err}", "error")
@@ -133,7 +133,7 @@ class Explorer:
     def _show_link(self) -> None:
         """The link to what is on screen (a zoo model's view): open it to see the same again."""
         try:
-            query = to_query(self.state)
+            query = self.state.to_query()
         except UserInputError:
             self.link.value = ""
             return

@@ -9,85 +9,23 @@ the other.
 """
 from __future__ import annotations
 
-import copy
 import html
 import threading
-from dataclasses import dataclass
-from typing import Callable
 
 import ipywidgets as W
 import plotly.graph_objects as go
-import torch
-from torch.utils.data import TensorDataset
 
-from nnrules import zoo
-from nnrules.miners.comparison import Comparison, compare
-from nnrules.miners.flow import Flow
+import nnrules.zoo as zoo
+from nnrules.miners.comparison import Comparison
 
 from ._ui import fit_width, message
-from .errors import Cancelled, UserInputError
-from .jobs import MODEL_LOCK
-from .loading import LoadedModel
-from .mining import mine
+from .state.comparing import FINE_TUNED, Compared, compare_with
+from .state.errors import Cancelled, UserInputError
 
 __all__ = ["Compared", "compare_with", "compare_figure", "CompareView", "FINE_TUNED"]
 
-#: the choice "a copy of this model fine-tuned on the chosen classes"
-FINE_TUNED = "fine-tuned copy"
 COLORS = {"same": "rgba(120,120,120,0.35)", "changed": "rgba(230,140,0,0.65)", "only in a": "rgba(31,119,180,0.65)",
           "only in b": "rgba(44,160,44,0.65)"}
-
-
-@dataclass
-class Compared:
-    """A comparison and what it compares: this model's flow ``a``, the other's ``b``, their names."""
-
-    comparison: Comparison
-    a: Flow
-    b: Flow
-    names: tuple[str, str]
-
-
-def compare_with(state, other: str, classes: list[int] | None = None, epochs: int = 3,
-                 check: Callable[[], None] = lambda: None) -> Compared:
-    """Mine ``other`` (a zoo model name, or :data:`FINE_TUNED`: this model trained ``epochs`` more on its data
-    of ``classes``) with the settings of ``state``'s last Mine on ``state``'s data, and compare the flows."""
-    if not state.mined or state.flow is None or state.settings is None:
-        raise UserInputError("mine this model first (a miner of rules: ExplaiNN, ERIC or patches): the other model "
-                             "is mined with the same settings")
-    model, x, y = state.loaded.need()
-    if other == FINE_TUNED:
-        if not classes:
-            raise UserInputError("choose the classes the copy is fine-tuned on")
-        if y is None or not bool((y >= 0).any()):
-            raise UserInputError("fine-tuning needs labelled data; these inputs have no labels")
-        keep = torch.isin(y, torch.as_tensor(classes, dtype=y.dtype))
-        if not bool(keep.any()):
-            raise UserInputError(f"the data hold no sample of the classes {classes}")
-        with MODEL_LOCK:
-            other_model = zoo.train_classifier(copy.deepcopy(model), TensorDataset(x[keep], y[keep]), epochs=epochs,
-                                               lr=1e-3, seed=0)
-        name = f"fine-tuned on {', '.join(state.class_names[c] for c in classes)}"
-    else:
-        if other not in zoo.available():
-            raise UserInputError(f"no zoo model {other!r}; choose one of {zoo.available()} or {FINE_TUNED!r}")
-        other_model = zoo.load(other).model
-        name = other
-    check()
-    loaded = LoadedModel(state.loaded.data_root)
-    try:
-        loaded._set_model(name, other_model, x, y, list(state.class_names), float("nan"), "", check)
-    except UserInputError as err:
-        raise UserInputError(f"{name} cannot run on this model's data: {err}") from err
-    with MODEL_LOCK:
-        result = mine(loaded, state.settings)
-    if result.flow is None:
-        raise UserInputError("this miner draws chains, not rules: compare after mining ExplaiNN, ERIC or patches")
-    try:
-        found = compare(state.flow, result.flow, names=(state.model_name, name))
-    except ValueError as err:
-        raise UserInputError(f"the two models share no layer pair ({err}); compare models with the same layer names")
-    return Compared(found, state.flow, result.flow, (state.model_name, name))
 
 
 def _status(c: Comparison) -> dict[tuple[str, tuple[str, str], int], str]:

@@ -9,9 +9,9 @@ import ipywidgets as W
 from nnrules.attribution.viz import colorbar, to_png
 
 from ._ui import image, message
-from .jobs import MODEL_LOCK, Background, checker
-from .selection import Detail
-from .state import ExplorerState, UserInputError
+from .state.jobs import MODEL_LOCK, Background, checker
+from .state.selection import Detail
+from .state.explorer import ExplorerState, UserInputError
 
 __all__ = ["DetailPanel"]
 

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 
-from .state import ExplorerState
+from .state.explorer import ExplorerState
 
 __all__ = ["sankey_figure", "graph_figure", "BY_GAIN", "OTHER", "RULE_CHAIN", "SAMPLE", "HIGHLIGHT"]
 

@@ -11,10 +11,10 @@ import ipywidgets as W
 from nnrules.params import Param
 from nnrules.registry import BINARIZERS, MINERS, REDUCTIONS
 
-from . import jobs
+from .state import jobs
 from ._ui import message
-from .jobs import MODEL_LOCK
-from .state import Cancelled, ExplorerState, MiningSettings, UserInputError
+from .state.jobs import MODEL_LOCK
+from .state.explorer import Cancelled, ExplorerState, MiningSettings, UserInputError
 
 __all__ = ["MinePanel", "ParamBox", "param_widget", "read_param", "APP_DEFAULTS"]
 

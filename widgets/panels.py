@@ -9,10 +9,10 @@ import ipywidgets as W
 from ._ui import message
 from nnrules.zoo import ARCHITECTURES as _ZOO_ARCHITECTURES
 
-from .jobs import Background, checker
-from .files import MAX_UPLOAD_BYTES
+from .state.jobs import Background, checker
+from .state.files import MAX_UPLOAD_BYTES
 from .mine_panel import MinePanel
-from .state import ExplorerState, UserInputError
+from .state.explorer import ExplorerState, UserInputError
 
 __all__ = ["ModelPanel", "MinePanel"]  # MinePanel lives in .mine_panel
 

@@ -32,7 +32,7 @@ class CappedKernelManager(AsyncMappingKernelManager):
         super().__init__(**kwargs)
         self._closed_at: dict = {}  # kernel id → when its last connection dropped
         if os.environ.get("NNRULES_DATA"):  # uploads of kernels from an earlier server run (killed, culled)
-            from .files import DataRoot
+            from .state.files import DataRoot
 
             removed = DataRoot().sweep_uploads()
             if removed:

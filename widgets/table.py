@@ -7,7 +7,7 @@ import ipywidgets as W
 import pandas as pd
 
 from ._ui import download_link
-from .state import ExplorerState
+from .state.explorer import ExplorerState
 
 __all__ = ["RuleTable"]
 

@@ -11,10 +11,10 @@ import numpy as np
 import plotly.graph_objects as go
 
 from ._ui import fit_width as _fit, message
-from .errors import UserInputError
+from .state.errors import UserInputError
 from .flow_figures import (BY_GAIN, HIGHLIGHT, OTHER, RULE_CHAIN, SAMPLE, _gain_or_support, _shown, graph_figure,
                            sankey_figure)
-from .state import ExplorerState
+from .state.explorer import ExplorerState
 
 __all__ = ["FlowView", "sankey_figure", "graph_figure", "BY_GAIN", "OTHER", "RULE_CHAIN", "SAMPLE", "HIGHLIGHT"]
 

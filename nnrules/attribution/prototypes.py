@@ -19,7 +19,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .methods import group_objective
+from .objectives import group_objective
 from ..recording.hooks import OUTPUT, forward_hooks, named_layers, on_model, preserved_mode, resolve_layers
 
 __all__ = ["maximize", "exemplars", "Exemplars", "channels_of", "gaussian_blur"]

@@ -150,7 +150,7 @@ def zennit_relevance(model: nn.Module, inputs: torch.Tensor, group: tuple[str, l
     (layer, units) as the group's activations (Σ a·sg(a), whose gradient is a), and is handed down by the
     rules of that layer and the layers below. The copy's in-place ReLUs are made out-of-place (Zennit's hooks
     need the layer outputs intact); the user's model is never touched."""
-    from .methods import group_objective
+    from .objectives import group_objective
 
     check_visible(model, inputs)
     work = copy.deepcopy(model).eval()

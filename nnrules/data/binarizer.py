@@ -6,10 +6,9 @@ from typing import Sequence
 
 import numpy as np
 
-from .. import registry as _registry
+from ..registry import BINARIZERS
 from ..params import Param, Parametrized, check_fitted
-from ..recording.hooks import OUTPUT
-from ..recording.record import Activations
+from .activations import OUTPUT, Activations, output_onehot
 from .bits import BinaryMatrix
 
 __all__ = ["Binarizer", "binarize", "METHODS"]
@@ -78,12 +77,12 @@ class Binarizer(Parametrized):
         stored = not isinstance(x, np.ndarray)  # a Zarr array (record(..., store=)): read in passes
         if m == "mean":
             if stored:
-                from ..scale.activations import column_means
+                from .stored_activations import column_means
                 return column_means(x)
             return np.asarray(x, dtype=np.float64).mean(axis=0)
         if m == "quantile":
             if stored:
-                from ..scale.activations import column_quantiles
+                from .stored_activations import column_quantiles
                 return column_quantiles(x, 1 - self.q)
             return np.quantile(np.asarray(x, dtype=np.float64), 1 - self.q, axis=0)
         return None  # topk: no threshold
@@ -120,10 +119,10 @@ class Binarizer(Parametrized):
     def transform(self, acts) -> dict[str, BinaryMatrix] | BinaryMatrix:
         """Binary matrices per layer (a dict for ``Activations``, one matrix for an array). Activations in a
         store (``record(..., store=)``) are binarized a row block at a time into that store, and the dict
-        holds :class:`~nnrules.scale.StoredBits` (read on demand)."""
+        holds :class:`~nnrules.data.bits.StoredBits` (read on demand)."""
         self.validate()
         if isinstance(acts, Activations) and acts.store is not None:
-            from ..scale.activations import binarize_stored
+            from .stored_activations import binarize_stored
             return binarize_stored(self, acts)  # type: ignore[return-value]
         if not isinstance(acts, Activations):
             (name, x), = self._as_layers(acts).items()
@@ -136,25 +135,6 @@ class Binarizer(Parametrized):
 
     def fit_transform(self, acts):
         return self.fit(acts).transform(acts)
-
-
-def output_onehot(acts: Activations, mode: str = "predicted") -> BinaryMatrix:
-    """The output layer as items: one-hot of the predicted class or of the true label."""
-    if mode == "label":
-        if acts.labels is None:
-            raise ValueError("output='label' needs recorded labels; use output='predicted'")
-        cls = acts.labels
-    else:
-        cls = acts.predictions
-    n_classes = acts.values[OUTPUT].shape[1]
-    cls = np.asarray(cls)
-    known = (cls >= 0) & (cls < n_classes)  # label −1: unlabelled, no class item (never "the last class")
-    if mode == "label" and (cls[~known] != -1).any():
-        raise ValueError(f"labels must be class indices 0..{n_classes - 1} (or −1 for unlabelled), got "
-                         f"{sorted(set(cls[~known].tolist()))[:5]}")
-    dense = np.zeros((len(cls), n_classes), dtype=bool)
-    dense[np.flatnonzero(known), cls[known]] = True
-    return BinaryMatrix.from_dense(dense, acts.unit_names[OUTPUT], OUTPUT)
 
 
 def binarize(acts, method: str = "positive", layers: Sequence[str] | None = None, **params):
@@ -176,6 +156,6 @@ _HELP = {"mean": "above the unit's mean over the data", "positive": "above 0 (na
          "quantile": "in the unit's top share q of samples", "topk": "among the sample's k largest units",
          "threshold": "above a fixed value"}
 for _m in ("mean", "positive", "quantile", "topk", "threshold"):
-    _registry.BINARIZERS.register(_m, _HELP[_m], functools.partial(Binarizer, _m),
+    BINARIZERS.register(_m, _HELP[_m], functools.partial(Binarizer, _m),
                                   params=tuple(p for p in Binarizer.params if p.when and _m in p.when[1]),
                                   help=_HELP[_m])

@@ -1,152 +1,29 @@
-"""Bit-packed binary matrices and the numba kernels that count over them.
+"""Bit-packed binary matrices, in memory (:class:`BinaryMatrix`) and in a Zarr store (:class:`StoredBits`).
 
 Layout, used everywhere in nnrules: **one packed row per item (unit)**. An item's row is its
 tid-list over samples, stored as ``uint64`` words, bit ``s % 64`` of word ``s // 64`` set when
 sample ``s`` has the item. ``words`` has shape ``(n_items, ceil(n_samples / 64))``; bits past
-``n_samples`` are always zero, so popcounts need no masking.
+``n_samples`` are always zero, so popcounts need no masking. Both types satisfy
+:class:`~nnrules.data.protocol.BitRows`, what a miner may ask of its data; the kernels are in
+:mod:`nnrules.data.packing`, the Zarr format in :mod:`nnrules.data.zarr_io`.
 """
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import ClassVar, Sequence
 
-import numba
-from numba.core import types
-from numba.extending import intrinsic
 import numpy as np
 
-__all__ = ["BinaryMatrix", "pack_columns", "unpack_columns", "popcount_rows", "and_count",
-           "tidlists"]
+# the kernels' public names stay importable from here (nnrules.data.bits.pack_columns, …)
+from .packing import (_check_words, _popcount64, _popcount_rows, and_count, pack_columns,  # noqa: F401
+                      popcount_rows, tidlists, unpack_columns)
+from .zarr_io import DEFAULT_CHUNK_ROWS, BitsWriter, _check_chunk_rows, _fresh, open_words, read_words
+
+__all__ = ["BinaryMatrix", "StoredBits", "open_bits", "write_bits", "pack_columns", "unpack_columns",
+           "popcount_rows", "and_count", "tidlists"]
 
 
-# ----------------------------------------------------------------------------- kernels
-@intrinsic
-def _ctpop(typingctx, x):
-    """LLVM's ctpop on a uint64: one POPCNT instruction, and vectorisable (VPOPCNTQ) inside word loops."""
-    sig = types.int64(types.uint64)
-
-    def codegen(context, builder, signature, args):
-        return builder.zext(builder.ctpop(args[0]), context.get_value_type(types.int64))
-    return sig, codegen
-
-
-@numba.njit(cache=True, inline="always")
-def _popcount64(x: np.uint64) -> np.int64:
-    """Number of set bits of a uint64 word."""
-    return _ctpop(x)
-
-
-def _check_words(name: str, words, n_samples: int | None = None) -> None:
-    """``words`` must be a ``(n_items, n_words) uint64`` matrix, holding ``n_samples`` bits per item."""
-    if not isinstance(words, np.ndarray) or words.ndim != 2 or words.dtype != np.uint64:
-        raise ValueError(f"{name} must be a 2-D uint64 word matrix (n_items, n_words) as BinaryMatrix.words, "
-                         f"got {getattr(words, 'dtype', type(words).__name__)} of shape {getattr(words, 'shape', None)}")
-    if n_samples is not None and not (isinstance(n_samples, (int, np.integer))
-                                      and 0 <= n_samples <= 64 * words.shape[1]):
-        raise ValueError(f"n_samples must be an integer in 0..{64 * words.shape[1]} for {words.shape[1]} words "
-                         f"per item, got {n_samples!r}")
-
-
-def popcount_rows(words: np.ndarray) -> np.ndarray:
-    """Support of each item: ``words (n_items, n_words) uint64`` -> ``(n_items,) int64``."""
-    _check_words("words", words)
-    return _popcount_rows(np.ascontiguousarray(words))
-
-
-@numba.njit(cache=True)
-def _popcount_rows(words: np.ndarray) -> np.ndarray:
-    out = np.zeros(words.shape[0], dtype=np.int64)
-    for i in range(words.shape[0]):
-        c = 0
-        for w in range(words.shape[1]):
-            c += _popcount64(words[i, w])
-        out[i] = c
-    return out
-
-
-def and_count(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Intersection sizes ``|T_x ∩ T_y|`` for all item pairs: ``(p, W), (q, W) -> (p, q) int64``.
-
-    Both are bit-packed word matrices over the same samples (the same word count ``W``)."""
-    _check_words("a", a)
-    _check_words("b", b)
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"a and b cover different samples: {a.shape[1]} and {b.shape[1]} words per item")
-    return _and_count(np.ascontiguousarray(a), np.ascontiguousarray(b))
-
-
-@numba.njit(cache=True, parallel=True)
-def _and_count(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    p, q, nw = a.shape[0], b.shape[0], a.shape[1]
-    out = np.zeros((p, q), dtype=np.int64)
-    for i in numba.prange(p):
-        for j in range(q):
-            c = 0
-            for w in range(nw):
-                c += _popcount64(a[i, w] & b[j, w])
-            out[i, j] = c
-    return out
-
-
-@numba.njit(cache=True)
-def _tidlists(words: np.ndarray):
-    supp = _popcount_rows(words)
-    indptr = np.zeros(words.shape[0] + 1, dtype=np.int64)
-    for i in range(words.shape[0]):
-        indptr[i + 1] = indptr[i] + supp[i]
-    indices = np.empty(indptr[-1], dtype=np.int64)
-    for i in range(words.shape[0]):
-        pos = indptr[i]
-        for w in range(words.shape[1]):
-            x = words[i, w]
-            while x != 0:
-                low = x & (~x + np.uint64(1))  # lowest set bit
-                # index of that bit = popcount(low - 1)
-                indices[pos] = w * 64 + _popcount64(low - np.uint64(1))
-                pos += 1
-                x ^= low
-    return indptr, indices
-
-
-def tidlists(words: np.ndarray, n_samples: int) -> tuple[np.ndarray, np.ndarray]:
-    """CSR tid-lists ``(indptr (n_items+1,), indices (nnz,))``, sample ids ascending per item."""
-    _check_words("words", words, n_samples)
-    return _tidlists(np.ascontiguousarray(words, dtype=np.uint64))
-
-
-def pack_columns(dense: np.ndarray) -> np.ndarray:
-    """``dense (n_samples, n_items) bool`` -> ``words (n_items, n_words) uint64``.
-
-    Packs along the samples in the array's own memory order (``np.packbits`` over axis 0 reads rows
-    contiguously), then transposes the 8× smaller bytes: O(n·m) with sequential reads, seconds for
-    88,162 × 16,470 (a transposed view packed along its rows took minutes)."""
-    dense = np.asarray(dense)
-    if dense.ndim != 2:
-        raise ValueError(f"dense must be a 2-D (n_samples, n_items) array, got shape {dense.shape}")
-    if dense.dtype != bool:
-        if dense.size and not (np.issubdtype(dense.dtype, np.number) and np.isin(dense, (0, 1)).all()):
-            raise ValueError("dense must hold binary data (bool or 0/1 values)")
-        dense = dense.astype(bool)
-    n, p = dense.shape
-    n_words = max(1, -(-n // 64))
-    if dense.flags.f_contiguous and not dense.flags.c_contiguous:
-        bytes_ = np.packbits(dense.T, axis=1, bitorder="little")  # (p, ceil(n/8)): rows already contiguous
-    else:
-        bytes_ = np.packbits(dense, axis=0, bitorder="little").T  # (p, ceil(n/8)) view
-    padded = np.zeros((p, n_words * 8), dtype=np.uint8)
-    padded[:, : bytes_.shape[1]] = bytes_
-    return padded.view("<u8").astype(np.uint64, copy=False).reshape(p, n_words)
-
-
-def unpack_columns(words: np.ndarray, n_samples: int) -> np.ndarray:
-    """Inverse of :func:`pack_columns`: ``words (n_items, n_words)`` -> ``(n_samples, n_items) bool``."""
-    _check_words("words", words, n_samples)
-    bytes_ = np.ascontiguousarray(words, dtype="<u8").view(np.uint8)
-    bits = np.unpackbits(bytes_, axis=1, count=n_samples, bitorder="little")
-    return bits.T.astype(bool)
-
-
-# ----------------------------------------------------------------------------- container
 @dataclass(eq=False)
 class BinaryMatrix:
     """A binary ``(n_samples, n_units)`` matrix stored bit-packed, one packed row per unit.
@@ -159,6 +36,8 @@ class BinaryMatrix:
     n_samples: int
     names: list[str] = field(default_factory=list)
     layer: str = ""
+    #: the rows live in memory (:class:`StoredBits`: in a store, read on demand)
+    stored: ClassVar[bool] = False
 
     def __post_init__(self) -> None:
         if isinstance(self.n_samples, bool) or not isinstance(self.n_samples, (int, np.integer)) or self.n_samples < 0:
@@ -261,20 +140,140 @@ class BinaryMatrix:
         idx = np.asarray(units, dtype=np.int64)
         return BinaryMatrix(self.words[idx], self.n_samples, [self.names[i] for i in idx], self.layer)
 
-    def to_zarr(self, path, chunk_rows: int = 1 << 16, overwrite: bool = False):
+    @property
+    def n_words(self) -> int:
+        return int(self.words.shape[1])
+
+    def read(self, w0: int = 0, w1: int | None = None, units: np.ndarray | None = None) -> np.ndarray:
+        """Words ``[w0, w1)`` of ``units`` (default all): ``(units, w) uint64`` (a view when it can be)."""
+        rows = self.words if units is None else self.words[np.asarray(units, np.int64)]
+        return rows[:, w0: self.n_words if w1 is None else w1]
+
+    def load(self) -> "BinaryMatrix":
+        """The matrix in memory: itself."""
+        return self
+
+    def to_zarr(self, path, chunk_rows: int = 1 << 16, overwrite: bool = False) -> "StoredBits":
         """Write into a new Zarr store at ``path`` in chunks of ``chunk_rows`` samples (a multiple of 64) and
-        return it as :class:`~nnrules.scale.StoredBits` (needs ``nnrules[scale]``). The packed form takes
+        return it as :class:`StoredBits` (needs ``nnrules[scale]``). The packed form takes
         ``n_units · ceil(n_samples / 64) · 8`` bytes before compression."""
-        from ..scale.store import write_bits
         return write_bits(self, path, chunk_rows=chunk_rows, overwrite=overwrite)
 
     @classmethod
     def from_zarr(cls, path, key: str = "") -> "BinaryMatrix":
         """The matrix stored at ``path`` (by :meth:`to_zarr`, or under ``key`` by a Binarizer on stored
-        activations), in memory. :func:`nnrules.scale.open_bits` opens it without reading it."""
-        from ..scale.store import StoredBits
+        activations), in memory. :func:`open_bits` opens it without reading it."""
         return StoredBits(path, key).load()
 
     def __repr__(self) -> str:
         return (f"BinaryMatrix(layer={self.layer!r}, n_samples={self.n_samples}, "
                 f"n_units={self.n_units}, density={self.density():.3f})")
+
+
+def write_bits(matrix: BinaryMatrix, path: str | os.PathLike, key: str = "",
+               chunk_rows: int = DEFAULT_CHUNK_ROWS, overwrite: bool = False) -> "StoredBits":
+    """Write ``matrix`` into the Zarr group at ``path`` (under ``key``; a new store unless ``key`` names a
+    place in an existing one) and return it as :class:`StoredBits`."""
+    if not isinstance(matrix, BinaryMatrix):
+        raise TypeError(f"matrix must be a BinaryMatrix, got {type(matrix).__name__}")
+    chunk_rows = _check_chunk_rows(chunk_rows)
+    if not key:
+        _fresh(path, overwrite)
+    w = BitsWriter(path, matrix.n_samples, matrix.n_units, matrix.names, matrix.layer, key, chunk_rows)
+    for start in range(0, w.n_words, w.chunk_words):
+        w.write(matrix.words[:, start: start + w.chunk_words])
+    w.close()
+    return StoredBits(path, key)
+
+
+class StoredBits:
+    """A bit matrix in a Zarr store, read on demand: ``load()`` into memory, ``read(w0, w1)`` a row range
+    (words w0..w1, i.e. samples 64·w0 .. 64·w1), ``select(units)`` a subset of units (nothing is read).
+
+    ExplaiNN fits on it in memory (``load``), or, with a Dask client, counts on the workers where each row
+    range is loaded once (:mod:`nnrules.miners.explainn._distributed`)."""
+
+    stored: ClassVar[bool] = True
+
+    def __init__(self, path: str | os.PathLike, key: str = "", units: np.ndarray | None = None) -> None:
+        self.path, self.key = str(path), key
+        try:
+            self._array = open_words(self.path, key)
+            attrs = dict(self._array.attrs)
+        except (FileNotFoundError, KeyError, ValueError) as err:
+            raise ValueError(f"{self.path!r}{f' ({key})' if key else ''} holds no bit matrix written by nnrules "
+                             f"(BinaryMatrix.to_zarr, Binarizer on stored activations): {type(err).__name__}") from None
+        if attrs.get("nnrules") != "bits":
+            raise ValueError(f"{self.path!r}{f' ({key})' if key else ''} holds no bit matrix written by nnrules")
+        self.n_samples = int(attrs["n_samples"])
+        self.layer = str(attrs.get("layer", ""))
+        all_units = self._array.shape[0]
+        self.units = np.arange(all_units, dtype=np.int64) if units is None else np.asarray(units, np.int64)
+        self.names = [attrs["names"][i] for i in self.units]
+        self._support = np.asarray(attrs["support"], np.int64)[self.units]
+        self._digest = [attrs["digest"][i] for i in self.units]
+        self.chunk_words = int(self._array.chunks[1])
+
+    @property
+    def n_units(self) -> int:
+        return len(self.units)
+
+    @property
+    def n_words(self) -> int:
+        return int(self._array.shape[1])
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return (self.n_samples, self.n_units)
+
+    def support(self) -> np.ndarray:
+        """Samples in which each unit is on, ``(n_units,) int64`` (stored when written: nothing is read)."""
+        return self._support.copy()
+
+    def digests(self) -> list[str]:
+        """A digest of each unit's words: equal digests = equal columns (BLAKE2b, 128 bits)."""
+        return list(self._digest)
+
+    def density(self) -> float:
+        total = self.n_samples * self.n_units
+        return float(self._support.sum() / total) if total else 0.0
+
+    def select(self, units: Sequence[int]) -> "StoredBits":
+        idx = np.asarray(units, dtype=np.int64)
+        if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= self.n_units)):
+            raise ValueError(f"units must be unit indices in 0..{self.n_units - 1}")
+        return StoredBits(self.path, self.key, self.units[idx])
+
+    def read(self, w0: int = 0, w1: int | None = None, units: np.ndarray | None = None) -> np.ndarray:
+        """Words ``[w0, w1)`` of ``units`` (positions in this selection; default all): ``(units, w) uint64``."""
+        rows = self.units if units is None else self.units[np.asarray(units, np.int64)]
+        return read_words(self._array, rows, w0, self.n_words if w1 is None else w1)
+
+    def source(self) -> tuple[str, str, np.ndarray]:
+        """What a worker needs to read this selection itself: (path, key, units)."""
+        return (self.path, self.key, self.units)
+
+    def row_ranges(self, parts: int) -> list[tuple[int, int]]:
+        """The words split into at most ``parts`` contiguous ranges of whole chunks, as even as chunks allow."""
+        chunks = -(-self.n_words // self.chunk_words)
+        parts = max(1, min(int(parts), chunks))
+        bounds = [round(i * chunks / parts) for i in range(parts + 1)]
+        return [(b0 * self.chunk_words, min(b1 * self.chunk_words, self.n_words))
+                for b0, b1 in zip(bounds[:-1], bounds[1:]) if b1 > b0]
+
+    def load(self) -> BinaryMatrix:
+        """The matrix in memory."""
+        return BinaryMatrix(self.read(), self.n_samples, list(self.names), self.layer)
+
+    def nbytes(self) -> int:
+        """Bytes of the packed words of this selection (what ``load`` takes in memory)."""
+        return self.n_units * self.n_words * 8
+
+    def __repr__(self) -> str:
+        return (f"StoredBits({self.path!r}{', ' + repr(self.key) if self.key else ''}, layer={self.layer!r}, "
+                f"n_samples={self.n_samples}, n_units={self.n_units}, density={self.density():.3f})")
+
+
+def open_bits(path: str | os.PathLike, key: str = "") -> StoredBits:
+    """The bit matrix stored at ``path`` (under ``key``), read on demand."""
+    return StoredBits(path, key)

@@ -16,7 +16,7 @@ from typing import Collection, Sequence
 import numba
 import numpy as np
 
-from .bits import _popcount64
+from .packing import _popcount64
 
 __all__ = ["Transactions", "read_fimi"]
 

@@ -16,6 +16,7 @@ from typing import ClassVar
 
 from ..data.rules import RuleSet
 from ..params import NotFittedError, Parametrized, check_fitted
+from .flow import Flow
 
 __all__ = ["Miner", "NotFittedError", "check_fitted"]
 
@@ -43,7 +44,5 @@ class Miner(Parametrized):
 
     def to_flow(self):
         """The result as a :class:`~nnrules.miners.flow.Flow` for the shared views."""
-        from .flow import Flow
-
         rs = self._rules()
         return Flow([rs.head_layer, rs.tail_layer], [rs])

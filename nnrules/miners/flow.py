@@ -13,12 +13,11 @@ import numpy as np
 import pandas as pd
 from sklearn.base import clone
 
+from ..data.activations import OUTPUT, Activations
 from ..data.binarizer import Binarizer
 from ..data.rules import RuleSet
-from ..recording.hooks import OUTPUT
-from ..recording.record import Activations
-from .base import Miner
-from .explainn import ExplaiNN
+from ..params import Parametrized
+from ..registry import MINERS
 
 __all__ = ["Flow", "trace"]
 
@@ -119,13 +118,14 @@ def _remap(rs: RuleSet, head_units: np.ndarray, head_names: list[str]) -> RuleSe
                    rs.baseline_codelength)
 
 
-def trace(activations: Activations, layers: Sequence[str], miner: Miner | None = None,
+def trace(activations: Activations, layers: Sequence[str], miner: Parametrized | None = None,
           binarizer: Binarizer | None = None,
           on_pair: Callable[[int, str, str], None] | None = None,
           on_progress: Callable[[str, float], None] | None = None) -> Flow:
     """Mine output → layers[0] → layers[1] → … (``layers`` may start with ``"output"``).
 
-    ``miner`` (default ``ExplaiNN()``) is cloned, never changed. A pair miner (``fits_on == "pair"``,
+    ``miner`` (an nnrules miner, :class:`~nnrules.miners.base.Miner`; default ``ExplaiNN()``, found through the
+    registry: this module sits below the miners) is cloned, never changed. A pair miner (``fits_on == "pair"``,
     ExplaiNN) is fitted per adjacent pair on binary matrices: ``binarizer`` (default
     ``Binarizer("positive")``) binarizes hidden layers, the output layer is the one-hot predicted class
     (see :class:`Binarizer`'s ``output``), and ``on_pair(i, upper, lower)`` is called before pair ``i``
@@ -137,8 +137,8 @@ def trace(activations: Activations, layers: Sequence[str], miner: Miner | None =
         raise TypeError("activations must be an nnrules.Activations (from nnrules.record)")
     if isinstance(layers, str):
         layers = [layers]
-    miner = clone(miner) if miner is not None else ExplaiNN()
-    if not isinstance(miner, Miner) or miner.fits_on not in ("pair", "chain"):
+    miner = clone(miner) if miner is not None else MINERS["explainn"].create()
+    if not isinstance(miner, Parametrized) or getattr(miner, "fits_on", None) not in ("pair", "chain"):
         raise TypeError(f"miner must be an nnrules miner that mines recorded activations (ExplaiNN, ERIC), got "
                         f"{type(miner).__name__}; miners of a model (PatchMiner, NeuroChains) are fitted with "
                         f".fit(model, inputs)")

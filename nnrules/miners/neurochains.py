@@ -38,9 +38,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import registry as _registry
 from ..params import Param, check_fitted
 from ..recording.hooks import class_layer, forward_hooks, named_layers, on_model, preserved_mode
+from ..registry import MINERS
 from .base import Miner
 
 __all__ = ["NeuroChains", "quotient"]
@@ -534,7 +534,7 @@ def _run_in_app(ctx, miner: NeuroChains):
                           f"{sum(len(p) for p in picked)} samples; agreement {miner.fidelity(ctx.model)['agreement']:.2f}")
 
 
-_registry.MINERS.register("neurochains", "NeuroChains (local chain)", NeuroChains, layers="none",
+MINERS.register("neurochains", "NeuroChains (local chain)", NeuroChains, layers="none",
                           run=_run_in_app,
                           help="the sparse sub-network that keeps the model's outputs on a few samples of the "
                                "chosen classes (seed 004); no layers to choose")

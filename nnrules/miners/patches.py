@@ -20,14 +20,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .. import registry as _registry
 from ..attribution.methods import attribute, last_conv_layer
 from ..data.rules import Rule, RuleSet
 from ..params import Param, check_fitted
 from ..recording.hooks import forward_hooks, on_model, preserved_mode, resolve_layers
+from ..registry import MINERS
 from .base import Miner
 from .flow import Flow
-from .itemsets import eclat, min_count
+from .itemsets._frequent import eclat, min_count
 
 __all__ = ["gradcam_maps", "candidate_patches", "relevant_patches", "PatchMiner", "mine_transactions",
            "shared_sets"]
@@ -301,6 +301,6 @@ def _run_in_app(ctx, miner: PatchMiner):
                                                         f"{len(miner.shared_)} filter sets shared by classes")
 
 
-_registry.MINERS.register("patches", "Grad-CAM patches + Eclat", PatchMiner, layers="conv", run=_run_in_app,
+MINERS.register("patches", "Grad-CAM patches + Eclat", PatchMiner, layers="conv", run=_run_in_app,
                           help="frequent sets of strong filters in the image patches Grad-CAM finds, per class "
                                "(seed 002); choose one conv layer")

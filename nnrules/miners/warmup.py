@@ -19,8 +19,8 @@ def warm_up() -> float:
     """Run ExplaiNN (both count paths) and Eclat once on ~200 planted rows; returns the seconds it took.
     Uses its own random generator: the global RNG states are untouched."""
     from ..data.synthetic import planted_rules
-    from .explainn import ExplaiNN
-    from .itemsets import association_rules, eclat
+    from .explainn._estimator import ExplaiNN
+    from .itemsets._frequent import association_rules, eclat
 
     start = time.perf_counter()
     data = planted_rules(n=256, n_rules=3, seed=0)

@@ -9,11 +9,11 @@ import pandas as pd
 import torch
 from torch import nn
 
+#: Name under which the model's output (the class units) is recorded (defined with the recordings).
+from ..data.activations import OUTPUT
+
 __all__ = ["forward_hooks", "resolve_layers", "layers", "preserved_mode", "class_layer", "named_layers", "OUTPUT",
            "model_device", "on_model"]
-
-#: Name under which the model's output (the class units) is recorded.
-OUTPUT = "output"
 
 
 def _check_model(model) -> None:

@@ -15,7 +15,6 @@ import warnings
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
 from PIL import Image
 
 __all__ = ["MAX_IMAGE_PIXELS", "UnreadableImage", "image_size", "read_image", "rgb"]

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from . import _archives
+from ._archives import ArchiveDamaged, ArchiveRefused, check_export_archive, file_kind
 
 __all__ = ["as_loader", "load_model", "image_folder", "scan_images", "IMAGE_EXTENSIONS", "UnsafeFileError",
            "MAX_SCAN_FILES", "MAX_SCAN_SECONDS"]
@@ -183,10 +183,10 @@ class UnsafeFileError(ValueError):
 def _architecture(architecture: str | Callable[..., nn.Module], kwargs: dict) -> nn.Module:
     """A freshly built module: a zoo architecture (``"digits-cnn"``), a torchvision model name
     (``"resnet18"``) or a factory the caller passes (a callable, or ``"package.module:function"``)."""
-    from ..zoo import ARCHITECTURES
+    from ..registry import ARCHITECTURES  # the zoo registers its architectures there (nnrules.zoo)
 
     if isinstance(architecture, str) and architecture in ARCHITECTURES:
-        model = ARCHITECTURES[architecture](**kwargs)
+        model = ARCHITECTURES[architecture].target(**kwargs)
     elif callable(architecture):
         model = architecture(**kwargs)
     elif isinstance(architecture, str) and ":" in architecture:
@@ -239,7 +239,7 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"model file {str(path)!r} does not exist or is not a regular file")
-    kind = _archives.file_kind(path)
+    kind = file_kind(path)
     if kind == "export":
         if not trust:
             _check_exported(path)
@@ -315,10 +315,10 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
 def _check_exported(path: Path) -> None:
     """Refuse a ``torch.export`` archive that ``torch.export.load`` would run code from (before it reads it)."""
     try:
-        _archives.check_export_archive(path)
-    except _archives.ArchiveDamaged as err:
+        check_export_archive(path)
+    except ArchiveDamaged as err:
         raise ValueError(f"{path.name!r} is a torch.export archive that cannot be read: {err}") from None
-    except _archives.ArchiveRefused as err:
+    except ArchiveRefused as err:
         raise UnsafeFileError(
             f"{path.name!r} is a torch.export archive that torch.export.load would run code from: {err}. "
             "Re-export a plain module (no custom objects), save the state_dict instead, or pass trust=True "

@@ -17,7 +17,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from .caching import SHIPPED, cache_dir, cached_weights, check_shipped, shipped_dir
+from ..registry import ARCHITECTURES as _ARCHITECTURE_REGISTRY
+from .caching import SHIPPED, _env, cache_dir, cached_weights, shipped_dir
 
 __all__ = ["ZooModel", "load", "available", "register", "cache_dir", "DigitsCNN", "MnistCNN", "Cifar10CNN", "FashionCNN",
            "MissingPackageError", "ARCHITECTURES", "fine_tune", "training_progress", "check_shipped", "shipped_dir", "SHIPPED"]
@@ -398,3 +399,25 @@ def _cifar10_cnn(retrain: bool = False) -> ZooModel:
 #: ``load_model(path, architecture="digits-cnn")`` (no unpickling).
 ARCHITECTURES: dict[str, Callable[[], nn.Module]] = {"digits-cnn": DigitsCNN, "mnist-cnn": MnistCNN,
                                                      "cifar10-cnn": Cifar10CNN, "fashion-cnn": FashionCNN}
+for _name, _cls in ARCHITECTURES.items():  # load_model(path, architecture="digits-cnn") finds them there
+    _ARCHITECTURE_REGISTRY.register(_name, _cls.__name__, _cls, params=(), help=f"the zoo's {_name} (nnrules.zoo)")
+
+
+def check_shipped(name: str) -> dict[str, float]:
+    """Retrain zoo model ``name`` from scratch (deterministic: fixed seeds and batch order) and compare it with
+    the weights it ships: ``{"accuracy_shipped", "accuracy_retrained", "max_abs_weight_diff"}``. The retrained
+    weights are not cached."""
+    key = next((k for k in SHIPPED if k.rsplit("-v", 1)[0] == name), None)
+    if key is None:
+        raise ValueError(f"{name!r} ships no weights; shipped: {[k.rsplit('-v', 1)[0] for k in SHIPPED]}")
+    path = shipped_dir() / f"{key}.pt"
+    if not path.is_file():
+        raise ValueError(f"the shipped weights {path.name} are missing from this install")
+    import tempfile
+
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    with tempfile.TemporaryDirectory() as tmp, _env("NNRULES_CACHE", tmp):  # the user's cache is not touched
+        shipped = load(name)  # an empty cache: the shipped weights
+        fresh = load(name, retrain=True)
+    diff = max(float((fresh.model.state_dict()[k].float() - v.float()).abs().max()) for k, v in saved.items())
+    return {"accuracy_shipped": shipped.accuracy, "accuracy_retrained": fresh.accuracy, "max_abs_weight_diff": diff}

@@ -63,26 +63,6 @@ def cached_weights(name: str, model: nn.Module, build: Callable[[nn.Module], nn.
     return model.eval(), True
 
 
-def check_shipped(name: str) -> dict[str, float]:
-    """Retrain zoo model ``name`` from scratch (deterministic: fixed seeds and batch order) and compare it with
-    the weights it ships: ``{"accuracy_shipped", "accuracy_retrained", "max_abs_weight_diff"}``. The retrained
-    weights are not cached."""
-    key = next((k for k in SHIPPED if k.rsplit("-v", 1)[0] == name), None)
-    if key is None:
-        raise ValueError(f"{name!r} ships no weights; shipped: {[k.rsplit('-v', 1)[0] for k in SHIPPED]}")
-    path = shipped_dir() / f"{key}.pt"
-    if not path.is_file():
-        raise ValueError(f"the shipped weights {path.name} are missing from this install")
-    from . import load  # the zoo's models are defined beside this module
-
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    with tempfile.TemporaryDirectory() as tmp, _env("NNRULES_CACHE", tmp):  # the user's cache is not touched
-        shipped = load(name)  # an empty cache: the shipped weights
-        fresh = load(name, retrain=True)
-    diff = max(float((fresh.model.state_dict()[k].float() - v.float()).abs().max()) for k, v in saved.items())
-    return {"accuracy_shipped": shipped.accuracy, "accuracy_retrained": fresh.accuracy, "max_abs_weight_diff": diff}
-
-
 @contextmanager
 def _env(key: str, value: str) -> Iterator[None]:
     old = os.environ.get(key)

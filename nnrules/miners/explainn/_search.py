@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data.bits import BinaryMatrix
+from ...data.bits import BinaryMatrix
 
 if TYPE_CHECKING:
-    from ._explainn_data import _Data
+    from ._data import _Data
 
 
 def _column_keys(m):

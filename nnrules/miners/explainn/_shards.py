@@ -1,4 +1,4 @@
-"""ExplaiNN's merge scoring split in two, for counting over row ranges (:mod:`nnrules.scale.counting`).
+"""ExplaiNN's merge scoring split in two, for counting over row ranges (:mod:`nnrules.miners.explainn._distributed`).
 
 :func:`_explainn_kernels.merge_groups` fills each pair's (head count × tail count) histograms and scans
 them for the best (l, k) in one pass. The histograms are sums over rows, so the pass splits:
@@ -17,8 +17,8 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ._explainn_counts import _head_masks, _joint, _scan, _tail_masks
-from ._explainn_kernels import _results, _union_inter
+from ._counts import _head_masks, _joint, _scan, _tail_masks
+from ._kernels import _results, _union_inter
 
 
 @numba.njit(cache=True)

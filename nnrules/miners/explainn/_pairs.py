@@ -11,11 +11,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data.bits import _popcount_rows
-from . import _explainn_kernels as K
+import nnrules.miners.explainn._kernels as K
+
+from ...data.packing import _popcount_rows
 
 if TYPE_CHECKING:
-    from ._explainn_data import _Data
+    from ._data import _Data
 
 
 class PairCache:

@@ -26,14 +26,15 @@ from typing import Any, Callable, Sequence
 import numba
 import numpy as np
 
-from .. import registry as _registry
-from ..data.bits import BinaryMatrix
-from ..data.rules import Rule, RuleSet
-from ..params import Param
-from ._explainn_data import _Data
-from ._explainn_pairs import PairCache, PairSearch
-from ._explainn_steps import SearchSteps, UnitGraph
-from .base import Miner
+from ...data.bits import BinaryMatrix
+from ...data.protocol import BitRows
+from ...data.rules import Rule, RuleSet
+from ...params import Param
+from ...registry import MINERS
+from ..base import Miner
+from ._data import _Data
+from ._pairs import PairCache, PairSearch
+from ._search import SearchSteps, UnitGraph
 from .mdl import log_binom, parametric_complexity, universal_int
 
 __all__ = ["ExplaiNN", "as_binary_matrix"]
@@ -50,8 +51,9 @@ def as_binary_matrix(data, name: str) -> BinaryMatrix:
 
 
 def _is_stored(m) -> bool:
-    """Whether ``m`` is a bit matrix in a Zarr store (:class:`nnrules.scale.StoredBits`)."""
-    return type(m).__name__ == "StoredBits" and hasattr(m, "source")
+    """Whether ``m`` is a bit matrix read from a store on demand (:class:`~nnrules.data.protocol.BitRows` with
+    ``stored`` true, e.g. :class:`~nnrules.data.bits.StoredBits`): asked of the data, never of its class name."""
+    return isinstance(m, BitRows) and bool(m.stored)
 
 
 class _OutOfTime(Exception):
@@ -114,7 +116,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         stored = [_is_stored(m) for m in (head, tail)]
         given = client
         if given is not None or any(stored):
-            from ..scale.counting import active_client
+            from ...scale.cluster import active_client
             client = active_client(given)  # the one given (checked), or the active one
         if not any(stored):
             if given is not None:
@@ -157,7 +159,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
 
         ``head`` and ``tail`` may be :class:`~nnrules.scale.StoredBits` (Zarr stores): with a Dask client
         (``client``, or the active one) the counts run on its workers, each over its range of rows, and are
-        summed here — the same rules and code length as in memory (:mod:`nnrules.scale.counting`); without
+        summed here — the same rules and code length as in memory (:mod:`nnrules.miners.explainn._distributed`); without
         one they are loaded.
         """
         self.validate()
@@ -176,7 +178,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         try:
             d: _Data
             if client is not None:
-                from ..scale.counting import ShardedData
+                from ._distributed import ShardedData
                 d = ShardedData(head, tail, client)
             else:
                 d = _Data(head, tail)
@@ -198,7 +200,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
             self._seeds = []  # the search's scratch: not kept with the fitted model
             self._floor = {}
         self._finish(rules, d, head, tail)
-        self.counting_ = getattr(d, "stats", None)  # on a cluster: calls and seconds (nnrules.scale.counting)
+        self.counting_ = getattr(d, "stats", None)  # on a cluster: calls and seconds (nnrules.miners.explainn._distributed)
         return self
 
     def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[dict]:
@@ -382,7 +384,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
 
 def _run_in_app(ctx, miner: ExplaiNN):
     """The app's adapter: record the chosen layers, binarize, and chain output → layers (see registry)."""
-    from .flow import trace
+    from ..flow import trace
 
     acts = ctx.record(ctx.reduce)
 
@@ -396,6 +398,6 @@ def _run_in_app(ctx, miner: ExplaiNN):
     return flow, f"ExplaiNN: {sum(len(rs) for rs in flow.rulesets)} rules, {len(flow.chains())} chains"
 
 
-_registry.MINERS.register("explainn", "ExplaiNN rules (MDL)", ExplaiNN, layers="chain", run=_run_in_app,
+MINERS.register("explainn", "ExplaiNN rules (MDL)", ExplaiNN, layers="chain", run=_run_in_app,
                           uses=("reduction", "binarizer"),
                           help="robust rules X → Y between layers, chosen by minimum description length (seed 000)")

@@ -14,7 +14,7 @@ import numpy as np
 
 from .errors import UserInputError
 from .picture_cache import PictureCache
-from .state import ExplorerState
+from .explorer import ExplorerState
 
 __all__ = ["precompute"]
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..data.bits import _popcount64
+from ...data.packing import _popcount64
 
 
 @numba.njit(cache=True, inline="always")

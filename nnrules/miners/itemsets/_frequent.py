@@ -18,11 +18,12 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..data import transactions as _t
-from ..data.bits import BinaryMatrix, popcount_rows
-from ..data.transactions import Transactions
-from . import _closed_kernels as _ck
-from . import _eclat_kernels as _k
+import nnrules.data.transactions as _t
+import nnrules.miners.itemsets._closed_kernels as _ck
+import nnrules.miners.itemsets._eclat_kernels as _k
+
+from ...data.bits import BinaryMatrix, popcount_rows
+from ...data.transactions import Transactions
 
 __all__ = ["Itemsets", "frequent_itemsets", "eclat", "association_rules", "top_rules", "min_count", "MAX_ITEMSETS",
            "RULE_METRICS", "TARGETS", "BITSET_DENSITY"]

@@ -10,17 +10,27 @@ program). With activations, the entry layer's true literals are facts (``sample(
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 
-from ..recording.hooks import OUTPUT
-
-if TYPE_CHECKING:
-    from .eric import ERIC
+from ...data.activations import OUTPUT
 
 
-def _program(eric: "ERIC", layer: Callable[[str], str], neg: str, header: list[str], footer: list[str],
+class FittedProgram(Protocol):
+    """What the export reads of a fitted :class:`~nnrules.miners.eric.ERIC` (so this module needs not import it)."""
+
+    layers_: list[str]
+    entry_: str
+    class_names_: list[str]
+    program_: Sequence[Any]
+
+    def describe(self, rule: Any) -> str: ...
+
+    def _quantise_one(self, activations: Any) -> np.ndarray: ...
+
+
+def _program(eric: FittedProgram, layer: Callable[[str], str], neg: str, header: list[str], footer: list[str],
              activations, comment: str) -> str:
     lines = [f"{comment} ERIC program (seed 001): layers {' <- '.join(eric.layers_)} (entry {eric.entry_!r}).",
              f"{comment} on(Layer, Unit, Sample): the unit is true on the sample; class(Sample, Class): the program "
@@ -47,12 +57,12 @@ def _quoted(q: str) -> Callable[[str], str]:
     return lambda name: q + name.replace("\\", "\\\\").replace(q, "\\" + q) + q
 
 
-def to_asp(eric: "ERIC", activations=None) -> str:
+def to_asp(eric: FittedProgram, activations=None) -> str:
     """The program in ASP (clingo's input language); see the module docstring."""
     return _program(eric, _quoted('"'), "not ", [], ["#show class/2."], activations, "%")
 
 
-def to_prolog(eric: "ERIC", activations=None) -> str:
+def to_prolog(eric: FittedProgram, activations=None) -> str:
     """The program in (ISO/SWI) Prolog: ``\\+`` for default negation; query ``class(S, C)``."""
     return _program(eric, _quoted("'"), "\\+ ", [":- dynamic on/3.", ":- dynamic sample/1.",
                                                  ":- discontiguous on/3."], [], activations, "%")

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..data.bits import _popcount64
+from ...data.packing import _popcount64
 from ._eclat_kernels import (_and_count, _and_words, _deliver, _grow, _holds, _local_row, _local_stack, _marked,
                              _number_rows)
 

@@ -21,12 +21,11 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
-from .. import registry as _registry
-from ..data.rules import Rule, RuleSet
-from ..params import Param, check_fitted
-from ..recording.hooks import OUTPUT
-from ..recording.record import Activations
-from .base import Miner
+from ...data.activations import OUTPUT, Activations
+from ...data.rules import Rule, RuleSet
+from ...params import Param, check_fitted
+from ...registry import MINERS
+from ..base import Miner
 
 __all__ = ["ERIC", "EricRule", "Literal"]
 
@@ -332,7 +331,7 @@ class ERIC(Miner):
 
     def to_flow(self):
         """The program as a :class:`~nnrules.miners.flow.Flow` (one RuleSet per layer pair) for the views."""
-        from .flow import Flow
+        from ..flow import Flow
 
         check_fitted(self, "rulesets_")
         return Flow(list(self.layers_), list(self.rulesets_))
@@ -342,13 +341,13 @@ class ERIC(Miner):
         ``class(Sample, Class)`` for each class it derives; with ``activations`` (recorded as for fit) the
         entry layer's true literals on those samples as facts. Stratified: one stable model, equal to
         :meth:`infer` (see :mod:`._eric_program`)."""
-        from ._eric_program import to_asp
+        from ._program import to_asp
         check_fitted(self, "program_")
         return to_asp(self, activations)
 
     def to_prolog(self, activations: Activations | None = None) -> str:
         """The program in Prolog (``\\+`` as default negation), facts as in :meth:`to_asp`."""
-        from ._eric_program import to_prolog
+        from ._program import to_prolog
         check_fitted(self, "program_")
         return to_prolog(self, activations)
 
@@ -379,6 +378,6 @@ def _run_in_app(ctx, miner: ERIC):
                              f"{share['several']:.0%}: tie-breaks decide those)")
 
 
-_registry.MINERS.register("eric", "ERIC logic program", ERIC, layers="chain", reduce="l1", run=_run_in_app,
+MINERS.register("eric", "ERIC logic program", ERIC, layers="chain", reduce="l1", run=_run_in_app,
                           help="decision-tree rules with negated literals over kernels, a program that replays "
                                "the network (seed 001); the last layer chosen is the entry point")

@@ -10,7 +10,7 @@ import pandas as pd
 import torch
 from torch import nn
 
-from nnrules import zoo
+import nnrules.zoo as zoo
 from nnrules.recording._archives import file_kind
 from nnrules.recording.images import UnreadableImage, image_size, read_image
 from nnrules.recording.hooks import OUTPUT, on_model

@@ -1,14 +1,15 @@
 """The data of an ExplaiNN fit: supports, item codes (Sec. 2.2) and the counting calls the search makes — every
-one a sum over rows — answered from bit-packed words in memory. :class:`nnrules.scale.counting.ShardedData`
+one a sum over rows — answered from bit-packed words in memory. :class:`nnrules.miners.explainn._distributed.ShardedData`
 answers the same calls from a Zarr store on Dask workers."""
 from __future__ import annotations
 
 import numba
 import numpy as np
 
-from ..data.bits import BinaryMatrix, and_count
-from . import _explainn_counts as C
-from . import _explainn_kernels as K
+import nnrules.miners.explainn._counts as C
+import nnrules.miners.explainn._kernels as K
+
+from ...data.bits import BinaryMatrix, and_count
 from .mdl import log_binom
 
 __all__: list[str] = []
@@ -16,7 +17,7 @@ __all__: list[str] = []
 
 class _Data:
     """Supports, item codes and the counting calls of a fit, on bit-packed words in memory (no copies: a
-    memmapped BinaryMatrix stays on disk). :class:`nnrules.scale.counting.ShardedData` answers the same calls
+    memmapped BinaryMatrix stays on disk). :class:`nnrules.miners.explainn._distributed.ShardedData` answers the same calls
     by summing counts over the row ranges of a Zarr store on Dask workers."""
 
     def __init__(self, head: BinaryMatrix, tail: BinaryMatrix) -> None:
@@ -45,7 +46,7 @@ class _Data:
         return (self.h_words, self.t_words, self.h_supp, self.t_supp, self.h_cost, self.t_cost, self.n,
                 self.tables)
 
-    # --- the counting calls of the search (each a sum over rows; see nnrules.scale.counting)
+    # --- the counting calls of the search (each a sum over rows; see nnrules.miners.explainn._distributed)
     @property
     def n_words(self) -> int:
         return int(self.t_words.shape[1])

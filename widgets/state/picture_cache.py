@@ -22,7 +22,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .selection import Detail
+from .types import Detail
 
 __all__ = ["PictureCache", "fingerprint"]
 

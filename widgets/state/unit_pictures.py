@@ -2,12 +2,14 @@
 receptive field where it fires most (:mod:`nnrules.attribution.unit_view`), a dense unit's whole."""
 from __future__ import annotations
 
-from nnrules.attribution import prototypes, viz
+import nnrules.attribution.prototypes as prototypes
+import nnrules.attribution.viz as viz
 from nnrules.attribution.unit_view import receptive_field, unit_crops
 from nnrules.recording.hooks import OUTPUT
 
 from .errors import UserInputError
-from .selection import Detail, Selection
+from .selection import Selection
+from .types import Detail
 
 __all__ = ["unit_view"]
 

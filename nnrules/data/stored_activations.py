@@ -3,7 +3,7 @@
 Store layout (a Zarr group): attributes ``nnrules = "activations"``, ``layers``, ``unit_names``,
 ``class_names``, ``shapes``, ``reduce``, ``has_labels``; arrays ``values/<i>`` (layer i, ``(n, units)
 float32``, chunks of whole rows ≤ 64 MiB), ``predictions`` and ``labels``; binarized layers under
-``bits/<i>`` (see :mod:`nnrules.scale.store`).
+``bits/<i>`` (see :mod:`nnrules.data.zarr_io`).
 """
 from __future__ import annotations
 
@@ -13,20 +13,12 @@ from pathlib import Path
 
 import numpy as np
 
-from .store import DEFAULT_CHUNK_ROWS, BitsWriter, ChunkedRows, StoredBits, _fresh, zarr_module
+from .activations import OUTPUT, Activations, output_onehot
+from .bits import StoredBits
+from .packing import pack_columns
+from .zarr_io import VALUE_CHUNK_BYTES, BitsWriter, ChunkedRows, _fresh, value_chunk_rows, zarr_module
 
-__all__ = ["open_activations"]
-
-#: the most bytes of one chunk of recorded values (and of the recorder's buffer per layer)
-VALUE_CHUNK_BYTES = 64 << 20
-
-
-def value_chunk_rows(units: int) -> int:
-    """Rows per chunk of a layer with ``units`` float32 columns: a multiple of 64, at most
-    ``VALUE_CHUNK_BYTES`` a chunk, at most 65,536."""
-    rows = VALUE_CHUNK_BYTES // max(4 * units, 1)
-    return int(min(max(64, rows // 64 * 64), DEFAULT_CHUNK_ROWS))
-
+__all__ = ["open_activations", "binarize_stored", "column_means", "column_quantiles", "StoreRecorder"]
 
 class StoreRecorder:
     """The recording's side of a store: one :class:`ChunkedRows` per layer, created when the layer's first
@@ -78,8 +70,6 @@ class StoreRecorder:
 def open_activations(path: str | os.PathLike):
     """The :class:`~nnrules.Activations` a ``record(..., store=path)`` wrote, backed by the store (values are
     read on demand)."""
-    from ..recording.record import Activations
-
     zarr = zarr_module()
     p = Path(path)
     try:
@@ -126,10 +116,6 @@ def binarize_stored(binarizer, acts) -> dict[str, StoredBits]:
     """``binarizer.transform`` of store-backed activations, written as bit matrices into the same store
     (``bits/<i>``, replaced by the next call) one row block at a time (≤ ``VALUE_CHUNK_BYTES`` × 4 of
     values in memory)."""
-    from ..data.binarizer import output_onehot
-    from ..data.bits import pack_columns
-    from ..recording.hooks import OUTPUT
-
     out: dict[str, StoredBits] = {}
     layers = [k for k in acts.layers if k != OUTPUT]
     for i, name in enumerate(layers):
@@ -138,9 +124,11 @@ def binarize_stored(binarizer, acts) -> dict[str, StoredBits]:
         rows = value_chunk_rows(x.shape[1]) * 4
         for s in range(0, acts.n_samples, rows):
             w.write(pack_columns(binarizer._apply(name, np.asarray(x[s: s + rows]))))
-        out[name] = w.close()
+        w.close()
+        out[name] = StoredBits(w.path, w.key)
     onehot = output_onehot(acts, binarizer.output)
     w = BitsWriter(acts.store, acts.n_samples, onehot.n_units, onehot.names, onehot.layer, f"bits/{len(layers)}")
     w.write(onehot.words)
-    out[OUTPUT] = w.close()
+    w.close()
+    out[OUTPUT] = StoredBits(w.path, w.key)
     return out

@@ -2,13 +2,15 @@
 prototype, exemplars, heatmaps of a group."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Callable
 
 import numpy as np
 import torch
 
-from nnrules.attribution import grid_maps, methods as attribution, prototypes, viz
+import nnrules.attribution.grid_maps as grid_maps
+import nnrules.attribution.methods as attribution
+import nnrules.attribution.prototypes as prototypes
+import nnrules.attribution.viz as viz
 from nnrules.attribution.lrp import LRPError
 from nnrules.miners.eric import ERIC
 from nnrules.miners.patches import PatchMiner
@@ -19,22 +21,9 @@ from .errors import UserInputError
 from .loading import LoadedModel
 from .mining import MiningResult
 from .results import RuleRows
+from .types import Detail
 
 __all__ = ["Selection", "Detail"]
-
-
-@dataclass
-class Detail:
-    """What the detail panel shows for the selection (PNG bytes; ``errors`` by image key)."""
-
-    title: str
-    text: str
-    prototype: bytes | None = None
-    exemplars: list[bytes] = field(default_factory=list)
-    exemplar_labels: list[str] = field(default_factory=list)
-    heatmaps: dict[str, bytes] = field(default_factory=dict)  # "LRP · class 3" → PNG
-    errors: dict[str, str] = field(default_factory=dict)
-
 
 
 class Selection:

@@ -1,4 +1,6 @@
-"""Zarr stores of activations and bit-packed matrices: written in whole chunks, read by row ranges or units.
+"""The Zarr format of nnrules' stores: bit matrices and recorded values written in whole chunks, read by row
+ranges or units. The types over it are :class:`~nnrules.data.bits.StoredBits` and the store-backed
+:class:`~nnrules.data.activations.Activations` (:mod:`nnrules.data.stored_activations`).
 
 A bit matrix lives in a Zarr group as one array ``words`` — ``(n_units, ceil(n_samples / 64)) uint64``, the
 layout of :class:`~nnrules.data.bits.BinaryMatrix` — chunked ``(UNIT_BLOCK, chunk_rows / 64)``: a row range
@@ -20,9 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
-from ..data.bits import BinaryMatrix
+from .packing import popcount_rows
 
-__all__ = ["StoredBits", "open_bits", "write_bits"]
+__all__ = ["BitsWriter", "ChunkedRows", "open_words", "read_words", "zarr_module"]
 
 #: samples per chunk of a bit matrix (a multiple of 64): 65,536 rows × 256 units = 2 MiB a chunk
 DEFAULT_CHUNK_ROWS = 1 << 16
@@ -63,8 +65,8 @@ def _fresh(path: str | os.PathLike, overwrite: bool) -> Path:
 class BitsWriter:
     """Writes a bit matrix into a Zarr group in row order: ``write(words)`` takes the next ``(n_units, w)``
     uint64 words (any w; whole Zarr chunks are written as they fill), keeping each unit's support and digest
-    on the way. ``close()`` stores them and returns the :class:`StoredBits`. ``chunk_rows`` None: chunks of
-    at most 65,536 rows whose whole row (all units) takes at most ``BUFFER_BYTES`` (the writer's buffer)."""
+    on the way. ``close()`` stores them (:class:`~nnrules.data.bits.StoredBits` opens the result).
+    ``chunk_rows`` None: chunks of at most 65,536 rows whose whole row (all units) takes at most ``BUFFER_BYTES`` (the writer's buffer)."""
 
     BUFFER_BYTES = 64 << 20
 
@@ -106,7 +108,6 @@ class BitsWriter:
                 self._flush()
 
     def _flush(self) -> None:
-        from ..data.bits import popcount_rows
         block = np.ascontiguousarray(self._buf[:, : self._filled])
         self.array[:, self.done: self.done + self._filled] = block
         self.support += popcount_rows(block)
@@ -115,114 +116,12 @@ class BitsWriter:
         self.done += self._filled
         self._filled = 0
 
-    def close(self) -> "StoredBits":
+    def close(self) -> None:
         if self.done != self.n_words:
             raise ValueError(f"{self.done} of {self.n_words} words were written")
         self.array.attrs.update({"nnrules": "bits", "n_samples": self.n_samples, "names": self.names,
                                  "layer": self.layer, "support": self.support.tolist(),
                                  "digest": [h.hexdigest() for h in self._hash]})
-        return StoredBits(self.path, self.key)
-
-
-def write_bits(matrix: BinaryMatrix, path: str | os.PathLike, key: str = "",
-               chunk_rows: int = DEFAULT_CHUNK_ROWS, overwrite: bool = False) -> "StoredBits":
-    """Write ``matrix`` into the Zarr group at ``path`` (under ``key``; a new store unless ``key`` names a
-    place in an existing one) and return it as :class:`StoredBits`."""
-    if not isinstance(matrix, BinaryMatrix):
-        raise TypeError(f"matrix must be a BinaryMatrix, got {type(matrix).__name__}")
-    chunk_rows = _check_chunk_rows(chunk_rows)
-    if not key:
-        _fresh(path, overwrite)
-    w = BitsWriter(path, matrix.n_samples, matrix.n_units, matrix.names, matrix.layer, key, chunk_rows)
-    for start in range(0, w.n_words, w.chunk_words):
-        w.write(matrix.words[:, start: start + w.chunk_words])
-    return w.close()
-
-
-class StoredBits:
-    """A bit matrix in a Zarr store, read on demand: ``load()`` into memory, ``read(w0, w1)`` a row range
-    (words w0..w1, i.e. samples 64·w0 .. 64·w1), ``select(units)`` a subset of units (nothing is read).
-
-    ExplaiNN fits on it in memory (``load``), or, with a Dask client, counts on the workers where each row
-    range is loaded once (:mod:`nnrules.scale.counting`)."""
-
-    def __init__(self, path: str | os.PathLike, key: str = "", units: np.ndarray | None = None) -> None:
-        self.path, self.key = str(path), key
-        try:
-            self._array = open_words(self.path, key)
-            attrs = dict(self._array.attrs)
-        except (FileNotFoundError, KeyError, ValueError) as err:
-            raise ValueError(f"{self.path!r}{f' ({key})' if key else ''} holds no bit matrix written by nnrules "
-                             f"(BinaryMatrix.to_zarr, Binarizer on stored activations): {type(err).__name__}") from None
-        if attrs.get("nnrules") != "bits":
-            raise ValueError(f"{self.path!r}{f' ({key})' if key else ''} holds no bit matrix written by nnrules")
-        self.n_samples = int(attrs["n_samples"])
-        self.layer = str(attrs.get("layer", ""))
-        all_units = self._array.shape[0]
-        self.units = np.arange(all_units, dtype=np.int64) if units is None else np.asarray(units, np.int64)
-        self.names = [attrs["names"][i] for i in self.units]
-        self._support = np.asarray(attrs["support"], np.int64)[self.units]
-        self._digest = [attrs["digest"][i] for i in self.units]
-        self.chunk_words = int(self._array.chunks[1])
-
-    @property
-    def n_units(self) -> int:
-        return len(self.units)
-
-    @property
-    def n_words(self) -> int:
-        return int(self._array.shape[1])
-
-    @property
-    def shape(self) -> tuple[int, int]:
-        return (self.n_samples, self.n_units)
-
-    def support(self) -> np.ndarray:
-        """Samples in which each unit is on, ``(n_units,) int64`` (stored when written: nothing is read)."""
-        return self._support.copy()
-
-    def digests(self) -> list[str]:
-        """A digest of each unit's words: equal digests = equal columns (BLAKE2b, 128 bits)."""
-        return list(self._digest)
-
-    def density(self) -> float:
-        total = self.n_samples * self.n_units
-        return float(self._support.sum() / total) if total else 0.0
-
-    def select(self, units: Sequence[int]) -> "StoredBits":
-        idx = np.asarray(units, dtype=np.int64)
-        if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= self.n_units)):
-            raise ValueError(f"units must be unit indices in 0..{self.n_units - 1}")
-        return StoredBits(self.path, self.key, self.units[idx])
-
-    def read(self, w0: int = 0, w1: int | None = None, units: np.ndarray | None = None) -> np.ndarray:
-        """Words ``[w0, w1)`` of ``units`` (positions in this selection; default all): ``(units, w) uint64``."""
-        rows = self.units if units is None else self.units[np.asarray(units, np.int64)]
-        return read_words(self._array, rows, w0, self.n_words if w1 is None else w1)
-
-    def source(self) -> tuple[str, str, np.ndarray]:
-        """What a worker needs to read this selection itself: (path, key, units)."""
-        return (self.path, self.key, self.units)
-
-    def row_ranges(self, parts: int) -> list[tuple[int, int]]:
-        """The words split into at most ``parts`` contiguous ranges of whole chunks, as even as chunks allow."""
-        chunks = -(-self.n_words // self.chunk_words)
-        parts = max(1, min(int(parts), chunks))
-        bounds = [round(i * chunks / parts) for i in range(parts + 1)]
-        return [(b0 * self.chunk_words, min(b1 * self.chunk_words, self.n_words))
-                for b0, b1 in zip(bounds[:-1], bounds[1:]) if b1 > b0]
-
-    def load(self) -> BinaryMatrix:
-        """The matrix in memory."""
-        return BinaryMatrix(self.read(), self.n_samples, list(self.names), self.layer)
-
-    def nbytes(self) -> int:
-        """Bytes of the packed words of this selection (what ``load`` takes in memory)."""
-        return self.n_units * self.n_words * 8
-
-    def __repr__(self) -> str:
-        return (f"StoredBits({self.path!r}{', ' + repr(self.key) if self.key else ''}, layer={self.layer!r}, "
-                f"n_samples={self.n_samples}, n_units={self.n_units}, density={self.density():.3f})")
 
 
 def read_words(array, rows: np.ndarray, w0: int, w1: int) -> np.ndarray:
@@ -245,11 +144,6 @@ def read_words(array, rows: np.ndarray, w0: int, w1: int) -> np.ndarray:
 def open_words(path: str, key: str):
     """The ``words`` array of the bit matrix at ``path`` / ``key``, read-only."""
     return zarr_module().open_array(path, path=f"{key}/words" if key else "words", mode="r")
-
-
-def open_bits(path: str | os.PathLike, key: str = "") -> StoredBits:
-    """The bit matrix stored at ``path`` (under ``key``), read on demand."""
-    return StoredBits(path, key)
 
 
 class ChunkedRows:
@@ -282,3 +176,14 @@ class ChunkedRows:
             self.array[self._start: self._start + self._filled] = self._buf[: self._filled]
             self._start += self._filled
             self._filled = 0
+
+
+#: the most bytes of one chunk of recorded values (and of the recorder's buffer per layer)
+VALUE_CHUNK_BYTES = 64 << 20
+
+
+def value_chunk_rows(units: int) -> int:
+    """Rows per chunk of a layer with ``units`` float32 columns: a multiple of 64, at most
+    ``VALUE_CHUNK_BYTES`` a chunk, at most 65,536."""
+    rows = VALUE_CHUNK_BYTES // max(4 * units, 1)
+    return int(min(max(64, rows // 64 * 64), DEFAULT_CHUNK_ROWS))

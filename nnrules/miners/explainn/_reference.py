@@ -8,7 +8,7 @@ import math
 
 import numpy as np
 
-from ..data.rules import Rule
+from ...data.rules import Rule
 
 
 def lb(n: int, k: int) -> float:

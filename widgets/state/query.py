@@ -1,9 +1,9 @@
 """The explorer's view as a URL query ("send me that view"): model, miner and settings, focus, selection.
 
-``to_query(state)`` writes what is on screen as ``model=digits-cnn&miner=explainn&layers=relu3,relu2&rule=12``;
-:func:`parse_query` reads it back into a :class:`ViewQuery` (every key checked: a typo or a bad value is a
-:class:`UserInputError` naming the key), :func:`restore` loads, mines and selects it on an
-:class:`ExplorerState`. Voila hands the page's query to the kernel as ``$QUERY_STRING``; the served notebook
+:func:`format_query` writes a :class:`ViewQuery` (``ExplorerState.view()``: what is on screen) as
+``model=digits-cnn&miner=explainn&layers=relu3,relu2&rule=12``; :func:`parse_query` reads it back (every key
+checked: a typo or a bad value is a :class:`UserInputError` naming the key), and ``ExplorerState.from_query``
+loads, mines and selects it. This module is the codec only: it knows nothing of the state. Voila hands the page's query to the kernel as ``$QUERY_STRING``; the served notebook
 passes it to the app, which restores the view after its first load. Only a zoo model can be named in a link:
 a model from files or from the notebook has no name another browser could load.
 """
@@ -11,16 +11,13 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Callable
+from typing import Any
 from urllib.parse import parse_qs, urlencode
 
 from .errors import UserInputError
 from .mining import MiningSettings
 
-if TYPE_CHECKING:
-    from .state import ExplorerState
-
-__all__ = ["ViewQuery", "to_query", "parse_query", "restore", "KEYS"]
+__all__ = ["ViewQuery", "format_query", "parse_query", "KEYS"]
 
 #: The keys a view's query may hold (in the order written).
 KEYS = ("model", "miner", "layers", "reduce", "binarize", "params", "bparams", "classes", "samples", "focus",
@@ -41,15 +38,11 @@ class ViewQuery:
     exemplar: int = 0
 
 
-def to_query(state: ExplorerState) -> str:
-    """The view on screen as a URL query (without ``?``); raises :class:`UserInputError` for a model that is
-    not from the zoo."""
-    if state.loaded.zoo_name is None:
-        raise UserInputError("only a zoo model's view can be linked: a model from files or from the notebook "
-                             "has no name another page could load")
-    q: dict[str, str] = {"model": state.loaded.zoo_name}
-    s = state.settings
-    if state.mined and s is not None:
+def format_query(view: ViewQuery) -> str:
+    """The view as a URL query (without ``?``): the settings and selection only when it was mined."""
+    q: dict[str, str] = {"model": view.model}
+    s = view.settings
+    if s is not None:
         q.update(miner=s.miner, layers=",".join(s.layers), reduce=s.reduce, binarize=s.binarize)
         if s.params:
             q["params"] = json.dumps(s.params, separators=(",", ":"), sort_keys=True)
@@ -58,17 +51,16 @@ def to_query(state: ExplorerState) -> str:
         if s.classes:
             q["classes"] = ",".join(str(int(c)) for c in s.classes)
             q["samples"] = str(int(s.samples))
-        if state.focus:
-            q["focus"] = state.focus
-        rule, node, exemplar = state.selection()
-        if rule is not None:
-            q["rule"] = str(rule)
-        elif node is not None:
-            q["node"] = str(node)
-        if state.chosen.sample is not None:
-            q["sample"] = str(state.chosen.sample)
-        if exemplar:
-            q["exemplar"] = str(exemplar)
+        if view.focus:
+            q["focus"] = view.focus
+        if view.rule is not None:
+            q["rule"] = str(view.rule)
+        elif view.node is not None:
+            q["node"] = str(view.node)
+        if view.sample is not None:
+            q["sample"] = str(view.sample)
+        if view.exemplar:
+            q["exemplar"] = str(view.exemplar)
     return urlencode(q)
 
 
@@ -128,26 +120,3 @@ def parse_query(query: str) -> ViewQuery:
                      node=_int("node", one["node"]) if "node" in one else None,
                      sample=_int("sample", one["sample"]) if "sample" in one else None,
                      exemplar=_int("exemplar", one["exemplar"]) if "exemplar" in one else 0)
-
-
-def select(state: ExplorerState, view: ViewQuery) -> None:
-    """The view's focus and selection on a state that already holds its model and result."""
-    state.focus = view.focus
-    if view.sample is not None:
-        state.select_sample(view.sample)
-    if view.rule is not None:
-        state.select_rule(view.rule)
-    elif view.node is not None:
-        state.select_node(view.node)
-    if view.exemplar:
-        state.select_exemplar(view.exemplar)
-
-
-def restore(state: ExplorerState, view: ViewQuery, check: Callable[[], None] = lambda: None) -> ExplorerState:
-    """Load the view's model, mine with its settings (the same data and settings mine the same rules) and
-    select what it selected."""
-    state.load_zoo(view.model, check)
-    if view.settings is not None:
-        state.mine(view.settings)
-        select(state, view)
-    return state

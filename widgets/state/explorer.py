@@ -27,14 +27,15 @@ from torch import nn
 from nnrules.miners.flow import Flow
 from nnrules.recording.record import Activations
 
-from . import mining as _mining
 from .errors import Cancelled, UserInputError
 from .files import DataRoot
 from .loading import MAX_SAMPLES, MAX_UNITS, LoadedModel
-from .mining import MiningResult, MiningSettings
+from .mining import MiningResult, MiningSettings, default_settings, mine, prepare
 from .picture_cache import PictureCache
+from .query import ViewQuery, format_query, parse_query
 from .results import RuleRows
-from .selection import Detail, Selection
+from .selection import Selection
+from .types import Detail
 
 __all__ = ["ExplorerState", "MiningSettings", "Detail", "UserInputError", "Cancelled", "MAX_UNITS", "MAX_SAMPLES"]
 
@@ -69,18 +70,45 @@ class ExplorerState:
                                 self.pictures)
 
     # --- the view as a link (query) ----------------------------------------------------------------
+    def view(self) -> ViewQuery:
+        """What is on screen (zoo model, settings, focus, selection); raises :class:`UserInputError` for a model
+        that is not from the zoo (no name another page could load)."""
+        if self.loaded.zoo_name is None:
+            raise UserInputError("only a zoo model's view can be linked: a model from files or from the notebook "
+                                 "has no name another page could load")
+        if not self.mined or self.settings is None:
+            return ViewQuery(self.loaded.zoo_name)
+        rule, node, exemplar = self.selection()
+        return ViewQuery(self.loaded.zoo_name, self.settings, self.focus, rule, None if rule is not None else node,
+                         self.chosen.sample, exemplar)
+
     def to_query(self) -> str:
         """The view (zoo model, settings, focus, selection) as a URL query: see :mod:`.query`."""
-        from .query import to_query
-        return to_query(self)
+        return format_query(self.view())
+
+    def show_view(self, view: ViewQuery) -> None:
+        """The view's focus and selection, on a state that already holds its model and result."""
+        self.focus = view.focus
+        if view.sample is not None:
+            self.select_sample(view.sample)
+        if view.rule is not None:
+            self.select_rule(view.rule)
+        elif view.node is not None:
+            self.select_node(view.node)
+        if view.exemplar:
+            self.select_exemplar(view.exemplar)
 
     @classmethod
     def from_query(cls, query: str, check: Callable[[], None] = lambda: None, **kwargs: Any) -> ExplorerState:
-        """A state showing the view of ``query`` (:meth:`to_query`): its model loaded, mined, selected;
-        ``kwargs`` go to the constructor."""
-        from .query import parse_query, restore
+        """A state showing the view of ``query`` (:meth:`to_query`): its model loaded, mined with the view's
+        settings (the same data and settings mine the same rules), selected; ``kwargs`` go to the constructor."""
         view = parse_query(query)  # checked before anything loads
-        return restore(cls(**kwargs), view, check)
+        state = cls(**kwargs)
+        state.load_zoo(view.model, check)
+        if view.settings is not None:
+            state.mine(view.settings)
+            state.show_view(view)
+        return state
 
     # --- loading (LoadedModel) ------------------------------------------------------------------
     @staticmethod
@@ -153,24 +181,24 @@ class ExplorerState:
     # --- mining (mining.prepare / mining.mine → MiningResult) ------------------------------------
     def default_settings(self, miner: str = "explainn") -> MiningSettings:
         """See :func:`.mining.default_settings`."""
-        return _mining.default_settings(self.loaded, miner)
+        return default_settings(self.loaded, miner)
 
     def prepare(self, settings: MiningSettings) -> tuple[Any, Any, list[str], str]:
         """See :func:`.mining.prepare`."""
-        return _mining.prepare(self.loaded, settings)
+        return prepare(self.loaded, settings)
 
     def mine(self, settings: MiningSettings, progress: Callable[[str, float], None] | None = None,
              cancel: threading.Event | None = None) -> ExplorerState:
         """Run a miner (:func:`.mining.mine`); on success its result replaces the previous one, on error or
         cancel the previous one is kept."""
-        self._show(_mining.mine(self.loaded, settings, progress, cancel))
+        self._show(mine(self.loaded, settings, progress, cancel))
         return self
 
     def compare_with(self, other: str, classes: list[int] | None = None, epochs: int = 3,
                      check: Callable[[], None] = lambda: None):
         """Mine another model with the last Mine's settings on this data and line its rules up with these
         (:func:`.compare.compare_with`: a fine-tuned copy on ``classes`` or a zoo model)."""
-        from .compare import compare_with
+        from .comparing import compare_with
         return compare_with(self, other, classes, epochs, check)
 
     @property

@@ -29,7 +29,7 @@ import math
 import numba
 import numpy as np
 
-from ..data.bits import _popcount64
+from ...data.packing import _popcount64
 from .mdl import _LN2, _lpc_asymptotic, lpc, lpc_table
 from .mdl import _log_binom as log_binom
 from .mdl import _universal_int as universal_int

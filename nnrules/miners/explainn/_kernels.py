@@ -9,9 +9,9 @@ from __future__ import annotations
 import numba
 import numpy as np
 
-from ..data.bits import _popcount64
+from ...data.packing import _popcount64
 
-from ._explainn_counts import (_ONE, _ctz, _eval_head, _head_masks, _joint, _lb, _cost, _scan,
+from ._counts import (_ONE, _ctz, _eval_head, _head_masks, _joint, _lb, _cost, _scan,
                                _tail_masks)
 
 

@@ -7,7 +7,7 @@ inside its own tasks (nothing large travels in the task graph); later calls find
 
 - **Summed over row ranges** (one task per worker, partial counts added here): the head × tail
   co-occurrence counts of phase 1 (p × q int64), the merge search's histograms — the bulk of a fit —
-  (:mod:`nnrules.miners._explainn_shards`: layout, counts per range, scan of the sums; ≤ ``MERGE_BUFFER``
+  (:mod:`nnrules.miners.explainn._shards`: layout, counts per range, scan of the sums; ≤ ``MERGE_BUFFER``
   counts a call), the rows where rules apply ∩ units (absorption, head equivalents), the sampled words of the
   similarity search.
 - **By units** (tasks that read a few units over all rows): phase 1's prefix heads (their histograms per
@@ -31,55 +31,21 @@ from typing import Any
 import numba
 import numpy as np
 
-from ..data.bits import and_count
-from ..miners import _explainn_counts as C
-from ..miners import _explainn_kernels as K
-from ..miners import _explainn_shards as S
-from ..miners._explainn_data import _Data
-from .store import StoredBits, open_words, read_words
+import nnrules.miners.explainn._counts as C
+import nnrules.miners.explainn._kernels as K
+import nnrules.miners.explainn._shards as S
 
-__all__ = ["ShardedData", "active_client"]
+from ...data.bits import StoredBits
+from ...data.packing import and_count
+from ...data.zarr_io import open_words, read_words
+from ._data import _Data
+
+__all__ = ["ShardedData"]
 
 #: most counts (int64) of one merge call per worker (64 MiB)
 MERGE_BUFFER = 1 << 23
 #: words a unit task reads, besides the head units its tail units need (bytes)
 UNIT_TASK_BYTES = 128 << 20
-
-
-#: Dask configuration for workers that run these kernels: Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536,
-#: which turns off glibc's adaptive mmap threshold, so every work array of a kernel over 128 KiB is mapped and
-#: unmapped again (page faults): measured 3.2× slower merge counts (14.0 s vs 4.3 s, 131,072 rows). Pass it to
-#: ``dask.config.set`` where the workers are started (``dask worker`` reads it from the Dask config file too).
-#: Dask's worker memory manager is off too: the row ranges are kept on purpose (a worker's cache, not Dask's
-#: data), and a worker paused at 80 % of its limit would wait forever for memory it never frees.
-WORKER_CONFIG = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
-                 "distributed.worker.memory.target": False, "distributed.worker.memory.spill": False,
-                 "distributed.worker.memory.pause": False}
-
-
-def distributed_module():
-    try:
-        import distributed
-    except ImportError:
-        raise ImportError("counting on a cluster needs the optional dependencies of nnrules[scale]: "
-                          "pip install 'nnrules[scale]' (dask[array], distributed, zarr)") from None
-    return distributed
-
-
-def active_client(client=None):
-    """``client`` if given (a ``distributed.Client``), else the active one, else None."""
-    if client is not None:
-        if not hasattr(client, "submit") or not hasattr(client, "scheduler_info"):
-            raise TypeError(f"client must be a dask.distributed.Client, got {type(client).__name__}")
-        return client
-    try:
-        import distributed
-    except ImportError:
-        return None
-    try:
-        return distributed.default_client()
-    except ValueError:
-        return None
 
 
 # ----------------------------------------------------------------------------- worker side
