@@ -82,7 +82,7 @@ def test_shared_units_give_no_self_rules_and_an_acyclic_graph():
     m = ExplaiNN().fit(T, T)
     assert len(m.rules_) > 0
     assert not any(set(r.head) & set(r.tail) for r in m.rules_)
-    assert not m._graph.cyclic([{"head": r.head, "tail": r.tail} for r in m.rules_])
+    assert not m._graph.cyclic(list(m.rules_))
     _valid(m, T, T)
     named = BinaryMatrix.from_dense(T, names=[f"u{i}" for i in range(T.shape[1])], layer="block")
     again = BinaryMatrix.from_dense(T, names=[f"u{i}" for i in range(T.shape[1])], layer="block")

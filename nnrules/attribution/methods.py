@@ -8,7 +8,7 @@ as a whole (seed 000 Fig. 3). Book seed 003: Ch. 9 (gradient methods), Ch. 10/13
 from __future__ import annotations
 
 import contextlib
-from typing import Callable, Iterator, Sequence, Union
+from typing import Sequence, Union
 
 import numpy as np
 import torch
@@ -18,7 +18,7 @@ import nnrules.attribution.lrp as _lrp
 
 from ..recording.hooks import OUTPUT, forward_hooks, named_layers, on_model, preserved_mode, resolve_layers
 from ..registry import ATTRIBUTIONS
-from .objectives import _select, group_objective
+from .objectives import group_objective
 
 __all__ = ["attribute", "METHODS", "group_objective", "Target", "last_conv_layer", "gradcam_layer",
            "default_composite"]

@@ -7,7 +7,6 @@ minutes to train), and only then trained by the model's deterministic recipe and
 from __future__ import annotations
 
 import os
-import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path

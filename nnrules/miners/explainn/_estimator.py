@@ -21,7 +21,7 @@ acyclic (the paper's decodability condition).
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Sequence
+from typing import Callable, Sequence
 
 import numba
 import numpy as np
@@ -35,6 +35,7 @@ from ..base import Miner
 from ._data import _Data
 from ._pairs import PairCache, PairSearch
 from ._search import SearchSteps, UnitGraph
+from ._types import SearchRule
 from .mdl import log_binom, parametric_complexity, universal_int
 
 __all__ = ["ExplaiNN", "as_binary_matrix"]
@@ -203,7 +204,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         self.counting_ = getattr(d, "stats", None)  # on a cluster: calls and seconds (nnrules.miners.explainn._distributed)
         return self
 
-    def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[dict]:
+    def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[SearchRule]:
         inter = d.and_count()  # (p, q): |T_x ∩ T_y|
         with np.errstate(divide="ignore", invalid="ignore"):
             sigma = np.where(d.h_supp[:, None] > 0, inter / np.maximum(d.h_supp[:, None], 1), 0.0)
@@ -221,30 +222,28 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
             ptr[y + 1] = ptr[y] + len(xs)
         order = np.concatenate(idx).astype(np.int64) if idx else np.zeros(0, np.int64)
         cost, t, l, a, h = self._prefix_heads(idx, d)
-        cands: list[dict[str, Any]] = []
+        cands: list[SearchRule] = []
         for y in range(tail.n_units):
             gain = d.singleton(y) - cost[y]
             if np.isfinite(cost[y]) and gain > 0:
-                cands.append({"head": tuple(sorted(order[ptr[y]: ptr[y] + t[y]].tolist())), "tail": (y,),
-                              "l": int(l[y]), "k": 1, "A": int(a[y]), "H": int(h[y]),
-                              "cost": float(cost[y]), "gain": float(gain)})
-        cands.sort(key=lambda r: (-r["gain"], r["tail"]))
-        rules: list[dict] = []
+                cands.append(SearchRule(tuple(sorted(order[ptr[y]: ptr[y] + t[y]].tolist())), (y,), l=int(l[y]), k=1,
+                                        A=int(a[y]), H=int(h[y]), cost=float(cost[y]), gain=float(gain)))
+        cands.sort(key=lambda r: (-r.gain, r.tail))
+        rules: list[SearchRule] = []
         for r in cands:  # add while the gain beats the growth of L_N(|M|)
-            if r["gain"] > universal_int(len(rules) + 1) - universal_int(len(rules)) and self._acyclic(rules, r):
+            if r.gain > universal_int(len(rules) + 1) - universal_int(len(rules)) and self._acyclic(rules, r):
                 rules.append(r)
         self._seeds = []
         if self.search == "pruned":  # the others wait as seeds, their tails still coded as singletons
-            covered = {y for r in rules for y in r["tail"]}
-            self._seeds = [dict(r, cost=d.singleton(y), rcost=float(cost[y]), seed=True) for y in range(tail.n_units)
-                           if y not in covered and np.isfinite(cost[y]) and t[y] > 0
-                           for r in [{"head": tuple(sorted(order[ptr[y]: ptr[y] + t[y]].tolist())), "tail": (y,),
-                                      "l": int(l[y]), "k": 1, "A": int(a[y]), "H": int(h[y])}]]
+            covered = {y for r in rules for y in r.tail}
+            self._seeds = [SearchRule(tuple(sorted(order[ptr[y]: ptr[y] + t[y]].tolist())), (y,), l=int(l[y]), k=1,
+                                      A=int(a[y]), H=int(h[y]), cost=d.singleton(y), rcost=float(cost[y]), seed=True)
+                           for y in range(tail.n_units) if y not in covered and np.isfinite(cost[y]) and t[y] > 0]
         return rules
 
     #: phase 1 tries the first PHASE1_PREFIX items of H_y, more only where the best head is over half of that
     PHASE1_PREFIX = 256
-    _seeds: list[dict[str, Any]]  # the pruned search's single-tail candidates that do not pay alone (during fit)
+    _seeds: list[SearchRule]  # the pruned search's single-tail candidates that do not pay alone (during fit)
 
     def _prefix_heads(self, idx: list[np.ndarray], d: _Data):
         """Phase 1's best prefix head per tail unit (``_explainn_kernels.phase1``), over the first ``PHASE1_PREFIX`` items of
@@ -267,8 +266,8 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
             cap *= 4
         return cost, t, l, a, h
 
-    def _merge(self, rules: list[dict], d: _Data, p: int, new: set[int] | None = None,
-               n_iter: int = 0) -> tuple[list[dict], int]:
+    def _merge(self, rules: list[SearchRule], d: _Data, p: int, new: set[int] | None = None,
+               n_iter: int = 0) -> tuple[list[SearchRule], int]:
         """Merge rounds to a fixed point; only pairs with a rule in ``new`` (positions in ``rules``; default:
         all) are scored in the first round (the others were scored before and did not gain).
 
@@ -276,11 +275,11 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         as rules whose cost is their tail's singleton code: a merge with a seed gains exactly what adding
         the merged rule in place of its sources saves. Seeds never merged stay out of the model."""
         mu = -1 if self.mu is None else int(self.mu)
-        alive: dict[int, dict] = {i: r for i, r in enumerate(rules)}
+        alive: dict[int, SearchRule] = {i: r for i, r in enumerate(rules)}
         next_id = len(rules)
-        covered: set[int] = {y for r in rules for y in r["tail"]}
+        covered: set[int] = {y for r in rules for y in r.tail}
         for sd in self._seeds:
-            if covered.intersection(sd["tail"]):
+            if covered.intersection(sd.tail):
                 continue  # a unit of it was absorbed into a rule since
             alive[next_id] = sd
             next_id += 1
@@ -294,8 +293,8 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
             except _OutOfTime:
                 self.stopped_early_ = True  # the round is incomplete: keep the rules of the last full one
                 break
-            m = sum(1 for r in alive.values() if not r.get("seed"))
-            chosen: list[tuple[int, int, dict[str, Any]]] = []
+            m = sum(1 for r in alive.values() if not r.seed)
+            chosen: list[tuple[int, int, SearchRule]] = []
             used: set[int] = set()
             c = cache.arrays()
             for i in np.lexsort((c["b"], c["a"], -c["gain"])):  # best gain first, ties by rule ids
@@ -304,18 +303,18 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
                     continue
                 ra, rb = alive[a], alive[b]
                 # the model's rule count changes by (seeds among the sources) - 1: L_N(|M|) changes with it
-                m_after = m + bool(ra.get("seed")) + bool(rb.get("seed")) - 1
+                m_after = m + bool(ra.seed) + bool(rb.seed) - 1
                 if c["gain"][i] + universal_int(m) - universal_int(m_after) <= 0:
                     if c["gain"][i] + 2.0 <= 0:  # L_N's change is under 2 bits: no later pair can pay
                         break
                     continue
-                hx = set(ra["head"]) & set(rb["head"]) if c["inter"][i] else set(ra["head"]) | set(rb["head"])
-                cand = {"head": tuple(sorted(hx)), "tail": tuple(sorted(ra["tail"] + rb["tail"])),
-                        "l": int(c["l"][i]), "k": int(c["k"][i]), "A": int(c["A"][i]), "H": int(c["H"][i]),
-                        "cost": float(c["cost"][i]), "gain": float(c["gain"][i])}
+                hx = set(ra.head) & set(rb.head) if c["inter"][i] else set(ra.head) | set(rb.head)
+                cand = SearchRule(tuple(sorted(hx)), tuple(sorted(ra.tail + rb.tail)), l=int(c["l"][i]),
+                                  k=int(c["k"][i]), A=int(c["A"][i]), H=int(c["H"][i]), cost=float(c["cost"][i]),
+                                  gain=float(c["gain"][i]))
                 if self._graph is not None:
                     removed = used | {a, b}
-                    now = [r for i, r in alive.items() if i not in removed and not r.get("seed")]
+                    now = [r for i, r in alive.items() if i not in removed and not r.seed]
                     if not self._acyclic(now + [c for _, _, c in chosen], cand):
                         continue
                 chosen.append((a, b, cand))
@@ -323,7 +322,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
                 m = m_after
             # two seeds whose merge would pay were both rules become one seed: a rule whose parts do not pay
             # alone (noisy heads) grows tail by tail until it enters the model
-            seeds = np.array([bool(alive[int(x)].get("seed")) and bool(alive[int(y)].get("seed"))
+            seeds = np.array([bool(alive[int(x)].seed) and bool(alive[int(y)].seed)
                               for x, y in zip(c["a"], c["b"])], dtype=bool)
             both = np.flatnonzero(seeds) if len(seeds) else np.zeros(0, np.int64)
             for i in sorted(both, key=lambda i: (-c["rgain"][i], c["a"][i], c["b"][i])):
@@ -331,11 +330,10 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
                 if a in used or b in used or not c["rgain"][i] > 0:
                     continue
                 ra, rb = alive[a], alive[b]
-                hx = set(ra["head"]) & set(rb["head"]) if c["inter"][i] else set(ra["head"]) | set(rb["head"])
-                chosen.append((a, b, {"head": tuple(sorted(hx)), "tail": tuple(sorted(ra["tail"] + rb["tail"])),
-                                      "l": int(c["l"][i]), "k": int(c["k"][i]), "A": int(c["A"][i]),
-                                      "H": int(c["H"][i]), "cost": ra["cost"] + rb["cost"],
-                                      "rcost": float(c["cost"][i]), "seed": True}))
+                hx = set(ra.head) & set(rb.head) if c["inter"][i] else set(ra.head) | set(rb.head)
+                chosen.append((a, b, SearchRule(tuple(sorted(hx)), tuple(sorted(ra.tail + rb.tail)), l=int(c["l"][i]),
+                                                k=int(c["k"][i]), A=int(c["A"][i]), H=int(c["H"][i]),
+                                                cost=ra.cost + rb.cost, rcost=float(c["cost"][i]), seed=True)))
                 used.update((a, b))
             if not chosen:
                 break
@@ -347,35 +345,35 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
                 new_ids.append(next_id)
                 next_id += 1
             cache.drop(used)
-            n_rules = sum(1 for r in alive.values() if not r.get("seed"))
+            n_rules = sum(1 for r in alive.values() if not r.seed)
             self._progress(f"merge round {n_iter}: {n_rules} rules", 1.0)
             if self.verbose:
                 print(f"ExplaiNN: merge round {n_iter}: {len(chosen)} merges, {n_rules} rules")
-        self._seeds = [r for r in alive.values() if r.get("seed")]
-        return [r for r in alive.values() if not r.get("seed")], n_iter
+        self._seeds = [r for r in alive.values() if r.seed]
+        return [r for r in alive.values() if not r.seed], n_iter
 
     def _check(self, stage: str = "", fraction: float = 0.0) -> None:
         self._progress(stage, fraction)
         if self._deadline is not None and time.monotonic() > self._deadline:
             raise _OutOfTime()
 
-    def _finish(self, rules: list[dict], d: _Data, head: BinaryMatrix, tail: BinaryMatrix) -> None:
+    def _finish(self, rules: list[SearchRule], d: _Data, head: BinaryMatrix, tail: BinaryMatrix) -> None:
         n_items = head.n_units + tail.n_units
         const = n_items * parametric_complexity(d.n) + sum(log_binom(d.n, int(s)) for s in d.h_supp)
         tail_single = np.array([d.singleton(y) for y in range(tail.n_units)])
         covered = np.zeros(tail.n_units, dtype=bool)
         out = []
-        rules = sorted(rules, key=lambda r: (r["tail"], r["head"]))
+        rules = sorted(rules, key=lambda r: (r.tail, r.head))
         equivalents = self._equivalents(rules, d)
         for r, eq in zip(rules, equivalents):
-            covered[list(r["tail"])] = True
-            gain = float(tail_single[list(r["tail"])].sum() - r["cost"])
-            out.append(Rule(head=tuple(int(x) for x in r["head"]), tail=tuple(int(y) for y in r["tail"]),
-                            head_min=r["l"], tail_min=r["k"], support=r["A"], holds=r["H"], gain=gain,
+            covered[list(r.tail)] = True
+            gain = float(tail_single[list(r.tail)].sum() - r.cost)
+            out.append(Rule(head=tuple(int(x) for x in r.head), tail=tuple(int(y) for y in r.tail),
+                            head_min=r.l, tail_min=r.k, support=r.A, holds=r.H, gain=gain,
                             head_equivalents=eq))
         out.sort(key=lambda r: -r.gain)
         self.baseline_codelength_ = float(const + tail_single.sum())
-        self.codelength_ = float(const + universal_int(len(out)) + sum(r["cost"] for r in rules)
+        self.codelength_ = float(const + universal_int(len(out)) + sum(r.cost for r in rules)
                                  + tail_single[~covered].sum())
         self.rules_ = RuleSet(out, list(head.names), list(tail.names), head.layer, tail.layer,
                               self.codelength_, self.baseline_codelength_)

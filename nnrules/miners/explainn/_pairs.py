@@ -14,6 +14,7 @@ import numpy as np
 import nnrules.miners.explainn._kernels as K
 
 from ...data.packing import _popcount_rows
+from ._types import SearchRule
 
 if TYPE_CHECKING:
     from ._data import _Data
@@ -63,7 +64,7 @@ class PairSearch:
     def _check(self, stage: str = "", fraction: float = 0.0) -> None:
         raise NotImplementedError
 
-    def _score_pairs(self, alive: dict[int, dict], new_ids: list[int], cache: "PairCache", mu: int,
+    def _score_pairs(self, alive: dict[int, SearchRule], new_ids: list[int], cache: "PairCache", mu: int,
                      d: _Data, p: int, round_: int = 1) -> int:
         """Score the round's pairs (each has a new rule; see :meth:`_pair_blocks`), keep those with gain > −2
         in ``cache``. Pairs are sorted by their two heads, so that pairs with the same heads form a group
@@ -72,17 +73,17 @@ class PairSearch:
         ids = sorted(alive)
         R = len(ids)
         pos = {rid: i for i, rid in enumerate(ids)}
-        heads = [alive[rid]["head"] for rid in ids]
+        heads = [alive[rid].head for rid in ids]
         r_hptr = np.zeros(R + 1, dtype=np.int64)
         r_tptr = np.zeros(R + 1, dtype=np.int64)
         r_hptr[1:] = np.cumsum([len(h) for h in heads])
-        r_tptr[1:] = np.cumsum([len(alive[rid]["tail"]) for rid in ids])
+        r_tptr[1:] = np.cumsum([len(alive[rid].tail) for rid in ids])
         r_hidx = np.fromiter((x for h in heads for x in h), dtype=np.int64, count=int(r_hptr[-1]))
-        r_tidx = np.fromiter((y for rid in ids for y in alive[rid]["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
+        r_tidx = np.fromiter((y for rid in ids for y in alive[rid].tail), dtype=np.int64, count=int(r_tptr[-1]))
         head_id: dict[tuple, int] = {}
         hid = np.array([head_id.setdefault(h, len(head_id)) for h in heads], dtype=np.int64)
-        src_cost = np.array([alive[rid]["cost"] for rid in ids])
-        src_rcost = np.array([alive[rid].get("rcost", alive[rid]["cost"]) for rid in ids])
+        src_cost = np.array([alive[rid].cost for rid in ids])
+        src_rcost = np.array([alive[rid].rule_cost for rid in ids])
         id_arr = np.array(ids, dtype=np.int64)
         new_pos = np.array(sorted(pos[r] for r in new_ids), dtype=np.int64)
         scored = 0

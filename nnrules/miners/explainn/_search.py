@@ -7,11 +7,13 @@ rule dicts (``head``, ``tail``, ``l``, ``k``, ``A``, ``H``, ``cost``) and the fi
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ...data.bits import BinaryMatrix
+from ._types import SearchRule
 
 if TYPE_CHECKING:
     from ._data import _Data
@@ -61,18 +63,18 @@ class UnitGraph:
                 twin[col] = seen.get(t_keys(col), -1)
         return cls(twin) if (twin >= 0).any() else None
 
-    def closes_cycle(self, rules, cand: dict) -> bool:
-        """Whether adding ``cand`` to ``rules`` (an iterable of rule dicts) makes the graph cyclic: some
+    def closes_cycle(self, rules, cand: SearchRule) -> bool:
+        """Whether adding ``cand`` to ``rules`` (an iterable of rules with head and tail) makes the graph cyclic: some
         head unit of ``cand`` is reachable from one of its tail units."""
         by_head: dict[int, list] = {}
         for r in rules:
-            for x in r["head"]:
-                by_head.setdefault(x, []).append(r["tail"])
+            for x in r.head:
+                by_head.setdefault(x, []).append(r.tail)
         by_head_c = by_head
-        for x in cand["head"]:
-            by_head_c.setdefault(x, []).append(cand["tail"])
-        target = set(cand["head"])
-        stack = [int(self.twin[y]) for y in cand["tail"] if self.twin[y] >= 0]
+        for x in cand.head:
+            by_head_c.setdefault(x, []).append(cand.tail)
+        target = set(cand.head)
+        stack = [int(self.twin[y]) for y in cand.tail if self.twin[y] >= 0]
         seen = set()
         while stack:
             u = stack.pop()
@@ -89,8 +91,8 @@ class UnitGraph:
         """Whether the graph of ``rules`` has a cycle (Kahn's algorithm over the head units)."""
         edges: dict[int, set] = {}
         for r in rules:
-            for x in r["head"]:
-                edges.setdefault(x, set()).update(int(self.twin[y]) for y in r["tail"] if self.twin[y] >= 0)
+            for x in r.head:
+                edges.setdefault(x, set()).update(int(self.twin[y]) for y in r.tail if self.twin[y] >= 0)
         nodes = set(edges) | {v for vs in edges.values() for v in vs}
         indeg = {u: 0 for u in nodes}
         for vs in edges.values():
@@ -125,7 +127,7 @@ class SearchSteps:
     n_absorbed_: int
     _graph: UnitGraph | None  # the units both sides share
 
-    def _refine(self, rules: list[dict], d: _Data) -> set[int]:
+    def _refine(self, rules: list[SearchRule], d: _Data) -> set[int]:
         """Add or drop one head item at a time while a rule's code length drops (each rule on its own: the
         total decomposes per rule). Candidates: the rule's head and the ``REFINE_POOL`` items of highest
         confidence σ_xy > θ for its tail items, among those at least as confident as the head's weakest item
@@ -135,27 +137,27 @@ class SearchSteps:
             return set()
         pools, members = [], []
         for r in rules:
-            tail = list(r["tail"])
+            tail = list(r.tail)
             conf = np.where(d.ok[:, tail], d.sigma[:, tail], -1.0).max(1)
             # an item may join if it predicts the tail at least as well as the weakest head item does
-            weakest = conf[list(r["head"])].min()
+            weakest = conf[list(r.head)].min()
             conf[conf < weakest] = -1.0
-            conf[list(r["head"])] = np.inf  # the head's own items are always in the pool
-            top = np.argsort(-conf, kind="stable")[: len(r["head"]) + self.REFINE_POOL]
+            conf[list(r.head)] = np.inf  # the head's own items are always in the pool
+            top = np.argsort(-conf, kind="stable")[: len(r.head) + self.REFINE_POOL]
             top = np.sort(top[conf[top] > -1.0])
             pools.append(top)
-            members.append(np.isin(top, r["head"]))
+            members.append(np.isin(top, r.head))
         p_ptr = np.r_[0, np.cumsum([len(x) for x in pools])].astype(np.int64)
         pool = np.concatenate(pools).astype(np.int64)
         member = np.concatenate(members).astype(np.bool_)
-        r_tptr = np.r_[0, np.cumsum([len(r["tail"]) for r in rules])].astype(np.int64)
-        r_tidx = np.fromiter((y for r in rules for y in r["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
-        r_cost = np.array([r["cost"] for r in rules])
+        r_tptr = np.r_[0, np.cumsum([len(r.tail) for r in rules])].astype(np.int64)
+        r_tidx = np.fromiter((y for r in rules for y in r.tail), dtype=np.int64, count=int(r_tptr[-1]))
+        r_cost = np.array([r.cost for r in rules])
         cost, l, k, a, h, moves = d.refine_heads(p_ptr, pool, member, r_tptr, r_tidx, r_cost, self.REFINE_MOVES)
         changed = set()
         for i in np.flatnonzero(moves > 0):
             seg = slice(p_ptr[i], p_ptr[i + 1])
-            new = dict(rules[i], head=tuple(int(x) for x in pool[seg][member[seg]]), l=int(l[i]), k=int(k[i]),
+            new = replace(rules[i], head=tuple(int(x) for x in pool[seg][member[seg]]), l=int(l[i]), k=int(k[i]),
                        A=int(a[i]), H=int(h[i]), cost=float(cost[i]))
             if not self._acyclic([r for j, r in enumerate(rules) if j != i], new):
                 continue  # the better head would close a cycle through shared units
@@ -166,7 +168,7 @@ class SearchSteps:
             print(f"ExplaiNN: refined the heads of {len(changed)} rules")
         return changed
 
-    def _absorb(self, rules: list[dict], d: _Data) -> set[int]:
+    def _absorb(self, rules: list[SearchRule], d: _Data) -> set[int]:
         """Put a tail unit that is in no rule into the tail of the rule where that saves the most bits
         (its singleton code minus the rule's growth), one unit per rule per pass, while any saves (at most
         ``ABSORB_PASSES`` passes). Candidates per unit: the ``ABSORB_RULES`` rules where it is on most often
@@ -176,15 +178,15 @@ class SearchSteps:
         q = len(d.t_supp)
         covered = np.zeros(q, dtype=bool)
         for r in rules:
-            covered[list(r["tail"])] = True
+            covered[list(r.tail)] = True
         free = np.flatnonzero(~covered & (d.t_supp > 0))
         if not rules or len(free) == 0:
             return changed
         R = len(rules)
-        r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
-        r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
-        n_a = np.array([max(r["A"], 1) for r in rules], dtype=float)
-        conf = d.applies_count(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64), free) / n_a[:, None]
+        r_hptr = np.r_[0, np.cumsum([len(r.head) for r in rules])].astype(np.int64)
+        r_hidx = np.fromiter((x for r in rules for x in r.head), dtype=np.int64, count=int(r_hptr[-1]))
+        n_a = np.array([max(r.A, 1) for r in rules], dtype=float)
+        conf = d.applies_count(r_hptr, r_hidx, np.array([r.l for r in rules], np.int64), free) / n_a[:, None]
         top = np.argpartition(-conf, min(self.ABSORB_RULES, R) - 1, axis=0)[: self.ABSORB_RULES]
         cr = top.T.reshape(-1).astype(np.int64)
         cy = np.repeat(free, top.shape[0]).astype(np.int64)
@@ -196,14 +198,14 @@ class SearchSteps:
         for _ in range(self.ABSORB_PASSES):
             todo = np.flatnonzero(stale & alive)
             if len(todo):
-                r_tptr = np.r_[0, np.cumsum([len(r["tail"]) for r in rules])].astype(np.int64)
-                r_tidx = np.fromiter((y for r in rules for y in r["tail"]), dtype=np.int64, count=int(r_tptr[-1]))
-                r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
-                r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
+                r_tptr = np.r_[0, np.cumsum([len(r.tail) for r in rules])].astype(np.int64)
+                r_tidx = np.fromiter((y for r in rules for y in r.tail), dtype=np.int64, count=int(r_tptr[-1]))
+                r_hptr = np.r_[0, np.cumsum([len(r.head) for r in rules])].astype(np.int64)
+                r_hidx = np.fromiter((x for r in rules for x in r.head), dtype=np.int64, count=int(r_hptr[-1]))
                 out = d.extend_tails(cr[todo], cy[todo], r_hptr, r_hidx, r_tptr, r_tidx)
                 res[todo] = np.column_stack(out)
                 stale[todo] = False
-            gain = np.where(alive, single_c + np.array([r["cost"] for r in rules])[cr] - res[:, 0], -np.inf)
+            gain = np.where(alive, single_c + np.array([r.cost for r in rules])[cr] - res[:, 0], -np.inf)
             done_r, done_y = set(), set()
             for c in np.argsort(-gain, kind="stable"):
                 if not gain[c] > 0:
@@ -212,7 +214,7 @@ class SearchSteps:
                 if ri in done_r or y in done_y:
                     continue
                 cost, l, k, a, h = res[c]
-                new = dict(rules[ri], tail=tuple(sorted(rules[ri]["tail"] + (y,))), l=int(l), k=int(k),
+                new = replace(rules[ri], tail=tuple(sorted(rules[ri].tail + (y,))), l=int(l), k=int(k),
                            A=int(a), H=int(h), cost=float(cost))
                 if not self._acyclic([q for j, q in enumerate(rules) if j != ri], new):
                     continue
@@ -234,7 +236,7 @@ class SearchSteps:
     EQUIVALENT_MIN_INFORMEDNESS = 0.8
     EQUIVALENT_FLOOR = 0.75  # the bar is at least 0.8 × this (0.6), whatever the estimated noise
 
-    def _equivalents(self, rules: list[dict], d: _Data) -> list[tuple[int, ...]]:
+    def _equivalents(self, rules: list[SearchRule], d: _Data) -> list[tuple[int, ...]]:
         """Head-side units that behave like each rule's head on the data (``Rule.head_equivalents``).
 
         Criterion: with A = the rows where the rule applies, unit z (not in the head, not one of the rule's
@@ -248,10 +250,10 @@ class SearchSteps:
             return []
         from scipy.stats import beta
 
-        r_hptr = np.r_[0, np.cumsum([len(r["head"]) for r in rules])].astype(np.int64)
-        r_hidx = np.fromiter((x for r in rules for x in r["head"]), dtype=np.int64, count=int(r_hptr[-1]))
-        inside = d.applies_count(r_hptr, r_hidx, np.array([r["l"] for r in rules], np.int64)).astype(float)
-        n_a = np.array([r["A"] for r in rules], dtype=float)[:, None]
+        r_hptr = np.r_[0, np.cumsum([len(r.head) for r in rules])].astype(np.int64)
+        r_hidx = np.fromiter((x for r in rules for x in r.head), dtype=np.int64, count=int(r_hptr[-1]))
+        inside = d.applies_count(r_hptr, r_hidx, np.array([r.l for r in rules], np.int64)).astype(float)
+        n_a = np.array([r.A for r in rules], dtype=float)[:, None]
         outside = d.h_supp[None, :] - inside
         n_out = d.n - n_a
         alpha = 1 - self.EQUIVALENT_CONFIDENCE
@@ -261,19 +263,19 @@ class SearchSteps:
         # noise: with cells flipped at rate ε a perfect copy of a head unit reaches only ≈ 1 − 2ε, so the bar
         # scales with that ceiling; ε̂ = the median share of the head's own units on outside A
         with np.errstate(invalid="ignore", divide="ignore"):
-            eps = np.array([np.median(outside[i, list(r["head"])]) / max(n_out[i, 0], 1) for i, r in enumerate(rules)])
+            eps = np.array([np.median(outside[i, list(r.head)]) / max(n_out[i, 0], 1) for i, r in enumerate(rules)])
         bar = self.EQUIVALENT_MIN_INFORMEDNESS * np.clip(1 - 2 * eps, self.EQUIVALENT_FLOOR, 1.0)
         ok = np.nan_to_num(low_in - high_out, nan=-1.0) >= bar[:, None]
         out = []
         for i, r in enumerate(rules):
             row = ok[i].copy()
-            row[list(r["head"])] = False
+            row[list(r.head)] = False
             if self._graph is not None:  # a unit of the rule's own tail is no head equivalent
-                twins = self._graph.twin[list(r["tail"])]
+                twins = self._graph.twin[list(r.tail)]
                 row[twins[twins >= 0]] = False
             out.append(tuple(int(z) for z in np.flatnonzero(row)))
         return out
 
-    def _acyclic(self, rules, cand: dict) -> bool:
+    def _acyclic(self, rules, cand: SearchRule) -> bool:
         """Whether ``cand`` can join ``rules`` without a cycle (always, when head and tail share no unit)."""
         return self._graph is None or not self._graph.closes_cycle(rules, cand)
