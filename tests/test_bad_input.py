@@ -230,7 +230,7 @@ CASES = [
     ("open_activations: not a store", lambda: nnrules.scale.open_activations("/nonexistent"), ValueError,
      "not an activations store"),
     ("local_cluster: no workers", lambda: nnrules.scale.local_cluster(0), ValueError, "n_workers"),
-    ("active_client: an address string", lambda: importlib.import_module("nnrules.miners.explainn._distributed").active_client("tcp://x:8786"), TypeError,
+    ("active_client: an address string", lambda: importlib.import_module("nnrules.scale.cluster").active_client("tcp://x:8786"), TypeError,
      "client"),
     ("record: store a number", lambda: nnrules.record(TINY, (X, Y), ["fc"], progress=False, store=5), TypeError,
      "store must be a path"),
@@ -431,7 +431,8 @@ NO_INPUT = {
     "Parametrized": "a base class without arguments", "Miner": "a base class without arguments",
     "LRPRule": "a base class without arguments", "Zero": "no arguments", "Pass": "no arguments",
     "ZPlus": "no arguments", "MnistCNN": "no arguments", "Cifar10CNN": "no arguments",
-    "lpc_table": "no arguments", "available": "no arguments", "cache_dir": "no arguments (XDG: test_zoo)",
+    "BitRows": "a Protocol (what a miner asks of a bit matrix), no constructor", "WORKER_CONFIG": "a constant",
+    "SearchRule": "built by ExplaiNN's search", "lpc_table": "no arguments", "available": "no arguments", "cache_dir": "no arguments (XDG: test_zoo)",
 }
 
 

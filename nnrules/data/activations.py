@@ -17,7 +17,7 @@ import numpy as np
 
 from .bits import BinaryMatrix
 
-__all__ = ["Activations", "OUTPUT", "REDUCTIONS", "output_onehot"]
+__all__ = ["Activations", "OUTPUT", "REDUCTIONS"]
 
 #: the name of a model's output layer (logits, one unit per class) in every recording
 OUTPUT = "output"

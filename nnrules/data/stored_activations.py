@@ -18,7 +18,7 @@ from .bits import StoredBits
 from .packing import pack_columns
 from .zarr_io import VALUE_CHUNK_BYTES, BitsWriter, ChunkedRows, _fresh, value_chunk_rows, zarr_module
 
-__all__ = ["open_activations", "binarize_stored", "column_means", "column_quantiles", "StoreRecorder"]
+__all__ = ["open_activations"]
 
 class StoreRecorder:
     """The recording's side of a store: one :class:`ChunkedRows` per layer, created when the layer's first

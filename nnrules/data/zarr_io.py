@@ -24,7 +24,7 @@ import numpy as np
 
 from .packing import popcount_rows
 
-__all__ = ["BitsWriter", "ChunkedRows", "open_words", "read_words", "zarr_module"]
+__all__: list[str] = []  # the format's readers and writers; the public names are in .bits and .stored_activations
 
 #: samples per chunk of a bit matrix (a multiple of 64): 65,536 rows × 256 units = 2 MiB a chunk
 DEFAULT_CHUNK_ROWS = 1 << 16

@@ -1,7 +1,7 @@
 """The miners: ExplaiNN (seed 000), ERIC (001), Grad-CAM patches + Eclat (002), NeuroChains (004), flows,
 comparisons.
 
-Names are imported on first use (PEP 562): ExplaiNN's counting kernels (``_explainn_*``) load without
+Names are imported on first use (PEP 562): ExplaiNN's counting kernels (``explainn._counts``, ``._kernels``, ``._shards``) load without
 PyTorch, so a Dask worker that only counts stays small (~150 MB instead of ~900 MB). The app's registry
 imports the miner modules itself, in the order it offers them (``nnrules.registry.PROVIDERS``).
 """

@@ -4,7 +4,7 @@ the configuration workers that run numba kernels need. A miner's distributed com
 (:mod:`nnrules.data.zarr_io`)."""
 from __future__ import annotations
 
-__all__ = ["WORKER_CONFIG", "active_client", "distributed_module"]
+__all__ = ["WORKER_CONFIG", "active_client"]
 
 
 #: Dask configuration for workers that run these kernels: Dask starts workers with MALLOC_TRIM_THRESHOLD_=65536,

@@ -18,7 +18,9 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
 from ..registry import ARCHITECTURES as _ARCHITECTURE_REGISTRY
-from .caching import SHIPPED, _env, cache_dir, cached_weights, shipped_dir
+from . import caching
+from .caching import SHIPPED, cache_dir, cached_weights, shipped_dir
+from ._photos import SKIMAGE_PHOTOS as _SKIMAGE_PHOTOS, photo as _photo, photo_crops as _photo_crops
 
 __all__ = ["ZooModel", "load", "available", "register", "cache_dir", "DigitsCNN", "MnistCNN", "Cifar10CNN", "FashionCNN",
            "MissingPackageError", "ARCHITECTURES", "fine_tune", "training_progress", "check_shipped", "shipped_dir", "SHIPPED"]
@@ -331,33 +333,6 @@ class Cifar10CNN(nn.Module):
         return model.eval()
 
 
-def _photo(img: np.ndarray, size: int = 32) -> np.ndarray:
-    """An RGB uint8 photo (H, W, 3) or grey (H, W) → float32 (3, size, size) in [0, 1] (bilinear, antialiased)."""
-    from PIL import Image
-
-    if img.ndim == 2:
-        img = np.repeat(img[..., None], 3, axis=2)
-    small = Image.fromarray(np.ascontiguousarray(img[..., :3])).resize((size, size), Image.Resampling.BILINEAR)
-    return np.asarray(small, dtype=np.float32).transpose(2, 0, 1) / 255.0
-
-
-def _photo_crops(img: np.ndarray, n: int, rng: np.random.Generator, size: int = 32) -> np.ndarray:
-    """``n`` random square crops (side 25–100% of the short side) of a photo, each resized to ``size``."""
-    h, w = img.shape[:2]
-    out = []
-    for _ in range(n):
-        side = int(rng.uniform(0.25, 1.0) * min(h, w))
-        top, left = rng.integers(0, h - side + 1), rng.integers(0, w - side + 1)
-        crop = img[top: top + side, left: left + side]
-        out.append(_photo(crop[:, ::-1] if rng.random() < 0.5 else crop, size))
-    return np.stack(out)
-
-
-# scikit-image's photos, with their CIFAR-10 class where they have one (-1: none).
-_SKIMAGE_PHOTOS = {"chelsea": 3, "astronaut": -1, "coffee": -1, "rocket": -1, "camera": -1, "coins": -1,
-                   "clock": -1, "moon": -1, "grass": -1, "gravel": -1, "brick": -1}
-
-
 @register("cifar10-cnn")
 def _cifar10_cnn(retrain: bool = False) -> ZooModel:
     """A trained CIFAR-10 network (pip ``cifar-10-model`` 7.4.0, Keras HDF5) on scikit-image's photos."""
@@ -404,20 +379,6 @@ for _name, _cls in ARCHITECTURES.items():  # load_model(path, architecture="digi
 
 
 def check_shipped(name: str) -> dict[str, float]:
-    """Retrain zoo model ``name`` from scratch (deterministic: fixed seeds and batch order) and compare it with
-    the weights it ships: ``{"accuracy_shipped", "accuracy_retrained", "max_abs_weight_diff"}``. The retrained
-    weights are not cached."""
-    key = next((k for k in SHIPPED if k.rsplit("-v", 1)[0] == name), None)
-    if key is None:
-        raise ValueError(f"{name!r} ships no weights; shipped: {[k.rsplit('-v', 1)[0] for k in SHIPPED]}")
-    path = shipped_dir() / f"{key}.pt"
-    if not path.is_file():
-        raise ValueError(f"the shipped weights {path.name} are missing from this install")
-    import tempfile
-
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    with tempfile.TemporaryDirectory() as tmp, _env("NNRULES_CACHE", tmp):  # the user's cache is not touched
-        shipped = load(name)  # an empty cache: the shipped weights
-        fresh = load(name, retrain=True)
-    diff = max(float((fresh.model.state_dict()[k].float() - v.float()).abs().max()) for k, v in saved.items())
-    return {"accuracy_shipped": shipped.accuracy, "accuracy_retrained": fresh.accuracy, "max_abs_weight_diff": diff}
+    """Retrain zoo model ``name`` from scratch and compare it with the weights it ships (see
+    :func:`.caching.check_shipped`)."""
+    return caching.check_shipped(name, load)

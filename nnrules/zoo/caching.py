@@ -7,10 +7,11 @@ minutes to train), and only then trained by the model's deterministic recipe and
 from __future__ import annotations
 
 import os
+import tempfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import nn
@@ -60,6 +61,25 @@ def cached_weights(name: str, model: nn.Module, build: Callable[[nn.Module], nn.
     torch.save(model.state_dict(), tmp)
     os.replace(tmp, path)  # atomic: a crash mid-write never leaves a half file under the real name
     return model.eval(), True
+
+
+def check_shipped(name: str, load: Callable[..., Any]) -> dict[str, float]:
+    """Retrain zoo model ``name`` from scratch with ``load(name, retrain=True)`` (deterministic: fixed seeds and
+    batch order) and compare it with the weights it ships: ``{"accuracy_shipped", "accuracy_retrained",
+    "max_abs_weight_diff"}``. The retrained weights are not cached. ``nnrules.zoo.check_shipped(name)`` passes
+    the zoo's ``load``."""
+    key = next((k for k in SHIPPED if k.rsplit("-v", 1)[0] == name), None)
+    if key is None:
+        raise ValueError(f"{name!r} ships no weights; shipped: {[k.rsplit('-v', 1)[0] for k in SHIPPED]}")
+    path = shipped_dir() / f"{key}.pt"
+    if not path.is_file():
+        raise ValueError(f"the shipped weights {path.name} are missing from this install")
+    saved = torch.load(path, map_location="cpu", weights_only=True)
+    with tempfile.TemporaryDirectory() as tmp, _env("NNRULES_CACHE", tmp):  # the user's cache is not touched
+        shipped = load(name)  # an empty cache: the shipped weights
+        fresh = load(name, retrain=True)
+    diff = max(float((fresh.model.state_dict()[k].float() - v.float()).abs().max()) for k, v in saved.items())
+    return {"accuracy_shipped": shipped.accuracy, "accuracy_retrained": fresh.accuracy, "max_abs_weight_diff": diff}
 
 
 @contextmanager

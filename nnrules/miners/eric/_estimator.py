@@ -340,7 +340,7 @@ class ERIC(Miner):
         """The program in ASP (clingo): ``on(Layer, Unit, Sample)`` per unit, default negation, and
         ``class(Sample, Class)`` for each class it derives; with ``activations`` (recorded as for fit) the
         entry layer's true literals on those samples as facts. Stratified: one stable model, equal to
-        :meth:`infer` (see :mod:`._eric_program`)."""
+        :meth:`infer` (see :mod:`._program`)."""
         from ._program import to_asp
         check_fitted(self, "program_")
         return to_asp(self, activations)

@@ -56,7 +56,7 @@ class _Data:
         return and_count(self.h_words, self.t_words)
 
     def phase1(self, ptr, order, todo):
-        """:func:`_explainn_kernels.phase1` for the tail units ``todo`` (their H_y prefixes in ``ptr``/``order``)."""
+        """:func:`_kernels.phase1` for the tail units ``todo`` (their H_y prefixes in ``ptr``/``order``)."""
         t_words = self.t_words if len(todo) == len(self.t_supp) else np.ascontiguousarray(self.t_words[todo])
         return K.phase1(ptr, order, self.h_words, t_words, self.t_supp[todo], self.h_cost, self.t_cost[todo],
                         self.n, self.tables, numba.get_num_threads())
@@ -66,7 +66,7 @@ class _Data:
                               numba.get_num_threads())
 
     def refine_heads(self, p_ptr, pool, member, r_tptr, r_tidx, r_cost, max_moves):
-        """:func:`_explainn_kernels.refine_heads` (``member`` is updated in place)."""
+        """:func:`_kernels.refine_heads` (``member`` is updated in place)."""
         return K.refine_heads(p_ptr, pool, member, r_tptr, r_tidx, r_cost, *self.rule_args(),
                               numba.get_num_threads(), max_moves)
 

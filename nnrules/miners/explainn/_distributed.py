@@ -168,7 +168,7 @@ def _segments(ptr: np.ndarray, idx: np.ndarray, which: np.ndarray) -> tuple[np.n
 
 
 class ShardedData(_Data):
-    """:class:`~nnrules.miners.explainn._Data`'s counting calls answered by the workers of ``client`` from
+    """:class:`~nnrules.miners.explainn._data._Data`'s counting calls answered by the workers of ``client`` from
     the stores of ``head`` and ``tail`` (see the module docstring)."""
 
     def __init__(self, head: StoredBits, tail: StoredBits, client) -> None:

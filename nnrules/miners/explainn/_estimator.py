@@ -246,7 +246,7 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
     _seeds: list[SearchRule]  # the pruned search's single-tail candidates that do not pay alone (during fit)
 
     def _prefix_heads(self, idx: list[np.ndarray], d: _Data):
-        """Phase 1's best prefix head per tail unit (``_explainn_kernels.phase1``), over the first ``PHASE1_PREFIX`` items of
+        """Phase 1's best prefix head per tail unit (``_kernels.phase1``), over the first ``PHASE1_PREFIX`` items of
         each H_y; a unit whose best prefix uses more than half of those is redone with 4× as many, until its
         best prefix is at most half of what was tried or H_y is exhausted. With θ = 0 H_y holds nearly every
         head unit (a dense layer: ~1,000), and its cost is Σ_{x∈H_y} |T_x| per unit; measured on Fashion-MNIST

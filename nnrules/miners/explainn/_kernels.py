@@ -1,6 +1,6 @@
 """Numba kernels of ExplaiNN's search: phase-1 prefix heads, grouped pair merges, head refinement, absorption.
 
-They are built from the counting kernels of :mod:`._explainn_counts` (bit-sliced head and tail counters,
+They are built from the counting kernels of :mod:`._counts` (bit-sliced head and tail counters,
 histograms, the (l, k) scan); see its docstring for the encoding and the data layout. Each parallel kernel
 splits its work into ``n_threads`` interleaved chunks with one set of scratch arrays per chunk.
 """

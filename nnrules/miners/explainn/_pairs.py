@@ -68,7 +68,7 @@ class PairSearch:
                      d: _Data, p: int, round_: int = 1) -> int:
         """Score the round's pairs (each has a new rule; see :meth:`_pair_blocks`), keep those with gain > −2
         in ``cache``. Pairs are sorted by their two heads, so that pairs with the same heads form a group
-        whose head masks are computed once (:func:`_explainn_kernels.merge_groups`). Returns the number of
+        whose head masks are computed once (:func:`_kernels.merge_groups`). Returns the number of
         pairs scored."""
         ids = sorted(alive)
         R = len(ids)

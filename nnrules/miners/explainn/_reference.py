@@ -1,6 +1,6 @@
 """Plain-numpy references of the ExplaiNN kernels: slow, dense, written from the definitions.
 
-They are the test oracles of ``bits`` and ``_explainn_kernels`` and the baseline of the benchmark.
+They are the test oracles of ``bits`` and ``_kernels`` and the baseline of the benchmark.
 """
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """ExplaiNN's merge scoring split in two, for counting over row ranges (:mod:`nnrules.miners.explainn._distributed`).
 
-:func:`_explainn_kernels.merge_groups` fills each pair's (head count × tail count) histograms and scans
+:func:`_kernels.merge_groups` fills each pair's (head count × tail count) histograms and scans
 them for the best (l, k) in one pass. The histograms are sums over rows, so the pass splits:
 
 1. :func:`merge_layout` — where each pair's histograms sit in one flat int64 buffer (driver).
