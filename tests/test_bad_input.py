@@ -29,6 +29,8 @@ from nnrules.miners import association_rules, top_rules
 from nnrules.miners.base import check_fitted
 from nnrules.miners.explainn import as_binary_matrix
 from nnrules.miners.itemsets import min_count
+from nnrules.miners.evidence import half_samples
+from nnrules.miners.matching import named, same_rule
 from nnrules.miners.explainn.mdl import log_binom, parametric_complexity, universal_int
 from nnrules.miners.neurochains import quotient
 from nnrules.miners.patches import candidate_patches, gradcam_maps, mine_transactions, relevant_patches, shared_sets
@@ -77,6 +79,19 @@ def _fixtures():
 
 
 TINY, X, Y, ACTS, NAN = _fixtures()
+ACTS_L1 = nnrules.record(TINY, (X, Y), ["act"], reduce="l1", progress=False)
+
+
+class NoEvidence(ExplaiNN):
+    """A pair miner without the evidence parameters (a plugin written before them)."""
+
+    params = tuple(p for p in ExplaiNN.params if p.name not in ("resamples", "random_state"))
+
+    def __init__(self, theta: float = 0.0) -> None:
+        self.theta = theta
+
+    def get_params(self, deep: bool = True) -> dict:
+        return {"theta": self.theta}
 BITS = np.random.default_rng(0).random((40, 5)) < 0.3
 WORDS = np.zeros((1, 2), np.uint64)
 
@@ -232,6 +247,23 @@ CASES = [
     ("local_cluster: no workers", lambda: nnrules.scale.local_cluster(0), ValueError, "n_workers"),
     ("active_client: an address string", lambda: importlib.import_module("nnrules.scale.cluster").active_client("tcp://x:8786"), TypeError,
      "client"),
+    ("half_samples: 3 rows", lambda: half_samples(3, 5, 0), ValueError, "at least 4 rows"),
+    ("named: a rule without its set", lambda: named(Rule((0,), (1,), 1, 1, 5, 4), Rule((0,), (1,), 1, 1, 5, 4)),
+     TypeError, "RuleSet"),
+    ("same_rule: plain tuples", lambda: same_rule(((0,), (1,), ()), ((0,), (1,), ())), TypeError, "frozensets"),
+    ("ExplaiNN: resamples −1", lambda: ExplaiNN(resamples=-1).fit(np.eye(8, dtype=bool), np.eye(8, dtype=bool)),
+     ValueError, "resamples"),
+    ("ExplaiNN: resamples 2.5", lambda: ExplaiNN(resamples=2.5).fit(np.eye(8, dtype=bool), np.eye(8, dtype=bool)),
+     TypeError, "resamples"),
+    ("ExplaiNN: resamples over the limit", lambda: ExplaiNN(resamples=10_000).fit(np.eye(8, dtype=bool),
+                                                                                  np.eye(8, dtype=bool)),
+     ValueError, "resamples"),
+    ("ExplaiNN: random_state −3", lambda: ExplaiNN(resamples=2, random_state=-3).fit(np.eye(8, dtype=bool),
+                                                                                     np.eye(8, dtype=bool)),
+     ValueError, "random_state"),
+    ("ERIC: resamples a string", lambda: ERIC(resamples="20").fit(ACTS_L1, ["act"]), TypeError, "resamples"),
+    ("trace: resamples for a miner that takes none", lambda: nnrules.trace(ACTS, ["act"], NoEvidence(),
+                                                                            resamples=3), ValueError, "resamples"),
     ("record: store a number", lambda: nnrules.record(TINY, (X, Y), ["fc"], progress=False, store=5), TypeError,
      "store must be a path"),
     ("to_zarr: chunk_rows 100", lambda: BinaryMatrix.from_dense(np.eye(3, dtype=bool)).to_zarr("/tmp/nn.zarr", 100),
@@ -432,7 +464,7 @@ NO_INPUT = {
     "LRPRule": "a base class without arguments", "Zero": "no arguments", "Pass": "no arguments",
     "ZPlus": "no arguments", "MnistCNN": "no arguments", "Cifar10CNN": "no arguments",
     "BitRows": "a Protocol (what a miner asks of a bit matrix), no constructor", "WORKER_CONFIG": "a constant",
-    "SearchRule": "built by ExplaiNN's search", "lpc_table": "no arguments", "available": "no arguments", "cache_dir": "no arguments (XDG: test_zoo)",
+    "SearchRule": "built by ExplaiNN's search", "EVIDENCE_PARAMS": "a constant", "MAX_RESAMPLES": "a constant", "lpc_table": "no arguments", "available": "no arguments", "cache_dir": "no arguments (XDG: test_zoo)",
 }
 
 

@@ -34,12 +34,15 @@ FLOORS: list[tuple[str, ...]] = [
     ("nnrules._lazy",),
 ]
 #: Floors inside the miners: the package, the families (which never import each other), the itemsets the patches
-#: miner uses, then what every family shares.
+#: miner uses, then what every family shares (comparing, evidence by resampling, when two rules are the same, the
+#: contract, the flow).
 MINER_FLOORS: list[tuple[str, ...]] = [
     ("nnrules.miners", "nnrules.miners.warmup"),
     ("nnrules.miners.explainn", "nnrules.miners.eric", "nnrules.miners.patches", "nnrules.miners.neurochains"),
     ("nnrules.miners.itemsets",),
     ("nnrules.miners.comparison",),
+    ("nnrules.miners.evidence",),
+    ("nnrules.miners.matching",),
     ("nnrules.miners.base",),
     ("nnrules.miners.flow",),
 ]

@@ -49,6 +49,10 @@ class Rule:
     *off* (ERIC's negative literals; empty for ExplaiNN). ``head_equivalents``: head-side units not in the
     head that behave like it on the data (ExplaiNN: a near-copy of a head unit adds bits and no
     information, so MDL keeps one; see ``ExplaiNN`` for the criterion) — shown as "also: …".
+
+    Evidence (a miner fitted with ``resamples=B``, :mod:`nnrules.miners.evidence`; ``None`` without):
+    ``stability`` — the share of B half-samples of the rows in which the same rule is found again;
+    ``confidence_interval`` — (low, high), a 95 % interval for its confidence on rows it was not mined on.
     """
 
     head: tuple[int, ...]
@@ -60,6 +64,8 @@ class Rule:
     gain: float = 0.0
     negated: tuple[int, ...] = ()
     head_equivalents: tuple[int, ...] = ()
+    stability: float | None = None
+    confidence_interval: tuple[float, float] | None = None
 
     def __post_init__(self) -> None:
         for name in ("head", "tail", "negated", "head_equivalents"):
@@ -88,6 +94,20 @@ class Rule:
         if np.isnan(gain):
             raise ValueError("gain must be a number of bits, got NaN")
         object.__setattr__(self, "gain", gain)
+        if self.stability is not None:
+            if isinstance(self.stability, (bool, np.bool_)) or not isinstance(self.stability, (int, float, np.number)) \
+                    or not 0 <= float(self.stability) <= 1:
+                raise ValueError(f"stability must be a share in [0, 1] (or None), got {self.stability!r}")
+            object.__setattr__(self, "stability", float(self.stability))
+        if self.confidence_interval is not None:
+            try:
+                lo, hi = (float(v) for v in self.confidence_interval)
+            except (TypeError, ValueError):
+                raise ValueError(f"confidence_interval must be (low, high) in [0, 1] (or None), got "
+                                 f"{self.confidence_interval!r}") from None
+            if not 0 <= lo <= hi <= 1:
+                raise ValueError(f"confidence_interval must be (low, high) with 0 ≤ low ≤ high ≤ 1, got ({lo}, {hi})")
+            object.__setattr__(self, "confidence_interval", (lo, hi))
 
     @property
     def confidence(self) -> float:
@@ -127,6 +147,8 @@ class RuleSet:
     codelength: float = float("nan")
     baseline_codelength: float = float("nan")
     direction: str = "head→tail"
+    #: the rule sets of the half-samples the evidence was measured on (``resamples=B``; empty without)
+    resampled: list["RuleSet"] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if isinstance(self.rules, (str, bytes)) or not hasattr(self.rules, "__iter__"):
@@ -135,6 +157,9 @@ class RuleSet:
         bad = [type(r).__name__ for r in self.rules if not isinstance(r, Rule)]
         if bad:
             raise TypeError(f"rules must be a list of Rule, got a {bad[0]}")
+        self.resampled = list(self.resampled)
+        if any(not isinstance(rs, RuleSet) for rs in self.resampled):
+            raise TypeError("resampled must be a list of RuleSet (the half-samples' rule sets)")
         if self.direction not in ("head→tail", "tail→head"):
             raise ValueError(f"direction must be 'head→tail' or 'tail→head', got {self.direction!r}")
         for side, names in (("head", self.head_names), ("tail", self.tail_names)):
@@ -182,15 +207,22 @@ class RuleSet:
                          "head_idx": list(r.head), "tail_idx": list(r.tail),
                          "head_min": r.head_min, "tail_min": r.tail_min, "kind": r.kind,
                          "support": r.support, "holds": r.holds, "confidence": r.confidence,
-                         "gain": r.gain, "head_layer": self.head_layer, "tail_layer": self.tail_layer})
+                         "gain": r.gain, "stability": r.stability,
+                         "ci_low": None if r.confidence_interval is None else r.confidence_interval[0],
+                         "ci_high": None if r.confidence_interval is None else r.confidence_interval[1],
+                         "head_layer": self.head_layer, "tail_layer": self.tail_layer})
         cols = ["head", "head_equivalents", "tail", "head_idx", "tail_idx", "head_min", "tail_min", "kind", "support",
-                "holds", "confidence", "gain", "head_layer", "tail_layer"]
+                "holds", "confidence", "gain", "stability", "ci_low", "ci_high", "head_layer", "tail_layer"]
         return pd.DataFrame(rows, columns=cols)
 
     def to_json(self) -> str:
-        data = asdict(self)
+        return json.dumps(self._to_dict())
+
+    def _to_dict(self) -> dict:
+        data = {k: v for k, v in asdict(self).items() if k not in ("rules", "resampled")}
         data["rules"] = [asdict(r) for r in self.rules]
-        return json.dumps(data)
+        data["resampled"] = [rs._to_dict() for rs in self.resampled]
+        return data
 
     @classmethod
     def from_json(cls, text: str) -> "RuleSet":
@@ -198,14 +230,26 @@ class RuleSet:
             data = json.loads(text)
         except (json.JSONDecodeError, TypeError) as err:
             raise ValueError(f"text is not RuleSet JSON (as RuleSet.to_json writes it): {err}") from err
+        return cls._from_dict(data)
+
+    @classmethod
+    def _from_dict(cls, data, depth: int = 0) -> "RuleSet":
         if not isinstance(data, dict) or "rules" not in data:
             raise ValueError("text is not RuleSet JSON (as RuleSet.to_json writes it): no 'rules'")
+        if depth > 1:
+            raise ValueError("text is not RuleSet JSON (as RuleSet.to_json writes it): resampled rule sets nest "
+                             "only once")
         try:
+            data = dict(data)
             rules = [Rule(head=tuple(r["head"]), tail=tuple(r["tail"]), head_min=r["head_min"],
                           tail_min=r["tail_min"], support=r["support"], holds=r["holds"], gain=r["gain"],
-                          negated=tuple(r.get("negated", ())), head_equivalents=tuple(r.get("head_equivalents", ())))
+                          negated=tuple(r.get("negated", ())), head_equivalents=tuple(r.get("head_equivalents", ())),
+                          stability=r.get("stability"),
+                          confidence_interval=None if r.get("confidence_interval") is None
+                          else tuple(r["confidence_interval"]))
                      for r in data.pop("rules")]
-            return cls(rules=rules, **data)
+            resampled = [cls._from_dict(x, depth + 1) for x in data.pop("resampled", [])]
+            return cls(rules=rules, resampled=resampled, **data)
         except (KeyError, TypeError, AttributeError) as err:
             raise ValueError(f"text is not RuleSet JSON (as RuleSet.to_json writes it): {type(err).__name__} "
                              f"{err}") from None

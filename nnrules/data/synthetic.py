@@ -15,7 +15,7 @@ Protocol, with the choices the paper leaves open written down:
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,29 @@ class PlantedData:
     head: np.ndarray  # (n, p) bool
     tail: np.ndarray  # (n, q) bool
     rules: list[tuple[tuple[int, ...], tuple[int, ...]]]  # planted (head items, tail items)
+    confidences: list[float] = field(default_factory=list)  # each rule's c: P(whole tail on | one of its rows)
+    frequencies: list[float] = field(default_factory=list)  # each rule's f: the share of rows that are its rows
+    heads: str = "exclusive"
+    noise: float = 0.0
+
+    def confidence(self, i: int, head_min: int, tail_min: int) -> float:
+        """The confidence that planted rule ``i`` has under this protocol, read as X →_l^k Y with l = ``head_min``,
+        k = ``tail_min``: P(≥ k of Y on | ≥ l of X on) over the generator's draws, noise included (flipped head
+        cells make the head apply in rows that are not the rule's, where the tail is off). What a 95 % interval
+        for the rule's confidence should cover."""
+        from scipy.stats import binom
+
+        X, Y = self.rules[i]
+        h, t, e = len(X), len(Y), self.noise
+        f, c = self.frequencies[i], self.confidences[i]
+        if self.heads == "exclusive":  # one head item on in a rule row: Bernoulli(1−e) plus Bin(h−1, e)
+            a_rule = (1 - e) * binom.sf(head_min - 2, h - 1, e) + e * binom.sf(head_min - 1, h - 1, e)
+        else:
+            a_rule = binom.sf(head_min - 1, h, 1 - e)
+        t_rule = c * binom.sf(tail_min - 1, t, 1 - e) + (1 - c) * binom.sf(tail_min - 1, t, e)
+        a_other, t_other = binom.sf(head_min - 1, h, e), binom.sf(tail_min - 1, t, e)
+        applies = f * a_rule + (1 - f) * a_other
+        return float((f * a_rule * t_rule + (1 - f) * a_other * t_other) / applies) if applies else 0.0
 
 
 def planted_rules(n: int = 10_000, n_rules: int = 50, heads: str = "exclusive", noise: float = 0.001,
@@ -44,18 +67,24 @@ def planted_rules(n: int = 10_000, n_rules: int = 50, heads: str = "exclusive", 
     head = np.zeros((n, p), dtype=bool)
     tail = np.zeros((n, q), dtype=bool)
     rules = []
+    confidences: list[float] = []
+    frequencies: list[float] = []
     hpos = tpos = 0
     for r in range(n_rules):
         X = np.arange(hpos, hpos + hsize[r])
         Y = np.arange(tpos, tpos + tsize[r])
         hpos += hsize[r]
         tpos += tsize[r]
-        rows = np.flatnonzero(rng.random(n) < rng.uniform(0.02, 0.08))
+        draws = rng.random(n)  # drawn before the frequency: the stream every seed has always given
+        freq = rng.uniform(0.02, 0.08)
+        frequencies.append(float(freq))
+        rows = np.flatnonzero(draws < freq)
         if heads == "exclusive":
             head[rows, rng.choice(X, size=len(rows))] = True
         else:
             head[np.ix_(rows, X)] = True
         conf = rng.uniform(0.5, 1.0)
+        confidences.append(float(conf))
         holds = rows[rng.random(len(rows)) < conf]
         tail[np.ix_(holds, Y)] = True
         rules.append((tuple(int(x) for x in X), tuple(int(y) for y in Y)))
@@ -65,7 +94,7 @@ def planted_rules(n: int = 10_000, n_rules: int = 50, heads: str = "exclusive", 
     for mat in (head, tail):
         flips = rng.random(mat.shape) < noise
         mat ^= flips
-    return PlantedData(head, tail, rules)
+    return PlantedData(head, tail, rules, confidences, frequencies, heads, noise)
 
 
 def match_rules(found, planted) -> dict[str, float]:

@@ -4,8 +4,9 @@ a vanilla and a fine-tuned VGG-S this way).
 Rules are compared by unit *names* per layer pair (upper → lower), so two models with the same layer and unit
 names (a model and its fine-tuned copy, two seeds of one architecture) compare directly. Matching, per pair:
 
-1. a rule of ``a`` and a rule of ``b`` with the same head and tail are the same rule — ``"same"`` when their
-   thresholds (l, k) are equal and their confidences differ by at most ``tol``, else ``"changed"``;
+1. a rule of ``a`` and a rule of ``b`` that are the same rule (:func:`~.matching.same_rule`: the same tail, the
+   same head up to head equivalents) are paired — ``"same"`` when their heads are equal, their thresholds (l, k)
+   are equal and their confidences differ by at most ``tol``, else ``"changed"``;
 2. the remaining rules are paired greedily by the Jaccard index of their tails (ExplaiNN's tails are
    disjoint within a rule set, so a tail unit belongs to one rule on each side), highest first, while it is
    at least ``min_overlap`` — ``"changed"``, with the units added to and dropped from head and tail;
@@ -14,6 +15,15 @@ names (a model and its fine-tuned copy, two seeds of one architecture) compare d
 A unit's role is the set of units it is tied to by rules (its rule partners on the other layer and its
 tail-mates). ``units`` lists the units whose role changed: in rules on one side only (``"gained"``,
 ``"lost"``), or with other partners (``"moved"``).
+
+**Against the null.** Two fits of the same model on different samples differ too (the same model on two halves
+of its data: about half of the rules "changed"). When both sides carry evidence (mined with ``resamples``,
+:mod:`.evidence`), each row not ``"same"`` says whether it is ``beyond_null``, a difference resampling does not
+explain: a rule of one side that is **stable** there (found again in ≥ :data:`STABLE` of its half-samples) and
+**rare** in the other side's half-samples (≤ :data:`RARE`), or the same rule on both sides (same tail, same head
+up to equivalents) with held-out confidence intervals that do not overlap. Two different rules paired by their
+tails differ in confidence anyway: for them only stability counts. A rule that comes and goes between half-samples of one model is within resampling
+noise, whatever the other model shows.
 """
 from __future__ import annotations
 
@@ -23,10 +33,15 @@ import pandas as pd
 
 from ..data.rules import Rule, RuleSet
 from .flow import Flow
+from .matching import named, same_rule
 
 __all__ = ["compare", "Comparison"]
 
 STATUSES = ("same", "changed", "only in a", "only in b")
+#: a rule found again in at least this share of its own model's half-samples is stable
+STABLE = 0.8
+#: and rare in the other model's half-samples when found in at most this share of them
+RARE = 0.2
 
 
 @dataclass
@@ -40,16 +55,28 @@ class Comparison:
     units: pd.DataFrame
     names: tuple[str, str] = ("a", "b")
 
+    @property
+    def has_null(self) -> bool:
+        """Whether both sides carried evidence (``rules`` then has the boolean column ``beyond_null`` and
+        ``units`` the column ``beyond_null``)."""
+        return "beyond_null" in self.rules.columns
+
     def summary(self) -> dict[str, int]:
-        """Rule counts per status, and the units whose role changed."""
+        """Rule counts per status, and the units whose role changed; with evidence also ``"beyond null"``
+        (rows not "same" that resampling does not explain) and ``"units beyond null"``."""
         counts = self.rules["status"].value_counts()
         out = {s: int(counts.get(s, 0)) for s in STATUSES}
         out["units changed"] = len(self.units)
+        if self.has_null:
+            out["beyond null"] = int(self.rules["beyond_null"].sum())
+            out["units beyond null"] = int(self.units["beyond_null"].sum())
         return out
 
     def __repr__(self) -> str:
         s = self.summary()
-        return (f"Comparison({self.names[0]} vs {self.names[1]}: {s['same']} same, {s['changed']} changed, "
+        null = (f"{s['beyond null']} of {len(self.rules) - s['same']} differences beyond resampling noise; "
+                if self.has_null else "")
+        return (f"Comparison({self.names[0]} vs {self.names[1]}: {null}{s['same']} same, {s['changed']} changed, "
                 f"{s['only in a']} only in {self.names[0]}, {s['only in b']} only in {self.names[1]}; "
                 f"{s['units changed']} units changed role)")
 
@@ -63,9 +90,33 @@ def _pairs(x, name: str) -> list[RuleSet]:
 
 
 def _named(rs: RuleSet, r: Rule) -> tuple[frozenset, frozenset]:
-    head = frozenset(rs.head_names[i] if rs.head_names else str(i) for i in r.head)
-    tail = frozenset(rs.tail_names[i] if rs.tail_names else str(i) for i in r.tail)
-    return head, tail
+    return named(rs, r)[:2]
+
+
+def _share(rule: tuple[frozenset, frozenset, frozenset], rs: RuleSet | None) -> float:
+    """The share of ``rs``'s half-samples that hold the same rule (0 when it has none)."""
+    if rs is None or not rs.resampled:
+        return 0.0
+    return sum(any(same_rule(rule, named(x, r)) for r in x.rules) for x in rs.resampled) / len(rs.resampled)
+
+
+def _evidence(rs: RuleSet | None) -> bool:
+    return rs is None or (bool(rs.resampled) and all(r.stability is not None for r in rs.rules))
+
+
+def _beyond(row: dict, ra_set: RuleSet | None, rb_set: RuleSet | None, ra: Rule | None, rb: Rule | None) -> bool:
+    """Whether a row's difference is beyond what resampling explains (see the module docstring)."""
+    if row["status"] == "same":
+        return False
+    for r, own, other in ((ra, ra_set, rb_set), (rb, rb_set, ra_set)):
+        if r is not None and own is not None and (r.stability or 0.0) >= STABLE \
+                and _share(named(own, r), other) <= RARE:
+            return True
+    if ra is not None and rb is not None and ra.confidence_interval and rb.confidence_interval \
+            and ra_set is not None and rb_set is not None and same_rule(named(ra_set, ra), named(rb_set, rb)):
+        (al, ah), (bl, bh) = ra.confidence_interval, rb.confidence_interval
+        return ah < bl or bh < al  # the same rule, with confidences on held-out rows that do not overlap
+    return False
 
 
 def _jaccard(x: frozenset, y: frozenset) -> float:
@@ -75,10 +126,10 @@ def _jaccard(x: frozenset, y: frozenset) -> float:
 def _side(rs: RuleSet | None, r: Rule | None, prefix: str) -> dict:
     if r is None or rs is None:
         return {f"{prefix}_head": None, f"{prefix}_tail": None, f"{prefix}_l": None, f"{prefix}_k": None,
-                f"{prefix}_confidence": None}
+                f"{prefix}_confidence": None, f"{prefix}_stability": None}
     head, tail = _named(rs, r)
     return {f"{prefix}_head": sorted(head), f"{prefix}_tail": sorted(tail), f"{prefix}_l": r.head_min,
-            f"{prefix}_k": r.tail_min, f"{prefix}_confidence": r.confidence}
+            f"{prefix}_k": r.tail_min, f"{prefix}_confidence": r.confidence, f"{prefix}_stability": r.stability}
 
 
 def _what(ha, ta, ra: Rule, hb, tb, rb: Rule, tol: float) -> str:
@@ -99,7 +150,7 @@ def _roles(sets: list[RuleSet]) -> dict[tuple[str, str], frozenset]:
     for rs in sets:
         for r in rs.rules:
             head, tail = _named(rs, r)
-            nodes = [(rs.head_layer, u) for u in head] + [(rs.tail_layer, u) for u in tail]
+            nodes = [(rs.head_layer, u) for u in head] + [(rs.tail_layer, u.removeprefix("¬")) for u in tail]
             for n in nodes:
                 out.setdefault(n, set()).update(m for m in nodes if m != n)
     return {k: frozenset(v) for k, v in out.items()}
@@ -114,6 +165,7 @@ def compare(a, b, names: tuple[str, str] = ("a", "b"), tol: float = 0.02, min_ov
         raise ValueError(f"tol must be in [0, 1] and min_overlap in (0, 1], got {tol!r}, {min_overlap!r}")
     if len(names) != 2 or not all(isinstance(n, str) for n in names):
         raise ValueError(f"names must be two strings, got {names!r}")
+    with_null = all(_evidence(rs) for rs in pa + pb) and bool(pa + pb)
     key = lambda rs: (rs.head_layer, rs.tail_layer)  # noqa: E731
     bmap = {key(rs): rs for rs in pb}
     amap = {key(rs): rs for rs in pa}
@@ -127,11 +179,12 @@ def compare(a, b, names: tuple[str, str] = ("a", "b"), tol: float = 0.02, min_ov
         rb = list(rb_set.rules) if rb_set else []
         na = [_named(ra_set, r) for r in ra] if ra_set else []
         nb = [_named(rb_set, r) for r in rb] if rb_set else []
+        fa = [named(ra_set, r) for r in ra] if ra_set else []
+        fb = [named(rb_set, r) for r in rb] if rb_set else []
         used_a, used_b, matched = set(), set(), []
-        exact = {hb_tb: j for j, hb_tb in enumerate(nb)}
-        for x, ht in enumerate(na):
-            j = exact.get(ht)
-            if j is not None and j not in used_b:
+        for x in range(len(ra)):  # the same rule (same tail, heads equal up to equivalents)
+            j = next((j for j in range(len(rb)) if j not in used_b and same_rule(fa[x], fb[j])), None)
+            if j is not None:
                 matched.append((x, j))
                 used_a.add(x)
                 used_b.add(j)
@@ -145,19 +198,31 @@ def compare(a, b, names: tuple[str, str] = ("a", "b"), tol: float = 0.02, min_ov
             matched.append((x, j))
             used_a.add(x)
             used_b.add(j)
-        for x, j in matched:
-            what = _what(*na[x], ra[x], *nb[j], rb[j], tol)
-            rows.append({"pair": i, "upper": k[0], "lower": k[1], "status": "changed" if what else "same",
-                         "what": what, "a_rule": x, "b_rule": j, **_side(ra_set, ra[x], "a"), **_side(rb_set, rb[j], "b")})
-        rows += [{"pair": i, "upper": k[0], "lower": k[1], "status": "only in a", "what": "", "a_rule": x,
-                  "b_rule": -1, **_side(ra_set, ra[x], "a"), **_side(rb_set, None, "b")}
-                 for x in range(len(ra)) if x not in used_a]
-        rows += [{"pair": i, "upper": k[0], "lower": k[1], "status": "only in b", "what": "", "a_rule": -1,
-                  "b_rule": j, **_side(ra_set, None, "a"), **_side(rb_set, rb[j], "b")}
-                 for j in range(len(rb)) if j not in used_b]
+        null = with_null and _evidence(ra_set) and _evidence(rb_set)
+        found = matched + [(x, -1) for x in range(len(ra)) if x not in used_a] + \
+            [(-1, j) for j in range(len(rb)) if j not in used_b]
+        for x, j in found:  # positions, −1: none
+            r_a = ra[x] if x >= 0 else None
+            r_b = rb[j] if j >= 0 else None
+            what = _what(*na[x], r_a, *nb[j], r_b, tol) if r_a is not None and r_b is not None else ""
+            status = ("changed" if what else "same") if r_a is not None and r_b is not None else \
+                "only in a" if r_a is not None else "only in b"
+            row = {"pair": i, "upper": k[0], "lower": k[1], "status": status, "what": what, "a_rule": x,
+                   "b_rule": j, **_side(ra_set, r_a, "a"), **_side(rb_set, r_b, "b")}
+            if with_null:
+                row["beyond_null"] = _beyond(row, ra_set, rb_set, r_a, r_b) if null else False
+            rows.append(row)
     cols = ["pair", "upper", "lower", "status", "what", "a_rule", "b_rule"] + [
-        f"{p}_{f}" for p in "ab" for f in ("head", "tail", "l", "k", "confidence")]
+        f"{p}_{f}" for p in "ab" for f in ("head", "tail", "l", "k", "confidence", "stability")] + \
+        (["beyond_null"] if with_null else [])
     ra_roles, rb_roles = _roles(pa), _roles(pb)
+    beyond_units: set[tuple[str, str]] = set()
+    if with_null:
+        for row in rows:
+            if row["beyond_null"]:
+                for p in "ab":
+                    for side, layer in (("head", row["upper"]), ("tail", row["lower"])):
+                        beyond_units.update((layer, u.removeprefix("¬")) for u in row[f"{p}_{side}"] or ())
     units = []
     label = lambda l, u: u if u.startswith(f"{l}:") else f"{l}:{u}"  # noqa: E731
     for node in sorted(set(ra_roles) | set(rb_roles)):
@@ -166,7 +231,7 @@ def compare(a, b, names: tuple[str, str] = ("a", "b"), tol: float = 0.02, min_ov
         if change:
             units.append({"layer": node[0], "unit": node[1], "change": change,
                           "a_partners": sorted(label(l, u) for l, u in in_a or ()),
-                          "b_partners": sorted(label(l, u) for l, u in in_b or ())})
-    return Comparison(pd.DataFrame(rows, columns=cols),
-                      pd.DataFrame(units, columns=["layer", "unit", "change", "a_partners", "b_partners"]),
-                      (names[0], names[1]))
+                          "b_partners": sorted(label(l, u) for l, u in in_b or ()),
+                          "beyond_null": node in beyond_units})
+    ucols = ["layer", "unit", "change", "a_partners", "b_partners"] + (["beyond_null"] if with_null else [])
+    return Comparison(pd.DataFrame(rows, columns=cols), pd.DataFrame(units, columns=ucols), (names[0], names[1]))

@@ -115,13 +115,14 @@ def _remap(rs: RuleSet, head_units: np.ndarray, head_names: list[str]) -> RuleSe
     rules = [replace(r, head=tuple(int(head_units[x]) for x in r.head),
                      head_equivalents=tuple(int(head_units[x]) for x in r.head_equivalents)) for r in rs]
     return RuleSet(rules, head_names, rs.tail_names, rs.head_layer, rs.tail_layer, rs.codelength,
-                   rs.baseline_codelength)
+                   rs.baseline_codelength, rs.direction, [_remap(x, head_units, head_names) for x in rs.resampled])
 
 
 def trace(activations: Activations, layers: Sequence[str], miner: Parametrized | None = None,
           binarizer: Binarizer | None = None,
           on_pair: Callable[[int, str, str], None] | None = None,
-          on_progress: Callable[[str, float], None] | None = None) -> Flow:
+          on_progress: Callable[[str, float], None] | None = None, resamples: int | None = None,
+          random_state: int | None = None) -> Flow:
     """Mine output → layers[0] → layers[1] → … (``layers`` may start with ``"output"``).
 
     ``miner`` (an nnrules miner, :class:`~nnrules.miners.base.Miner`; default ``ExplaiNN()``, found through the
@@ -132,12 +133,21 @@ def trace(activations: Activations, layers: Sequence[str], miner: Parametrized |
     (progress; raise in it to stop); ``on_progress(stage, fraction)`` is passed to a pair miner's ``fit``
     (ExplaiNN reports per block of merge pairs, so a Cancel is seen within a long pair too). A chain
     miner (``"chain"``, ERIC) is fitted once on the activations and the whole chain (record with what it needs, e.g. ``reduce="l1"`` for ERIC).
+    ``resamples``/``random_state`` (when given) are set on the miner: every rule then carries its evidence
+    (:mod:`nnrules.miners.evidence`).
     """
     if not isinstance(activations, Activations):
         raise TypeError("activations must be an nnrules.Activations (from nnrules.record)")
     if isinstance(layers, str):
         layers = [layers]
     miner = clone(miner) if miner is not None else MINERS["explainn"].create()
+    evidence = {k: v for k, v in (("resamples", resamples), ("random_state", random_state)) if v is not None}
+    if evidence:
+        missing = [k for k in evidence if k not in miner.get_params()]
+        if missing:
+            raise ValueError(f"{type(miner).__name__} takes no {missing[0]}: it does not measure evidence by "
+                             "resampling")
+        miner.set_params(**evidence)
     if not isinstance(miner, Parametrized) or getattr(miner, "fits_on", None) not in ("pair", "chain"):
         raise TypeError(f"miner must be an nnrules miner that mines recorded activations (ExplaiNN, ERIC), got "
                         f"{type(miner).__name__}; miners of a model (PatchMiner, NeuroChains) are fitted with "

@@ -14,6 +14,8 @@ the previous perturbation's by less than τ_prt.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 import torch
@@ -26,6 +28,7 @@ from ..params import Param, check_fitted
 from ..recording.hooks import forward_hooks, on_model, preserved_mode, resolve_layers
 from ..registry import MINERS
 from .base import Miner
+from .evidence import EVIDENCE_PARAMS, half_samples, held_out_counts, with_evidence
 from .flow import Flow
 from .itemsets._frequent import eclat, min_count
 
@@ -190,14 +193,16 @@ class PatchMiner(Miner):
         Param("max_len", int, None, "largest filter set", low=1, optional=True, none_means="no cap", ui=False),
         Param("seed", int, 0, "seed of the random windows", ui=False),
         Param("batch_size", int, 64, "images per forward pass", low=1, ui=False),
+        *EVIDENCE_PARAMS,
     )
 
     def __init__(self, layer: str | None = None, size: int | None = None, k: int = 3, m: int = 50, tau: float = 0.1,
                  top: int = 10, min_support: float = 0.5, q: int = 10, max_len: int | None = None, seed: int = 0,
-                 batch_size: int = 64) -> None:
+                 batch_size: int = 64, resamples: int = 0, random_state: int | None = 0) -> None:
         self.layer, self.size, self.k, self.m, self.tau = layer, size, k, m, tau
         self.top, self.min_support, self.q, self.max_len = top, min_support, q, max_len
         self.seed, self.batch_size = seed, batch_size
+        self.resamples, self.random_state = resamples, random_state
 
     def _check(self, model: nn.Module, images) -> torch.Tensor:
         if not isinstance(images, torch.Tensor) or images.dim() != 4 or len(images) == 0:
@@ -240,7 +245,25 @@ class PatchMiner(Miner):
         self._images = images  # patch_images crops from them
         self.shared_ = shared_sets(self.rule_table_)
         self.rules_ = self.to_ruleset()
+        if self.resamples:
+            self.rules_ = self._with_evidence(len(images))
         return self
+
+    def _with_evidence(self, n_images: int) -> RuleSet:
+        """Stability and held-out confidence from half-samples of the **images** (a patch goes with its image):
+        each half's patches are mined again (Eclat and the rules, Grad-CAM is not recomputed), the rules are
+        measured on the other half's patches (:mod:`nnrules.miners.evidence`)."""
+        image = self.patches_["image"].to_numpy()
+        splits = half_samples(n_images, self.resamples, self.random_state)
+        held, sets = [], []
+        for mined, other in splits:
+            rows = np.flatnonzero(np.isin(image, mined))
+            T = self.transactions_[rows]
+            sets.append(self._ruleset(T, mine_transactions(T, self.n_filters_, self.min_support, self.q,
+                                                           self.max_len)))
+            held.append(self.transactions_[np.isin(image, other)])
+        d = self.n_filters_
+        return with_evidence(self.rules_, sets, lambda b, r: held_out_counts(r, held[b][:, d:], held[b][:, :d]))
 
     def filters_for(self, cls: int) -> list[int]:
         """The filters in the antecedents of class ``cls``'s rules (what seed 002 Sec. 4.2 perturbs)."""
@@ -280,11 +303,19 @@ class PatchMiner(Miner):
     def to_ruleset(self, class_names: list[str] | None = None) -> RuleSet:
         """The rules as a :class:`RuleSet` (head: the class, in the output; tail: the filter set, all on):
         ``support`` = the class's transactions, ``holds`` = those with the filter set."""
-        n_classes = self.transactions_.shape[1] - self.n_filters_
+        check_fitted(self, "rule_table_")
+        rs = self._ruleset(self.transactions_, self.rule_table_, class_names)
+        if class_names is not None and getattr(self, "rules_", None) is not None and self.rules_.resampled:
+            rs = replace(rs, rules=[replace(r, stability=o.stability, confidence_interval=o.confidence_interval)
+                                    for r, o in zip(rs.rules, self.rules_.rules)], resampled=self.rules_.resampled)
+        return rs
+
+    def _ruleset(self, T: np.ndarray, table: pd.DataFrame, class_names: list[str] | None = None) -> RuleSet:
+        n_classes = T.shape[1] - self.n_filters_
         names = class_names or [str(c) for c in range(n_classes)]
-        counts = self.transactions_[:, self.n_filters_:].sum(0)
+        counts = T[:, self.n_filters_:].sum(0)
         rules = [Rule((int(c),), tuple(sorted(f)), 1, len(f), int(counts[c]), len(rows))
-                 for c, f, rows in zip(self.rule_table_["class"], self.rule_table_["filters"], self.rule_table_["rows"])]
+                 for c, f, rows in zip(table["class"], table["filters"], table["rows"])]
         return RuleSet(rules, [f"class {n}" for n in names], [f"{self.layer_}:c{f}" for f in range(self.n_filters_)],
                        "output", self.layer_)
 

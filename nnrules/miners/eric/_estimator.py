@@ -20,12 +20,14 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
+from sklearn.base import clone
 
 from ...data.activations import OUTPUT, Activations
 from ...data.rules import Rule, RuleSet
 from ...params import Param, check_fitted
 from ...registry import MINERS
 from ..base import Miner
+from ..evidence import EVIDENCE_PARAMS, half_samples, held_out_counts, with_evidence
 
 __all__ = ["ERIC", "EricRule", "Literal"]
 
@@ -154,15 +156,18 @@ class ERIC(Miner):
               "tree", label="Class rules", choices=("one-vs-rest", "multiclass")),
         Param("labels", dict, None, "names a person gave the kernels (unit name → label)", optional=True,
               none_means="unit names", ui=False),
+        *EVIDENCE_PARAMS,
     )
 
     def __init__(self, depth: int = 5, alpha: float = 0.01, merge: bool = True, output: str = "one-vs-rest",
-                 labels: dict[str, str] | None = None) -> None:
+                 labels: dict[str, str] | None = None, resamples: int = 0, random_state: int | None = 0) -> None:
         self.depth = depth
         self.alpha = alpha
         self.merge = merge
         self.output = output
         self.labels = labels
+        self.resamples = resamples
+        self.random_state = random_state
 
     def _check(self, activations, layers) -> list[str]:
         self.validate()
@@ -217,8 +222,25 @@ class ERIC(Miner):
                 prec = float(b[upper][holds, ks[0]].mean()) if support else 0.0
                 self.program_.append(EricRule(upper, lower, tuple(sorted(a)), tuple(ks), support, prec))
         self.rulesets_ = self._rulesets()
+        if self.resamples:
+            self.rulesets_ = self._with_evidence(activations, layers)
         self.rules_ = self.rulesets_[0]
         return self
+
+    def _with_evidence(self, activations: Activations, layers: Sequence[str]) -> list[RuleSet]:
+        """Each layer pair's rules with stability and held-out confidence from half-samples of the rows
+        (:mod:`nnrules.miners.evidence`): each half is a fit with the same parameters; a half-sample's rules are
+        measured on the other rows, quantised with that half's thresholds."""
+        fits, held = [], []
+        for mined, other in half_samples(activations.n_samples, self.resamples, self.random_state):
+            m = clone(self).set_params(resamples=0).fit(activations.subset(rows=mined), layers)
+            fits.append(m)
+            held.append(m.quantise(activations.subset(rows=other)))
+        def measure(upper: str, lower: str):
+            return lambda b, r: held_out_counts(r, held[b][upper], held[b][lower], "tail→head")
+
+        return [with_evidence(rs, [m.rulesets_[p] for m in fits], measure(upper, lower))
+                for p, (rs, upper, lower) in enumerate(zip(self.rulesets_, self.layers_[:-1], self.layers_[1:]))]
 
     def quantise(self, activations: Activations) -> dict[str, np.ndarray]:
         """Truth values ``(n, units)`` of every layer of the program on ``activations`` (recorded with

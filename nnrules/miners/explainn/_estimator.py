@@ -25,6 +25,7 @@ from typing import Callable, Sequence
 
 import numba
 import numpy as np
+from sklearn.base import clone
 
 from ...data.bits import BinaryMatrix
 from ...data.protocol import BitRows
@@ -32,6 +33,7 @@ from ...data.rules import Rule, RuleSet
 from ...params import Param
 from ...registry import MINERS
 from ..base import Miner
+from ..evidence import EVIDENCE_PARAMS, half_samples, held_out_counts, with_evidence
 from ._data import _Data
 from ._pairs import PairCache, PairSearch
 from ._search import SearchSteps, UnitGraph
@@ -97,11 +99,13 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
               label="merge search", choices=("pruned", "exhaustive")),
         Param("n_neighbors", int, 32, "pruned search: each rule is scored with this many most similar rules",
               low=1, ui=False),
+        *EVIDENCE_PARAMS,
     )
 
     def __init__(self, theta: float = 0.0, mu: int | None = None, max_iter: int = 1000,
                  n_jobs: int | None = None, verbose: bool = False, time_budget: float | None = None,
-                 search: str = "pruned", n_neighbors: int = 32) -> None:
+                 search: str = "pruned", n_neighbors: int = 32, resamples: int = 0,
+                 random_state: int | None = 0) -> None:
         self.theta = theta
         self.mu = mu
         self.max_iter = max_iter
@@ -110,6 +114,8 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
         self.time_budget = time_budget
         self.search = search
         self.n_neighbors = n_neighbors
+        self.resamples = resamples
+        self.random_state = random_state
 
     @staticmethod
     def _check_data(head, tail, client=None):
@@ -202,7 +208,27 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
             self._floor = {}
         self._finish(rules, d, head, tail)
         self.counting_ = getattr(d, "stats", None)  # on a cluster: calls and seconds (nnrules.miners.explainn._distributed)
+        if self.resamples:
+            self._add_evidence(head.load(), tail.load(), on_progress)
         return self
+
+    def _add_evidence(self, head: BinaryMatrix, tail: BinaryMatrix,
+                      on_progress: Callable[[str, float], None] | None) -> None:
+        """Stability and held-out confidence of every rule from ``resamples`` half-samples of the rows
+        (:mod:`nnrules.miners.evidence`); each half-sample is a fit with the same parameters and shared units."""
+        H, T = head.to_dense(), tail.to_dense()
+        splits = half_samples(head.n_samples, self.resamples, self.random_state)
+        sets = []
+        for b, (mined, _) in enumerate(splits):
+            if on_progress is not None:
+                on_progress(f"half-sample {b + 1} of {len(splits)}", b / len(splits))
+            m = clone(self).set_params(resamples=0)
+            m.fit(BinaryMatrix.from_dense(H[mined], head.names, head.layer),
+                  BinaryMatrix.from_dense(T[mined], tail.names, tail.layer), on_progress=on_progress,
+                  shared=self.shared_)
+            sets.append(m.rules_)
+        self.rules_: RuleSet = with_evidence(self.rules_, sets,
+                                    lambda b, r: held_out_counts(r, H[splits[b][1]], T[splits[b][1]]))
 
     def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[SearchRule]:
         inter = d.and_count()  # (p, q): |T_x ∩ T_y|
