@@ -25,18 +25,36 @@ from .state.errors import Cancelled, UserInputError
 __all__ = ["Compared", "compare_with", "compare_figure", "CompareView", "FINE_TUNED"]
 
 COLORS = {"same": "rgba(120,120,120,0.35)", "changed": "rgba(230,140,0,0.65)", "only in a": "rgba(31,119,180,0.65)",
-          "only in b": "rgba(44,160,44,0.65)"}
+          "only in b": "rgba(44,160,44,0.65)", "noise": "rgba(190,190,190,0.3)"}
+#: what a difference that resampling explains is called (and drawn as: grey)
+NOISE = "within resampling noise"
+GREY = " style='color:#999'"
 
 
 def _status(c: Comparison) -> dict[tuple[str, tuple[str, str], int], str]:
+    """(side, layer pair, rule) → its status; with evidence a difference within resampling noise is "noise"."""
     out = {}
     for row in c.rules.itertuples():
         key = (row.upper, row.lower)
+        status = "noise" if c.has_null and row.status != "same" and not row.beyond_null else row.status
         if row.a_rule >= 0:
-            out[("a", key, int(row.a_rule))] = row.status
+            out[("a", key, int(row.a_rule))] = status
         if row.b_rule >= 0:
-            out[("b", key, int(row.b_rule))] = row.status
+            out[("b", key, int(row.b_rule))] = status
     return out
+
+
+def headline(c: Comparison) -> str:
+    """The comparison in one line, leading with what is beyond resampling noise when both sides carry evidence."""
+    s = c.summary()
+    a, b = c.names
+    counts = (f"{s['same']} same, {s['changed']} changed (orange), {s['only in a']} only left (blue), "
+              f"{s['only in b']} only right (green); {s['units changed']} units changed role")
+    if not c.has_null:
+        return f"{a} (left) vs {b} (right): {counts} — mined without resamples: no null to tell real changes"
+    differ = len(c.rules) - s["same"]
+    return (f"{a} (left) vs {b} (right): {s['beyond null']} of {differ} differences beyond resampling noise "
+            f"({s['units beyond null']} units); the other {differ - s['beyond null']} grey, {NOISE}. All: {counts}")
 
 
 def compare_figure(compared: Compared | None, height: int = 520) -> go.Figure:
@@ -59,7 +77,7 @@ def compare_figure(compared: Compared | None, height: int = 520) -> go.Figure:
     for side, flow, nodes, links, x0 in sides:
         keys = [(rs.head_layer, rs.tail_layer) for rs in flow.rulesets]
         st = [status.get((side, keys[int(p)], int(r)), "same") for p, r in zip(links["pair"], links["rule"])]
-        hover = [f"{s}{': ' + what.get((side, keys[int(p)], int(r)), '') if s == 'changed' else ''}"
+        hover = [f"{NOISE if s == 'noise' else s}{': ' + what.get((side, keys[int(p)], int(r)), '') if what.get((side, keys[int(p)], int(r))) else ''}"
                  for s, p, r in zip(st, links["pair"], links["rule"])]
         xs = [0.01 + 0.98 * layers.index(l) / max(len(layers) - 1, 1) for l in nodes["layer"]]
         ys = [0.02 + 0.96 * (order[l][lab] + 0.5) / len(order[l]) for l, lab in zip(nodes["layer"], nodes["label"])]
@@ -69,13 +87,8 @@ def compare_figure(compared: Compared | None, height: int = 520) -> go.Figure:
             link=dict(source=list(links["source"]), target=list(links["target"]), value=list(links["value"].astype(float)),
                       color=[COLORS[s] for s in st], customdata=hover,
                       hovertemplate="%{customdata}<extra></extra>")))
-    s = compared.comparison.summary()
-    a, b = compared.names
-    fig.update_layout(
-        height=height, margin=dict(l=10, r=10, t=60, b=10),
-        title=dict(text=f"{html.escape(a)} (left) vs {html.escape(b)} (right): {s['same']} same, {s['changed']} changed "
-                        f"(orange), {s['only in a']} only left (blue), {s['only in b']} only right (green); "
-                        f"{s['units changed']} units changed role", font=dict(size=12)))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10),
+                      title=dict(text=html.escape(headline(compared.comparison)), font=dict(size=12)))
     return fig
 
 
@@ -151,9 +164,16 @@ class CompareView:
         if self.compared is None:
             self.changes.value = ""
             return
-        rows = self.compared.comparison.rules
-        changed = rows[rows.status != "same"].head(30)
-        items = "".join(f"<li><b>{html.escape(r.status)}</b> {html.escape(r.upper)} → {html.escape(r.lower)}: "
-                        f"{html.escape(', '.join(r.a_tail or r.b_tail or []))}"
-                        f"{' — ' + html.escape(r.what) if r.what else ''}</li>" for r in changed.itertuples())
-        self.changes.value = f"<ul class='nnr-compare-changes'>{items}</ul>" if items else "<i>every rule is the same</i>"
+        c = self.compared.comparison
+        rows = c.rules[c.rules.status != "same"]
+        if c.has_null:  # what resampling does not explain first, the rest greyed
+            rows = rows.assign(_k=~rows["beyond_null"].astype(bool)).sort_values("_k", kind="stable")
+        def item(r) -> str:
+            noise = c.has_null and not r.beyond_null
+            return (f"<li{GREY if noise else ''}><b>{html.escape(r.status)}</b>{' (' + NOISE + ')' if noise else ''} "
+                    f"{html.escape(r.upper)} → {html.escape(r.lower)}: {html.escape(', '.join(r.a_tail or r.b_tail or []))}"
+                    f"{' — ' + html.escape(r.what) if r.what else ''}</li>")
+
+        items = "".join(item(r) for r in rows.head(30).itertuples())
+        self.changes.value = (f"<div>{html.escape(headline(c))}</div><ul class='nnr-compare-changes'>{items}</ul>"
+                              if items else "<i>every rule is the same</i>")

@@ -65,6 +65,13 @@ class DetailPanel:
         self.unit_crops = W.HBox(layout=W.Layout(flex_flow="row wrap"))
         self.unit_crops.add_class("nnr-unit-crops")
         self.unit_jobs = Background(threaded)
+        # "why it matters": zero the rule's tail units, against as many random units (on demand)
+        self.effect_go = W.Button(description="Effect of zeroing it", tooltip="zero the rule's tail units and "
+                                  "measure its head, next to zeroing as many random units of the same layer")
+        self.effect_go.add_class("nnr-effect-go")
+        self.effect_go.on_click(lambda _: self.show_effect())
+        self.effect_text = W.HTML()
+        self.effect_text.add_class("nnr-effect")
         self._pending = ""
         self._syncing = False
         # hidden until a selection is drawn: no empty "Top exemplars" heading or Exemplar box before that
@@ -72,7 +79,8 @@ class DetailPanel:
                                 self.choose, self.heatmaps,
                                 W.HBox([self.unit, self.unit_go], layout=W.Layout(flex_flow="row wrap")),
                                 self.unit_text, self.unit_crops], layout=W.Layout(display="none"))
-        self.widget = W.VBox([self.title, self.text, self.msg, self.pictures])
+        self.widget = W.VBox([self.title, self.text, W.HBox([self.effect_go, self.effect_text]), self.msg,
+                              self.pictures])
         self.widget.add_class("nnr-detail")
 
     def clear(self) -> None:
@@ -156,6 +164,25 @@ class DetailPanel:
             self.unit.options = options
             self.unit.value = options[0][1] if options else None  # the first unit is chosen
             self.unit_text.value, self.unit_crops.children = "", ()
+
+    def show_effect(self) -> None:
+        """The selected rule's effect (a background job; cached on the state)."""
+        rule = self.state.selected_rule
+        if rule is None:
+            self.effect_text.value = "<small>select a rule first</small>"
+            return
+        self.effect_text.value = "<small>zeroing its units…</small>"
+
+        def work(event):
+            with MODEL_LOCK:
+                return self.state.effect(int(rule))
+
+        def done(text: str) -> None:
+            self.effect_text.value = f"<small>{html.escape(text)}</small>"
+
+        def failed(err: BaseException) -> None:
+            self.effect_text.value = f"<small style='color:#b00020'>{html.escape(str(err))}</small>"
+        self.unit_jobs.run(work, done, failed)
 
     def show_unit(self) -> None:
         """The chosen unit's top samples (a background job: the page stays live)."""

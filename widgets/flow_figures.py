@@ -34,6 +34,8 @@ RULE_CHAIN = " rule "
 SAMPLE = " sample "
 #: The chosen rule's links in the Sankey.
 HIGHLIGHT = "rgba(230,120,0,0.75)"
+#: a rule found again in fewer half-samples than the user's threshold (ExplorerState.min_stability)
+FAINT = "rgba(0,0,0,0.04)"
 #: The rule / group id of an aggregated "other" link or node (nothing to open).
 OTHER = -1
 
@@ -93,6 +95,11 @@ def _others(state: ExplorerState, rows: np.ndarray) -> list[tuple[str, str, floa
     order = {l: i for i, l in enumerate(_layers(state))}
     out = out.sort_values(["a", "b"], key=lambda c: c.map(order))
     return [(a, b, float(v), int(n)) for a, b, v, n in out.itertuples(index=False)]
+
+
+def link_color(state: ExplorerState, rule_id: int | None) -> str:
+    """A rule's link colour: faint when resampling does not reproduce it (below the user's stability)."""
+    return FAINT if rule_id is not None and state.faint(rule_id) else "rgba(0,0,0,0.2)"
 
 
 def _rule_ids(state: ExplorerState, rows: np.ndarray) -> list[int | None]:
@@ -180,8 +187,10 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
     dst = [pos[int(b)] for b in links["target"]]
     values = list(links["value"].astype(float))
     text = [state.rules["text"].iloc[i] if i is not None else "weight" for i in rule_ids]
-    stats = [f"{state.rules['words'].iloc[i]} ({state.rules['kind'].iloc[i]})" if i is not None else
-             f"{v:.3g} (summed |weight| between the two kept filters)" for i, v in zip(rule_ids, links["value"])]
+    stats = [f"{state.rules['words'].iloc[i]} ({state.rules['kind'].iloc[i]})"
+             + (f"<br>{state.rules['evidence'].iloc[i]}" if state.rules['evidence'].iloc[i] else "")
+             if i is not None else f"{v:.3g} (summed |weight| between the two kept filters)"
+             for i, v in zip(rule_ids, links["value"])]
     others = _others(state, rows) if focus == BY_GAIN else []
     other_node: dict[str, int] = {}
     shown_flow: dict[tuple[str, str], float] = {}  # per (source layer, target layer), for the "other" cap
@@ -220,7 +229,7 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
                   # one column per layer; plotly.js matches x/y to the *linked* nodes only, so no placeholders here
                   x=x, y=y, customdata=pad + hover, hovertemplate="%{customdata}<extra></extra>"),
         link=dict(source=[len(pad) + i for i in src], target=[len(pad) + i for i in dst], value=values,
-                  color=["rgba(0,0,0,0.2)"] * len(rows) + ["rgba(180,180,180,0.35)"] * len(others),
+                  color=[link_color(state, i) for i in rule_ids[:len(rows)]] + ["rgba(180,180,180,0.35)"] * len(others),
                   customdata=np.stack([text, stats], -1) if text else [],
                   hovertemplate="rule %{customdata[0]}<br>%{customdata[1]}<extra></extra>")))
     fullest = max(pd.Series(node_layers).value_counts().max() if node_layers else 0, 1)

@@ -22,6 +22,14 @@ GLOSSARY: dict[str, str] = {
                       "between: approximate.",
     "support": "How many images the rule's head holds for.",
     "confidence": "Of those images, the share where the tail holds too.",
+    "stability": "The share of half-samples of the data (the miner mines each half again, 'resamples' of them) "
+                 "in which the same rule is found again. 1: every half finds it; near 0: resampling alone "
+                 "makes it come and go. Rules below the chosen stability can be drawn faint.",
+    "held-out confidence": "A 95 % interval for the rule's confidence measured on images it was not mined on "
+                           "(each half-sample that found the rule tests it on the other half).",
+    "beyond the null": "Compare: a difference between the two models that resampling one model's data does not "
+                       "produce (a rule stable in one model and rare in the other's half-samples, or the same "
+                       "rule with held-out confidences that do not overlap). The rest is within resampling noise.",
     "gain (bits)": "How much shorter the data become to describe with the rule than without it (MDL). "
                    "Bigger is a stronger rule. ERIC and patch rules have none (—).",
     "θ (confidence)": "ExplaiNN keeps only rules at least this confident (0: let MDL alone decide).",

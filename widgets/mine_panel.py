@@ -176,6 +176,7 @@ class MinePanel:
         d = self.state.default_settings(self.miner.value)
         if d.layers:
             self.layers.value = tuple(d.layers)
+        self.param_boxes[self.miner.value].show(d.params)  # the app's own defaults (half-samples for evidence)
         self.classes.value = tuple(d.classes) or ((0,) if self.state.class_names else ())
 
     def settings(self) -> MiningSettings:

@@ -1,4 +1,4 @@
-"""The rule table: filter by class, layer and tail size, sort, choose a rule, export CSV/JSON."""
+"""The rule table: filter by class, layer, tail size and stability, sort, choose a rule, export CSV/JSON."""
 from __future__ import annotations
 
 from typing import Callable
@@ -11,9 +11,9 @@ from .state.explorer import ExplorerState
 
 __all__ = ["RuleTable"]
 
-_SORTS = ["support", "confidence", "gain", "tail_size", "id"]
+_SORTS = ["support", "confidence", "gain", "stability", "tail_size", "id"]
 _COLUMNS = ["id", "classes", "head_layer", "tail_layer", "kind", "head_min", "tail_min", "support", "confidence",
-            "gain", "text"]
+            "gain", "stability", "held-out", "text"]
 
 
 class RuleTable:
@@ -24,17 +24,21 @@ class RuleTable:
         self.size = W.IntRangeSlider(value=(1, 1), min=1, max=1, description="Tail size")
         self.sort = W.Dropdown(options=_SORTS, value="support", description="Sort by")
         self.ascending = W.Checkbox(value=False, description="ascending")
+        self.stable = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="Stability ≥",
+                                    tooltip="only rules found again in at least this share of the half-samples",
+                                    style={"description_width": "initial"})
+        self.stable.add_class("nnr-min-stability")
         self.choose = W.Select(options=[], rows=8, description="Rule", layout=W.Layout(width="95%"))
         self.choose.add_class("nnr-rule-select")
         self.table = W.HTML()
         self.table.add_class("nnr-rule-table")
         self.export = W.HTML()
         self._syncing = False
-        for w in (self.cls, self.layer, self.size, self.sort, self.ascending):
+        for w in (self.cls, self.layer, self.size, self.sort, self.ascending, self.stable):
             w.observe(lambda _: self.update(), names="value")
         self.choose.observe(self._chosen, names="value")
         self.widget = W.VBox([W.HBox([self.cls, self.layer]), W.HBox([self.size, self.sort, self.ascending]),
-                              self.choose, self.export, self.table])
+                              self.stable, self.choose, self.export, self.table])
 
     def refresh(self) -> None:
         """New mining results: reset the filters' choices, then show."""
@@ -48,13 +52,15 @@ class RuleTable:
         top = int(s.rules["tail_size"].max()) if not s.rules.empty else 1
         self.size.max = max(top, 1)
         self.size.value = (1, max(top, 1))
+        self.stable.value = 0.0
+        self.stable.layout.display = "" if s.has_evidence else "none"  # mined without resamples: no stability
         self._syncing = False
         self.update()
 
     def frame(self) -> pd.DataFrame:
         lo, hi = self.size.value
         return self.state.rules_table(self.cls.value or None, self.layer.value or None, lo, hi,
-                                      self.sort.value, self.ascending.value)
+                                      self.sort.value, self.ascending.value, self.stable.value)
 
     def update(self) -> None:
         if self._syncing:
@@ -69,7 +75,10 @@ class RuleTable:
             self.table.value = "<i>no rules (mine first, or relax the filters)</i>"
             self.export.value = ""
             return
-        shown = df[_COLUMNS].head(self.rows).copy()
+        shown = df.assign(**{"held-out": [f"{lo:.2f}–{hi:.2f}" if lo == lo else "—"
+                                          for lo, hi in zip(df["ci_low"], df["ci_high"])]})[_COLUMNS].head(self.rows)
+        shown = shown.copy()
+        shown["stability"] = shown["stability"].map(lambda s: "—" if s != s else f"{s:.2f}")
         shown["classes"] = shown["classes"].map(", ".join)
         shown["confidence"] = shown["confidence"].map("{:.2f}".format)
         shown["gain"] = shown["gain"].map(lambda g: "—" if g != g else f"{g:.1f}")  # no gain: ERIC, patches

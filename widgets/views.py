@@ -12,7 +12,7 @@ import plotly.graph_objects as go
 
 from ._ui import fit_width as _fit, message
 from .state.errors import UserInputError
-from .flow_figures import (BY_GAIN, HIGHLIGHT, OTHER, RULE_CHAIN, SAMPLE, _gain_or_support, _shown, graph_figure,
+from .flow_figures import (BY_GAIN, HIGHLIGHT, OTHER, link_color, RULE_CHAIN, SAMPLE, _gain_or_support, _shown, graph_figure,
                            sankey_figure)
 from .state.explorer import ExplorerState
 
@@ -50,6 +50,12 @@ class FlowView:
                                   "data, drawn as its path; its heatmaps come first in the detail")
         self.sample_go.add_class("nnr-sample-go")
         self.sample.add_class("nnr-sample")
+        self.stable = W.FloatSlider(value=0.0, min=0.0, max=1.0, step=0.05, description="Faint below stability",
+                                    tooltip="rules found again in fewer of the half-samples than this are drawn "
+                                            "faint: resampling the data does not reproduce them",
+                                    style={"description_width": "initial"})
+        self.stable.add_class("nnr-flow-stability")
+        self.stable.observe(self._restable, names="value")
         self.sample_msg = W.HTML("")
         self.sample_msg.add_class("nnr-sample-msg")
         self.sample_go.on_click(lambda _: self.show_sample(int(self.sample.value)))
@@ -81,10 +87,15 @@ class FlowView:
             # a block box, not a flex row: plotly.js sizes an autosized figure by its div, which a flex row
             # shrinks to the figure's default 700 px — the view then never follows the panel's width
             box.layout.width, box.layout.display = "100%", "block"
-        self.widget = W.VBox([W.HBox([self.kind, self.max_rules, self.focus], layout=W.Layout(flex_flow="row wrap")),
+        self.widget = W.VBox([W.HBox([self.kind, self.max_rules, self.focus, self.stable],
+                                     layout=W.Layout(flex_flow="row wrap")),
                               W.HBox([self.sample, self.sample_go, self.sample_msg],
                                      layout=W.Layout(flex_flow="row wrap", align_items="center")),
                               self.sankey_box, self.graph_box, self.rule])
+
+    def _restable(self, _change: object) -> None:
+        self.state.min_stability = float(self.stable.value)
+        self.refresh()
 
     def _switch(self, change) -> None:
         sankey = change["new"] == "Sankey"
@@ -129,6 +140,7 @@ class FlowView:
             self.focus.value = self.state.focus
             self._syncing = False
         self.state.focus = self.focus.value
+        self.stable.layout.display = "" if self.state.has_evidence else "none"
         focus = self.focus.value or None
         fig, self.rule_ids, self.node_ids = sankey_figure(self.state, self.max_rules.value, focus)
         self.link_rows = _shown(self.state, self.max_rules.value, focus)[0]
@@ -185,8 +197,8 @@ class FlowView:
 
     def _highlight(self, rule_id: int | None) -> None:
         """The chosen rule's links in orange, the others as drawn."""
-        colors = [HIGHLIGHT if r == rule_id and r is not None else
-                  "rgba(180,180,180,0.35)" if r == OTHER else "rgba(0,0,0,0.2)" for r in self.rule_ids]
+        colors = [HIGHLIGHT if r == rule_id and r is not None else "rgba(180,180,180,0.35)" if r == OTHER else
+                  link_color(self.state, r) for r in self.rule_ids]
         if list(self.sankey.data[0].link.color or ()) != colors:
             self.sankey.data[0].link.color = colors
 

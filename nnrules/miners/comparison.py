@@ -33,7 +33,7 @@ import pandas as pd
 
 from ..data.rules import Rule, RuleSet
 from .flow import Flow
-from .matching import named, same_rule
+from .matching import by_tail, found_in, named, same_rule
 
 __all__ = ["compare", "Comparison"]
 
@@ -97,7 +97,7 @@ def _share(rule: tuple[frozenset, frozenset, frozenset], rs: RuleSet | None) -> 
     """The share of ``rs``'s half-samples that hold the same rule (0 when it has none)."""
     if rs is None or not rs.resampled:
         return 0.0
-    return sum(any(same_rule(rule, named(x, r)) for r in x.rules) for x in rs.resampled) / len(rs.resampled)
+    return sum(found_in(rule, by_tail(x)) >= 0 for x in rs.resampled) / len(rs.resampled)
 
 
 def _evidence(rs: RuleSet | None) -> bool:

@@ -32,7 +32,7 @@ from scipy.stats import t as student_t
 
 from ..data.rules import Rule, RuleSet
 from ..params import Param
-from .matching import found_in, named
+from .matching import by_tail, found_in, named
 
 __all__ = ["EVIDENCE_PARAMS", "MAX_RESAMPLES", "half_samples"]
 
@@ -109,12 +109,13 @@ def with_evidence(full: RuleSet, resampled: Sequence[RuleSet],
     rows. The half-samples' rule sets are kept in ``resampled``."""
     rules = []
     B = len(resampled)
+    indexes = [by_tail(rs) for rs in resampled]
     for r in full.rules:
         key = named(full, r)
         counts = []
         found = 0
-        for b, rs in enumerate(resampled):
-            j = found_in(key, rs)
+        for b, (rs, index) in enumerate(zip(resampled, indexes)):
+            j = found_in(key, index)
             if j >= 0:
                 found += 1
                 counts.append(held_out(b, rs.rules[j]))

@@ -34,10 +34,20 @@ def same_rule(a: tuple[frozenset, frozenset, frozenset], b: tuple[frozenset, fro
     return ta == tb and ha <= hb | eb and hb <= ha | ea
 
 
-def found_in(rule: tuple[frozenset, frozenset, frozenset], rs: RuleSet) -> int:
-    """Position in ``rs`` of the rule that is the same as ``rule`` (:func:`named`), or −1. A tail unit belongs
-    to at most one rule of an ExplaiNN rule set, so the first match is the only one there."""
+Named = tuple[frozenset, frozenset, frozenset]
+
+
+def by_tail(rs: RuleSet) -> dict[frozenset, list[tuple[int, Named]]]:
+    """``rs``'s rules (position, :func:`named`) by their named tail: the same rule has the same tail, so a lookup
+    replaces a scan (O(1) per rule instead of O(|rs|))."""
+    out: dict[frozenset, list[tuple[int, Named]]] = {}
     for i, r in enumerate(rs.rules):
-        if same_rule(rule, named(rs, r)):
-            return i
-    return -1
+        key = named(rs, r)
+        out.setdefault(key[1], []).append((i, key))
+    return out
+
+
+def found_in(rule: Named, index: dict[frozenset, list[tuple[int, Named]]]) -> int:
+    """Position of the rule the same as ``rule`` in a rule set indexed by :func:`by_tail`, or −1 (the first one:
+    a tail unit belongs to at most one rule of an ExplaiNN rule set)."""
+    return next((i for i, other in index.get(rule[1], ()) if same_rule(rule, other)), -1)

@@ -15,6 +15,7 @@ the previous perturbation's by less than τ_prt.
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Callable
 
 import numpy as np
 import pandas as pd
@@ -214,7 +215,10 @@ class PatchMiner(Miner):
             resolve_layers(model, [self.layer], allow_output=False)
         return images.detach().float().cpu()  # kept on the CPU; each forward pass moves a batch to the model
 
-    def fit(self, model: nn.Module, images: torch.Tensor) -> "PatchMiner":
+    def fit(self, model: nn.Module, images: torch.Tensor,
+            on_progress: Callable[[str, float], None] | None = None) -> "PatchMiner":
+        """Patches, transactions and rules on ``images`` (seed 002 Sec. 3); ``on_progress(stage, fraction)`` is
+        called before each half-sample (``resamples``); an exception it raises (the app's Cancel) ends the fit."""
         images = self._check(model, images)
         layer = self.layer or last_conv_layer(model)
         self.size_ = self.size or max(2, int(images.shape[-1]) // 3)
@@ -246,17 +250,19 @@ class PatchMiner(Miner):
         self.shared_ = shared_sets(self.rule_table_)
         self.rules_ = self.to_ruleset()
         if self.resamples:
-            self.rules_ = self._with_evidence(len(images))
+            self.rules_ = self._with_evidence(len(images), on_progress)
         return self
 
-    def _with_evidence(self, n_images: int) -> RuleSet:
+    def _with_evidence(self, n_images: int, on_progress: Callable[[str, float], None] | None = None) -> RuleSet:
         """Stability and held-out confidence from half-samples of the **images** (a patch goes with its image):
         each half's patches are mined again (Eclat and the rules, Grad-CAM is not recomputed), the rules are
         measured on the other half's patches (:mod:`nnrules.miners.evidence`)."""
         image = self.patches_["image"].to_numpy()
         splits = half_samples(n_images, self.resamples, self.random_state)
         held, sets = [], []
-        for mined, other in splits:
+        for b, (mined, other) in enumerate(splits):
+            if on_progress is not None:
+                on_progress(f"patches: half-sample {b + 1} of {len(splits)}", b / len(splits))
             rows = np.flatnonzero(np.isin(image, mined))
             T = self.transactions_[rows]
             sets.append(self._ruleset(T, mine_transactions(T, self.n_filters_, self.min_support, self.q,
@@ -326,7 +332,11 @@ def _run_in_app(ctx, miner: PatchMiner):
     ctx.record("max")  # the detail panel's exemplars need the layer's activations
     ctx.check()
     ctx.report("Grad-CAM patches and Eclat", 0.5)
-    miner.fit(ctx.model, ctx.inputs)
+
+    def on_progress(stage: str, fraction: float) -> None:
+        ctx.check()  # Cancel is seen between half-samples
+        ctx.report(stage, 0.5 + fraction / 2)
+    miner.fit(ctx.model, ctx.inputs, on_progress)
     rs = miner.to_ruleset(ctx.class_names)
     return Flow([rs.head_layer, rs.tail_layer], [rs]), (f"{len(miner.patches_)} patches, {len(rs)} rules, "
                                                         f"{len(miner.shared_)} filter sets shared by classes")

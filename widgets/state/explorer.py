@@ -57,6 +57,7 @@ class ExplorerState:
             raise UserInputError(f"pictures must be a PictureCache, None or 'default', got {pictures!r}")
         self.loaded = LoadedModel(DataRoot(data_root), on_change=self._clear_results)
         self.focus = ""  # which rules the flow draws (a FlowView focus value; "" = the top rules)
+        self.min_stability = 0.0  # rules found again in fewer of the half-samples are drawn faint
         self._clear_results()
 
     def _clear_results(self) -> None:
@@ -65,6 +66,7 @@ class ExplorerState:
     def _show(self, result: MiningResult) -> None:
         """Make ``result`` the current one, with its rule table and a fresh selection."""
         self.result = result
+        self._effects: dict[int, str] = {}
         self.table = RuleRows(result.flow, self.loaded.class_names)
         self.chosen = Selection(self.loaded, result, self.table, self.n_exemplars, self.prototype_steps, self.scale,
                                 self.pictures)
@@ -248,8 +250,48 @@ class ExplorerState:
         return self.table.rules
 
     def rules_table(self, cls: str | None = None, layer: str | None = None, min_size: int = 1,
-                    max_size: int | None = None, sort_by: str = "support", ascending: bool = False) -> pd.DataFrame:
-        return self.table.rules_table(cls, layer, min_size, max_size, sort_by, ascending)
+                    max_size: int | None = None, sort_by: str = "support", ascending: bool = False,
+                    min_stability: float = 0.0) -> pd.DataFrame:
+        return self.table.rules_table(cls, layer, min_size, max_size, sort_by, ascending, min_stability)
+
+    def effect(self, rule_id: int, n_random: int = 10) -> str:
+        """What zeroing rule ``rule_id``'s tail units does to its head, next to zeroing as many random units of the
+        same layer (:func:`nnrules.evaluation.rule_effect`), in one sentence; on the zoo model's test split (samples
+        no rule was mined on), else on the mining data (said so). Computed on demand, kept for the result."""
+        if rule_id in self._effects:
+            return self._effects[rule_id]
+        from nnrules.evaluation.rule_effect import rule_effect
+
+        if self.flow is None or self.rules.empty:
+            raise UserInputError("mine rules first: the effect is measured for a rule")
+        if not 0 <= rule_id < len(self.rules):
+            raise UserInputError(f"no rule {rule_id}; rule ids run from 0 to {len(self.rules) - 1}")
+        row = self.rules.iloc[rule_id]
+        model, x, y = self.loaded.need()
+        data, where = (self.loaded.held_out, "held-out samples") if self.loaded.held_out is not None else \
+            ((x, y), "mining samples (no held-out split for this model)")
+        try:
+            e = rule_effect(model, self.flow.rulesets[int(row["pair"])], int(row["rule"]), data, n_random=n_random)
+        except ValueError as err:
+            raise UserInputError(str(err)) from err
+        unit = "unit" if e["n_tail"] == 1 else "units"
+        text = (f"zeroing its {e['n_tail']} tail {unit} drops the {e['measure']} from {e['before']:.3g} to "
+                f"{e['after']:.3g} (by {e['drop']:.3g}); as many random units of {row['tail_layer']} drop it by "
+                f"{e['random_drop']:.3g} ± {e['random_drop_std']:.2g} ({e['n_random']} draws) — on {e['samples']} "
+                f"{where}")
+        self._effects[rule_id] = text
+        return text
+
+    @property
+    def has_evidence(self) -> bool:
+        """Whether the rules carry their evidence (mined with resamples: stability, held-out interval)."""
+        return self.table.has_evidence
+
+    def faint(self, rule_id: int) -> bool:
+        """Whether the flow draws rule ``rule_id`` faint: it carries evidence and is found again in fewer
+        half-samples than ``min_stability``."""
+        s = self.rules["stability"].iloc[rule_id] if not self.rules.empty else float("nan")
+        return bool(s == s and s < self.min_stability)
 
     def chain_of(self, cls: str, per_pair: int = 6) -> list[int]:
         return self.table.chain_of(cls, per_pair)

@@ -49,6 +49,7 @@ class LoadedModel:
         self.on_change = on_change
         self.model_name: str = ""
         self.zoo_name: str | None = None  # the zoo model loaded, if it is one (a link can name it again)
+        self.held_out: tuple | None = None  # (inputs, labels) no rule is mined on (a zoo model's test split)
         self.model: nn.Module | None = None
         self.inputs: torch.Tensor | None = None  # (n, C, H, W) the mined data set
         self.labels: torch.Tensor | None = None  # (n,) class indices, −1 where unknown
@@ -99,6 +100,7 @@ class LoadedModel:
         self._set_model(name, z.model, x, y, z.class_names, z.accuracy,
                         f"{z.info.get('data', '')} Mining data: the {len(x)} training inputs.", check)
         self.zoo_name = name
+        self.held_out = z.test.tensors  # samples no rule was mined on: a rule's effect is measured there
         return self
 
     def load_files(self, model_path: str, data_path: str, size: int | None = None,
@@ -257,6 +259,7 @@ class LoadedModel:
         with MODEL_LOCK:  # a detail job may still be drawing with the previous model
             self.model_name, self.model, self.inputs, self.labels = name, model.eval(), x, y
             self.zoo_name = None
+            self.held_out = None
             self._fingerprint = None
             self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
             self.layer_table = table

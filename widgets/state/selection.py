@@ -133,6 +133,8 @@ class Selection:
             row = self.table.rules.iloc[rule]
             text += (f"\nsupport {row['support']}, confidence {row['confidence']:.2f}, l={row['head_min']}, "
                      f"k={row['tail_min']}, classes {', '.join(row['classes'])}")
+            if row.get("evidence"):
+                text += f"\nEvidence: {row['evidence']}."
 
         def whole(d: Detail) -> Detail:
             return Detail(title=title, text=f"{text}\n{d.text}", prototype=d.prototype, exemplars=d.exemplars,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -188,7 +188,11 @@ class ERIC(Miner):
             raise ValueError(f"layers {missing} were not recorded; recorded: {activations.layers}")
         return [OUTPUT] + chain
 
-    def fit(self, activations: Activations, layers: Sequence[str]) -> "ERIC":
+    def fit(self, activations: Activations, layers: Sequence[str],
+            on_progress: Callable[[str, float], None] | None = None) -> "ERIC":
+        """Learn the program on ``activations`` (recorded with ``reduce="l1"``) over ``layers``, output side
+        first. ``on_progress(stage, fraction)`` is called before each half-sample (``resamples``); an exception
+        it raises (the app's Cancel) ends the fit."""
         self.layers_ = self._check(activations, layers)
         self.entry_ = self.layers_[-1]
         self.unit_names_ = {l: list(activations.unit_names[l]) for l in self.layers_}
@@ -223,16 +227,19 @@ class ERIC(Miner):
                 self.program_.append(EricRule(upper, lower, tuple(sorted(a)), tuple(ks), support, prec))
         self.rulesets_ = self._rulesets()
         if self.resamples:
-            self.rulesets_ = self._with_evidence(activations, layers)
+            self.rulesets_ = self._with_evidence(activations, layers, on_progress)
         self.rules_ = self.rulesets_[0]
         return self
 
-    def _with_evidence(self, activations: Activations, layers: Sequence[str]) -> list[RuleSet]:
+    def _with_evidence(self, activations: Activations, layers: Sequence[str],
+                       on_progress: Callable[[str, float], None] | None = None) -> list[RuleSet]:
         """Each layer pair's rules with stability and held-out confidence from half-samples of the rows
         (:mod:`nnrules.miners.evidence`): each half is a fit with the same parameters; a half-sample's rules are
         measured on the other rows, quantised with that half's thresholds."""
         fits, held = [], []
-        for mined, other in half_samples(activations.n_samples, self.resamples, self.random_state):
+        for b, (mined, other) in enumerate(half_samples(activations.n_samples, self.resamples, self.random_state)):
+            if on_progress is not None:
+                on_progress(f"ERIC: half-sample {b + 1} of {self.resamples}", b / self.resamples)
             m = clone(self).set_params(resamples=0).fit(activations.subset(rows=mined), layers)
             fits.append(m)
             held.append(m.quantise(activations.subset(rows=other)))
@@ -392,7 +399,11 @@ def _run_in_app(ctx, miner: ERIC):
     """The app's adapter: record l1 norms of the chosen layers, fit the program (see registry)."""
     acts = ctx.record("l1")
     ctx.report(f"ERIC: trees for {' → '.join(ctx.layers)}", 0.5)
-    miner.fit(acts, ctx.layers)
+
+    def on_progress(stage: str, fraction: float) -> None:
+        ctx.check()  # Cancel is seen between half-samples
+        ctx.report(stage, 0.5 + fraction / 2)
+    miner.fit(acts, ctx.layers, on_progress)
     share = miner.decisions(acts)
     return miner.to_flow(), (f"ERIC program: fidelity {miner.fidelity(acts):.2f} on the mining data, "
                              f"{len(miner.program_)} rules, size {miner.size_}; the program itself decides "
