@@ -52,6 +52,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/eric.py
 	$(PY) benchmarks/patches.py
 	$(PY) benchmarks/neurochains.py
+	$(PY) benchmarks/evidence.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

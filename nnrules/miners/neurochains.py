@@ -530,8 +530,14 @@ def _run_in_app(ctx, miner: NeuroChains):
     if layers:
         ctx.record("max", layers)  # the detail panel's exemplars need the kept filters' activations
     kept, total = miner.size_
+    # held out: as many other inputs predicted as the same classes, which the chain was not fitted on
+    others = [torch.nonzero(preds == c).flatten()[per_class: 2 * per_class] for c in classes]
+    held = torch.cat(others)
+    beside = (f", {miner.fidelity(ctx.model, ctx.inputs[held])['agreement']:.2f} on {len(held)} other samples of "
+              "the same classes (held out)" if len(held) else ", no other sample of these classes to hold out")
     return miner.chain_, (f"NeuroChains: {kept} of {total} filters kept ({kept / max(total, 1):.0%}) for "
-                          f"{sum(len(p) for p in picked)} samples; agreement {miner.fidelity(ctx.model)['agreement']:.2f}")
+                          f"{sum(len(p) for p in picked)} samples; agreement "
+                          f"{miner.fidelity(ctx.model)['agreement']:.2f} on them{beside}")
 
 
 MINERS.register("neurochains", "NeuroChains (local chain)", NeuroChains, layers="none",
