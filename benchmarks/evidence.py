@@ -13,7 +13,6 @@
 Run: .venv/bin/python benchmarks/evidence.py [--quick]
 """
 import sys
-import time
 from dataclasses import replace
 
 import numpy as np
@@ -21,17 +20,9 @@ import numpy as np
 from nnrules import Binarizer, ExplaiNN, PatchMiner, compare, record, trace, zoo
 from nnrules.data.synthetic import planted_rules
 
+from _timing import best_of
+
 QUICK = "--quick" in sys.argv
-
-
-def best(fn, repeat=2):
-    """The fastest of ``repeat`` runs, in seconds."""
-    times = []
-    for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
 
 
 def cost():
@@ -49,13 +40,13 @@ def cost():
         for miner in ("explainn", "eric"):
             base = st.default_settings(miner)
             st.mine(replace(base, params={"resamples": 0}))  # warm
-            t = {b: best(lambda: st.mine(replace(base, params={"resamples": b})), 3 if b < 5 else 1)
+            t = {b: best_of(lambda: st.mine(replace(base, params={"resamples": b})), 3 if b < 5 else 1)
                  for b in (0, 2, 5, 20)}
             print(f"{miner + ' Mine ' + name:<28} {t[0]:>7.2f} " + " ".join(f"{t[b] / t[0]:>6.2f}" for b in (2, 5, 20)))
     z = zoo.load("digits-cnn")
     x = z.train.tensors[0]
     PatchMiner().fit(z.model, x[:200])  # warm
-    t = {b: best(lambda: PatchMiner(resamples=b).fit(z.model, x[:200])) for b in (0, 2, 5, 20)}
+    t = {b: best_of(lambda: PatchMiner(resamples=b).fit(z.model, x[:200]), 2) for b in (0, 2, 5, 20)}
     print(f"{'patches digits-cnn (200)':<28} {t[0]:>7.2f} " + " ".join(f"{t[b] / t[0]:>6.2f}" for b in (2, 5, 20)))
 
 
@@ -84,23 +75,15 @@ def planted():
     print("\n3. planted rules (exclusive heads, 0.1 % noise, n = 10,000, 50 rules, 20 half-samples)")
     for seed in (0, 1, 2):
         d = planted_rules(n=10_000, n_rules=50, heads="exclusive", noise=0.001, seed=seed)
-        m = ExplaiNN(resamples=20, random_state=seed).fit(d.head, d.tail)
-        index = {(tuple(sorted(h)), tuple(sorted(t))): i for i, (h, t) in enumerate(d.rules)}
-        stab, cover = [], []
-        for r in m.rules_:
-            i = index.get((tuple(sorted(r.head)), tuple(sorted(r.tail))))
-            if i is not None:
-                stab.append(r.stability)
-                lo, hi = r.confidence_interval
-                cover.append(lo <= d.confidence(i, r.head_min, r.tail_min) <= hi)
+        stab, cover = d.evidence(ExplaiNN(resamples=20, random_state=seed).fit(d.head, d.tail).rules_)
         rng = np.random.default_rng(seed)
         head, tail = d.head.copy(), d.tail.copy()
         for mat in (head, tail):
             for j in range(mat.shape[1]):
                 mat[:, j] = mat[rng.permutation(len(mat)), j]
         n0 = len(ExplaiNN(resamples=20, random_state=seed).fit(head, tail).rules_)
-        print(f"seed {seed}: {len(stab)}/50 planted found, stability ≥ 0.9: {np.mean(np.array(stab) >= 0.9):.0%}, "
-              f"intervals covering: {np.mean(cover):.0%}; permuted columns: {n0} rules mined")
+        print(f"seed {seed}: {len(stab)}/50 planted found, stability ≥ 0.9: {np.mean(stab >= 0.9):.0%}, "
+              f"intervals covering: {cover:.0%}; permuted columns: {n0} rules mined")
 
 
 if __name__ == "__main__":

@@ -247,6 +247,9 @@ CASES = [
     ("local_cluster: no workers", lambda: nnrules.scale.local_cluster(0), ValueError, "n_workers"),
     ("active_client: an address string", lambda: importlib.import_module("nnrules.scale.cluster").active_client("tcp://x:8786"), TypeError,
      "client"),
+    ("rule_effect: a rule index out of range", lambda: nnrules.evaluation.rule_effect(
+        TINY, RuleSet([Rule((0,), (1,), 1, 1, 5, 4)], ["class 0", "class 1", "class 2", "class 3"],
+                      [f"act:{i}" for i in range(8)], "output", "act"), 3, (X, Y)), ValueError, "rule must be"),
     ("half_samples: 3 rows", lambda: half_samples(3, 5, 0), ValueError, "at least 4 rows"),
     ("named: a rule without its set", lambda: named(Rule((0,), (1,), 1, 1, 5, 4), Rule((0,), (1,), 1, 1, 5, 4)),
      TypeError, "RuleSet"),

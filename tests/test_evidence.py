@@ -12,19 +12,6 @@ from nnrules.data.synthetic import planted_rules
 from nnrules.miners.evidence import half_samples, with_evidence
 
 
-def _planted_report(d, m):
-    """(stabilities of the planted rules found, share of their intervals that cover the generator's confidence)."""
-    index = {(tuple(sorted(h)), tuple(sorted(t))): i for i, (h, t) in enumerate(d.rules)}
-    stab, cover = [], []
-    for r in m.rules_:
-        i = index.get((tuple(sorted(r.head)), tuple(sorted(r.tail))))
-        if i is not None:
-            stab.append(r.stability)
-            lo, hi = r.confidence_interval
-            cover.append(lo <= d.confidence(i, r.head_min, r.tail_min) <= hi)
-    return np.array(stab), float(np.mean(cover))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("seed", [0, 7])
 def test_planted_rules_are_stable_and_their_intervals_cover_the_planted_confidence(seed):
@@ -33,7 +20,7 @@ def test_planted_rules_are_stable_and_their_intervals_cover_the_planted_confiden
     (noise included: a flipped head cell makes the head apply where the tail is off)."""
     d = planted_rules(n=10_000, n_rules=50, heads="exclusive", noise=0.001, seed=seed)
     m = ExplaiNN(resamples=20, random_state=seed).fit(d.head, d.tail)
-    stab, coverage = _planted_report(d, m)
+    stab, coverage = d.evidence(m.rules_)
     assert len(stab) >= 45
     assert np.mean(stab >= 0.9) >= 0.95
     assert coverage >= 0.85

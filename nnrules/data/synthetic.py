@@ -51,6 +51,20 @@ class PlantedData:
         applies = f * a_rule + (1 - f) * a_other
         return float((f * a_rule * t_rule + (1 - f) * a_other * t_other) / applies) if applies else 0.0
 
+    def evidence(self, found) -> tuple[np.ndarray, float]:
+        """For the planted rules among ``found`` (rules with ``head``, ``tail``, ``head_min``, ``tail_min``,
+        ``stability`` and ``confidence_interval``, e.g. a miner's ``rules_`` fitted with ``resamples``): their
+        stabilities, and the share of their intervals that cover :meth:`confidence` (NaN when none is found)."""
+        index = {(tuple(sorted(h)), tuple(sorted(t))): i for i, (h, t) in enumerate(self.rules)}
+        stab, cover = [], []
+        for r in found:
+            i = index.get((tuple(sorted(r.head)), tuple(sorted(r.tail))))
+            if i is not None:
+                stab.append(r.stability)
+                lo, hi = r.confidence_interval
+                cover.append(lo <= self.confidence(i, r.head_min, r.tail_min) <= hi)
+        return np.array(stab, dtype=float), float(np.mean(cover)) if cover else float("nan")
+
 
 def planted_rules(n: int = 10_000, n_rules: int = 50, heads: str = "exclusive", noise: float = 0.001,
                   n_noise_features: int = 5, max_head: int = 5, max_tail: int = 5,

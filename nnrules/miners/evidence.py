@@ -29,7 +29,9 @@ from typing import Callable, Sequence
 
 import numpy as np
 from scipy.stats import t as student_t
+from sklearn.base import clone
 
+from ..data.bits import BinaryMatrix
 from ..data.rules import Rule, RuleSet
 from ..params import Param
 from .matching import by_tail, found_in, named
@@ -100,6 +102,24 @@ def _interval(counts: list[tuple[int, int]]) -> tuple[float, float] | None:
     a = sum(x for x, _ in seen)
     h = sum(y for _, y in seen)
     return _wilson(round(h / len(seen)), round(a / len(seen)))
+
+
+def pair_evidence(miner, head: BinaryMatrix, tail: BinaryMatrix,
+                  on_progress: Callable[[str, float], None] | None = None, **fit_kw) -> RuleSet:
+    """``miner.rules_`` with the evidence of ``miner.resamples`` half-samples, for a miner fitted on a pair of
+    bit matrices (``fit(head, tail, on_progress=…, **fit_kw)``, ExplaiNN): each half-sample is a clone fitted on
+    half the rows; ``on_progress`` is called before each (an exception it raises ends the fit)."""
+    H, T = head.to_dense(), tail.to_dense()
+    splits = half_samples(head.n_samples, miner.resamples, miner.random_state)
+    sets = []
+    for b, (mined, _) in enumerate(splits):
+        if on_progress is not None:
+            on_progress(f"half-sample {b + 1} of {len(splits)}", b / len(splits))
+        m = clone(miner).set_params(resamples=0)
+        m.fit(BinaryMatrix.from_dense(H[mined], head.names, head.layer),
+              BinaryMatrix.from_dense(T[mined], tail.names, tail.layer), on_progress=on_progress, **fit_kw)
+        sets.append(m.rules_)
+    return with_evidence(miner.rules_, sets, lambda b, r: held_out_counts(r, H[splits[b][1]], T[splits[b][1]]))
 
 
 def with_evidence(full: RuleSet, resampled: Sequence[RuleSet],

@@ -25,7 +25,6 @@ from typing import Callable, Sequence
 
 import numba
 import numpy as np
-from sklearn.base import clone
 
 from ...data.bits import BinaryMatrix
 from ...data.protocol import BitRows
@@ -33,7 +32,7 @@ from ...data.rules import Rule, RuleSet
 from ...params import Param
 from ...registry import MINERS
 from ..base import Miner
-from ..evidence import EVIDENCE_PARAMS, half_samples, held_out_counts, with_evidence
+from ..evidence import EVIDENCE_PARAMS, pair_evidence
 from ._data import _Data
 from ._pairs import PairCache, PairSearch
 from ._search import SearchSteps, UnitGraph
@@ -208,27 +207,9 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
             self._floor = {}
         self._finish(rules, d, head, tail)
         self.counting_ = getattr(d, "stats", None)  # on a cluster: calls and seconds (nnrules.miners.explainn._distributed)
-        if self.resamples:
-            self._add_evidence(head.load(), tail.load(), on_progress)
+        if self.resamples:  # each half-sample a fit with the same parameters and shared units
+            self.rules_ = pair_evidence(self, head.load(), tail.load(), on_progress, shared=self.shared_)
         return self
-
-    def _add_evidence(self, head: BinaryMatrix, tail: BinaryMatrix,
-                      on_progress: Callable[[str, float], None] | None) -> None:
-        """Stability and held-out confidence of every rule from ``resamples`` half-samples of the rows
-        (:mod:`nnrules.miners.evidence`); each half-sample is a fit with the same parameters and shared units."""
-        H, T = head.to_dense(), tail.to_dense()
-        splits = half_samples(head.n_samples, self.resamples, self.random_state)
-        sets = []
-        for b, (mined, _) in enumerate(splits):
-            if on_progress is not None:
-                on_progress(f"half-sample {b + 1} of {len(splits)}", b / len(splits))
-            m = clone(self).set_params(resamples=0)
-            m.fit(BinaryMatrix.from_dense(H[mined], head.names, head.layer),
-                  BinaryMatrix.from_dense(T[mined], tail.names, tail.layer), on_progress=on_progress,
-                  shared=self.shared_)
-            sets.append(m.rules_)
-        self.rules_: RuleSet = with_evidence(self.rules_, sets,
-                                    lambda b, r: held_out_counts(r, H[splits[b][1]], T[splits[b][1]]))
 
     def _phase1(self, head: BinaryMatrix, tail: BinaryMatrix, d: _Data) -> list[SearchRule]:
         inter = d.and_count()  # (p, q): |T_x ∩ T_y|
