@@ -249,3 +249,17 @@ def test_the_detail_says_what_zeroing_a_rule_does(tmp_path):
     text = s.effect(0)
     assert text.startswith("zeroing its") and "random units of relu3" in text and "held-out samples" in text
     assert s.effect(0) is text  # kept for the result
+
+
+def test_a_rule_never_measured_out_of_sample_says_so_instead_of_a_nan():
+    """A half-sample can hold no row where a rule applies (a rare class, a small half): its interval is None (not
+    NaN) and the table's sentence says it was never measured on held-out samples."""
+    from nnrules.widgets.state.results import evidence_in_words
+
+    rs = RuleSet([Rule((0,), (1,), 1, 1, 3, 3)], ["class 0"], ["t0", "t1"])
+    out = with_evidence(rs, [rs, rs], lambda b, r: (0, 0))
+    r = out.rules[0]
+    assert r.stability == 1.0 and r.confidence_interval is None
+    assert "never measured on samples it was not mined on" in evidence_in_words(r.stability, None, None, 2)
+    assert evidence_in_words(0.0, None, None, 2).endswith("(not a rule resampling reproduces)")
+    assert evidence_in_words(None, None, None, 0) == ""

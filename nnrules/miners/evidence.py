@@ -17,6 +17,11 @@ whole sample), so half-samples give both stability and an interval. Each rule of
   else the Wilson score interval of their mean held-out counts (one held-out half's size: wider), and ``None``
   when no half-sample found it again (nothing was measured out of sample).
 
+Half-samples are fitted one after another: each fit already keeps the machine's cores busy through numba's
+parallel kernels (ExplaiNN on cifar10-cnn's relu8 → relu7: 1.6 of 2 cores; output → relu8: 1.9), so a pool of
+processes would add little here. Each miner calls its ``on_progress`` before every half-sample: the app's Cancel
+ends the fit there.
+
 The half-samples' rule sets are kept (``RuleSet.resampled``): :func:`~nnrules.compare` asks them whether a rule
 one model has is found in the other model's half-samples. The rows a half-sample mines are drawn by
 ``numpy.random.default_rng(random_state)``; the global random state is not touched.
