@@ -11,6 +11,7 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
+import numpy as np
 from sklearn.base import BaseEstimator
 from sklearn.exceptions import NotFittedError
 
@@ -86,7 +87,7 @@ class Param:
             return
         kind_ok = {int: isinstance(value, numbers.Integral) and not isinstance(value, bool),
                    float: isinstance(value, numbers.Real) and not isinstance(value, bool),
-                   bool: isinstance(value, (bool,)) or type(value).__name__ == "bool_",
+                   bool: isinstance(value, (bool, np.bool_)),
                    str: isinstance(value, str), dict: isinstance(value, dict)}[self.kind]
         if not kind_ok:
             raise InvalidParameterError(f"{where} must be {self.describe()}, got {value!r} ({type(value).__name__})")
