@@ -221,3 +221,30 @@ def test_the_program_text_quotes_odd_layer_names():
     e = ERIC(depth=3).fit(acts, ['fe"at.3'])
     derived, models = _clingo_classes(e.to_asp(acts), acts.n_samples)
     assert models == 1 and np.array_equal(derived[:, :3], e.infer(acts)["output"])
+
+
+HOSTILE = ["ok\n:- initialization(shell('touch /tmp/nnrules-pwned')).\n%",
+           "cat\r#script (python)\nimport os\nos.system('true')\n#end.",
+           "dog\u2028:- halt.", "tab\there\x0bvt"]
+
+
+def test_exported_programs_keep_every_name_inside_a_comment_or_a_quote():
+    """Class names come from folder names a visitor chooses, kernel labels from a user: a newline (or any line
+    separator) in one must not end the comment or the quoted name it is written in and start program text — a
+    Prolog directive that runs a shell command, an ASP script block. Every exported line is program text nnrules
+    wrote or a comment; clingo derives the same classes as ``infer``."""
+    acts = planted_activations(400)
+    names = HOSTILE[:3]
+    acts = Activations(values={"k\n:- halt.": acts.values["k"], "output": acts.values["output"]},
+                       unit_names={"k\n:- halt.": acts.unit_names["k"], "output": acts.unit_names["output"]},
+                       predictions=acts.predictions, class_names=names, reduce="l1")
+    e = ERIC(depth=3, labels={acts.unit_names["k\n:- halt."][0]: HOSTILE[3] + "\n#script (lua) #end."}).fit(
+        acts, ["k\n:- halt."])
+    allowed = ("% ", "on(", "class(", "sample(", ":- dynamic ", ":- discontiguous ", "#show class/2.")
+    for text in (e.to_prolog(acts), e.to_asp(acts)):
+        lines = text.splitlines()
+        assert lines and all(line.startswith(allowed) for line in lines), [l for l in lines if not l.startswith(allowed)]
+        assert not any("\u2028" in line or "\x0b" in line or "\r" in line for line in lines)
+        assert sum(line.startswith(":-") for line in lines) == (3 if "dynamic" in text else 0)
+    derived, models = _clingo_classes(e.to_asp(acts), acts.n_samples)
+    assert models == 1 and np.array_equal(derived[:, :3], e.infer(acts)["output"])

@@ -30,23 +30,31 @@ class FittedProgram(Protocol):
     def _quantise_one(self, activations: Any) -> np.ndarray: ...
 
 
+def _inert(text: str) -> str:
+    """``text`` on one line: every control or line-separating character written as an escape (``\\n``,
+    ``\\u2028``), so a name (a class from a folder name, a user's kernel label) can never end a comment or a
+    quoted name and start program text — a Prolog ``:- initialization(shell(…))`` or an ASP ``#script``."""
+    return "".join(ch if ch.isprintable() or ch == " " else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def _program(eric: FittedProgram, layer: Callable[[str], str], neg: str, header: list[str], footer: list[str],
              activations, comment: str) -> str:
-    lines = [f"{comment} ERIC program (seed 001): layers {' <- '.join(eric.layers_)} (entry {eric.entry_!r}).",
-             f"{comment} on(Layer, Unit, Sample): the unit is true on the sample; class(Sample, Class): the program "
-             "derives the class.",
-             f"{comment} classes: " + ", ".join(f"{i} = {n}" for i, n in enumerate(eric.class_names_)),
+    note = lambda text: f"{comment} {_inert(text)}"  # noqa: E731 — a comment line that stays one
+    lines = [note(f"ERIC program (seed 001): layers {' <- '.join(eric.layers_)} (entry {eric.entry_!r})."),
+             note("on(Layer, Unit, Sample): the unit is true on the sample; class(Sample, Class): the program "
+                  "derives the class."),
+             note("classes: " + ", ".join(f"{i} = {n}" for i, n in enumerate(eric.class_names_))),
              *header]
     for r in eric.program_:
         body = ["sample(S)"] + [(f"on({layer(r.lower)}, {u}, S)" if v else f"{neg}on({layer(r.lower)}, {u}, S)")
                                 for u, v in r.antecedent]
         for k in r.consequent:
-            lines.append(f"on({layer(r.upper)}, {k}, S) :- {', '.join(body)}.  {comment} {eric.describe(r)}")
+            lines.append(f"on({layer(r.upper)}, {k}, S) :- {', '.join(body)}.  {note(eric.describe(r))}")
     lines.append(f"class(S, C) :- on({layer(OUTPUT)}, C, S).")
     lines += footer
     if activations is not None:
         x = eric._quantise_one(activations)
-        lines.append(f"{comment} facts: the entry layer's true literals on {len(x)} samples")
+        lines.append(note(f"facts: the entry layer's true literals on {len(x)} samples"))
         lines += [f"sample({s})." for s in range(len(x))]
         entry = layer(eric.entry_)
         lines += [f"on({entry}, {u}, {s})." for s, u in zip(*np.nonzero(x))]
@@ -54,7 +62,9 @@ def _program(eric: FittedProgram, layer: Callable[[str], str], neg: str, header:
 
 
 def _quoted(q: str) -> Callable[[str], str]:
-    return lambda name: q + name.replace("\\", "\\\\").replace(q, "\\" + q) + q
+    """A layer name as a quoted Prolog atom / ASP string: backslash and the quote escaped, control characters
+    written as escapes (never a raw newline inside quotes)."""
+    return lambda name: q + _inert(name.replace("\\", "\\\\").replace(q, "\\" + q)) + q
 
 
 def to_asp(eric: FittedProgram, activations=None) -> str:
