@@ -72,15 +72,20 @@ def half_samples(n: int, resamples: int, random_state: int | None) -> list[tuple
     return out
 
 
-def held_out_counts(rule: Rule, head: np.ndarray, tail: np.ndarray, direction: str = "head→tail") -> tuple[int, int]:
-    """(rows where ``rule`` applies, rows where it holds) on bool matrices ``head (m, p)``, ``tail (m, q)``: for a
+def held_out_counts(rule: Rule, head: np.ndarray, tail: np.ndarray, direction: str = "head→tail",
+                    rows: np.ndarray | None = None) -> tuple[int, int]:
+    """(rows where ``rule`` applies, rows where it holds) on bool matrices ``head (m, p)``, ``tail (m, q)`` (only
+    ``rows`` of them, when given: the rule's columns are taken first, nothing else is copied): for a
     ``"head→tail"`` rule it applies where ≥ l head units are on; for ``"tail→head"`` (ERIC) where its tail literals
     hold (≥ k), and it holds where the head is on too."""
-    head, tail = np.asarray(head, bool), np.asarray(tail, bool)
+    h = np.asarray(head[:, list(rule.head)], bool)
+    t = np.asarray(tail[:, list(rule.tail)], bool)
+    if rows is not None:
+        h, t = h[rows], t[rows]
     neg = set(rule.negated)
-    lit = (np.stack([~tail[:, y] if y in neg else tail[:, y] for y in rule.tail], 1) if rule.tail
-           else np.ones((len(tail), 0), bool))
-    head_on = head[:, list(rule.head)].sum(1) >= rule.head_min
+    lit = (np.stack([~t[:, i] if y in neg else t[:, i] for i, y in enumerate(rule.tail)], 1) if rule.tail
+           else np.ones((len(t), 0), bool))
+    head_on = h.sum(1) >= rule.head_min
     tail_on = lit.sum(1) >= rule.tail_min
     applies = head_on if direction == "head→tail" else tail_on
     return int(applies.sum()), int((head_on & tail_on).sum())
@@ -124,7 +129,7 @@ def pair_evidence(miner, head: BinaryMatrix, tail: BinaryMatrix,
         m.fit(BinaryMatrix.from_dense(H[mined], head.names, head.layer),
               BinaryMatrix.from_dense(T[mined], tail.names, tail.layer), on_progress=on_progress, **fit_kw)
         sets.append(m.rules_)
-    return with_evidence(miner.rules_, sets, lambda b, r: held_out_counts(r, H[splits[b][1]], T[splits[b][1]]))
+    return with_evidence(miner.rules_, sets, lambda b, r: held_out_counts(r, H, T, rows=splits[b][1]))
 
 
 def with_evidence(full: RuleSet, resampled: Sequence[RuleSet],
