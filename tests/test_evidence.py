@@ -237,6 +237,9 @@ def test_zeroing_a_rules_units_matters_more_than_random_units(digits):
         rule_effect(z.model, rs, len(rs), z.test)
     with pytest.raises(ValueError, match="n_random"):
         rule_effect(z.model, rs, 0, z.test, n_random=0)
+    top = RuleSet([Rule((0,), (), 1, 0, 10, 10)], rs.head_names, rs.tail_names, rs.head_layer, rs.tail_layer)
+    with pytest.raises(ValueError, match="no tail units"):  # ERIC's ⊤ → class: nothing to zero, not "drop 0"
+        rule_effect(z.model, top, 0, z.test)
 
 
 @pytest.mark.slow

@@ -57,6 +57,9 @@ def rule_effect(model: nn.Module, rules: RuleSet, rule: int, data: Any, n_random
         raise ValueError("the rules must name their layers and tail units (mined by nnrules.trace or a miner's fit "
                          "on recorded activations)")
     r = rules[int(rule)]
+    if not r.tail:
+        raise ValueError(f"rule {rule} has no tail units to zero (ERIC's ⊤ → {', '.join(rules.head_names[c] for c in r.head)}"
+                         ": it holds whatever the layer does); choose a rule with a tail")
     resolve_layers(model, [rules.tail_layer] + ([] if rules.head_layer == OUTPUT else [rules.head_layer]),
                    allow_output=True)
     loader, n = as_loader(data, batch_size)
