@@ -221,6 +221,75 @@ def test_this_image_highlights_its_path_and_opens_its_strongest_rule(page):
     assert page.errors == []
 
 
+def test_search_a_class_a_unit_and_this_image_from_the_gallery_or_a_photo(page, tmp_path):
+    """Direct answers in the page: search "relu3:28" opens the unit's page, "3" the class view; in "This image"
+    a class in the gallery, a thumbnail → its rules; a JPEG of one's own → its prediction and rules in ≤ 5 s (no
+    re-mining); a text file named .jpg → a message. Kept as docs/class-view.png and docs/photo.png."""
+    import numpy as np
+    from PIL import Image
+
+    if page.locator(".nnr-sankey .sankey-link").count() == 0:
+        page.click(".nnr-mine")
+        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    search = page.locator(".nnr-search input")
+    search.fill("relu3:28")
+    search.press("Enter")
+    page.wait_for_function("document.querySelector('.nnr-detail').innerText.includes('Unit relu3:28')",
+                           timeout=120_000)
+    page.wait_for_selector(".nnr-prototype", timeout=120_000)
+    assert page.locator(".nnr-exemplar").count() == 8 and "in " in page.locator(".nnr-detail").inner_text()
+    search.fill("zebra")
+    search.press("Enter")
+    page.wait_for_function("document.querySelector('.nnr-search-msg').innerText.includes('nothing matches')",
+                           timeout=30_000)
+    search.fill("3")
+    search.press("Enter")
+    page.wait_for_function("document.querySelector('.nnr-class-answer').innerText.includes('For 3')", timeout=60_000)
+    page.wait_for_selector(".nnr-class-rows tr >> nth=3", timeout=30_000)  # the table comes after the sentence
+    page.wait_for_timeout(1500)  # plotly's Sankey animates its nodes into place
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.locator(".nnr-views").screenshot(path=str(ARTIFACTS / "class-view.png"))
+    page.get_by_role("tab", name="This image").click()
+    page.locator(".nnr-gallery-label select").select_option(label="5")
+    page.wait_for_function("[...document.querySelectorAll('.nnr-thumb-go')].every(b => b.title.includes('labelled 5'))"
+                           " && document.querySelectorAll('.nnr-thumb-go').length > 0", timeout=30_000)
+    first = page.locator(".nnr-thumb-go").first
+    sample = first.inner_text().strip().lstrip("#")
+    first.click()
+    page.wait_for_function(f"document.querySelector('.nnr-gallery-msg').innerText.includes('for sample #{sample}')",
+                           timeout=120_000)
+    page.wait_for_function(f"document.querySelector('.nnr-detail .nnr-caption').innerText.startsWith('#{sample} ·')",
+                           timeout=120_000)  # its most specific rule opened, the sample first among its exemplars
+    from sklearn.datasets import load_digits
+
+    digits = load_digits()
+    five = digits.images[digits.target == 5][-1]  # a 5 drawn dark on white, saved 12 times larger as a JPEG: made
+    photo = tmp_path / "my-five.jpg"              # like the data (resized, grey, inverted) it is a 5 again
+    Image.fromarray((255 - five / 16 * 255).astype(np.uint8)).resize((96, 96), Image.Resampling.NEAREST).save(photo)
+    with page.expect_file_chooser() as chooser:
+        page.click(".nnr-photo")
+    t = time.perf_counter()
+    chooser.value.set_files(str(photo))
+    page.wait_for_selector(".nnr-photo-rules, .nnr-photo-msg .nnr-error", timeout=30_000)
+    took = time.perf_counter() - t
+    text = page.locator(".nnr-photo-msg").inner_text()
+    assert "predicted 5" in text and "inverted" in text and "not added to the data" in text, text
+    assert took <= 5, f"a photo's rules took {took:.1f} s"
+    page.locator(".nnr-views").screenshot(path=str(ARTIFACTS / "photo.png"))
+    bad = tmp_path / "notes.jpg"
+    bad.write_text("not a photo")
+    with page.expect_file_chooser() as chooser:
+        page.click(".nnr-photo")
+    chooser.value.set_files(str(bad))
+    page.wait_for_function("document.querySelector('.nnr-photo-msg').innerText.includes('not an image')",
+                           timeout=30_000)
+    assert page.locator(".nnr-sankey .sankey-link").count() > 0  # the mined result kept
+    page.get_by_role("tab", name="3 · Flow").click()
+    page.locator(".nnr-focus select").select_option(index=0)  # back to the top rules for the next tests
+    print(f"\nphoto → its rules in the page: {took:.2f} s")
+    assert page.errors == []
+
+
 #: (svg width, box width) of a flow view and how many points its graph draws
 VIEW_SIZE = """(sel) => { const box = document.querySelector(sel), svg = box.querySelector('svg.main-svg');
   return [svg ? svg.getBoundingClientRect().width : 0, box.getBoundingClientRect().width,

@@ -1,9 +1,8 @@
 """nnrules.compare: two rule sets lined up — same, changed, only in one — and the units whose role changed."""
-import numpy as np
 import pytest
 
 import nnrules
-from nnrules import Flow, Rule, RuleSet, compare
+from nnrules import Rule, RuleSet, compare
 
 
 def _rs(rules, head_layer="output", tail_layer="fc"):

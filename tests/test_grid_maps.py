@@ -3,7 +3,6 @@ they fire, as pictures — checked pixel by pixel, and in the app's detail panel
 import io
 
 import numpy as np
-import pytest
 import torch
 from PIL import Image
 

@@ -5,7 +5,7 @@ import pytest
 
 from nnrules.cli import main
 from nnrules.widgets import ExplorerState, MiningSettings, UserInputError
-from nnrules.widgets.state.picture_cache import PictureCache, fingerprint
+from nnrules.widgets.state.picture_cache import VERSION, PictureCache, fingerprint
 
 
 def _mined(pictures):
@@ -27,8 +27,8 @@ def test_a_second_session_reads_the_pictures_from_disk(tmp_path):
     again = []
     d2 = second.detail(partial=lambda d, coming: again.append(coming))
     assert again == [] and second.pictures.reads == 2  # nothing computed
-    assert (d2.title, d2.text, d2.prototype, d2.exemplars, d2.heatmaps) == (d1.title, d1.text, d1.prototype,
-                                                                             d1.exemplars, d1.heatmaps)
+    assert (d2.title, d2.text, d2.prototype, d2.exemplars, d2.heatmaps, d2.elsewhere) == \
+        (d1.title, d1.text, d1.prototype, d1.exemplars, d1.heatmaps, d1.elsewhere)
     other = ExplorerState(prototype_steps=20, pictures=PictureCache(tmp_path))
     other.load_zoo("digits-cnn")
     other.mine(MiningSettings(["relu3", "relu2"], binarize="quantile"))  # other settings: other exemplars
@@ -36,7 +36,7 @@ def test_a_second_session_reads_the_pictures_from_disk(tmp_path):
     other.detail()
     assert other.pictures.writes >= 1  # its exemplars computed, not read from the other settings' file
     files = list(tmp_path.rglob("*.json"))
-    assert files and all(json.loads(f.read_text())["version"] == 1 for f in files)  # JSON, never a pickle
+    assert files and all(json.loads(f.read_text())["version"] == VERSION for f in files)  # JSON, never a pickle
 
 
 def test_the_fingerprint_follows_weights_and_data(digits):

@@ -961,7 +961,9 @@ def test_rules_for_this_image_lists_each_rule_for_its_exemplars(mined):
     with pytest.raises(UserInputError, match="shaped like the data"):
         mined.rules_for(torch.zeros(3, 5, 5))
     with pytest.raises(UserInputError, match="sample index"):
-        mined.rules_for("0")
+        mined.rules_for([0])
+    with pytest.raises(UserInputError, match="does not exist in the data folder"):
+        mined.rules_for("0")  # text is an image file's path in the data folder
     s = ExplorerState()
     with pytest.raises(UserInputError, match="mine first"):
         s.rules_for(0)

@@ -5,6 +5,7 @@ import ipywidgets as W
 from torch import nn
 
 from ._ui import message
+from .ask import ClassPanel, Gallery, SearchBox
 from .detail import DetailPanel
 from .glossary import glossary_panel
 from .state.jobs import warm_miners
@@ -50,19 +51,24 @@ class Explorer:
         self.table = RuleTable(self.state, self.select_rule)
         self.detail = DetailPanel(self.state, threaded=threaded)
         self.compare = CompareView(self.state, threaded=threaded)
+        self.search = SearchBox(self.state, self.show_class, self.show_unit, self.select_rule)
+        self.classes = ClassPanel(self.state, self.select_rule, on_class=self._focus_class)
+        self.gallery = Gallery(self.state, self.show_sample, self.select_rule)
         self.link = W.HTML()
         self.link.add_class("nnr-link")
         self.flow.on_focus = self._show_link
-        tabs = W.Tab([self.flow.widget, self.table.widget, self.compare.widget])
+        self.tabs = tabs = W.Tab([W.VBox([self.classes.widget, self.flow.widget]), self.gallery.widget,
+                                  self.table.widget, self.compare.widget])
         tabs.set_title(0, "3 · Flow")
-        tabs.set_title(1, "Rule table")
-        tabs.set_title(2, "Compare with…")
+        tabs.set_title(1, "This image")
+        tabs.set_title(2, "Rule table")
+        tabs.set_title(3, "Compare with…")
         # the controls keep their width (they never shrink below it, so no label is cut); the views take the
         # rest and shrink with the window: at 1024 px the views still get ~660 px
         self.help = glossary_panel()
         left = W.VBox([self.model_panel.widget, self.mine_panel.widget, self.help],
                       layout=W.Layout(width="340px", min_width="340px", flex="0 0 340px"))
-        right = W.VBox([tabs, W.HBox([self.msg, self.link], layout=W.Layout(justify_content="space-between")),
+        right = W.VBox([self.search.widget, tabs, W.HBox([self.msg, self.link], layout=W.Layout(justify_content="space-between")),
                         self.detail.widget], layout=W.Layout(flex="1 1 0%", min_width="0"))
         left.add_class("nnr-controls")
         right.add_class("nnr-views")
@@ -94,6 +100,7 @@ class Explorer:
     # --- wiring ----------------------------------------------------------------------------------
     def _loaded(self) -> None:
         self.mine_panel.refresh()
+        self.gallery.refresh()
         self._mined()
         view = self._view
         if view is not None and view.settings is not None and self.state.loaded.zoo_name == view.model:
@@ -123,11 +130,45 @@ class Explorer:
         self.flow.refresh()
         self.table.refresh()
         self.compare.refresh()
+        self.classes.refresh()
+        self.gallery.refresh(keep_filters=True)
         self.detail.clear()
         if view is not None and (view.rule is not None or view.node is not None):
             self.flow.show_rule(rule)
             self.table.show_rule(rule)
             self.detail.refresh()
+        if view is not None and view.cls is not None:
+            self.classes.show(view.cls)
+        if view is not None and view.unit is not None:
+            self.detail.show_unit_page(view.unit)
+        self._show_link()
+
+    # --- direct answers: a class, a unit, an image ------------------------------------------------
+    def show_class(self, cls: int) -> None:
+        """The class view of class index ``cls`` (in the Flow tab, whose flow then shows the class's chain)."""
+        self.tabs.selected_index = 0
+        self.classes.show(cls)
+        self._show_link()
+
+    def _focus_class(self, name: str) -> None:
+        if name in [v for _, v in self.flow.focus.options]:
+            self.flow.focus.value = name  # the class's chain from the output down (redraws)
+
+    def show_unit(self, name: str) -> None:
+        """The page of unit ``name`` (``relu3:28``, any recorded layer) in the detail panel."""
+        try:
+            self.state.unit_id(name)
+        except UserInputError as err:
+            message(self.msg, str(err), "error")
+            return
+        self.state.unit = name
+        self.detail.show_unit_page(name)
+        self._show_link()
+
+    def show_sample(self, i: int) -> None:
+        """A data sample picked in the gallery: its path in the flow, its most specific rule opened."""
+        self.flow.show_sample(i)
+        self.gallery.msg.value = self.flow.sample_msg.value
         self._show_link()
 
     def _show_link(self) -> None:
@@ -154,6 +195,7 @@ class Explorer:
             message(self.msg, str(err), "error")
             return
         message(self.msg, "")
+        self.state.unit = None  # the detail now shows the selection, not a unit's page
         self.flow.show_rule(rule_id)
         self.table.show_rule(rule_id)
         self.detail.refresh()

@@ -37,6 +37,12 @@ def _legend() -> W.HTML:
                   "<small>scaled to the 99.5th percentile of |relevance| in each map</small></div>")
 
 
+def _cells(pngs: list[bytes], labels: list[str], css: str) -> list[W.VBox]:
+    """Pictures at one width whatever their caption (a long caption wraps under, never widens them)."""
+    return [W.VBox([image(png, css, EXEMPLAR_WIDTH), _caption(lbl, EXEMPLAR_WIDTH)],
+                   layout=W.Layout(width=EXEMPLAR_WIDTH, margin="0 6px 4px 0")) for png, lbl in zip(pngs, labels)]
+
+
 class DetailPanel:
     """Pictures of the selection, computed in a background job (``threaded``): the page stays live, and a
     newer click supersedes the running computation — only the newest selection's pictures are shown."""
@@ -53,6 +59,12 @@ class DetailPanel:
         self.choose = W.Dropdown(options=[], description="Exemplar")
         self.choose.observe(self._exemplar, names="value")
         self.heatmaps = W.HBox(layout=W.Layout(flex_flow="row wrap"))
+        # a rule's "where else": samples where its tail fires but the rule does not apply
+        self.elsewhere = W.HBox(layout=W.Layout(flex_flow="row wrap"))
+        self.elsewhere.add_class("nnr-elsewhere")
+        self.elsewhere_box = W.VBox([W.HTML("<b>Where else its units fire</b> <small>(samples where the tail fires "
+                                            "but the rule does not apply)</small>"), self.elsewhere],
+                                    layout=W.Layout(display="none"))
         self.legend = _legend()
         # "this unit": one unit of the group, its top samples over the whole data cropped to its field
         self.unit = W.Dropdown(options=[], description="Unit", layout=W.Layout(width="260px"))
@@ -75,8 +87,9 @@ class DetailPanel:
         self._pending = ""
         self._syncing = False
         # hidden until a selection is drawn: no empty "Top exemplars" heading or Exemplar box before that
-        self.pictures = W.VBox([W.HBox([self.prototype, W.VBox([W.HTML("<b>Top exemplars</b>"), self.exemplars])]),
-                                self.choose, self.heatmaps,
+        self.exemplars_title = W.HTML("<b>Top exemplars</b>")
+        self.pictures = W.VBox([W.HBox([self.prototype, W.VBox([self.exemplars_title, self.exemplars])]),
+                                self.elsewhere_box, self.choose, self.heatmaps,
                                 W.HBox([self.unit, self.unit_go], layout=W.Layout(flex_flow="row wrap")),
                                 self.unit_text, self.unit_crops], layout=W.Layout(display="none"))
         self.widget = W.VBox([self.title, self.text, W.HBox([self.effect_go, self.effect_text]), self.msg,
@@ -89,6 +102,7 @@ class DetailPanel:
         self.text.value = ""
         message(self.msg, "")
         self.prototype.children, self.exemplars.children, self.heatmaps.children = (), (), ()
+        self.elsewhere.children, self.elsewhere_box.layout.display = (), "none"
         self.pictures.layout.display = "none"
         self.unit_jobs.cancel()
         self.unit.options, self.unit_text.value, self.unit_crops.children = [], "", ()
@@ -135,9 +149,11 @@ class DetailPanel:
             proto.append(W.HTML(html.escape(d.errors.get("prototype", "no prototype"))))
         self.prototype.children = proto
         # every picture at one width whatever its caption (a long caption wraps under it, never widens it)
-        self.exemplars.children = [W.VBox([image(png, "nnr-exemplar", EXEMPLAR_WIDTH), _caption(lbl, EXEMPLAR_WIDTH)],
-                                          layout=W.Layout(width=EXEMPLAR_WIDTH, margin="0 6px 4px 0"))
-                                   for png, lbl in zip(d.exemplars, d.exemplar_labels)]
+        self.exemplars_title.value = "<b>Top exemplars</b>"
+        self.exemplars.children = _cells(d.exemplars, d.exemplar_labels, "nnr-exemplar")
+        self.elsewhere.children = _cells(d.elsewhere, d.elsewhere_labels, "nnr-elsewhere-img")
+        self.elsewhere_box.layout.display = "" if d.elsewhere else "none"
+        self.choose.layout.display = ""
         self._syncing = True
         self.choose.options = [(lbl, i) for i, lbl in enumerate(d.exemplar_labels)]
         self.choose.value = min(exemplar, len(d.exemplar_labels) - 1) if d.exemplar_labels else None
@@ -152,6 +168,23 @@ class DetailPanel:
             cells.append(W.VBox([W.Label("colour scale"), self.legend], layout=W.Layout(margin="0 0 0 8px")))
         self.heatmaps.children = cells
         message(self.msg, f"computing {coming}…" if coming else "")
+
+    def show_unit_page(self, name: str) -> None:
+        """The page of one unit of any recorded layer (``relu3:28``): its top samples, its rules, its prototype
+        (a background job, like the pictures of a selection)."""
+        self._pending = f"unit {name}'s page"
+        message(self.msg, f"computing unit {name}'s page…")
+
+        def work(event):
+            with MODEL_LOCK:
+                return self.state.unit_page(name)
+
+        def done(d: Detail) -> None:
+            self._show(d, 0)
+            self.exemplars_title.value = "<b>Top samples over the whole data</b>"
+            self.choose.layout.display = "none"  # a unit's samples are not a rule's exemplars to explain
+            self.heatmaps.children = ()
+        self.jobs.run(work, done, self._failed)
 
     def _offer_units(self) -> None:
         """The selected group's units in the Unit box (kept if unchanged)."""
@@ -197,10 +230,7 @@ class DetailPanel:
 
         def done(d: Detail) -> None:
             self.unit_text.value = f"<small><b>{html.escape(d.title)}</b>: {html.escape(d.text)}</small>"
-            self.unit_crops.children = [
-                W.VBox([image(png, "nnr-unit-crop", EXEMPLAR_WIDTH), _caption(lbl, EXEMPLAR_WIDTH)],
-                       layout=W.Layout(width=EXEMPLAR_WIDTH, margin="0 6px 4px 0"))
-                for png, lbl in zip(d.exemplars, d.exemplar_labels)]
+            self.unit_crops.children = _cells(d.exemplars, d.exemplar_labels, "nnr-unit-crop")
 
         def failed(err: BaseException) -> None:
             self.unit_text.value = f"<small style='color:#b00020'>{html.escape(str(err))}</small>"

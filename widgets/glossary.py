@@ -49,10 +49,24 @@ GLOSSARY: dict[str, str] = {
              "with the rest summed into a grey \"other\" link (drawn at most half as wide as the shown "
              "rules; its hover gives its real share); a chosen rule's chain (the rules that share units with "
              "it, layer by layer); or one class's chain.",
+    "class view": "Choose a class: the groups of units that fire most specifically on it, from the output "
+                  "down. Precision: of the images where the group fires, the share predicted as the class. "
+                  "Recall: of the images predicted as the class, the share where the group fires. Lift: how "
+                  "many times the class's own share the precision is. Each is measured again on held-out "
+                  "images where the model has them.",
+    "specific": "A group is specific to a class when at least half of the images where it fires are "
+                "predicted as that class.",
+    "this image / your photo": "Pick an image in the gallery, or upload a photo (PNG or JPEG): it is made like "
+                               "the data (cropped, resized, grey or inverted as the data are) and the rules that "
+                               "hold for it are listed, the most specific to its predicted class first. Nothing "
+                               "is mined again and the photo never joins the data.",
+    "where else": "Images where a rule's tail units fire but the rule does not apply: what else those units "
+                  "respond to.",
+    "search": "Type a class name, a unit (relu3:28), a rule number or a layer name; the first match opens.",
     "prototype": "An image synthesised to make the group fire as much as possible (activation "
                  "maximisation): what the group looks for.",
     "exemplars": "The real images where the group fires most — for a rule, among the images where the rule "
-                 "holds.",
+                 "holds, spread over the classes of its head.",
     "heatmap (LRP, Grad-CAM)": "Which pixels made the model's output (or the group) high: red for the target, "
                                "blue against it, white neutral.",
 }

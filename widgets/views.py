@@ -164,8 +164,8 @@ class FlowView:
         self._highlight(self.state.selected_rule)
 
     def show_sample(self, i: int) -> None:
-        """"This image": draw the rules that hold for data sample ``i`` as its path and open the strongest
-        one, ``i`` first among its exemplars (its heatmaps)."""
+        """"This image": draw the rules that hold for data sample ``i`` as its path and open the one most
+        specific to its predicted class, ``i`` first among its exemplars (its heatmaps)."""
         try:
             self.state.select_sample(i)
             rules = self.state.rules_for(i)
@@ -179,9 +179,8 @@ class FlowView:
             self.refresh()
         else:
             self.focus.value = f"{SAMPLE}{i}"  # redraws (see _refocus)
-        if rules:
-            best = self.state.rules.set_index("id").loc[rules, "support"].idxmax()
-            self.on_rule(int(best))
+        if rules:  # the most specific to its predicted class (rules_for's order), not the most common
+            self.on_rule(int(rules[0]))
 
     def show_rule(self, rule_id: int | None) -> None:
         """Reflect a selection made elsewhere, without firing it again; offer the chosen rule's chain."""

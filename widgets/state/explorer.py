@@ -58,6 +58,9 @@ class ExplorerState:
         self.loaded = LoadedModel(DataRoot(data_root), on_change=self._clear_results)
         self.focus = ""  # which rules the flow draws (a FlowView focus value; "" = the top rules)
         self.min_stability = 0.0  # rules found again in fewer of the half-samples are drawn faint
+        self.this_prediction: int | None = None  # the predicted class of the last rules_for input
+        self.unit: str | None = None  # the unit whose page was opened last (a link's unit=)
+        self.shown_class: int | None = None  # the class whose view was opened last (a link's class=)
         self._clear_results()
 
     def _clear_results(self) -> None:
@@ -66,6 +69,7 @@ class ExplorerState:
     def _show(self, result: MiningResult) -> None:
         """Make ``result`` the current one, with its rule table and a fresh selection."""
         self.result = result
+        self.unit, self.shown_class = None, None
         self._effects: dict[int, str] = {}
         self.table = RuleRows(result.flow, self.loaded.class_names)
         self.chosen = Selection(self.loaded, result, self.table, self.n_exemplars, self.prototype_steps, self.scale,
@@ -82,7 +86,7 @@ class ExplorerState:
             return ViewQuery(self.loaded.zoo_name)
         rule, node, exemplar = self.selection()
         return ViewQuery(self.loaded.zoo_name, self.settings, self.focus, rule, None if rule is not None else node,
-                         self.chosen.sample, exemplar)
+                         self.chosen.sample, exemplar, self.unit, self.shown_class)
 
     def to_query(self) -> str:
         """The view (zoo model, settings, focus, selection) as a URL query: see :mod:`.query`."""
@@ -99,6 +103,11 @@ class ExplorerState:
             self.select_node(view.node)
         if view.exemplar:
             self.select_exemplar(view.exemplar)
+        if view.cls is not None:
+            self.class_view(view.cls)
+        if view.unit is not None:
+            self.unit_id(view.unit)  # checked now; the page draws it
+            self.unit = view.unit
 
     @classmethod
     def from_query(cls, query: str, check: Callable[[], None] = lambda: None, **kwargs: Any) -> ExplorerState:
@@ -324,12 +333,68 @@ class ExplorerState:
         from .unit_pictures import unit_view
         return unit_view(self.chosen, layer, unit, k)
 
+    def unit_page(self, name: str, k: int = 8) -> Detail:
+        """The page of one unit of any recorded layer, named like ``relu3:28`` (:meth:`unit_id`): its top samples
+        (conv units cropped to their receptive field), the rules that name it, its prototype."""
+        from .unit_pictures import unit_page
+        layer, unit = self.unit_id(name)
+        page = unit_page(self.chosen, layer, unit, k)
+        self.unit = page.title.removeprefix("Unit ")  # its own name: relu2:c5 for relu2:5
+        return page
+
     def select_sample(self, i: int | None) -> None:
         self.chosen.select_sample(i)
 
-    def rules_for(self, inputs: int | torch.Tensor) -> list[int]:
-        """See :meth:`Selection.rules_for`: the rules that hold for one sample of the data or one new input."""
-        return self.chosen.rules_for(inputs)
+    def rules_for(self, inputs: int | torch.Tensor | str | os.PathLike | Any) -> list[int]:
+        """Ids of the rules that hold for one input, the most specific to its predicted class first
+        (:func:`.this_image.rules_for`): ``inputs`` a sample of the data (its index), an input tensor shaped like
+        the data, a PIL image or an image file in the data folder (made like the data; nothing re-mined, the
+        data unchanged). The predicted class is kept in :attr:`this_prediction`."""
+        from .this_image import rules_for
+        ids, self.this_prediction = rules_for(self.chosen, inputs)
+        return ids
+
+    def photo(self, filename: str, content: bytes) -> tuple[torch.Tensor, str]:
+        """An uploaded PNG or JPEG (``content`` bytes) made like the data: ``(input (C, H, W), what was done)``.
+        Saved in this session's upload folder under the data folder, read within the image bounds; never
+        added to the data."""
+        from .this_image import like_data
+        if not content:
+            raise UserInputError(f"{filename!r} is empty (0 bytes): upload a PNG or JPEG photo")
+        path = self.loaded.data_root.save_upload(filename, content, (".png", ".jpg", ".jpeg"))
+        return like_data(path, self.loaded.need()[1], show=lambda _: path.name)  # the user's name, not the folder
+
+    def class_view(self, cls: int | str, per_layer: int = 10) -> pd.DataFrame:
+        """The unit groups that matter for one class (index or name), from the output down the chosen layers,
+        with precision, recall and lift on the data and the rules they come from, the most specific first
+        (:func:`.answers.class_view`); ``df.attrs["answer"]`` says it in one sentence."""
+        from .answers import class_index, class_view
+        df = class_view(self.chosen, cls, per_layer)
+        self.shown_class = class_index(self.chosen, cls)
+        return df
+
+    def search(self, text: str, limit: int = 20) -> list:
+        """Classes, units (``relu3:28``), rules (``12``) and layers matching ``text``, exact first
+        (:func:`.answers.search`): a list of :class:`.answers.Hit`."""
+        from .answers import search
+        return search(self.chosen, text, limit)
+
+    def unit_id(self, name: str) -> tuple[str, int]:
+        """``(layer, column)`` of a unit named like ``relu3:28`` (or ``relu2:c5``) in a recorded layer."""
+        from .answers import unit_id
+        return unit_id(self.chosen, name)
+
+    def gallery(self, label: int | str | None = None, predicted: int | str | None = None, wrong: bool = False,
+                limit: int = 48) -> pd.DataFrame:
+        """Samples to pick "this image" from, filtered by class, predicted class and wrong predictions
+        (:func:`.this_image.gallery`)."""
+        from .this_image import gallery
+        return gallery(self.chosen, label, predicted, wrong, limit)
+
+    def thumbnails(self, samples: list[int]) -> list[bytes]:
+        """PNG thumbnails of data samples (as the exemplars are drawn)."""
+        from .this_image import thumbnails
+        return thumbnails(self.chosen, samples)
 
     def selection(self) -> tuple[int | None, int | None, int]:
         """(rule, group, exemplar) selected now: a background job works on this snapshot."""

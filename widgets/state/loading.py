@@ -58,6 +58,7 @@ class LoadedModel:
         self.info: str = ""
         self.layer_table: pd.DataFrame = pd.DataFrame()
         self._predicted: list[int] | None = None  # predicted_classes() of the loaded model and inputs
+        self._predictions: torch.Tensor | None = None  # predictions() of the loaded model and inputs
         self._fingerprint: str | None = None
 
     def need(self) -> tuple[nn.Module, torch.Tensor, torch.Tensor]:
@@ -264,6 +265,7 @@ class LoadedModel:
             self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
             self.layer_table = table
             self._predicted = None
+            self._predictions = None
             self.on_change()
 
     # --- layers --------------------------------------------------------------------------------
@@ -311,11 +313,17 @@ class LoadedModel:
         first = [n for n in maps if t.loc[n, "type"] in _ACTIVATIONS or not t.loc[n, "leaf"]]
         return first + [n for n in maps if n not in first]
 
+    def predictions(self) -> torch.Tensor:
+        """``(n,)`` the class the model predicts for each loaded input (cached per load)."""
+        model, x, _ = self.need()
+        if self._predictions is None or len(self._predictions) != len(x):
+            self._predictions = self._predict(model, x)
+        return self._predictions
+
     def predicted_classes(self) -> list[int]:
         """Class indices the model predicts on the loaded inputs, most often first (cached per load)."""
-        model, x, _ = self.need()
         if self._predicted is None:
-            counts = torch.bincount(self._predict(model, x), minlength=len(self.class_names))
+            counts = torch.bincount(self.predictions(), minlength=len(self.class_names))
             self._predicted = [int(c) for c in torch.argsort(counts, descending=True, stable=True) if counts[c] > 0]
         return self._predicted
 

@@ -27,7 +27,7 @@ from .types import Detail
 __all__ = ["PictureCache", "fingerprint"]
 
 #: Bump when the pictures' drawing changes: older files are then not read.
-VERSION = 1
+VERSION = 2  # 2: exemplars spread over a rule's head classes, and where else its tail fires
 
 
 def fingerprint(model: nn.Module, inputs: torch.Tensor, class_names: list[str]) -> str:
@@ -49,14 +49,16 @@ def _to_json(d: Detail) -> dict:
     png = lambda b: None if b is None else base64.b64encode(b).decode()  # noqa: E731
     return {"version": VERSION, "title": d.title, "text": d.text, "prototype": png(d.prototype),
             "exemplars": [png(b) for b in d.exemplars], "exemplar_labels": d.exemplar_labels,
-            "heatmaps": {k: png(v) for k, v in d.heatmaps.items()}, "errors": d.errors}
+            "heatmaps": {k: png(v) for k, v in d.heatmaps.items()}, "errors": d.errors,
+            "elsewhere": [png(b) for b in d.elsewhere], "elsewhere_labels": d.elsewhere_labels}
 
 
 def _from_json(j: dict) -> Detail:
     png = base64.b64decode
     return Detail(title=j["title"], text=j["text"], prototype=None if j["prototype"] is None else png(j["prototype"]),
                   exemplars=[png(s) for s in j["exemplars"]], exemplar_labels=list(j["exemplar_labels"]),
-                  heatmaps={k: png(v) for k, v in j["heatmaps"].items()}, errors=dict(j["errors"]))
+                  heatmaps={k: png(v) for k, v in j["heatmaps"].items()}, errors=dict(j["errors"]),
+                  elsewhere=[png(s) for s in j["elsewhere"]], elsewhere_labels=list(j["elsewhere_labels"]))
 
 
 class PictureCache:

@@ -10,6 +10,7 @@ a model from files or from the notebook has no name another browser could load.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode
@@ -21,7 +22,7 @@ __all__ = ["ViewQuery", "format_query", "parse_query", "KEYS"]
 
 #: The keys a view's query may hold (in the order written).
 KEYS = ("model", "miner", "layers", "reduce", "binarize", "params", "bparams", "classes", "samples", "focus",
-        "rule", "node", "sample", "exemplar")
+        "rule", "node", "sample", "exemplar", "unit", "class")
 
 
 @dataclass
@@ -36,6 +37,8 @@ class ViewQuery:
     node: int | None = None
     sample: int | None = None
     exemplar: int = 0
+    unit: str | None = None  # a unit's page, "relu3:28"
+    cls: int | None = None  # a class's view (its index)
 
 
 def format_query(view: ViewQuery) -> str:
@@ -61,6 +64,10 @@ def format_query(view: ViewQuery) -> str:
             q["sample"] = str(view.sample)
         if view.exemplar:
             q["exemplar"] = str(view.exemplar)
+        if view.unit is not None:
+            q["unit"] = view.unit
+        if view.cls is not None:
+            q["class"] = str(view.cls)
     return urlencode(q)
 
 
@@ -111,12 +118,16 @@ def parse_query(query: str) -> ViewQuery:
             binarize_params=_json("bparams", one["bparams"]) if "bparams" in one else {},
             classes=[_int("classes", c) for c in one.get("classes", "").split(",") if c],
             samples=_int("samples", one["samples"], 1) if "samples" in one else 10)
-    elif any(k in one for k in ("layers", "rule", "node", "sample", "focus")):
-        raise UserInputError("link: a rule, group, sample or focus needs miner= (what was mined)")
+    elif any(k in one for k in ("layers", "rule", "node", "sample", "focus", "unit", "class")):
+        raise UserInputError("link: a rule, group, sample, unit, class or focus needs miner= (what was mined)")
+    unit = one.get("unit")
+    if unit is not None and not re.fullmatch(r"[\w.\-]{1,200}:[\w.\-]{1,40}", unit):
+        raise UserInputError(f"link: unit={unit[:60]!r} is not a unit name such as relu3:28")
     if "rule" in one and "node" in one:
         raise UserInputError("link: give rule= or node=, not both")
     return ViewQuery(model=one["model"], settings=settings, focus=one.get("focus", ""),
                      rule=_int("rule", one["rule"]) if "rule" in one else None,
                      node=_int("node", one["node"]) if "node" in one else None,
                      sample=_int("sample", one["sample"]) if "sample" in one else None,
-                     exemplar=_int("exemplar", one["exemplar"]) if "exemplar" in one else 0)
+                     exemplar=_int("exemplar", one["exemplar"]) if "exemplar" in one else 0,
+                     unit=unit, cls=_int("class", one["class"]) if "class" in one else None)

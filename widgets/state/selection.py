@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-import torch
 
 import nnrules.attribution.grid_maps as grid_maps
 import nnrules.attribution.methods as attribution
@@ -15,12 +14,13 @@ from nnrules.attribution.lrp import LRPError
 from nnrules.miners.eric import ERIC
 from nnrules.miners.patches import PatchMiner
 from nnrules.recording.hooks import OUTPUT
-from nnrules.recording.record import Activations, record
+from nnrules.recording.record import Activations
 
 from .errors import UserInputError
 from .loading import LoadedModel
 from .mining import MiningResult
 from .results import RuleRows
+from .exemplar_rows import spread, tail_fires
 from .types import Detail
 
 __all__ = ["Selection", "Detail"]
@@ -105,9 +105,9 @@ class Selection:
         if rule is not None:
             row = self.table.rules.iloc[rule]
             if not len(row["tail_idx"]):  # ERIC's "⊤ → head": no literal to show, so its head's units
-                return row["head_layer"], list(row["head_idx"]), f"Rule {rule}: {row['text']} (its head's units)"
+                return row["head_layer"], list(row["head_idx"]), f"Rule {rule}: {row['words']} (its head's units)"
             units = [u for u, n in zip(row["tail_idx"], row["tail"]) if not n.startswith("¬")]  # ERIC: ¬ = off
-            return row["tail_layer"], units or list(row["tail_idx"]), f"Rule {rule}: {row['text']}"
+            return row["tail_layer"], units or list(row["tail_idx"]), f"Rule {rule}: {row['words']}"
         if node is not None:
             group = self.result.nodes.iloc[node]
             names = self._activations().unit_names[group["layer"]]
@@ -129,8 +129,9 @@ class Selection:
         names = self._activations().unit_names[layer]
         shown = [names[u] if names[u].startswith(f"{layer}:") else f"{layer}:{names[u]}" for u in units]
         text = ", ".join(shown)  # unit names already carry their layer ("relu3:c4")
-        if rule is not None:
+        if rule is not None:  # the title says it in words; the notation comes first here
             row = self.table.rules.iloc[rule]
+            text = f"{row['text']}\n{text}"
             text += (f"\nsupport {row['support']}, confidence {row['confidence']:.2f}, l={row['head_min']}, "
                      f"k={row['tail_min']}, classes {', '.join(row['classes'])}")
             if row.get("evidence"):
@@ -138,7 +139,8 @@ class Selection:
 
         def whole(d: Detail) -> Detail:
             return Detail(title=title, text=f"{text}\n{d.text}", prototype=d.prototype, exemplars=d.exemplars,
-                          exemplar_labels=d.exemplar_labels, heatmaps=dict(d.heatmaps), errors=dict(d.errors))
+                          exemplar_labels=d.exemplar_labels, heatmaps=dict(d.heatmaps), errors=dict(d.errors),
+                          elsewhere=d.elsewhere, elsewhere_labels=d.elsewhere_labels)
 
         key = (layer, tuple(units), rule, exemplar, self.sample)
         if key not in self._cache:
@@ -146,7 +148,8 @@ class Selection:
             if found is None:
                 found = self._pictures(layer, units, self._holding(rule), exemplar, check,
                                        None if partial is None else lambda d, nxt: partial(whole(d), nxt),
-                                       self._patch_boxes(rule), self.sample)
+                                       self._patch_boxes(rule), self.sample, self._head_classes(rule))
+                self._elsewhere(found, layer, units, rule)
                 self._store("pictures", key, found)
             self._cache[key] = found
         d = self._cache[key]
@@ -194,12 +197,58 @@ class Selection:
         if isinstance(self.result.miner, PatchMiner):
             rows = self.result.miner.rule_table_["rows"].iloc[int(row["rule"])]
             return np.unique(self.result.miner.patches_["image"].to_numpy()[np.asarray(rows, dtype=np.int64)])
-        if "bits" not in self._cache:
-            self._cache["bits"] = self._bits(self._activations())
-        bits = self._cache["bits"]
+        bits = self.layer_bits()
         if bits is None:
             return None
         return np.flatnonzero(rule.holds_on(bits[rs.head_layer], bits[rs.tail_layer]))
+
+    def _head_classes(self, rule_id: int | None) -> list[int] | None:
+        """The classes of a rule's head when it is the output layer with several classes (its exemplars are
+        spread over them), else None."""
+        if rule_id is None or self.result.flow is None:
+            return None
+        row = self.table.rules.iloc[rule_id]
+        if row["head_layer"] != OUTPUT or len(row["head_idx"]) < 2:
+            return None
+        return [int(c) for c in row["head_idx"]]
+
+    def _elsewhere(self, d: Detail, layer: str, units: list[int], rule_id: int | None, k: int = 4) -> None:
+        """Add to ``d`` up to ``k`` samples where the rule's tail fires but the rule does not apply (one per
+        predicted class first, the strongest activations): what else its units respond to."""
+        if rule_id is None or self.result.flow is None or isinstance(self.result.miner, PatchMiner):
+            return
+        bits, held = self.layer_bits(), self._holding(rule_id)
+        row = self.table.rules.iloc[rule_id]
+        rs = self.result.flow.rulesets[int(row["pair"])]
+        rule = rs[int(row["rule"])]
+        if bits is None or held is None or not rule.tail:
+            return
+        tail = tail_fires(rule, bits[rs.tail_layer])
+        tail[held] = False
+        rows = np.flatnonzero(tail)
+        if not len(rows):
+            d.text += "\nits tail fires nowhere else: every sample where it fires is one where the rule applies"
+            return
+        acts = self._activations()
+        values, preds = np.asarray(acts[layer]), np.asarray(acts.predictions)
+        order = rows[np.argsort(-values[rows][:, units].sum(1), kind="stable")]  # strongest first
+        _, first = np.unique(preds[order], return_index=True)  # the strongest sample of each predicted class
+        pick = [int(i) for i in order[np.sort(first)]][:k]
+        pick += [int(i) for i in order if int(i) not in pick][:k - len(pick)]
+        inputs = self.loaded.need()[1]
+        d.elsewhere = [viz.to_png(viz.image(inputs[i], self._scale())) for i in pick]
+        labels = acts.labels
+        d.elsewhere_labels = [self._exemplar_label(i, int(acts.predictions[i]), None if labels is None
+                                                   else int(labels[i])) + " · rule does not apply"
+                              for i in pick]
+        d.text += (f"\nwhere else: its tail fires on {len(rows)} samples where the rule does not apply "
+                   f"({len(set(preds[rows].tolist()))} predicted classes); {len(pick)} shown")
+
+    def layer_bits(self) -> dict[str, np.ndarray] | None:
+        """The recorded layers as the miner saw them (:meth:`_bits` of the data; cached per result)."""
+        if "bits" not in self._cache:
+            self._cache["bits"] = self._bits(self._activations())
+        return self._cache["bits"]
 
     def _bits(self, acts: Activations) -> dict[str, np.ndarray] | None:
         """The layers as the miner saw them, ``(n, units)`` bool: ERIC's quantisation or the run's binarizer."""
@@ -208,58 +257,6 @@ class Selection:
         if self.result.binarizer is not None:
             return {k: v.to_dense() for k, v in self.result.binarizer.transform(acts).items()}
         return None
-
-    def rules_for(self, inputs: int | torch.Tensor) -> list[int]:
-        """Ids of the rules that hold for one input, in the table's order: ``inputs`` a sample of the data
-        (its index) or one input tensor ``(C, H, W)`` / ``(1, C, H, W)`` shaped like the data. A rule holds
-        where its exemplars come from (:meth:`_holding`): head and tail as the miner saw them (the run's
-        binarizer, ERIC's literals); a patch rule holds for an image whose Grad-CAM patches it covers (data
-        samples only: a new image has no patches)."""
-        if self.result.flow is None or self.table.rules.empty:
-            raise UserInputError("mine first: 'this image' lists the mined rules that hold for it"
-                                 + (" (NeuroChains keeps filters, not rules)" if self.result.mined else ""))
-        rules = self.table.rules
-        if isinstance(inputs, (int, np.integer)) and not isinstance(inputs, bool):
-            n = len(self._activations().predictions)
-            if not 0 <= int(inputs) < n:
-                raise UserInputError(f"sample must be 0..{n - 1} (an index into the data), got {inputs}")
-            i = int(inputs)
-            if isinstance(self.result.miner, PatchMiner):
-                held = {int(r): self._holding(int(r)) for r in rules["id"]}
-                return [r for r, h in held.items() if h is not None and i in set(h.tolist())]
-            if "bits" not in self._cache:
-                self._cache["bits"] = self._bits(self._activations())
-            bits = self._cache["bits"]
-            bits = None if bits is None else {k: v[i:i + 1] for k, v in bits.items()}
-        elif isinstance(inputs, torch.Tensor):
-            bits = self._bits(self._record_one(inputs))
-        else:
-            raise UserInputError(f"inputs must be a sample index (int) or an input tensor, got {type(inputs).__name__}")
-        if bits is None:
-            raise UserInputError(f"{type(self.result.miner).__name__}'s rules are read on the data's own patches: "
-                                 "choose a sample of the data (its index)")
-        out = []
-        for rid, pair, r in zip(rules["id"], rules["pair"], rules["rule"]):
-            rs = self.result.flow.rulesets[int(pair)]
-            if rs[int(r)].holds_on(bits[rs.head_layer], bits[rs.tail_layer])[0]:
-                out.append(int(rid))
-        return out
-
-    def _record_one(self, x: torch.Tensor) -> Activations:
-        """The mined layers on one new input, recorded as the run recorded the data (same reduction)."""
-        model, inputs, _ = self.loaded.need()
-        x = x.detach()
-        if x.dim() == inputs.dim() - 1:
-            x = x.unsqueeze(0)
-        if tuple(x.shape) != (1, *inputs.shape[1:]):
-            raise UserInputError(f"inputs must be one input shaped like the data, {tuple(inputs.shape[1:])} "
-                                 f"(or with a batch of 1), got {tuple(x.shape)}")
-        if isinstance(self.result.miner, PatchMiner):
-            raise UserInputError("patch rules are read on the data's Grad-CAM patches: choose a sample of the data")
-        acts = self._activations()
-        layers = [l for l in acts.values if l != OUTPUT]
-        return record(model, x.to(inputs.dtype), layers, reduce=acts.reduce,
-                      class_names=self.loaded.class_names, progress=False)
 
     def _patch_boxes(self, rule_id: int | None) -> dict[int, list[tuple[int, int, int]]] | None:
         """For a patch rule: sample index → its patches ``(top, left, size)`` in input pixels; else None."""
@@ -276,7 +273,7 @@ class Selection:
                   check: Callable[[], None] = lambda: None,
                   partial: Callable[[Detail, str], None] | None = None,
                   boxes: dict[int, list[tuple[int, int, int]]] | None = None,
-                  first: int | None = None) -> Detail:
+                  first: int | None = None, head_classes: list[int] | None = None) -> Detail:
         """Exemplars (among the samples where the rule holds; a patch rule's patches outlined, ``boxes``;
         sample ``first`` in front where it is among them: "this image") and the chosen exemplar's heatmaps."""
         model, inputs, _ = self.loaded.need()
@@ -290,8 +287,13 @@ class Selection:
             among, note = None, " — the rule holds on none of these samples; exemplars by activation instead"
         elif among is not None:
             note = f" — among the {len(among)} samples where the rule holds"
+        held = among  # where the rule holds ("this image" is shown first when it is one of them)
+        if head_classes is not None and among is not None:  # a head of several classes: each shown, in proportion
+            among, said = spread(acts.predictions, np.asarray(acts[layer])[:, units].sum(1), among, head_classes,
+                                  self.n_exemplars, self.loaded.class_names)
+            note += f"; spread over its head's classes ({said})"
         ex = prototypes.exemplars(acts, layer, units, m=self.n_exemplars, data=inputs, among=among)
-        if first is not None and (among is None or first in set(np.asarray(among).tolist())):
+        if first is not None and (held is None or first in set(np.asarray(held).tolist())):
             keep = [first] + [int(i) for i in ex.indices if int(i) != first][:self.n_exemplars - 1]
             ex = prototypes.Exemplars(np.asarray(keep), np.asarray(acts[layer][keep])[:, units].sum(1), inputs[keep])
             note += f"; sample #{first} (this image) first"
@@ -378,3 +380,4 @@ class Selection:
             d.errors["prototype"] = str(err)
             return None
         return viz.to_png(viz.image(img, self._scale()))
+

@@ -18,3 +18,6 @@ class Detail:
     exemplar_labels: list[str] = field(default_factory=list)
     heatmaps: dict[str, bytes] = field(default_factory=dict)  # "LRP · class 3" → PNG
     errors: dict[str, str] = field(default_factory=dict)
+    # a rule's "where else": samples where its tail fires but the rule does not apply (what else the units answer)
+    elsewhere: list[bytes] = field(default_factory=list)
+    elsewhere_labels: list[str] = field(default_factory=list)

@@ -11,7 +11,7 @@ from .errors import UserInputError
 from .selection import Selection
 from .types import Detail
 
-__all__ = ["unit_view"]
+__all__ = ["unit_view", "unit_page"]
 
 
 def unit_view(sel: Selection, layer: str, unit: int, k: int = 8) -> Detail:
@@ -49,5 +49,31 @@ def unit_view(sel: Selection, layer: str, unit: int, k: int = 8) -> Detail:
     d.exemplar_labels = [sel._exemplar_label(int(i), int(acts.predictions[i]),
                                               None if labels is None else int(labels[i])) + at
                          for i, at in zip(indices, positions)]
+    rules = sel.table.rules
+    if not rules.empty:  # the rules that name this unit, head or tail
+        full = name if name.startswith(f"{layer}:") else f"{layer}:{name}"
+        named = [int(i) for i, h, t, hl, tl in zip(rules["id"], rules["head"], rules["tail"], rules["head_layer"],
+                                                   rules["tail_layer"])
+                 if (hl == layer and full in h) or (tl == layer and (full in t or f"¬{full}" in t))]
+        d.text += (f"\nin {len(named)} rule{'s' if len(named) != 1 else ''}: " + ", ".join(map(str, named[:12]))
+                   + (" …" if len(named) > 12 else "")) if named else "\nin no mined rule"
     sel._cache[key] = d
     return d
+
+
+def unit_page(sel: Selection, layer: str, unit: int, k: int = 8) -> Detail:
+    """A page for one unit of any recorded layer: its top samples (:func:`unit_view`), the rules that name it and
+    its prototype (activation maximisation of the unit's channel; cached per group like a rule's)."""
+    d = unit_view(sel, layer, unit, k)
+    names = sel._activations().unit_names[layer]
+    group = [int(unit)] if layer == OUTPUT else prototypes.channels_of(names, [int(unit)])
+    pkey = ("prototype", layer, tuple(group))
+    if pkey not in sel._cache:
+        proto = Detail(title="", text="")
+        proto.prototype = sel._prototype(layer, group, proto)
+        sel._cache[pkey] = (proto.prototype, proto.errors.get("prototype"))
+    out = Detail(title=d.title, text=d.text, exemplars=d.exemplars, exemplar_labels=d.exemplar_labels)
+    out.prototype, error = sel._cache[pkey]
+    if error:
+        out.errors["prototype"] = error
+    return out
