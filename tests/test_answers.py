@@ -63,6 +63,8 @@ def test_class_view_answers_every_class(name, tmp_path_factory, digits):
             assert r["precision"] == pytest.approx((fires & (preds == c)).sum() / fires.sum())
             assert r["recall"] == pytest.approx((fires & (preds == c)).sum() / (preds == c).sum())
         assert df["held_out_precision"].notna().any()  # zoo models carry a test split
+    if name == "fashion-cnn":
+        assert s.search("Bag")[0].kind == "class" and s.search("bag")[0].target == 8
     with pytest.raises(UserInputError, match="class index must be 0..9"):
         s.class_view(10)
     with pytest.raises(UserInputError, match="no class 'Zebra'"):
@@ -201,6 +203,10 @@ def test_the_page_answers_a_class_a_unit_and_a_photo(tmp_path):
     assert time.perf_counter() - t < 5 and "predicted" in app.gallery.photo_msg.value
     assert not got or app.state.selected_rule == got[0]
     assert app.gallery.show_photo("notes.jpg", b"hello") == [] and "not an image" in app.gallery.photo_msg.value
+    bomb = io.BytesIO()
+    Image.new("1", (20000, 20000)).save(bomb, "PNG")
+    assert app.gallery.show_photo("bomb.png", bomb.getvalue()) == [] and "too large" in app.gallery.photo_msg.value
+    assert app.gallery.show_photo("empty.png", b"") == [] and "empty" in app.gallery.photo_msg.value
     assert len(app.state.rules) == rules and all(p.parent.parent.parent == tmp_path
                                                  for p in tmp_path.glob(".uploads/*/*"))
 
@@ -230,3 +236,15 @@ def test_a_torchvision_model_with_its_own_images_answers_too(tmp_path):
     assert isinstance(s.rules_for(photo), list) and s.this_prediction in range(3)
     layer = [l for l in s.view_layers if l != "output"][0]
     assert s.search(f"{layer}:0")[0].kind == "unit"
+
+
+def test_a_link_to_a_class_out_of_range_says_so_and_keeps_the_result(tmp_path):
+    from nnrules.widgets import Explorer
+
+    app = Explorer(threaded=False, data_root=str(tmp_path),
+                   query="model=digits-cnn&miner=explainn&layers=relu3,relu2&class=99")
+    assert "class index must be 0..9" in app.msg.value and app.state.mined and len(app.state.rules)
+    ok = Explorer(threaded=False, data_root=str(tmp_path),
+                  query="model=digits-cnn&miner=explainn&layers=relu3,relu2&class=4&unit=relu2:c3")
+    assert ok.classes.cls.value == 4 and "For 4" in ok.classes.answer.value
+    assert "Unit relu2:c3" in ok.detail.title.value

@@ -119,7 +119,9 @@ class Explorer:
 
     def _mined(self) -> None:
         view, rule = self._view, None
-        if view is not None and self.state.mined:
+        if view is None or not self.state.mined:
+            view = None  # a link's view is shown once its model is mined (this call may come before)
+        else:
             self._view = None
             try:
                 self.state.show_view(view)

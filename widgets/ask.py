@@ -124,6 +124,9 @@ class ClassPanel:
         if cls is None:
             self.answer.value, self.table.value, self.open.children = "", "", ()
             return None
+        if cls not in [v for _, v in self.cls.options]:
+            message(self.answer, f"no class {cls!r}: the classes are 0..{len(self.state.class_names) - 1}", "error")
+            return None
         if self.cls.value != cls:
             self._syncing = True
             self.cls.value = cls
