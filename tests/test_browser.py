@@ -461,6 +461,35 @@ def test_a_1024_px_window_cuts_no_control_and_needs_no_sideways_scroll(page):
         page.set_viewport_size({"width": 1500, "height": 1900})
 
 
+def test_placeholders_fit_their_boxes_and_glossary_terms_keep_one_line(page):
+    """Issue 44's small defects, read from the page: every visible input's placeholder fits its box (the Data box
+    cut "images/ (a folder per class) or ("); every glossary term is one line."""
+    page.get_by_text("Your files").click()
+    try:
+        page.wait_for_selector(".nnr-model-input input >> nth=0", state="visible", timeout=10_000)
+        cut = page.evaluate("""() => [...document.querySelectorAll('.nnr-controls input[placeholder]')]
+            .filter(i => i.offsetParent !== null && i.placeholder)
+            .map(i => { const c = document.createElement('canvas').getContext('2d'), st = getComputedStyle(i);
+                        c.font = st.font;
+                        const room = i.clientWidth - parseFloat(st.paddingLeft) - parseFloat(st.paddingRight);
+                        return [i.placeholder, c.measureText(i.placeholder).width, room]; })
+            .filter(([p, w, room]) => w > room)""")
+        assert cut == [], cut
+        assert page.evaluate("[...document.querySelectorAll('.nnr-controls input[placeholder]')]"
+                             ".filter(i => i.offsetParent !== null).length") >= 3  # the files' boxes were read
+    finally:
+        page.get_by_text("Zoo", exact=True).click()
+    page.locator(".nnr-help .p-Accordion-header, .nnr-help .jupyter-widget-Collapse-header, .nnr-help .widget-collapse-header"
+                 ).first.click()
+    page.wait_for_selector(".nnr-glossary dt", state="visible", timeout=10_000)
+    tall = page.evaluate("""() => [...document.querySelectorAll('.nnr-glossary dt')]
+        .filter(d => { const st = getComputedStyle(d), line = parseFloat(st.lineHeight) || 1.25 * parseFloat(st.fontSize);
+                       return d.getBoundingClientRect().height > 1.6 * line; })
+        .map(d => d.innerText)""")
+    assert tall == [], tall
+    assert page.errors == []
+
+
 def test_bad_input_shows_a_message_and_the_app_keeps_working(page):
     page.get_by_text("Your files").click()
     page.fill(".nnr-model-input input >> nth=0", "/nonexistent/model.pt")
@@ -554,6 +583,7 @@ def test_a_room_keeps_the_cap_and_a_full_room_gets_a_page_that_retries_by_itself
         last.wait_for_selector(".nnr-room-full", timeout=10_000)
         text = last.locator(".nnr-room-full").inner_text()
         assert "the room is full" in text and f"as many pages as it may ({MAX_KERNELS})" in text and "tries again" in text
+        assert "in a minute" not in text  # one promise only: the countdown (issue 44)
         assert last.eval_on_selector(".nnr-room-full", "e => getComputedStyle(e).borderRadius") == "8px"
         _shot(last, "room-full")
         pages[3].close()

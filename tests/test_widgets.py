@@ -1032,3 +1032,26 @@ def test_this_unit_shows_its_top_samples_cropped_to_its_field():
     assert "a dense unit: whole inputs" in app.detail.unit_text.value
     with pytest.raises(UserInputError, match="no unit 999"):
         app.state.unit_view("relu3", 999)
+
+
+def test_a_neurochains_group_on_a_conv_layer_says_why_it_has_no_grad_cam_of_its_own():
+    """Issue 44: the group cell printed PyTorch's "allow_unused" error; now a heatmap, or a reason in words."""
+    s = ExplorerState(prototype_steps=10, pictures=None)
+    s.load_zoo("digits-cnn")
+    s.mine(s.default_settings("neurochains"))
+    for n in range(min(3, len(s.nodes))):
+        s.select_node(n)
+        d = s.detail()
+        assert not any("allow_unused" in e for e in d.errors.values()), d.errors
+        cell = "Grad-CAM · group"
+        assert cell in d.heatmaps or "where the units fire" in d.errors[cell]
+        assert "where the units fire" in d.heatmaps
+
+
+def test_the_mine_progress_bar_is_empty_and_hidden_after_a_run():
+    app = Explorer(threaded=False)
+    seen = []
+    app.mine_panel.progress.observe(lambda c: seen.append(c["new"]), names="value")
+    app.mine_panel.start()
+    assert max(seen) > 0.5  # it moved while recording
+    assert app.mine_panel.progress.value == 0.0 and app.mine_panel.progress.layout.visibility == "hidden"

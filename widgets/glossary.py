@@ -74,7 +74,9 @@ GLOSSARY: dict[str, str] = {
 
 def glossary_panel() -> W.Accordion:
     """A closed accordion "Help: the words used here" holding :data:`GLOSSARY` as a definition list."""
-    rows = "".join(f"<dt><b>{html.escape(t)}</b></dt><dd style='margin:0 0 6px 8px'>{html.escape(d)}</dd>"
+    # a term on its own line, whole: pages' own CSS may float a <dt> beside its <dd> in a narrow column
+    rows = "".join(f"<dt style='float:none;width:auto;display:block;white-space:nowrap'><b>{html.escape(t)}</b></dt>"
+                   f"<dd style='margin:0 0 6px 8px'>{html.escape(d)}</dd>"
                    for t, d in GLOSSARY.items())
     body = W.HTML(f"<dl class='nnr-glossary' style='font-size:11px;margin:0'>{rows}</dl>")
     acc = W.Accordion(children=[body], selected_index=None)

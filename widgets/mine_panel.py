@@ -117,7 +117,8 @@ class MinePanel:
         self.mine = W.Button(description="Mine", button_style="success")
         self.mine.add_class("nnr-mine")
         self.cancel_button = W.Button(description="Cancel", disabled=True)
-        self.progress = W.FloatProgress(value=0.0, min=0.0, max=1.0)
+        self.progress = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(visibility="hidden"))
+        self.progress.add_class("nnr-mine-progress")  # shown while a run goes, empty and hidden after it
         self.stage = W.HTML("")
         self.stage.add_class("nnr-stage")
         self.msg = W.HTML()
@@ -229,6 +230,7 @@ class MinePanel:
             return
         message(self.msg, "")
         self._cancel.clear()
+        self.progress.value, self.progress.layout.visibility = 0.0, "visible"
         self._busy(True)
         if self.threaded:
             self.thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
@@ -276,4 +278,5 @@ class MinePanel:
             self.stage.value = "failed"
             message(self.msg, f"Mining failed ({type(err).__name__}): {err}", "error")
         finally:
+            self.progress.value, self.progress.layout.visibility = 0.0, "hidden"  # the bar never stays full
             self._busy(False)

@@ -45,7 +45,7 @@ class ModelPanel:
         self.architecture = W.Combobox(placeholder="digits-cnn, resnet18, …", description="Architecture",
                                        options=list(_ZOO_ARCHITECTURES), ensure_option=False,
                                        tooltip="the model the weights belong to: a zoo or torchvision model name")
-        self.data_path = W.Combobox(placeholder="images/ (a folder per class) or data.pt", description="Data",
+        self.data_path = W.Combobox(placeholder="images/ or data.pt", description="Data",
                                     options=root.listing(), ensure_option=False,
                                     tooltip=f"in the data folder {root.name!r}: an image folder with one "
                                             "sub-folder per class, or torch.save((inputs, labels), path)")

@@ -74,5 +74,5 @@ class CappedKernelManager(AsyncMappingKernelManager):
                 await self.shutdown_kernel(kid)
             if len(self.list_kernel_ids()) >= self.max_kernels:
                 raise web.HTTPError(503, reason=f"The explorer is serving as many pages as it may "
-                                                f"({self.max_kernels}); try again in a minute")
+                                                f"({self.max_kernels}); a place frees up when a page is closed")
         return await super().start_kernel(kernel_id=kernel_id, path=path, **kwargs)

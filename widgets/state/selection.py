@@ -323,6 +323,12 @@ class Selection:
                 try:
                     at = attribution.gradcam_layer(model, x, layer if target is group else OUTPUT) \
                         if method == "gradcam" else None
+                    if at is not None and target is group and at == layer:
+                        # a group on a conv layer: Grad-CAM there weights the group's own maps by a constant
+                        # gradient, i.e. it is "where the units fire" (drawn beside); nothing else to draw
+                        d.errors[name] = (f"Grad-CAM of a group at its own conv layer ({layer}) is the group's own "
+                                          "activation map: see 'where the units fire'")
+                        continue
                     try:
                         a = attribution.attribute(model, x, target, method, layer=at)
                     except LRPError as refused:  # a model LRP cannot explain faithfully: gradients still show
