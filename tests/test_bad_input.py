@@ -362,6 +362,10 @@ CASES = [
     ("app_command (CLI app): no kernels", lambda: app_command(".", max_kernels=0), ValueError, "--max-kernels"),
     ("cached_weights (zoo): a path as name", lambda: nnrules.zoo.cached_weights("../x", DigitsCNN(), lambda m: m, False),
      ValueError, "name"),
+    ("cached_arrays (zoo): a path as name", lambda: importlib.import_module("nnrules.zoo.caching").cached_arrays(
+        "../x", lambda: (None, None)), ValueError, "plain file name"),
+    ("evaluate (zoo): a tuple for the data", lambda: importlib.import_module("nnrules.zoo.caching").evaluate(
+        DigitsCNN(), (1, 2)), TypeError, "TensorDataset"),
     ("check_shipped (zoo): a model that ships nothing", lambda: nnrules.zoo.check_shipped("digits-cnn"), ValueError,
      "ships no weights"),
     # --- the data types check what they hold (issue: crafted files and hostile uploads)

@@ -110,7 +110,7 @@ class Explorer:
                 message(self.msg, f"link: {err}", "error")
                 self._view = None
             else:
-                self.mine_panel.start()  # _mined shows the view's focus and selection
+                self.mine_panel.start(stored=True)  # a stored result opens at once; _mined shows the view
         else:
             self._view = None
         # numba's kernels compile (first run after an install, ~20 s) or load from its cache (~0.4 s) now,

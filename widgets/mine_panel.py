@@ -127,12 +127,18 @@ class MinePanel:
         self.thread: threading.Thread | None = None
         self.miner.observe(self._miner_changed, names="value")
         self.binarize.observe(lambda _: self._visibility(), names="value")
-        self.mine.on_click(lambda _: self.start())
+        self.mine.on_click(lambda _: self.start(stored=True))  # a stored result of these settings opens at once
+        # shown when the result on screen was opened from the store: mine it afresh
+        self.mine_again = W.Button(description="Mine again", tooltip="this result was opened from the store: mine "
+                                   "it afresh with the same settings", layout=W.Layout(display="none"))
+        self.mine_again.add_class("nnr-mine-again")
+        self.mine_again.on_click(lambda _: self.start(stored=False))
         self.cancel_button.on_click(lambda _: self._cancel.set())
         self.widget = W.VBox([W.HTML("<b>2 · Miner and settings</b>"), self.miner, self.miner_help, self.layers,
                               self.layers_help, self.class_box, *self.uses.values(),
                               *(b.widget for b in self.param_boxes.values()),
-                              W.HBox([self.mine, self.cancel_button]), self.progress, self.stage, self.msg])
+                              W.HBox([self.mine, self.cancel_button, self.mine_again]), self.progress, self.stage,
+                              self.msg])
         self._visibility()
 
     def _visibility(self) -> None:
@@ -218,8 +224,9 @@ class MinePanel:
         self.miner.disabled = self.layers.disabled = busy
         self.on_busy(busy)
 
-    def start(self) -> None:
-        """Validate, then mine (in a background thread, so the page stays live and Cancel works)."""
+    def start(self, stored: bool = False) -> None:
+        """Validate, then mine (in a background thread, so the page stays live and Cancel works); ``stored``:
+        open the result stored for these settings when there is one (a link), else mine."""
         if self.thread is not None and self.thread.is_alive():
             return
         try:
@@ -233,10 +240,10 @@ class MinePanel:
         self.progress.value, self.progress.layout.visibility = 0.0, "visible"
         self._busy(True)
         if self.threaded:
-            self.thread = threading.Thread(target=self._run, args=(settings,), daemon=True)
+            self.thread = threading.Thread(target=self._run, args=(settings, stored), daemon=True)
             self.thread.start()
         else:
-            self._run(settings)
+            self._run(settings, stored)
 
     def _report(self, stage: str, fraction: float) -> None:
         self.progress.value = fraction
@@ -245,7 +252,7 @@ class MinePanel:
 
     _PREPARING = "preparing the miners (numba compiles them once per install, ~20 s)"
 
-    def _run(self, settings: MiningSettings) -> None:
+    def _run(self, settings: MiningSettings, stored: bool = False) -> None:
         try:
             warm = jobs.warm_miners
             if warm.started and not warm.ready.is_set():  # the app's background warm-up is still compiling
@@ -254,7 +261,7 @@ class MinePanel:
                     if self._cancel.is_set():
                         raise Cancelled()
             with MODEL_LOCK:  # a detail job must not hook the model while it records
-                self.state.mine(settings, progress=self._report, cancel=self._cancel)
+                self.state.mine(settings, progress=self._report, cancel=self._cancel, stored=stored)
             s = self.state
             if s.flow is not None:
                 n = len(s.rules)
@@ -266,7 +273,9 @@ class MinePanel:
                 n = len(s.nodes)
                 done, empty = s.summary, "No filter kept: try a smaller λ or τ."
             self.stage.value = f"<span class='nnr-done'>{html.escape(done)}</span>"
-            message(self.msg, "" if n else empty, "info")
+            note = f"Mined afresh: {s.store_note}." if s.store_note else ""
+            self.mine_again.layout.display = "" if s.result.stored_at else "none"
+            message(self.msg, " ".join(t for t in (note, "" if n else empty) if t), "info")
             self.on_mined()
         except Cancelled:
             self.stage.value, self.progress.value = "cancelled", 0.0

@@ -2,21 +2,28 @@
 
 A zoo model's weights are looked up in the cache (``$NNRULES_CACHE``, else ``$XDG_CACHE_HOME/nnrules``, else
 ``~/.cache/nnrules``), then among the weights the package ships (:data:`SHIPPED`, for models that take
-minutes to train), and only then trained by the model's deterministic recipe and cached.
+minutes to train), and only then trained by the model's deterministic recipe and cached. A model's held-out
+accuracy (:func:`evaluate`) and data parsed from text (:func:`cached_arrays`) are kept there too, so that a
+load reads them instead of computing them again.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import tempfile
+import zipfile
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+import numpy as np
 import torch
 from torch import nn
+from torch.utils.data import TensorDataset
 
-__all__ = ["cache_dir", "cached_weights", "check_shipped", "shipped_dir", "SHIPPED"]
+__all__ = ["cache_dir", "cached_weights", "cached_arrays", "evaluate", "check_shipped", "shipped_dir", "SHIPPED"]
 
 
 #: Weights the project trained and ships inside the package (a zoo model that takes minutes to train is
@@ -102,3 +109,58 @@ def cache_dir() -> Path:
     path = Path(os.environ.get("NNRULES_CACHE") or xdg / "nnrules")
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+def cached_arrays(name: str, make: Callable[[], tuple[np.ndarray, np.ndarray]]) -> tuple[np.ndarray, np.ndarray]:
+    """``make()``'s two arrays, kept as plain ``.npy`` arrays in the cache folder (``data/<name>.npz``, read with
+    ``allow_pickle=False``) after the first call; made again when the file is missing or unreadable."""
+    if not isinstance(name, str) or not name or "/" in name or "\\" in name or name.startswith("."):
+        raise ValueError(f"name must be a plain file name for the cache (no folders), got {name!r}")
+    path = cache_dir() / "data" / f"{name}.npz"
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return z["x"], z["y"]
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
+        pass
+    x, y = make()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_name(f".{name}.{os.getpid()}.npz")
+        np.savez(part, x=np.asarray(x), y=np.asarray(y))
+        os.replace(part, path)
+    except OSError:
+        pass
+    return np.asarray(x), np.asarray(y)
+
+
+def evaluate(model: nn.Module, data: TensorDataset) -> float:
+    """Held-out accuracy, kept in the cache folder under a digest of the weights and the data (``accuracy/``):
+    a load of a zoo model that was evaluated before reads it (fashion-cnn: 3.5 s of its 4.3 s load) instead of
+    running 10,000 test images again. In batches of 1,000 (bounded memory)."""
+    if not isinstance(model, nn.Module) or not isinstance(data, TensorDataset) or len(data.tensors) != 2:
+        raise TypeError(f"evaluate needs a torch.nn.Module and a TensorDataset of (inputs, labels), got "
+                        f"{type(model).__name__} and {type(data).__name__}")
+    x, y = data.tensors
+    h = hashlib.blake2b(digest_size=16)
+    for k, v in model.state_dict().items():
+        h.update(k.encode())
+        h.update(v.detach().cpu().contiguous().numpy().tobytes())
+    h.update(x.contiguous().numpy().tobytes())
+    h.update(y.contiguous().numpy().tobytes())
+    path = cache_dir() / "accuracy" / f"{h.hexdigest()}.json"
+    try:
+        return float(json.loads(path.read_text())["accuracy"])
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    model.eval()
+    with torch.no_grad():
+        right = sum(int((model(x[i:i + 1000]).argmax(1) == y[i:i + 1000]).sum()) for i in range(0, len(x), 1000))
+    accuracy = right / max(len(x), 1)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(f".{os.getpid()}.part")
+        part.write_text(json.dumps({"accuracy": accuracy}))
+        os.replace(part, path)
+    except OSError:
+        pass  # a read-only cache: evaluated again next time
+    return accuracy

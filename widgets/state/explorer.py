@@ -32,6 +32,7 @@ from .files import DataRoot
 from .loading import MAX_SAMPLES, MAX_UNITS, LoadedModel
 from .mining import MiningResult, MiningSettings, default_settings, mine, prepare
 from .picture_cache import PictureCache
+from .result_store import ResultStore
 from .query import ViewQuery, format_query, parse_query
 from .results import RuleRows
 from .selection import Selection
@@ -49,13 +50,19 @@ class ExplorerState:
     """
 
     def __init__(self, exemplars: int = 8, prototype_steps: int = 200, scale: int = 4,
-                 data_root: str | os.PathLike | None = None, pictures: PictureCache | None | str = "default") -> None:
+                 data_root: str | os.PathLike | None = None, pictures: PictureCache | None | str = "default",
+                 results: ResultStore | None | str = "default") -> None:
         self.n_exemplars, self.prototype_steps, self.scale = exemplars, prototype_steps, scale
         # details on disk across sessions (PictureCache.default(): $NNRULES_PICTURES, else nnrules' cache)
         self.pictures = PictureCache.default() if isinstance(pictures, str) and pictures == "default" else pictures
         if self.pictures is not None and not isinstance(self.pictures, PictureCache):
             raise UserInputError(f"pictures must be a PictureCache, None or 'default', got {pictures!r}")
         self.loaded = LoadedModel(DataRoot(data_root), on_change=self._clear_results)
+        # mined results on disk (ResultStore.default(): $NNRULES_RESULTS, else nnrules' cache): links open them
+        if results is not None and not isinstance(results, ResultStore) and results != "default":
+            raise UserInputError(f"results must be a ResultStore, None or 'default', got {results!r}")
+        self.results: ResultStore | None = ResultStore.default() if isinstance(results, str) else results
+        self.store_note = ""  # why a stored result was not used (the last mine(stored=True))
         self.focus = ""  # which rules the flow draws (a FlowView focus value; "" = the top rules)
         self.min_stability = 0.0  # rules found again in fewer of the half-samples are drawn faint
         self.this_prediction: int | None = None  # the predicted class of the last rules_for input
@@ -111,13 +118,14 @@ class ExplorerState:
 
     @classmethod
     def from_query(cls, query: str, check: Callable[[], None] = lambda: None, **kwargs: Any) -> ExplorerState:
-        """A state showing the view of ``query`` (:meth:`to_query`): its model loaded, mined with the view's
-        settings (the same data and settings mine the same rules), selected; ``kwargs`` go to the constructor."""
+        """A state showing the view of ``query`` (:meth:`to_query`): its model loaded, its result opened from the
+        store or mined with the view's settings (the same data and settings mine the same rules), selected;
+        ``kwargs`` go to the constructor."""
         view = parse_query(query)  # checked before anything loads
         state = cls(**kwargs)
         state.load_zoo(view.model, check)
         if view.settings is not None:
-            state.mine(view.settings)
+            state.mine(view.settings, stored=True)  # a stored result opens without mining
             state.show_view(view)
         return state
 
@@ -199,10 +207,16 @@ class ExplorerState:
         return prepare(self.loaded, settings)
 
     def mine(self, settings: MiningSettings, progress: Callable[[str, float], None] | None = None,
-             cancel: threading.Event | None = None) -> ExplorerState:
+             cancel: threading.Event | None = None, stored: bool = False) -> ExplorerState:
         """Run a miner (:func:`.mining.mine`); on success its result replaces the previous one, on error or
-        cancel the previous one is kept."""
-        self._show(mine(self.loaded, settings, progress, cancel))
+        cancel the previous one is kept. ``stored``: open the result stored for this zoo model and these
+        settings instead, when there is one (:mod:`.result_store`: nothing mined; :attr:`store_note` says why
+        a stored file was not used). A fresh run of a zoo model is stored for the next link or visitor."""
+        from .result_store import mine_or_open
+
+        store = self.results if self.loaded.zoo_name is not None else None  # never a visitor's own model
+        result, self.store_note = mine_or_open(self.loaded, settings, store, progress, cancel, stored)
+        self._show(result)
         return self
 
     def compare_with(self, other: str, classes: list[int] | None = None, epochs: int = 3,
@@ -265,31 +279,11 @@ class ExplorerState:
 
     def effect(self, rule_id: int, n_random: int = 10) -> str:
         """What zeroing rule ``rule_id``'s tail units does to its head, next to zeroing as many random units of the
-        same layer (:func:`nnrules.evaluation.rule_effect`), in one sentence; on the zoo model's test split (samples
-        no rule was mined on), else on the mining data (said so). Computed on demand, kept for the result."""
-        if rule_id in self._effects:
-            return self._effects[rule_id]
-        from nnrules.evaluation.rule_effect import rule_effect
-
-        if self.flow is None or self.rules.empty:
-            raise UserInputError("mine rules first: the effect is measured for a rule")
-        if not 0 <= rule_id < len(self.rules):
-            raise UserInputError(f"no rule {rule_id}; rule ids run from 0 to {len(self.rules) - 1}")
-        row = self.rules.iloc[rule_id]
-        model, x, y = self.loaded.need()
-        data, where = (self.loaded.held_out, "held-out samples") if self.loaded.held_out is not None else \
-            ((x, y), "mining samples (no held-out split for this model)")
-        try:
-            e = rule_effect(model, self.flow.rulesets[int(row["pair"])], int(row["rule"]), data, n_random=n_random)
-        except ValueError as err:
-            raise UserInputError(str(err)) from err
-        unit = "unit" if e["n_tail"] == 1 else "units"
-        text = (f"zeroing its {e['n_tail']} tail {unit} drops the {e['measure']} from {e['before']:.3g} to "
-                f"{e['after']:.3g} (by {e['drop']:.3g}); as many random units of {row['tail_layer']} drop it by "
-                f"{e['random_drop']:.3g} ± {e['random_drop_std']:.2g} ({e['n_random']} draws) — on {e['samples']} "
-                f"{where}")
-        self._effects[rule_id] = text
-        return text
+        same layer, in one sentence (:func:`.rule_effects.effect_in_words`); cached for the result."""
+        if rule_id not in self._effects:
+            from .rule_effects import effect_in_words
+            self._effects[rule_id] = effect_in_words(self.loaded, self.flow, self.rules, rule_id, n_random)
+        return self._effects[rule_id]
 
     @property
     def has_evidence(self) -> bool:

@@ -51,6 +51,7 @@ class MiningResult:
     nodes: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=["id", "layer", "units", "label"]))
     links: pd.DataFrame = field(
         default_factory=lambda: pd.DataFrame(columns=["source", "target", "value", "pair", "rule"]))
+    stored_at: str = ""  # when the result was mined, if it was opened from the store ("" for a fresh run)
 
     @property
     def mined(self) -> bool:

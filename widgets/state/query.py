@@ -51,7 +51,7 @@ def format_query(view: ViewQuery) -> str:
             q["params"] = json.dumps(s.params, separators=(",", ":"), sort_keys=True)
         if s.binarize_params:
             q["bparams"] = json.dumps(s.binarize_params, separators=(",", ":"), sort_keys=True)
-        if s.classes:
+        if s.classes and _takes_classes(s.miner):  # only a miner of classes (NeuroChains) reads them
             q["classes"] = ",".join(str(int(c)) for c in s.classes)
             q["samples"] = str(int(s.samples))
         if view.focus:
@@ -69,6 +69,14 @@ def format_query(view: ViewQuery) -> str:
         if view.cls is not None:
             q["class"] = str(view.cls)
     return urlencode(q)
+
+
+def _takes_classes(miner: str) -> bool:
+    from nnrules.registry import MINERS
+    try:
+        return MINERS[miner].layers == "none"
+    except (KeyError, ValueError):
+        return True  # an unknown miner: keep what was chosen (parse_query's caller reports the name)
 
 
 def _int(key: str, text: str, low: int = 0) -> int:
