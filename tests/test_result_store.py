@@ -3,7 +3,6 @@ serves a wrong one (another model, another version, a damaged file) or a visitor
 import time
 
 import numpy as np
-import pytest
 
 from nnrules.widgets.state.explorer import ExplorerState, MiningSettings
 from nnrules.widgets.state.query import format_query, parse_query

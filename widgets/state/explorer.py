@@ -30,7 +30,7 @@ from nnrules.recording.record import Activations
 from .errors import Cancelled, UserInputError
 from .files import DataRoot
 from .loading import MAX_SAMPLES, MAX_UNITS, LoadedModel
-from .mining import MiningResult, MiningSettings, default_settings, mine, prepare
+from .mining import MiningResult, MiningSettings, default_settings, prepare
 from .picture_cache import PictureCache
 from .result_store import ResultStore
 from .query import ViewQuery, format_query, parse_query
