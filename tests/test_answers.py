@@ -191,6 +191,7 @@ def test_the_page_answers_a_class_a_unit_and_a_photo(tmp_path):
     assert "nothing matches" in app.search.msg.value
     app.search.text.value = "3"
     assert app.classes.cls.value == 3 and "3" in app.classes.answer.value and app.flow.focus.value == "3"
+    app.tabs.selected_index = 1  # the gallery draws when its tab is shown
     app.gallery.label.value = 5
     cell = app.gallery.grid.children[0]
     cell.children[1].click()

@@ -63,6 +63,8 @@ class Explorer:
         tabs.set_title(1, "This image")
         tabs.set_title(2, "Rule table")
         tabs.set_title(3, "Compare with…")
+        self._gallery_new_data = True
+        tabs.observe(lambda _: self._gallery_stale(), names="selected_index")
         # the controls keep their width (they never shrink below it, so no label is cut); the views take the
         # rest and shrink with the window: at 1024 px the views still get ~660 px
         self.help = glossary_panel()
@@ -100,7 +102,7 @@ class Explorer:
     # --- wiring ----------------------------------------------------------------------------------
     def _loaded(self) -> None:
         self.mine_panel.refresh()
-        self.gallery.refresh()
+        self._gallery_stale(new_data=True)
         self._mined()
         view = self._view
         if view is not None and view.settings is not None and self.state.loaded.zoo_name == view.model:
@@ -133,7 +135,7 @@ class Explorer:
         self.table.refresh()
         self.compare.refresh()
         self.classes.refresh()
-        self.gallery.refresh(keep_filters=True)
+        self._gallery_stale()
         self.detail.clear()
         if view is not None and (view.rule is not None or view.node is not None):
             self.flow.show_rule(rule)
@@ -146,6 +148,14 @@ class Explorer:
         self._show_link()
 
     # --- direct answers: a class, a unit, an image ------------------------------------------------
+    def _gallery_stale(self, new_data: bool = False) -> None:
+        """The gallery draws its thumbnails when its tab is shown (predicting every sample and drawing them is
+        not done behind a load or a Mine that nobody looks at in it)."""
+        self._gallery_new_data = self._gallery_new_data or new_data
+        if self.tabs.selected_index == 1:
+            self.gallery.refresh(keep_filters=not self._gallery_new_data)
+            self._gallery_new_data = False
+
     def show_class(self, cls: int) -> None:
         """The class view of class index ``cls`` (in the Flow tab, whose flow then shows the class's chain)."""
         self.tabs.selected_index = 0

@@ -114,7 +114,9 @@ class ClassPanel:
 
     def refresh(self) -> None:
         self._syncing = True
-        self.cls.options = [("—", None)] + [(c, i) for i, c in enumerate(self.state.class_names)]
+        names = self.state.class_names  # the classes the data hold or the model predicts (not 1000 entries)
+        self.cls.options = [("—", None)] + ([(names[i], i) for i in self.state.loaded.present_classes()]
+                                            if self.state.inputs is not None else [])
         self.cls.value = None
         self._syncing = False
         self.answer.value, self.table.value, self.open.children = "", "", ()
@@ -208,7 +210,9 @@ class Gallery:
     def refresh(self, keep_filters: bool = False) -> None:
         """Thumbnails for the filters (new data: the filters reset)."""
         if not keep_filters:
-            options = [("any", None)] + [(c, i) for i, c in enumerate(self.state.class_names)]
+            names = self.state.class_names
+            options = [("any", None)] + ([(names[i], i) for i in self.state.loaded.present_classes()]
+                                         if self.state.inputs is not None else [])
             self._syncing = True
             for w in (self.label, self.predicted):
                 w.options, w.value = options, None

@@ -122,9 +122,10 @@ class CompareView:
 
     def refresh(self) -> None:
         """After a load or a Mine: the classes and zoo models on offer; the old comparison is gone."""
-        names = list(self.state.class_names)
-        self.classes.options = [(n, i) for i, n in enumerate(names)]
-        self.classes.value = tuple(range(min(2, len(names))))
+        names = list(self.state.class_names)  # the classes the data hold or the model predicts
+        present = self.state.loaded.present_classes() if self.state.inputs is not None else []
+        self.classes.options = [(names[i], i) for i in present]
+        self.classes.value = tuple(present[:2])
         self.other.options = [FINE_TUNED] + [m for m in zoo.available() if m != self.state.model_name]
         self.compared = None
         self._draw()

@@ -166,7 +166,9 @@ class MinePanel:
                                    for n in names]
         else:
             self.layers.options = names
-        self.classes.options = [(n, i) for i, n in enumerate(self.state.class_names)]
+        names = self.state.class_names  # the classes the data hold or the model predicts (not 1000 entries)
+        self.classes.options = [(names[i], i) for i in self.state.loaded.present_classes()] \
+            if self.state.inputs is not None else []
         self._preselect()
         message(self.msg, "")
         self.progress.value, self.stage.value = 0.0, ""
@@ -184,7 +186,8 @@ class MinePanel:
         if d.layers:
             self.layers.value = tuple(d.layers)
         self.param_boxes[self.miner.value].show(d.params)  # the app's own defaults (half-samples for evidence)
-        self.classes.value = tuple(d.classes) or ((0,) if self.state.class_names else ())
+        offered = [v for _, v in self.classes.options]
+        self.classes.value = tuple(c for c in d.classes if c in offered) or tuple(offered[:1])
 
     def settings(self) -> MiningSettings:
         return MiningSettings(layers=list(self.layers.value), miner=self.miner.value,

@@ -44,7 +44,9 @@ class RuleTable:
         """New mining results: reset the filters' choices, then show."""
         s = self.state
         self._syncing = True
-        self.cls.options = [("all", "")] + [(c, c) for c in s.class_names]
+        names = s.class_names  # the classes the data hold or the model predicts
+        self.cls.options = [("all", "")] + ([(names[i], names[i]) for i in s.loaded.present_classes()]
+                                            if s.inputs is not None else [])
         self.cls.value = ""
         layers = list(dict.fromkeys(s.rules["tail_layer"])) if not s.rules.empty else []
         self.layer.options = [("all", "")] + [(l, l) for l in layers]

@@ -114,7 +114,8 @@ class FlowView:
             chosen.append((f"sample #{sample}'s rules (this image)", f"{SAMPLE}{sample}"))
         return ([("top rules by support", ""),
                  (f"top rules by {_gain_or_support(self.state)}, the rest as 'other'", BY_GAIN)] + chosen
-                + [(f"class {c}'s chain", c) for c in self.state.class_names])
+                + [(f"class {self.state.class_names[i]}'s chain", self.state.class_names[i])
+                   for i in self.state.loaded.present_classes()])
 
     def _offer(self, options: list[tuple[str, str]], keep: bool) -> None:
         """Set the focus choices without redrawing; ``keep``: keep the current focus if still offered."""

@@ -302,7 +302,7 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
             raise ValueError(f"{path.name!r} holds a state_dict (weights only): name the architecture, e.g. "
                              "load_model(path, architecture='resnet18', num_classes=10) or a factory "
                              "'package.module:function' or a callable")
-        model = _architecture(architecture, architecture_kwargs)
+        model = _architecture(architecture, _heads_from_keys(architecture, obj, architecture_kwargs))
         try:
             model.load_state_dict(obj)
         except RuntimeError as err:
@@ -310,6 +310,24 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
                              f"{str(err).splitlines()[0]} …") from err
         return model.to(map_location).eval()
     raise ValueError(f"{path.name!r} holds a {type(obj).__name__}, not a model or a state_dict")
+
+
+#: torchvision architectures built with auxiliary classifiers by default, and the key prefix of those heads
+_AUX = {"googlenet": ("aux1.", "aux2."), "inception_v3": ("AuxLogits.",)}
+
+
+def _heads_from_keys(architecture, weights: dict, kwargs: dict) -> dict:
+    """GoogLeNet's and Inception v3's build arguments read from the weights, not guessed: ``aux_logits`` is whether
+    the state_dict holds the auxiliary heads (torchvision's pretrained files do not), ``transform_input`` is True
+    for the pretrained shape (1000 outputs: torchvision's ImageNet weights re-normalise their input, as their
+    builder sets) and False otherwise; ``init_weights=False`` (the weights replace them). The caller's own
+    ``architecture_kwargs`` win."""
+    if not isinstance(architecture, str) or architecture not in _AUX:
+        return kwargs
+    out = {"aux_logits": any(str(k).startswith(_AUX[architecture]) for k in weights), "init_weights": False}
+    fc = weights.get("fc.weight")
+    out["transform_input"] = isinstance(fc, torch.Tensor) and fc.shape[0] == 1000
+    return {**out, **kwargs}
 
 
 def _check_exported(path: Path) -> None:

@@ -16,6 +16,7 @@ from nnrules.recording.images import UnreadableImage, image_size, read_image
 from nnrules.recording.hooks import OUTPUT, on_model
 from nnrules.recording.hooks import layers as layer_table
 from nnrules.recording.loading import UnsafeFileError, as_loader, iterate_inputs, load_model
+from nnrules.recording.pretrained import describe_transform, folder_classes, imagenet_names, weights_transform
 from nnrules.registry import REDUCTIONS
 
 from .errors import UserInputError
@@ -56,6 +57,7 @@ class LoadedModel:
         self.class_names: list[str] = []
         self.accuracy: float = float("nan")
         self.info: str = ""
+        self.transform: str = ""  # how the images were prepared when not as RGB in [0, 1] (a pretrained model's)
         self.layer_table: pd.DataFrame = pd.DataFrame()
         self._predicted: list[int] | None = None  # predicted_classes() of the loaded model and inputs
         self._predictions: torch.Tensor | None = None  # predictions() of the loaded model and inputs
@@ -105,14 +107,21 @@ class LoadedModel:
         return self
 
     def load_files(self, model_path: str, data_path: str, size: int | None = None,
-                   architecture: str = "", check: Callable[[], None] = lambda: None) -> "LoadedModel":
+                   architecture: str = "", check: Callable[[], None] = lambda: None,
+                   transform: str = "auto") -> "LoadedModel":
         """Load a user's weights and data. The model file is a ``state_dict``
         (``torch.save(model.state_dict(), path)``) of ``architecture`` — a zoo model name or a torchvision
         model name; the number of classes is read from the weights. Pickled modules are refused: the app
         never runs code from a file (in a notebook, pass your module to ``Explorer(model=..., data=...)``, see
         :meth:`load_module`). The data are
         an image folder (one sub-folder per class; resized to ``size`` pixels if given) or a saved data set
-        (``torch.save((inputs, labels), path)`` with inputs ``(n, C, H, W)``)."""
+        (``torch.save((inputs, labels), path)`` with inputs ``(n, C, H, W)``).
+
+        Weights of a torchvision architecture *of the pretrained shape* (1000 outputs) are read as ImageNet's: the
+        class names are ImageNet's (:func:`nnrules.recording.pretrained.imagenet_names`), image folders named
+        after an ImageNet class (or its index) are labelled with it, and with ``transform="auto"`` and no
+        ``size`` the images are prepared by the weights' own transforms (resize, centre crop, ImageNet's mean
+        and std); ``transform="none"`` (or a ``size``) reads them as RGB in [0, 1], resized to ``size``."""
         if not str(model_path).strip():
             raise UserInputError("enter the path of a model file: weights saved with "
                                  "torch.save(model.state_dict(), path)")
@@ -129,10 +138,14 @@ class LoadedModel:
             raise UserInputError(f"the model file {self.data_root.show(model_file)!r} is a folder: choose a file")
         if not model_file.is_file():
             raise UserInputError(f"the model file {self.data_root.show(model_file)!r} is not a regular file")
+        if transform not in ("auto", "none"):
+            raise UserInputError(f"transform must be 'auto' (the pretrained weights' own) or 'none', got {transform!r}")
         try:
             model = _load_weights(model_file, architecture)
             check()
-            x, y, classes, skipped = self._load_data(data, size)
+            categories, prep = _pretrained(model, architecture)
+            prep = prep if transform == "auto" and not size else None
+            x, y, classes, skipped = self._load_data(data, size, prep, categories)
         except ValueError as err:
             raise UserInputError(str(err)) from err
         check()
@@ -140,9 +153,18 @@ class LoadedModel:
             raise UserInputError("a TorchScript model cannot take the forward hooks the explorer records with")
         x = _fit_channels(model, x)
         note = f" Skipped {len(skipped)} unreadable file{'s' * (len(skipped) > 1)}: {_listing(skipped)}." if skipped else ""
+        if categories is not None:
+            present = sorted({int(c) for c in y.tolist() if c >= 0})
+            note += (f" ImageNet's class names (weights of the pretrained shape); the data hold "
+                     f"{', '.join(categories[c] for c in present[:6])}{' …' if len(present) > 6 else ''}.")
+        if prep is not None:
+            note += f" Prepared as the pretrained weights were: {describe_transform(prep)}."
         self._set_model(model_file.name, model, x, y, classes, float("nan"),
-                        f"{len(x)} samples from {self.data_root.show(data)} ({len(classes)} classes).{note}", check)
-        self.accuracy = float((self._predict(model, x) == y).float().mean())  # the layer table checked it runs
+                        f"{len(x)} samples from {self.data_root.show(data)} ({len(set(y.tolist()))} classes).{note}",
+                        check)
+        self.transform = "" if prep is None else describe_transform(prep)
+        self._predictions = self._predict(model, x)  # the layer table checked it runs
+        self.accuracy = float((self._predictions == y).float().mean())
         return self
 
     def load_module(self, model: nn.Module, data, class_names: list[str] | None = None, name: str | None = None,
@@ -180,7 +202,8 @@ class LoadedModel:
             self.accuracy = float((self._predict(model, x[labelled]) == y[labelled]).float().mean())
         return self
 
-    def _load_data(self, path: Path, size: int | None) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
+    def _load_data(self, path: Path, size: int | None, prep: Callable | None = None,
+                   categories: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
         """(inputs, labels, class names, skipped files with why) of at most MAX_SAMPLES samples from a data set
         file or an image folder (scanned by the data root: no links followed, bounded). Images are checked from
         their headers first (regular files, at most MAX_IMAGE_PIXELS each, MAX_LOAD_BYTES in all); unreadable
@@ -197,9 +220,12 @@ class LoadedModel:
                     and obj[0].dim() == 4 and len(obj[0]) == len(obj[1]) > 0):
                 raise ValueError(f"{shown!r} must hold a pair (inputs (n, C, H, W), labels (n,)) of tensors")
             x, y = obj[0][:MAX_SAMPLES].float(), obj[1][:MAX_SAMPLES].long()
-            return x, y, [str(c) for c in range(int(y.max()) + 1)], []
+            return x, y, list(categories or [str(c) for c in range(int(y.max()) + 1)]), []
         skipped: list[str] = []
         files, classes = self.data_root.image_files(path, MAX_SAMPLES, skipped)
+        if categories is not None:  # folders named after ImageNet classes: their labels are ImageNet's indices
+            index = folder_classes(classes, categories)
+            files, classes = [(f, index[c]) for f, c in files], list(categories)
         show = self.data_root.show
         # one pass over the headers (nothing decoded): sizes, the memory the inputs will take, what is unreadable
         sized = []
@@ -210,7 +236,11 @@ class LoadedModel:
                 skipped.append(f"{err.shown} ({err.reason})")
         if not sized:
             raise ValueError(f"no readable images in {shown!r}: " + _listing(skipped))
-        shapes = {(int(size), int(size)) if size else wh for _, _, wh in sized}
+        if prep is not None:  # the weights' transforms give every image one size (their crop)
+            crop = getattr(prep, "crop_size", [224])[0]
+            size, shapes = None, {(int(crop), int(crop))}
+        else:
+            shapes = {(int(size), int(size)) if size else wh for _, _, wh in sized}
         if len(shapes) > 1:
             raise ValueError(f"the images in {shown!r} differ in size ({', '.join(f'{w}×{h}' for w, h in sorted(shapes)[:4])}"
                              "…): give an image size so that they are resized")
@@ -226,7 +256,8 @@ class LoadedModel:
             except UnreadableImage as err:
                 skipped.append(f"{err.shown} ({err.reason})")
                 continue
-            images.append(torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1))
+            images.append(prep(im).float() if prep is not None else
+                          torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1))
             labels.append(c)
         if not images:
             raise ValueError(f"no readable images in {shown!r}: " + _listing(skipped))
@@ -263,6 +294,7 @@ class LoadedModel:
             self.held_out = None
             self._fingerprint = None
             self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
+            self.transform = ""
             self.layer_table = table
             self._predicted = None
             self._predictions = None
@@ -320,6 +352,16 @@ class LoadedModel:
             self._predictions = self._predict(model, x)
         return self._predictions
 
+    def present_classes(self) -> list[int]:
+        """Indices of the classes the data hold, and those the model predicts on them where that is known already
+        or the data have no labels, in order: what the page offers (a 1000-class model on photos of three
+        classes offers those and its predictions, never 1000 entries). No forward pass for labelled data."""
+        y = self.need()[2]
+        labels = {int(c) for c in y.tolist() if c >= 0}
+        if self._predictions is None and labels:
+            return sorted(labels)
+        return sorted(labels | {int(c) for c in self.predictions().tolist()})
+
     def predicted_classes(self) -> list[int]:
         """Class indices the model predicts on the loaded inputs, most often first (cached per load)."""
         if self._predicted is None:
@@ -355,6 +397,20 @@ class LoadedModel:
                 raise UserInputError(f"{a!r} holds the same values as {b!r} (a {t.loc[a, 'type']}); rules between "
                                      "them are trivial: drop one of the two")
         return ordered
+
+
+def _pretrained(model: nn.Module, architecture: str) -> tuple[list[str] | None, Callable | None]:
+    """(ImageNet's class names, the weights' transforms) for a torchvision architecture whose weights have the
+    pretrained shape (1000 outputs), else (None, None)."""
+    names = imagenet_names(architecture) if architecture and architecture not in zoo.ARCHITECTURES else None
+    if names is None:
+        return None, None
+    outs = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    width = outs[-1].out_features if outs and isinstance(outs[-1], nn.Linear) else \
+        (outs[-1].out_channels if outs else 0)
+    if width != len(names):
+        return None, None
+    return names, weights_transform(architecture)
 
 
 def _load_weights(path: Path, architecture: str) -> nn.Module:
