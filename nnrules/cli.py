@@ -72,19 +72,27 @@ def _print_rules(rs, top: int) -> None:
 
 def _client(args):
     """The Dask client ``mine`` counts on: a scheduler's address, a local cluster of N workers, or none."""
+    if args.workers is not None and args.workers < 1:  # 0 is refused, not read as "no cluster"
+        raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
     if args.scheduler and args.workers:
         raise ValueError("give --scheduler or --workers, not both")
     if (args.scheduler or args.workers) and not args.store:
         raise ValueError("--scheduler and --workers count from a Zarr store: record with --store and mine with --store")
     if args.workers:
         from .scale import local_cluster
-        if args.workers < 1:
-            raise ValueError(f"--workers must be ≥ 1, got {args.workers}")
         return local_cluster(args.workers)
     if args.scheduler:
         from .scale.cluster import distributed_module
-        return distributed_module().Client(args.scheduler)
+        try:  # a closed port or a wrong address: a message after SCHEDULER_TIMEOUT, not a silent hang
+            return distributed_module().Client(args.scheduler, timeout=SCHEDULER_TIMEOUT)
+        except (OSError, TimeoutError) as err:
+            raise ValueError(f"--scheduler {args.scheduler!r}: no Dask scheduler answered within "
+                             f"{SCHEDULER_TIMEOUT} ({type(err).__name__}); check the address and that it runs") from None
     return None
+
+
+#: How long ``--scheduler`` waits for the scheduler to answer.
+SCHEDULER_TIMEOUT = "15s"
 
 
 def cmd_mine(args) -> int:
@@ -272,7 +280,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, help="count on a local Dask cluster of N worker processes (with --store)")
     p.add_argument("--scheduler", help="count on the Dask cluster whose scheduler is at this address, e.g. "
                                        "tcp://10.0.0.5:8786 (with --store; dask-jobqueue and dask-kubernetes "
-                                       "clusters print theirs)")
+                                       "clusters print theirs). The scheduler is trusted: its frames are "
+                                       "unpickled, so connect only to a cluster you run")
     theta, mu = (next(q for q in ExplaiNN.params if q.name == n) for n in ("theta", "mu"))
     p.add_argument("--theta", type=float, default=theta.default, help=f"θ: {theta.help} (default: {theta.default})")
     p.add_argument("--mu", type=int, default=mu.default, help=f"μ: {mu.help} (default: {mu.none_means})")

@@ -362,6 +362,16 @@ CASES = [
     ("app_command (CLI app): no kernels", lambda: app_command(".", max_kernels=0), ValueError, "--max-kernels"),
     ("cached_weights (zoo): a path as name", lambda: nnrules.zoo.cached_weights("../x", DigitsCNN(), lambda m: m, False),
      ValueError, "name"),
+    ("imagenet_names: not a name", lambda: importlib.import_module("nnrules.recording.pretrained").imagenet_names(3),
+     ValueError, "architecture must be a torchvision model name"),
+    ("weights_transform: not a name", lambda: importlib.import_module("nnrules.recording.pretrained")
+     .weights_transform(None), ValueError, "architecture must be a torchvision model name"),
+    ("folder_classes: a folder of no class", lambda: importlib.import_module("nnrules.recording.pretrained")
+     .folder_classes(["zebrra"], ["zebra"]), ValueError, "'zebrra' \\(closest: 'zebra'\\)"),
+    ("describe_transform: not a transform", lambda: importlib.import_module("nnrules.recording.pretrained")
+     .describe_transform(3), TypeError, "transform must be"),
+    ("check_allocation: more than the machine has", lambda: importlib.import_module("nnrules.data.memory")
+     .check_allocation(2.0 ** 60, "a test"), ValueError, "a test would take"),
     ("cached_arrays (zoo): a path as name", lambda: importlib.import_module("nnrules.zoo.caching").cached_arrays(
         "../x", lambda: (None, None)), ValueError, "plain file name"),
     ("evaluate (zoo): a tuple for the data", lambda: importlib.import_module("nnrules.zoo.caching").evaluate(
@@ -471,7 +481,8 @@ NO_INPUT = {
     "LRPRule": "a base class without arguments", "Zero": "no arguments", "Pass": "no arguments",
     "ZPlus": "no arguments", "MnistCNN": "no arguments", "Cifar10CNN": "no arguments",
     "BitRows": "a Protocol (what a miner asks of a bit matrix), no constructor", "WORKER_CONFIG": "a constant",
-    "SearchRule": "built by ExplaiNN's search", "EVIDENCE_PARAMS": "a constant", "MAX_RESAMPLES": "a constant", "lpc_table": "no arguments", "available": "no arguments", "cache_dir": "no arguments (XDG: test_zoo)",
+    "SearchRule": "built by ExplaiNN's search", "EVIDENCE_PARAMS": "a constant", "MAX_RESAMPLES": "a constant", "lpc_table": "no arguments", "memory_budget": "no arguments (NNRULES_MAX_BYTES: test_itemsets_fimi)",
+    "HEADROOM": "a constant", "available": "no arguments", "cache_dir": "no arguments (XDG: test_zoo)",
 }
 
 

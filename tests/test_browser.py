@@ -433,6 +433,37 @@ def test_the_first_page_load_shows_progress_before_the_model_is_ready(tmp_path, 
         serve.close()
 
 
+def test_a_phone_stacks_the_controls_above_full_width_views(page):
+    """At 390 × 844 (a phone): no sideways scroll, the controls above the views, the views ≥ 90 % of the width,
+    a rule's detail title on at most two lines (its tooltip holds it all); kept as docs/phone.png."""
+    if page.locator(".nnr-sankey .sankey-link").count() == 0:
+        page.click(".nnr-mine")
+        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    page.set_viewport_size({"width": 390, "height": 844})
+    try:
+        page.locator(".nnr-rule-choice select").select_option(index=1)
+        page.wait_for_selector(".nnr-detail-title", timeout=60_000)
+        page.wait_for_timeout(800)  # plotly re-fits the Sankey to its narrower box
+        box = lambda sel: page.locator(sel).first.bounding_box()
+        controls, views = box(".nnr-controls"), box(".nnr-views")
+        assert views["y"] >= controls["y"] + controls["height"] - 1, (controls, views)  # stacked
+        assert views["width"] >= 0.9 * 390 and controls["width"] >= 0.9 * 390 - 20, (controls, views)
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390
+        assert box(".nnr-sankey")["width"] <= 390
+        lines = page.evaluate("""() => { const t = document.querySelector('.nnr-detail-title'), st = getComputedStyle(t);
+            const line = parseFloat(st.lineHeight) || 1.25 * parseFloat(st.fontSize);
+            return [t.getBoundingClientRect().height / line, t.title.length]; }""")
+        assert lines[0] <= 2.2 and lines[1] > 20, lines
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "phone.png"), full_page=False)  # the top: the controls
+        page.locator(".nnr-views").screenshot(path=str(ARTIFACTS / "phone-views.png"))  # below them: the views
+    finally:
+        page.set_viewport_size({"width": 1500, "height": 1900})
+    page.wait_for_timeout(500)
+    assert page.locator(".nnr-controls").first.bounding_box()["width"] >= 330  # wide again: side by side
+    assert page.errors == []
+
+
 def test_a_1024_px_window_cuts_no_control_and_needs_no_sideways_scroll(page):
     """From 1024 px wide up: the controls keep their width (labels whole), the views take the rest, the page
     does not scroll sideways."""

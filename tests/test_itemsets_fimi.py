@@ -94,3 +94,41 @@ def test_read_fimi_says_which_line_is_wrong(tmp_path):
     bad.write_text("1 2\n3 -4\n")
     with pytest.raises(ValueError, match=r"line 2.*non-negative integers"):
         read_fimi(bad)
+
+
+def test_readers_estimate_their_memory_before_they_allocate(tmp_path, monkeypatch):
+    """Issue 46: a 2 MB .gz of 2 GiB of "0" lines, an 11-byte file "2147483646" (16 GiB of packed words, 48 GiB with its offsets), n_items=2**40,
+    a non-gzip or truncated .gz: each a ValueError in words before any large allocation."""
+    import gzip
+
+    monkeypatch.setenv("NNRULES_MAX_BYTES", str(64 * 2 ** 20))  # a 64 MiB budget: the machine is never at risk
+    bomb = tmp_path / "bomb.dat.gz"
+    with gzip.open(bomb, "wb", compresslevel=9) as f:
+        line = b"0\n" * (1 << 20)
+        for _ in range(64):  # 128 MiB of text in ~0.3 MB
+            f.write(line)
+    assert bomb.stat().st_size < 2 ** 20
+    with pytest.raises(ValueError, match="decompresses to more than"):
+        read_fimi(bomb)
+    one = tmp_path / "one.dat"
+    one.write_text("2147483646")
+    tr = read_fimi(one)  # reading it is small, and so is mining it: ids are counted where they occur …
+    found = frequent_itemsets(tr, min_support=1.0)
+    assert [sorted(s) for s in found.sets()] == [[2147483646]]
+    with pytest.raises(ValueError, match="2,147,483,647 items would take 48.0 GiB"):
+        BinaryMatrix.from_transactions(tr)  # … packing 2**31 item columns is not
+    with pytest.raises(ValueError, match="over 1,099,511,627,776 items would take"):
+        BinaryMatrix.from_transactions([[1]], n_items=2 ** 40)
+    lines = tmp_path / "lines.dat"
+    lines.write_bytes(b"\n" * (8 * 2 ** 20))  # 8 MiB of empty transactions: 64 MiB of offsets
+    with pytest.raises(ValueError, match="transactions of .* would take"):
+        read_fimi(lines)
+    (tmp_path / "plain.gz").write_text("1 2 3\n")
+    with pytest.raises(ValueError, match="not a whole gzip file"):
+        read_fimi(tmp_path / "plain.gz")
+    whole = gzip.compress(b"1 2 3\n" * 10000)
+    (tmp_path / "cut.gz").write_bytes(whole[: len(whole) // 2])
+    with pytest.raises(ValueError, match="not a whole gzip file"):
+        read_fimi(tmp_path / "cut.gz")
+    monkeypatch.delenv("NNRULES_MAX_BYTES")
+    assert len(read_fimi(one)) == 1

@@ -71,6 +71,39 @@ def test_a_broken_or_foreign_file_is_not_read_and_an_unwritable_folder_is_skippe
         ExplorerState(pictures=str(tmp_path))
 
 
+def test_a_planted_entry_is_never_drawn_and_a_visitors_model_never_writes_the_shared_cache(tmp_path):
+    """Issue 46: invalid base64 was served as an empty prototype, a 200 MB entry read whole, and a model brought
+    through "Your files" with the zoo model's weights and inputs (its fingerprint) filed its pictures where the zoo
+    model's visitors read them."""
+    from nnrules import zoo
+    from nnrules.widgets.state.picture_cache import MAX_ENTRY_BYTES
+
+    cache = PictureCache(tmp_path / "c")
+    s = _mined(cache)
+    s.select_rule(0)
+    good = s.detail()
+    files = list((tmp_path / "c").rglob("*.json"))
+    saved = {f: f.read_text() for f in files}
+    for plant in (lambda t: t.replace('"prototype": "', '"prototype": "!!not base64!!'),  # the prototype's file
+                  lambda t: json.dumps({**json.loads(t), "exemplars": ["aGVsbG8="]}),  # valid base64, not a PNG
+                  lambda t: t + " " * (MAX_ENTRY_BYTES + 1)):
+        for f, t in saved.items():
+            f.write_text(plant(t))
+        again = _mined(PictureCache(tmp_path / "c"))
+        again.select_rule(0)
+        d = again.detail()
+        assert d.prototype.startswith(b"\x89PNG") and d.exemplars == good.exemplars  # never the planted bytes
+        assert again.pictures.reads <= 1 and again.pictures.writes >= 1  # what was planted was drawn afresh
+    z = zoo.load("digits-cnn")
+    visitor = ExplorerState(prototype_steps=20, pictures=PictureCache(tmp_path / "shared"))
+    visitor.load_module(z.model, z.train.tensors, z.class_names, name="digits-cnn")  # the zoo's fingerprint
+    visitor.mine(MiningSettings(["relu3", "relu2"]))
+    visitor.select_rule(0)
+    visitor.detail()
+    assert visitor.loaded.fingerprint() == _mined(None).loaded.fingerprint()
+    assert not list((tmp_path / "shared").rglob("*.json"))  # nothing written where the zoo model reads
+
+
 def test_precompute_fills_the_cache_the_app_reads(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("NNRULES_PICTURES", str(tmp_path))
     assert main(["precompute", "--model", "digits-cnn", "--rules", "4"]) == 0

@@ -47,6 +47,12 @@ def test_from_query_of_to_query_gives_the_same_view(shown):
     ("model=digits-cnn&miner=explainn&params=[1]", "params= must be a JSON object"),
     ("model=digits-cnn&miner=explainn&params={", "params= must be a JSON object"),
     ("model=digits-cnn&&&==", "not a URL query"),
+    # issue 46: nesting that broke the page, parameters a link may not set, values the miner refuses
+    ("model=digits-cnn&miner=explainn&params=" + "[" * 5000, "params= is 5,000 characters long"),
+    ("model=digits-cnn&miner=explainn&params=" + "[" * 990 + "]" * 990, "params= must be a JSON object"),
+    ('model=digits-cnn&miner=explainn&params={"no_such":1}', "names 'no_such'"),
+    ('model=digits-cnn&miner=explainn&params={"theta":2}', "link: .*theta"),
+    ("model=digits-cnn&miner=neurochains&classes=1&samples=1e9", "samples='1e9' is not a whole number"),
 ])
 def test_a_bad_link_names_what_is_wrong(query, match):
     with pytest.raises(UserInputError, match=match):
@@ -66,6 +72,30 @@ def test_a_link_that_parses_but_does_not_fit_says_so():
     with pytest.raises(UserInputError, match="only a zoo model's view can be linked"):
         s.to_query()
     assert set(KEYS) >= {"model", "miner", "rule", "focus", "sample"}
+
+
+def test_a_focus_the_flow_cannot_draw_is_refused_not_stored():
+    for focus, match in (("<script>", "is not a view of this flow"), (" rule 9999", "there is no rule 9999"),
+                         (" sample 99999", "there is no sample 99999")):
+        with pytest.raises(UserInputError, match=match):
+            ExplorerState.from_query("model=digits-cnn&miner=explainn&layers=relu3,relu2&focus="
+                                     + focus.replace(" ", "+").replace("<", "%3C").replace(">", "%3E"))
+
+
+def test_a_costly_link_waits_for_a_click_and_a_default_one_mines(tmp_path):
+    """A link starts on its own only what the page's defaults would (or a stored result); one that asks for more
+    (here ExplaiNN's exhaustive search) fills in its settings and says what it asks, until Mine is pressed."""
+    from nnrules.widgets.state.result_store import ResultStore
+
+    costly = ("model=digits-cnn&miner=explainn&layers=relu3,relu2&rule=1"
+              "&params=%7B%22resamples%22%3A2%2C%22search%22%3A%22exhaustive%22%7D")  # as to_query writes one
+    app = Explorer(threaded=False, query=costly, state=ExplorerState(results=ResultStore(tmp_path)))
+    assert not app.state.mined and "more than the page's defaults (search='exhaustive')" in html.unescape(app.msg.value)
+    assert app.mine_panel.param_boxes["explainn"].values()["search"] == "exhaustive"
+    app.mine_panel.start()  # the click: mined, and the link's rule shown
+    assert app.state.mined and app.state.selected_rule == 1
+    again = Explorer(threaded=False, query=costly, state=ExplorerState(results=ResultStore(tmp_path)))
+    assert again.state.result.stored_at and again.state.selected_rule == 1  # stored now: opens on its own
 
 
 def test_the_app_opens_a_link_and_writes_one():

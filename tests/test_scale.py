@@ -165,6 +165,25 @@ def test_the_cli_records_into_a_store_and_mines_on_a_cluster(tmp_path, client, c
     assert "on 2 Dask workers" in out and "output → relu3:" in out
     assert main(["mine", "--store", store, "relu3", "--workers", "1", "--scheduler", "tcp://x"]) == 2
     assert "not both" in capsys.readouterr().err
+    assert main(["mine", "--store", store, "relu3", "--workers", "0"]) == 2  # issue 46: 0 was read as "none"
+    assert "--workers must be ≥ 1" in capsys.readouterr().err
+
+
+def test_a_scheduler_that_does_not_answer_is_a_message_not_a_hang(tmp_path, monkeypatch, capsys):
+    import socket
+    import time
+
+    import nnrules.cli as cli
+    from nnrules.cli import main
+    monkeypatch.setattr(cli, "SCHEDULER_TIMEOUT", "2s")
+    store = str(tmp_path / "acts.zarr")
+    assert main(["record", "relu3", "--store", store]) == 0
+    with socket.socket() as s:  # a port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    t = time.monotonic()
+    assert main(["mine", "--store", store, "relu3", "--scheduler", f"tcp://127.0.0.1:{port}"]) == 2
+    assert time.monotonic() - t < 30 and "no Dask scheduler answered" in capsys.readouterr().err
 
 
 def test_the_core_works_without_the_scale_dependencies(tmp_path):

@@ -1055,3 +1055,24 @@ def test_the_mine_progress_bar_is_empty_and_hidden_after_a_run():
     app.mine_panel.start()
     assert max(seen) > 0.5  # it moved while recording
     assert app.mine_panel.progress.value == 0.0 and app.mine_panel.progress.layout.visibility == "hidden"
+
+
+def test_class_names_with_markup_reach_plotly_as_text():
+    """Issue 46: a folder (class) named like a link was drawn by plotly as 16 real links over the flow. Every
+    user-derived string of the figures is escaped at the one place they are built (flow_figures.plotly_text)."""
+    from nnrules import zoo
+    from nnrules.widgets.views import graph_figure, sankey_figure
+
+    evil = '<a href="https:evil.example" target="_blank" style="font-size:40px">CLICK'
+    z = zoo.load("digits-cnn")
+    s = ExplorerState(pictures=None, results=None)
+    s.load_module(z.model, z.train.tensors, [f"{evil}{i}" for i in range(10)], name="<b>bold</b>")
+    s.mine(MiningSettings(["relu3", "relu2"]))
+    fig, _, _ = sankey_figure(s, 60)
+    gfig, _ = graph_figure(s, 60)
+    texts = [str(v) for v in list(fig.data[0].node.label) + list(fig.data[0].node.customdata)
+             + [c for row in fig.data[0].link.customdata for c in row] + [fig.layout.title.text]
+             + list(gfig.data[1].text) + list(gfig.data[1].customdata)]
+    assert any("&lt;a href" in t for t in texts)  # the names are there, as text
+    assert not any("<a " in t or "<span" in t for t in texts), [t for t in texts if "<a " in t][:2]
+    assert all(t.count("<br>") == t.count("<") for t in texts if "<" in t)  # our own line breaks only

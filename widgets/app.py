@@ -16,7 +16,25 @@ from .compare import CompareView
 from .state.query import ViewQuery, parse_query
 from .views import FlowView
 
-__all__ = ["Explorer"]
+__all__ = ["Explorer", "NARROW_CSS"]
+
+#: Below 700 px (a phone, a split screen) the controls stack above the views and both take the whole width; the
+#: detail's title keeps two lines (its tooltip holds all of it). The widgets' own layouts are inline styles, hence
+#: ``!important``.
+NARROW_CSS = """<style>
+@media (max-width: 700px) {
+  .nnr-main { flex-direction: column !important; }
+  .nnr-main > .nnr-controls, .nnr-main > .nnr-views { width: 100% !important; min-width: 0 !important;
+    max-width: 100% !important; flex: 0 0 auto !important; }
+  .nnr-controls .widget-inline-hbox, .nnr-controls .widget-dropdown, .nnr-controls .widget-text,
+  .nnr-controls .widget-select-multiple { max-width: 100% !important; }
+  .nnr-detail-title { display: -webkit-box; -webkit-line-clamp: 2; -webkit-box-orient: vertical;
+    overflow: hidden; }
+  .nnr-app .widget-tab > .p-TabBar .p-TabBar-tab, .nnr-app .widget-tab > .lm-TabBar .lm-TabBar-tab {
+    min-width: 0 !important; flex: 1 1 auto !important; }
+  .nnr-app img { max-width: 100%; height: auto; }
+}
+</style>"""
 
 
 class Explorer:
@@ -77,7 +95,9 @@ class Explorer:
         header = W.HTML("<h2 style='margin:4px 0'>nnrules explorer</h2><small>Rules between groups of neurons "
                         "(ExplaiNN, ERIC, Grad-CAM patches) and local chains (NeuroChains), with prototypes, "
                         "exemplars and heatmaps.</small>")
-        self.widget = W.VBox([header, W.HBox([left, right])])
+        main = W.HBox([left, right])
+        main.add_class("nnr-main")
+        self.widget = W.VBox([W.HTML(NARROW_CSS), header, main])
         self.widget.add_class("nnr-app")
         if isinstance(model, str):
             if model not in self.model_panel.zoo.options and self._view is not None:
@@ -112,7 +132,11 @@ class Explorer:
                 message(self.msg, f"link: {err}", "error")
                 self._view = None
             else:
-                self.mine_panel.start(stored=True)  # a stored result opens at once; _mined shows the view
+                asks = self.state.link_asks(view.settings)
+                if asks:  # a costly link waits for a click; the view is shown once it is mined
+                    message(self.msg, asks, "info")
+                else:
+                    self.mine_panel.start(stored=True)  # a stored result opens at once; _mined shows the view
         else:
             self._view = None
         # numba's kernels compile (first run after an install, ~20 s) or load from its cache (~0.4 s) now,

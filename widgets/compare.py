@@ -19,6 +19,7 @@ import nnrules.zoo as zoo
 from nnrules.miners.comparison import Comparison
 
 from ._ui import fit_width, message
+from .flow_figures import plotly_text
 from .state.comparing import FINE_TUNED, Compared, compare_with
 from .state.errors import Cancelled, UserInputError
 
@@ -83,9 +84,9 @@ def compare_figure(compared: Compared | None, height: int = 520) -> go.Figure:
         ys = [0.02 + 0.96 * (order[l][lab] + 0.5) / len(order[l]) for l, lab in zip(nodes["layer"], nodes["label"])]
         fig.add_trace(go.Sankey(
             domain=dict(x=[x0, x0 + 0.48]), arrangement="fixed", visible=bool(len(links)),
-            node=dict(label=list(nodes["label"]), x=xs, y=ys, pad=4, thickness=10, color="#8899aa"),
+            node=dict(label=[plotly_text(l) for l in nodes["label"]], x=xs, y=ys, pad=4, thickness=10, color="#8899aa"),
             link=dict(source=list(links["source"]), target=list(links["target"]), value=list(links["value"].astype(float)),
-                      color=[COLORS[s] for s in st], customdata=hover,
+                      color=[COLORS[s] for s in st], customdata=[plotly_text(h) for h in hover],
                       hovertemplate="%{customdata}<extra></extra>")))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=60, b=10),
                       title=dict(text=html.escape(headline(compared.comparison)), font=dict(size=12)))

@@ -138,7 +138,9 @@ class DetailPanel:
         self._pending = coming or ""
         self.pictures.layout.display = ""
         self._offer_units()
-        self.title.value = f"<b>4 · Detail</b> — {html.escape(d.title)}"
+        # the whole title as its tooltip: a narrow screen shows two lines of it (see the app's NARROW_CSS)
+        self.title.value = (f"<div class='nnr-detail-title' title='{html.escape(d.title, quote=True)}'>"
+                            f"<b>4 · Detail</b> — {html.escape(d.title)}</div>")
         self.text.value = f"<pre style='white-space:pre-wrap;font-size:11px'>{html.escape(d.text)}</pre>"
         proto = [W.HTML("<b>Prototype</b> (activation maximisation)")]
         if d.prototype:

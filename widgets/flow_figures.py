@@ -10,6 +10,8 @@ nodes only, so they are given for the real nodes without the placeholders.
 """
 from __future__ import annotations
 
+import html
+
 from typing import Sequence
 
 import numpy as np
@@ -17,21 +19,19 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from .state.explorer import ExplorerState
+from .state.query import BY_GAIN, RULE_CHAIN, SAMPLE
 
 __all__ = ["sankey_figure", "graph_figure", "BY_GAIN", "OTHER", "RULE_CHAIN", "SAMPLE", "HIGHLIGHT"]
 
-#: Focus value: the top rules by gain (bits saved; support where a miner has no gain), the rest of each layer
-#: pair drawn as one grey "other" link between "other" nodes — how much flow the shown rules leave out.
-BY_GAIN = " top by gain + other"
+#: Focus values (defined with the link format in :mod:`.state.query`): ``BY_GAIN``, the top rules by gain (bits
+#: saved; support where a miner has no gain), the rest of each layer pair drawn as one grey "other" link between
+#: "other" nodes — how much flow the shown rules leave out; ``RULE_CHAIN + "12"``, the chain through rule 12
+#: (:meth:`chain_through`); ``SAMPLE + "12"``, the path of data sample 12 ("this image"): the rules that hold for
+#: it (:meth:`ExplorerState.rules_for`), the most specific ``max_rules`` of them.
 #: An "other" link is drawn at most this many times as wide as the shown rules of its layer pair (its hover
 #: says its real flow): on cifar10-cnn the 217 rules left out of the top 30 carry 85 % of the flow, and drawn
 #: to scale they would squeeze the shown rules into a sliver.
 OTHER_CAP = 0.5
-#: Focus value prefix: ``RULE_CHAIN + "12"`` is the chain through rule 12 (:meth:`chain_through`).
-RULE_CHAIN = " rule "
-#: Focus value prefix: ``SAMPLE + "12"`` is the path of data sample 12 ("this image"): the rules that hold
-#: for it (:meth:`ExplorerState.rules_for`), the strongest ``max_rules`` of them.
-SAMPLE = " sample "
 #: The chosen rule's links in the Sankey.
 HIGHLIGHT = "rgba(230,120,0,0.75)"
 #: a rule found again in fewer half-samples than the user's threshold (ExplorerState.min_stability)
@@ -73,6 +73,13 @@ def _shown(state: ExplorerState, max_rules: int, focus: str | None = None) -> tu
         rows = np.array([i for i, (p, r) in enumerate(zip(links["pair"], links["rule"])) if (p, r) in keep], int)
     nodes = np.unique(np.concatenate([links["source"].to_numpy()[rows], links["target"].to_numpy()[rows]]))
     return rows, nodes.astype(int)
+
+
+def plotly_text(text: object) -> str:
+    """``text`` safe for plotly's labels, hovers and titles: plotly.js reads them as a small HTML dialect (``<a>``,
+    ``<b>``, ``<span style>`` …), so ``&``, ``<`` and ``>`` from class names, folder names and unit names are
+    written as entities (plotly.js shows them as the characters). Every user-derived string goes through here."""
+    return html.escape(str(text), quote=False)
 
 
 def _gain_or_support(state: ExplorerState) -> str:
@@ -179,16 +186,16 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
     rule_ids = _rule_ids(state, rows)
     layers = _layers(state)
     nd = state.nodes.iloc[nodes] if len(nodes) else state.nodes.iloc[:0]
-    node_layers, labels = list(nd["layer"]), list(nd["label"])
+    node_layers, labels = list(nd["layer"]), [plotly_text(l) for l in nd["label"]]
     colors = [_PALETTE[layers.index(l) % len(_PALETTE)] for l in node_layers]
-    hover = [f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])]
+    hover = [plotly_text(f"{l}: {', '.join(u)}") for l, u in zip(nd["layer"], nd["units"])]
     links = state.links.iloc[rows]
     src = [pos[int(a)] for a in links["source"]]
     dst = [pos[int(b)] for b in links["target"]]
     values = list(links["value"].astype(float))
-    text = [state.rules["text"].iloc[i] if i is not None else "weight" for i in rule_ids]
-    stats = [f"{state.rules['words'].iloc[i]} ({state.rules['kind'].iloc[i]})"
-             + (f"<br>{state.rules['evidence'].iloc[i]}" if state.rules['evidence'].iloc[i] else "")
+    text = [plotly_text(state.rules["text"].iloc[i]) if i is not None else "weight" for i in rule_ids]
+    stats = [plotly_text(f"{state.rules['words'].iloc[i]} ({state.rules['kind'].iloc[i]})")
+             + (f"<br>{plotly_text(state.rules['evidence'].iloc[i])}" if state.rules['evidence'].iloc[i] else "")
              if i is not None else f"{v:.3g} (summed |weight| between the two kept filters)"
              for i, v in zip(rule_ids, links["value"])]
     others = _others(state, rows) if focus == BY_GAIN else []
@@ -204,7 +211,7 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
                 node_layers.append(l)
                 labels.append("other")
                 colors.append("#cccccc")
-                hover.append(f"{l}: the groups of the rules not shown")
+                hover.append(plotly_text(f"{l}: the groups of the rules not shown"))
         shown_here = shown_flow.get((a, b), 0.0)
         drawn = min(v, OTHER_CAP * shown_here) if shown_here > 0 else v
         src.append(other_node[a])
@@ -256,7 +263,8 @@ def sankey_figure(state: ExplorerState, max_rules: int = 60,
     else:
         what = f" · top {len(set(rule_ids))} of {len(state.rules)} rules by support"
     fig.update_layout(height=int(min(1400, max(420, 60 + 22 * fullest))), autosize=True,
-                      margin=dict(l=10, r=10, t=30, b=10), title=dict(text=" → ".join(layers) + what, font=dict(size=12)))
+                      margin=dict(l=10, r=10, t=30, b=10),
+                      title=dict(text=plotly_text(" → ".join(layers) + what), font=dict(size=12)))
     _placeholder(fig, state)
     return fig, rule_ids, [int(n) for n in nodes] + [OTHER] * len(other_node)
 
@@ -278,13 +286,14 @@ def graph_figure(state: ExplorerState, max_rules: int = 60, focus: str | None = 
     fig = go.Figure([
         go.Scatter(x=ex, y=ey, mode="lines", line=dict(width=1, color="#bbb"), hoverinfo="skip", name="rules"),
         go.Scatter(x=[xy[n][0] for n in xy], y=[xy[n][1] for n in xy], mode="markers+text", name="groups",
-                   text=list(nd["label"]), textposition="middle right", textfont=dict(size=9),
+                   text=[plotly_text(l) for l in nd["label"]], textposition="middle right", textfont=dict(size=9),
                    marker=dict(size=[6 + 3 * np.sqrt(len(u)) for u in nd["units"]],
                                color=[_PALETTE[layers.index(l) % len(_PALETTE)] for l in nd["layer"]]),
-                   customdata=[f"{l}: {', '.join(u)}" for l, u in zip(nd["layer"], nd["units"])],
+                   customdata=[plotly_text(f"{l}: {', '.join(u)}") for l, u in zip(nd["layer"], nd["units"])],
                    hovertemplate="%{customdata}<extra></extra>")])
     fig.update_layout(height=520, autosize=True, showlegend=False, margin=dict(l=10, r=10, t=30, b=10),
-                      xaxis=dict(tickvals=list(range(len(layers))), ticktext=layers, range=[-0.3, len(layers)]),
+                      xaxis=dict(tickvals=list(range(len(layers))), ticktext=[plotly_text(l) for l in layers],
+                                 range=[-0.3, len(layers)]),
                       yaxis=dict(visible=False), title=dict(text="click a group", font=dict(size=12)))
     _placeholder(fig, state)
     return fig, list(xy)

@@ -107,6 +107,10 @@ class BinaryMatrix:
         m = tr.n_items if n_items is None else n_items
         if isinstance(m, bool) or not isinstance(m, (int, np.integer)) or m < tr.n_items:
             raise ValueError(f"n_items must be an integer ≥ the largest item id + 1 = {tr.n_items}, got {n_items!r}")
+        from .memory import check_allocation
+        # the words, the per-item offsets and counts: asked before any of them is allocated
+        check_allocation(int(m) * ((len(tr) + 63) // 64) * 8 + int(m) * 16 + len(tr.ids) * 12,
+                         f"packing {len(tr):,} transactions over {int(m):,} items")
         order = np.argsort(tr.ids, kind="stable")  # a row's duplicates set one bit: harmless
         counts = np.bincount(tr.ids, minlength=m)
         vptr = np.zeros(m + 1, dtype=np.int64)

@@ -10,6 +10,7 @@ import gzip
 import itertools
 import numbers
 import os
+import zlib
 from dataclasses import dataclass
 from typing import Collection, Sequence
 
@@ -77,12 +78,32 @@ def read_fimi(path: str | os.PathLike) -> Transactions:
     ``.gz`` read as gzip) as :class:`Transactions`. Blank lines are empty transactions; anything else than
     digits and blanks raises a ``ValueError`` naming the line. Parsed in one pass over the bytes (numba):
     retail's 4 MB in milliseconds."""
+    from .memory import check_allocation, memory_budget
+
     if not os.path.isfile(path):
         raise ValueError(f"path {os.fspath(path)!r} does not exist or is not a file")
-    opener = gzip.open if os.fspath(path).endswith(".gz") else open
-    with opener(path, "rb") as f:
-        data = np.frombuffer(f.read(), dtype=np.uint8)
-    indptr, ids, bad = _parse_fimi(data)
+    name = os.fspath(path)
+    if name.endswith(".gz"):
+        cap = memory_budget() // 4  # the text, then its parse (≤ 12 bytes per 2 bytes of text, bounded below)
+        out = bytearray()
+        try:
+            with gzip.open(path, "rb") as f:
+                while chunk := f.read(1 << 24):
+                    out += chunk
+                    if len(out) > cap:
+                        raise ValueError(f"{name!r} decompresses to more than {cap / 2 ** 30:,.1f} GiB, the most "
+                                         "read here (NNRULES_MAX_BYTES sets the cap)")
+        except (gzip.BadGzipFile, EOFError, zlib.error) as err:
+            raise ValueError(f"{name!r} is not a whole gzip file ({type(err).__name__}): decompress it to check, "
+                             "or read the plain .dat") from None
+        data = np.frombuffer(bytes(out), dtype=np.uint8)
+    else:
+        check_allocation(os.path.getsize(path), f"reading {name!r}")
+        with open(path, "rb") as f:
+            data = np.frombuffer(f.read(), dtype=np.uint8)
+    lines, numbers = _count_fimi(data)
+    check_allocation(8 * (lines + 2) + 4 * (numbers + 1), f"the {lines:,} transactions of {name!r}")
+    indptr, ids, bad = _parse_fimi(data, lines, numbers)
     if bad >= 0:
         line = int(np.count_nonzero(data[:bad] == 10)) + 1
         start = int(np.flatnonzero(data[:bad] == 10)[-1]) + 1 if line > 1 else 0
@@ -93,13 +114,24 @@ def read_fimi(path: str | os.PathLike) -> Transactions:
 
 
 @numba.njit(cache=True)
-def _parse_fimi(data):
-    """Bytes of a FIMI file -> (indptr, ids, position of the first bad byte or -1)."""
+def _count_fimi(data):
+    """(lines, runs of digits) of a FIMI file's bytes: what its parse will allocate, counted first."""
     n_lines = 1
+    numbers = 0
+    in_num = False
     for b in data:
         n_lines += b == 10
+        digit = 48 <= b <= 57
+        numbers += digit and not in_num
+        in_num = digit
+    return n_lines, numbers
+
+
+@numba.njit(cache=True)
+def _parse_fimi(data, n_lines, n_numbers):
+    """Bytes of a FIMI file -> (indptr, ids, position of the first bad byte or -1)."""
     indptr = np.zeros(n_lines + 1, dtype=np.int64)
-    ids = np.empty(data.shape[0] // 2 + 1, dtype=np.int32)
+    ids = np.empty(n_numbers + 1, dtype=np.int32)
     k = 0
     t = 0
     val = 0

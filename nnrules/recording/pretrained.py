@@ -16,7 +16,9 @@ __all__ = ["imagenet_names", "weights_transform", "folder_classes", "describe_tr
 
 def _default_weights(architecture: str) -> Any | None:
     """torchvision's recommended ImageNet weights enum member for ``architecture`` (None when it has none)."""
-    if not isinstance(architecture, str) or not architecture:
+    if not isinstance(architecture, str):
+        raise ValueError(f"architecture must be a torchvision model name such as 'resnet50', got {architecture!r}")
+    if not architecture:
         return None
     from torchvision import models
 
@@ -49,6 +51,8 @@ def weights_transform(architecture: str) -> Callable | None:
 
 def describe_transform(transform: Any) -> str:
     """"resize 232, centre crop 224, ImageNet mean/std" for torchvision's ImageClassification; its repr otherwise."""
+    if not callable(transform):
+        raise TypeError(f"transform must be a callable (a torchvision transform), got {type(transform).__name__}")
     crop, resize = getattr(transform, "crop_size", None), getattr(transform, "resize_size", None)
     mean = getattr(transform, "mean", None)
     if crop is None or resize is None:

@@ -33,7 +33,7 @@ from .loading import MAX_SAMPLES, MAX_UNITS, LoadedModel
 from .mining import MiningResult, MiningSettings, default_settings, prepare
 from .picture_cache import PictureCache
 from .result_store import ResultStore
-from .query import ViewQuery, format_query, parse_query
+from .query import ViewQuery, check_focus, format_query, parse_query
 from .results import RuleRows
 from .selection import Selection
 from .types import Detail
@@ -79,8 +79,10 @@ class ExplorerState:
         self.unit, self.shown_class = None, None
         self._effects: dict[int, str] = {}
         self.table = RuleRows(result.flow, self.loaded.class_names)
+        # pictures on disk only for zoo models: what a visitor loads or uploads (a .pt2 with the zoo's weights and
+        # inputs has the zoo's fingerprint) never writes where the zoo model's visitors read
         self.chosen = Selection(self.loaded, result, self.table, self.n_exemplars, self.prototype_steps, self.scale,
-                                self.pictures)
+                                self.pictures if self.loaded.zoo_name is not None else None)
 
     # --- the view as a link (query) ----------------------------------------------------------------
     def view(self) -> ViewQuery:
@@ -100,8 +102,10 @@ class ExplorerState:
         return format_query(self.view())
 
     def show_view(self, view: ViewQuery) -> None:
-        """The view's focus and selection, on a state that already holds its model and result."""
-        self.focus = view.focus
+        """The view's focus and selection, on a state that already holds its model and result (each checked:
+        a focus the flow cannot draw is refused, not stored)."""
+        n = len(self.activations.predictions) if self.activations is not None else 0
+        self.focus = check_focus(view.focus, self.class_names, len(self.rules), n)
         if view.sample is not None:
             self.select_sample(view.sample)
         if view.rule is not None:
@@ -218,6 +222,11 @@ class ExplorerState:
         result, self.store_note = mine_or_open(self.loaded, settings, store, progress, cancel, stored)
         self._show(result)
         return self
+
+    def link_asks(self, settings: MiningSettings) -> str:
+        """Why a link's ``settings`` wait for a click ("" when they mine on their own): :func:`.result_store.link_asks`."""
+        from .result_store import link_asks
+        return link_asks(self.loaded, self.results, settings)
 
     def compare_with(self, other: str, classes: list[int] | None = None, epochs: int = 3,
                      check: Callable[[], None] = lambda: None):
@@ -368,14 +377,12 @@ class ExplorerState:
         return df
 
     def search(self, text: str, limit: int = 20) -> list:
-        """Classes, units (``relu3:28``), rules (``12``) and layers matching ``text``, exact first
-        (:func:`.answers.search`): a list of :class:`.answers.Hit`."""
+        """Classes, units, rules and layers matching ``text``, exact first (:func:`.answers.search`)."""
         from .answers import search
         return search(self.chosen, text, limit)
 
     def unit_id(self, name: str) -> tuple[str, int]:
-        """``(layer, column)`` of a unit named like ``relu3:28`` (or ``relu2:c5``) in a recorded layer."""
-        from .answers import unit_id
+        from .answers import unit_id  # (layer, column) of relu3:28, relu2:c5 or relu2:5
         return unit_id(self.chosen, name)
 
     def gallery(self, label: int | str | None = None, predicted: int | str | None = None, wrong: bool = False,
@@ -386,8 +393,7 @@ class ExplorerState:
         return gallery(self.chosen, label, predicted, wrong, limit)
 
     def thumbnails(self, samples: list[int]) -> list[bytes]:
-        """PNG thumbnails of data samples (as the exemplars are drawn)."""
-        from .this_image import thumbnails
+        from .this_image import thumbnails  # PNGs of data samples, drawn as the exemplars are
         return thumbnails(self.chosen, samples)
 
     def selection(self) -> tuple[int | None, int | None, int]:

@@ -2,7 +2,6 @@
 module from a notebook; the layers that can be mined."""
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -11,17 +10,16 @@ import torch
 from torch import nn
 
 import nnrules.zoo as zoo
-from nnrules.recording._archives import file_kind
-from nnrules.recording.images import UnreadableImage, image_size, read_image
 from nnrules.recording.hooks import OUTPUT, on_model
 from nnrules.recording.hooks import layers as layer_table
-from nnrules.recording.loading import UnsafeFileError, as_loader, iterate_inputs, load_model
-from nnrules.recording.pretrained import describe_transform, folder_classes, imagenet_names, weights_transform
+from nnrules.recording.loading import as_loader, iterate_inputs
+from nnrules.recording.pretrained import describe_transform
 from nnrules.registry import REDUCTIONS
 
 from .errors import UserInputError
 from .files import DataRoot
 from .jobs import MODEL_LOCK
+from .user_files import MAX_LOAD_BYTES, MAX_SAMPLES, fit_channels, listing, load_data, load_weights, pretrained
 
 __all__ = ["LoadedModel", "MAX_SAMPLES", "MAX_UNITS", "MAX_LOAD_BYTES"]
 
@@ -29,11 +27,6 @@ __all__ = ["LoadedModel", "MAX_SAMPLES", "MAX_UNITS", "MAX_LOAD_BYTES"]
 _ACTIVATIONS = ("ReLU", "ReLU6", "LeakyReLU", "GELU", "ELU", "SiLU", "Hardswish", "Mish", "PReLU", "Softplus")
 #: Layer types whose output is their input (in eval mode): never offered for mining.
 _PASS_THROUGH = ("Dropout", "Dropout1d", "Dropout2d", "AlphaDropout", "Flatten", "Identity", "Unflatten")
-#: At most this many samples of a user's image folder are loaded.
-MAX_SAMPLES = 5000
-#: The inputs of one load (float32) take at most this much memory; decoding adds one image at full size
-#: (at most MAX_IMAGE_PIXELS × 4 bytes, 400 MB) at a time.
-MAX_LOAD_BYTES = 2**30
 #: More units than this in one layer makes mining slow and the views unreadable.
 MAX_UNITS = 4096
 
@@ -141,18 +134,18 @@ class LoadedModel:
         if transform not in ("auto", "none"):
             raise UserInputError(f"transform must be 'auto' (the pretrained weights' own) or 'none', got {transform!r}")
         try:
-            model = _load_weights(model_file, architecture)
+            model = load_weights(model_file, architecture)
             check()
-            categories, prep = _pretrained(model, architecture)
+            categories, prep = pretrained(model, architecture)
             prep = prep if transform == "auto" and not size else None
-            x, y, classes, skipped = self._load_data(data, size, prep, categories)
+            x, y, classes, skipped = load_data(self.data_root, data, size, prep, categories)
         except ValueError as err:
             raise UserInputError(str(err)) from err
         check()
         if isinstance(model, torch.jit.ScriptModule):  # refused before anything calls it (never reached untrusted)
             raise UserInputError("a TorchScript model cannot take the forward hooks the explorer records with")
-        x = _fit_channels(model, x)
-        note = f" Skipped {len(skipped)} unreadable file{'s' * (len(skipped) > 1)}: {_listing(skipped)}." if skipped else ""
+        x = fit_channels(model, x)
+        note = f" Skipped {len(skipped)} unreadable file{'s' * (len(skipped) > 1)}: {listing(skipped)}." if skipped else ""
         if categories is not None:
             present = sorted({int(c) for c in y.tolist() if c >= 0})
             note += (f" ImageNet's class names (weights of the pretrained shape); the data hold "
@@ -201,67 +194,6 @@ class LoadedModel:
         if labelled.any():
             self.accuracy = float((self._predict(model, x[labelled]) == y[labelled]).float().mean())
         return self
-
-    def _load_data(self, path: Path, size: int | None, prep: Callable | None = None,
-                   categories: list[str] | None = None) -> tuple[torch.Tensor, torch.Tensor, list[str], list[str]]:
-        """(inputs, labels, class names, skipped files with why) of at most MAX_SAMPLES samples from a data set
-        file or an image folder (scanned by the data root: no links followed, bounded). Images are checked from
-        their headers first (regular files, at most MAX_IMAGE_PIXELS each, MAX_LOAD_BYTES in all); unreadable
-        ones are skipped and listed, paths relative to the data root."""
-        shown = self.data_root.show(path)
-        if path.is_file():
-            try:
-                obj = torch.load(str(path), map_location="cpu", weights_only=True)
-            except Exception as err:  # noqa: BLE001 — torch's text names paths and offers to unpickle: not shown
-                why = "it holds pickled Python objects" if "global" in str(err).lower() else "it cannot be read"
-                raise ValueError(f"{shown!r} is not a data set saved with torch.save((inputs, labels), path): "
-                                 f"{why}") from None
-            if not (isinstance(obj, (tuple, list)) and len(obj) == 2 and all(isinstance(t, torch.Tensor) for t in obj)
-                    and obj[0].dim() == 4 and len(obj[0]) == len(obj[1]) > 0):
-                raise ValueError(f"{shown!r} must hold a pair (inputs (n, C, H, W), labels (n,)) of tensors")
-            x, y = obj[0][:MAX_SAMPLES].float(), obj[1][:MAX_SAMPLES].long()
-            return x, y, list(categories or [str(c) for c in range(int(y.max()) + 1)]), []
-        skipped: list[str] = []
-        files, classes = self.data_root.image_files(path, MAX_SAMPLES, skipped)
-        if categories is not None:  # folders named after ImageNet classes: their labels are ImageNet's indices
-            index = folder_classes(classes, categories)
-            files, classes = [(f, index[c]) for f, c in files], list(categories)
-        show = self.data_root.show
-        # one pass over the headers (nothing decoded): sizes, the memory the inputs will take, what is unreadable
-        sized = []
-        for f, c in files:
-            try:
-                sized.append((f, c, image_size(f, show=show)))
-            except UnreadableImage as err:
-                skipped.append(f"{err.shown} ({err.reason})")
-        if not sized:
-            raise ValueError(f"no readable images in {shown!r}: " + _listing(skipped))
-        if prep is not None:  # the weights' transforms give every image one size (their crop)
-            crop = getattr(prep, "crop_size", [224])[0]
-            size, shapes = None, {(int(crop), int(crop))}
-        else:
-            shapes = {(int(size), int(size)) if size else wh for _, _, wh in sized}
-        if len(shapes) > 1:
-            raise ValueError(f"the images in {shown!r} differ in size ({', '.join(f'{w}×{h}' for w, h in sorted(shapes)[:4])}"
-                             "…): give an image size so that they are resized")
-        w, h = shapes.pop()
-        need = len(sized) * 3 * w * h * 4
-        if need > MAX_LOAD_BYTES:
-            raise ValueError(f"{len(sized)} images of {w}×{h} pixels in {shown!r} would take {need / 2**30:.1f} GB as "
-                             f"inputs; at most {MAX_LOAD_BYTES / 2**30:.1f} GB are loaded: give a smaller image size")
-        images, labels = [], []
-        for f, c, _ in sized:
-            try:
-                im = read_image(f, size=int(size) if size else None, show=show)
-            except UnreadableImage as err:
-                skipped.append(f"{err.shown} ({err.reason})")
-                continue
-            images.append(prep(im).float() if prep is not None else
-                          torch.from_numpy(np.asarray(im, dtype=np.float32) / 255.0).permute(2, 0, 1))
-            labels.append(c)
-        if not images:
-            raise ValueError(f"no readable images in {shown!r}: " + _listing(skipped))
-        return torch.stack(images), torch.tensor(labels), classes, skipped
 
     @staticmethod
     def _predict(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
@@ -354,12 +286,13 @@ class LoadedModel:
 
     def present_classes(self) -> list[int]:
         """Indices of the classes the data hold, and those the model predicts on them where that is known already
-        or the data have no labels, in order: what the page offers (a 1000-class model on photos of three
-        classes offers those and its predictions, never 1000 entries). No forward pass for labelled data."""
+        (or must be: unlabelled data of a model with over 50 classes), in order — what the page offers (a
+        1000-class model on photos of three classes offers those and its predictions, never 1000 entries).
+        Unlabelled data of a model with few classes (cifar10-cnn's crops) offer all of them: no forward pass."""
         y = self.need()[2]
         labels = {int(c) for c in y.tolist() if c >= 0}
-        if self._predictions is None and labels:
-            return sorted(labels)
+        if self._predictions is None and (labels or len(self.class_names) <= 50):
+            return sorted(labels) or list(range(len(self.class_names)))  # unlabelled, few classes: all of them
         return sorted(labels | {int(c) for c in self.predictions().tolist()})
 
     def predicted_classes(self) -> list[int]:
@@ -397,72 +330,3 @@ class LoadedModel:
                 raise UserInputError(f"{a!r} holds the same values as {b!r} (a {t.loc[a, 'type']}); rules between "
                                      "them are trivial: drop one of the two")
         return ordered
-
-
-def _pretrained(model: nn.Module, architecture: str) -> tuple[list[str] | None, Callable | None]:
-    """(ImageNet's class names, the weights' transforms) for a torchvision architecture whose weights have the
-    pretrained shape (1000 outputs), else (None, None)."""
-    names = imagenet_names(architecture) if architecture and architecture not in zoo.ARCHITECTURES else None
-    if names is None:
-        return None, None
-    outs = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-    width = outs[-1].out_features if outs and isinstance(outs[-1], nn.Linear) else \
-        (outs[-1].out_channels if outs else 0)
-    if width != len(names):
-        return None, None
-    return names, weights_transform(architecture)
-
-
-def _load_weights(path: Path, architecture: str) -> nn.Module:
-    """``load_model`` without trust; a torchvision architecture gets ``num_classes`` from the weights."""
-    if not architecture:
-        try:
-            model = load_model(path)  # refuses before loading what would run code (pickles, TorchScript)
-        except UnsafeFileError as err:
-            raise ValueError(f"{path.name!r} is {err.what}; the app never runs code from a file. Save the weights "
-                             "with torch.save(model.state_dict(), path) and choose their architecture (a zoo or "
-                             "torchvision model name)") from None
-        except ValueError as err:
-            raise ValueError(f"{err} — in the app: choose the architecture (a zoo or torchvision model name) "
-                             "for a file of weights") from err
-        return model
-    n_classes: int | None = None  # a torchvision architecture is built with the weights' number of classes
-    if architecture not in zoo.ARCHITECTURES and file_kind(path) in ("zip", "other"):
-        try:
-            weights = torch.load(str(path), map_location="cpu", weights_only=True)
-        except Exception:  # noqa: BLE001 — load_model below says what is wrong with the file
-            weights = None
-        if isinstance(weights, dict):  # the class layer: the last dense weight, or a 1 × 1 conv's (SqueezeNet)
-            last = [v for k, v in weights.items() if isinstance(v, torch.Tensor) and str(k).endswith("weight")
-                    and (v.dim() == 2 or (v.dim() == 4 and tuple(v.shape[2:]) == (1, 1)))]
-            if last:
-                n_classes = int(last[-1].shape[0])
-    try:
-        if n_classes is None:
-            return load_model(path, architecture)
-        return load_model(path, architecture, num_classes=n_classes)
-    except UnsafeFileError as err:
-        raise ValueError(f"{path.name!r} is {err.what}; the app never runs code from a file. Save the weights "
-                         "with torch.save(model.state_dict(), path)") from None
-
-
-def _listing(skipped: list[str], most: int = 5) -> str:
-    """``"a.png (reason), b.png (reason) and 3 more"``."""
-    more = len(skipped) - most
-    return ", ".join(skipped[:most]) + (f" and {more} more" if more > 0 else "")
-
-
-def _fit_channels(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
-    """Image folders load as RGB; a model made for grey images gets their channel mean instead."""
-    with torch.no_grad():
-        try:
-            model.eval()(x[:1])
-            return x
-        except RuntimeError:
-            pass
-        grey = x.mean(1, keepdim=True)
-        try:
-            model(grey[:1])
-            return grey
-        except RuntimeError:
-            return x  # let the layer table report the model's own error

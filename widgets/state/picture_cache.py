@@ -11,6 +11,7 @@ that cannot be written is skipped silently (the pictures are then computed per s
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import json
 import os
@@ -27,6 +28,9 @@ from .types import Detail
 __all__ = ["PictureCache", "fingerprint"]
 
 #: Bump when the pictures' drawing changes: older files are then not read.
+#: A cache entry larger than this is not read (a detail's pictures take 50–500 kB).
+MAX_ENTRY_BYTES = 20 * 2 ** 20
+_PNG = b"\x89PNG\r\n\x1a\n"
 VERSION = 2  # 2: exemplars spread over a rule's head classes, and where else its tail fires
 
 
@@ -54,7 +58,7 @@ def _to_json(d: Detail) -> dict:
 
 
 def _from_json(j: dict) -> Detail:
-    png = base64.b64decode
+    png = lambda t: base64.b64decode(t, validate=True)  # noqa: E731 — binascii.Error for anything else
     return Detail(title=j["title"], text=j["text"], prototype=None if j["prototype"] is None else png(j["prototype"]),
                   exemplars=[png(s) for s in j["exemplars"]], exemplar_labels=list(j["exemplar_labels"]),
                   heatmaps={k: png(v) for k, v in j["heatmaps"].items()}, errors=dict(j["errors"]),
@@ -84,13 +88,21 @@ class PictureCache:
         return self.root / _digest(namespace) / f"{_digest(key)}.json"
 
     def get(self, namespace: Any, key: Any) -> Detail | None:
-        """The detail filed under (namespace, key), or None (absent, unreadable, an older version)."""
+        """The detail filed under (namespace, key), or None (absent, unreadable, an older version, larger than
+        :data:`MAX_ENTRY_BYTES`, pictures that are not base64 PNGs)."""
+        path = self._path(namespace, key)
         try:
-            j = json.loads(self._path(namespace, key).read_text())
+            if path.stat().st_size > MAX_ENTRY_BYTES:  # never read a planted giant whole
+                return None
+            j = json.loads(path.read_text())
             if j.get("version") != VERSION:
                 return None
             d = _from_json(j)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, binascii.Error):
+            return None
+        pictures = [d.prototype] if d.prototype is not None else []
+        pictures += d.exemplars + d.elsewhere + list(d.heatmaps.values())
+        if any(not p.startswith(_PNG) for p in pictures):  # invalid or foreign bytes are not drawn as a picture
             return None
         self.reads += 1
         return d

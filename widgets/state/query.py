@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlencode
 from .errors import UserInputError
 from .mining import MiningSettings
 
-__all__ = ["ViewQuery", "format_query", "parse_query", "KEYS"]
+__all__ = ["ViewQuery", "format_query", "parse_query", "check_focus", "KEYS", "BY_GAIN", "RULE_CHAIN", "SAMPLE"]
 
 #: The keys a view's query may hold (in the order written).
 KEYS = ("model", "miner", "layers", "reduce", "binarize", "params", "bparams", "classes", "samples", "focus",
@@ -71,6 +71,26 @@ def format_query(view: ViewQuery) -> str:
     return urlencode(q)
 
 
+def _check_params(settings: MiningSettings) -> None:
+    """A link's parameters are the miner's own that the page offers (``ui``), with values its registry accepts:
+    an unknown or hidden parameter, or a bad value, is refused naming it — never passed on silently."""
+    from nnrules.registry import BINARIZERS, MINERS
+    try:
+        entry = MINERS[settings.miner]
+    except ValueError as err:
+        raise UserInputError(f"link: miner={settings.miner!r}: {err}") from None
+    offered = {p.name for p in entry.params if p.ui}
+    bad = sorted(set(settings.params) - offered)
+    if bad:
+        raise UserInputError(f"link: params= names {bad[0]!r}, which {entry.label} does not take from a link; it "
+                             f"takes {', '.join(sorted(offered)) or 'none'}")
+    try:
+        entry.create(**settings.params).validate()
+        BINARIZERS[settings.binarize].create(**settings.binarize_params).validate()
+    except (ValueError, TypeError) as err:
+        raise UserInputError(f"link: {str(err).splitlines()[0]}") from None
+
+
 def _takes_classes(miner: str) -> bool:
     from nnrules.registry import MINERS
     try:
@@ -89,11 +109,36 @@ def _int(key: str, text: str, low: int = 0) -> int:
     return value
 
 
+#: A link's ``params=`` / ``bparams=`` text is at most this long (a miner's parameters take ~100 characters).
+MAX_PARAMS_CHARS = 2000
+#: Focus values that are not a class name (``flow_figures`` draws them): the top rules by gain with the rest as
+#: "other", ``RULE_CHAIN + id`` (a rule's chain) and ``SAMPLE + index`` (a sample's rules).
+BY_GAIN, RULE_CHAIN, SAMPLE = " top by gain + other", " rule ", " sample "
+
+
+def check_focus(focus: str, class_names: list[str], n_rules: int, n_samples: int) -> str:
+    """``focus`` if it is one the flow can draw ("", :data:`BY_GAIN`, a rule's chain, a sample's rules, a class
+    name), else :class:`UserInputError` naming what is offered."""
+    if focus in ("", BY_GAIN) or focus in class_names:
+        return focus
+    for prefix, n, what in ((RULE_CHAIN, n_rules, "rule"), (SAMPLE, n_samples, "sample")):
+        if focus.startswith(prefix) and focus[len(prefix):].isdigit():
+            if int(focus[len(prefix):]) < n:
+                return focus
+            raise UserInputError(f"link: focus={focus.strip()!r}: there is no {what} {focus[len(prefix):]} "
+                                 f"(0..{n - 1})")
+    raise UserInputError(f"link: focus={focus[:60]!r} is not a view of this flow: a class name, "
+                         f"'{RULE_CHAIN.strip()} N', '{SAMPLE.strip()} N' or the top rules")
+
+
 def _json(key: str, text: str) -> dict[str, Any]:
+    if len(text) > MAX_PARAMS_CHARS:
+        raise UserInputError(f"link: {key}= is {len(text):,} characters long; a miner's parameters take far fewer "
+                             f"(at most {MAX_PARAMS_CHARS:,})")
     try:
         value = json.loads(text)
-    except json.JSONDecodeError:
-        raise UserInputError(f"link: {key}= must be a JSON object of parameters, got {text!r}") from None
+    except (json.JSONDecodeError, RecursionError):
+        raise UserInputError(f"link: {key}= must be a JSON object of parameters, got {text[:80]!r}") from None
     if not isinstance(value, dict):
         raise UserInputError(f"link: {key}= must be a JSON object of parameters, got {text!r}")
     return value
@@ -133,6 +178,8 @@ def parse_query(query: str) -> ViewQuery:
         raise UserInputError(f"link: unit={unit[:60]!r} is not a unit name such as relu3:28")
     if "rule" in one and "node" in one:
         raise UserInputError("link: give rule= or node=, not both")
+    if settings is not None:
+        _check_params(settings)
     return ViewQuery(model=one["model"], settings=settings, focus=one.get("focus", ""),
                      rule=_int("rule", one["rule"]) if "rule" in one else None,
                      node=_int("node", one["node"]) if "node" in one else None,

@@ -36,7 +36,7 @@ from nnrules.registry import MINERS
 from .loading import LoadedModel
 from .mining import MiningResult, MiningSettings, prepare
 
-__all__ = ["ResultStore", "canonical", "storable"]
+__all__ = ["ResultStore", "canonical", "storable", "beyond_defaults", "link_asks", "mine_or_open", "open_stored"]
 
 VERSION = 1
 
@@ -217,3 +217,42 @@ def mine_or_open(loaded: LoadedModel, settings: MiningSettings, store: ResultSto
     if store is not None and result.flow is not None:
         store.put(loaded.fingerprint(), settings, result.flow, result.summary, result.activations)
     return result, note
+
+
+def _costlier(value: Any, default: Any) -> bool:
+    """Whether a parameter's value may cost more than the page's default: a larger number (more steps, depth,
+    half-samples), a bound removed (a number → None), any other change of a choice (a search, a method); a
+    smaller number or a bound added is never a reason to wait."""
+    if value == default:
+        return False
+    num = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)  # noqa: E731
+    if num(value) and num(default):
+        return value > default
+    if num(value) and default is None:
+        return False
+    return True
+
+
+def beyond_defaults(settings: MiningSettings, default: MiningSettings) -> list[str]:
+    """What a link's ``settings`` ask beyond the page's ``default`` for the same miner — parameters that differ,
+    more layers, more samples per class — as "name=value" strings; [] when it asks nothing more."""
+    a, b = canonical(settings), canonical(default)
+    out = [f"{k}={v!r}" for k, v in sorted(a["params"].items()) if _costlier(v, b["params"].get(k))]
+    if len(settings.layers) > max(len(default.layers), 2):
+        out.append(f"{len(settings.layers)} layers")
+    if "samples" in a and int(settings.samples) > int(default.samples):
+        out.append(f"samples={int(settings.samples)}")
+    return out
+
+
+def link_asks(loaded: LoadedModel, store: ResultStore | None, settings: MiningSettings) -> str:
+    """Why a link's ``settings`` wait for a click instead of mining on their own ("" when they do not): a link
+    starts without a click only what the page's defaults would start, or what is stored (opening costs nothing)."""
+    from .mining import default_settings
+
+    extra = beyond_defaults(settings, default_settings(loaded, settings.miner))
+    if not extra or (store is not None and loaded.zoo_name is not None
+                     and store.get(loaded.fingerprint(), settings) is not None):
+        return ""
+    return (f"This link asks for more than the page's defaults ({', '.join(extra)}), which may take long: the "
+            "settings are filled in, press Mine to run them.")

@@ -125,8 +125,12 @@ def _prepare(X, min_support: float) -> _Search:
         names = X.names
         minsup = min_count(min_support, max(n, 1))
         supp_all = popcount_rows(X.words)
-    else:
+    present = None  # a sparse id space (ids up to 2**31 on a few items): counted over the ids present
+    if not isinstance(X, BinaryMatrix):
         indptr0, ids0, n, n_items, names = _csr_of(X)
+        if names is None and n_items > 2 * len(ids0) + 4096:  # O(nnz log nnz), never an array per id value
+            present, inverse = np.unique(ids0, return_inverse=True)
+            ids0, n_items = inverse.astype(np.int32).ravel(), len(present)
         minsup = min_count(min_support, max(n, 1))
         supp_all = _t.distinct_counts(indptr0, ids0, n_items)
     if n == 0:
@@ -146,7 +150,8 @@ def _prepare(X, min_support: float) -> _Search:
         B = np.ascontiguousarray(X.words[order])
     elif dense:
         B = _t.bits_from_tidlists(vptr, vtids, n)
-    return _Search(n, minsup, order, supp_all[order].astype(np.int64), indptr, rows, B, vptr, vtids, names)
+    ids = order if present is None else present[order].astype(np.int64)  # ranks → the item ids as given
+    return _Search(n, minsup, ids, supp_all[order].astype(np.int64), indptr, rows, B, vptr, vtids, names)
 
 
 _SEARCH_MODE = -1  # tests force one way of finding children everywhere: 0 deliver, 1 probe, 2 AND
