@@ -84,3 +84,23 @@ def test_pretrained_bad_input_says_what_to_do(tmp_path):
     (tmp_path / "empty" / "tabby").mkdir(parents=True)
     with pytest.raises(UserInputError, match="image"):
         s.load_files("r18.pt", "empty", architecture="resnet18")
+
+
+def test_a_names_file_names_the_classes_and_labels_the_folders(tmp_path):
+    """A model trained on the user's own classes: a names file (one a line, in the outputs' order) names them and
+    labels the folders named after them; a wrong count, a blank name or binary text is a message, nothing loaded."""
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), tmp_path / "r18.pt")
+    _photos(tmp_path, ["Sparrow", "eagle"], n=2, size=(64, 64))
+    (tmp_path / "names.txt").write_text("owl\neagle\nsparrow\n\n")
+    s = ExplorerState(pictures=None, data_root=str(tmp_path))
+    s.load_files("r18.pt", "photos", architecture="resnet18", names="names.txt")
+    assert s.class_names == ["owl", "eagle", "sparrow"] and sorted(set(s.labels.tolist())) == [1, 2]
+    assert s.inputs.shape[2:] == (64, 64) and "names file" in s.info
+    for text, match in (("owl\neagle\n", "has 2 names, the model has 3 outputs"),
+                        ("owl\n\neagle\n", "empty line"), (b"\xff\xfe\x00", "not UTF-8")):
+        (tmp_path / "bad.txt").write_bytes(text if isinstance(text, bytes) else text.encode())
+        t = ExplorerState(pictures=None, data_root=str(tmp_path))
+        with pytest.raises(UserInputError, match=match):
+            t.load_files("r18.pt", "photos", architecture="resnet18", names="bad.txt")
+        assert t.model is None

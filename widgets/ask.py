@@ -159,8 +159,9 @@ class ClassPanel:
                         + f"<td>{html.escape(_rules_cell(list(r['rules'])))}</td></tr>")
         self.table.value = (f"<style>.nnr-class-rows td, .nnr-class-rows th {{padding:1px 8px 1px 0;text-align:left;"
                             f"vertical-align:top}}</style>"
+                            f"<div style='overflow-x:auto;max-width:100%'>"  # a narrow screen scrolls the table
                             f"<table class='nnr-class-rows' style='font-size:11px;border-collapse:collapse'>{head}"
-                            f"{''.join(rows)}</table><small>precision = P(predicted {html.escape(df.attrs['class'])} | "
+                            f"{''.join(rows)}</table></div><small>precision = P(predicted {html.escape(df.attrs['class'])} | "
                             "the group fires); recall = P(the group fires | predicted "
                             f"{html.escape(df.attrs['class'])}); lift = precision ÷ the class's share; bold: "
                             "specific (precision ≥ 50 %)</small>")

@@ -145,9 +145,9 @@ class ExplorerState:
         return self
 
     def load_files(self, model_path: str, data_path: str, size: int | None = None, architecture: str = "",
-                   check: Callable[[], None] = lambda: None, transform: str = "auto") -> ExplorerState:
-        """See :meth:`LoadedModel.load_files` (``transform``: "auto", a pretrained model's own, or "none")."""
-        self.loaded.load_files(model_path, data_path, size, architecture, check, transform)
+                   check: Callable[[], None] = lambda: None, transform: str = "auto", names: str = "") -> ExplorerState:
+        """See :meth:`LoadedModel.load_files` (``transform``: "auto" or "none"; ``names``: a names file)."""
+        self.loaded.load_files(model_path, data_path, size, architecture, check, transform, names)
         return self
 
     def load_module(self, model: nn.Module, data: Any, class_names: list[str] | None = None, name: str | None = None,

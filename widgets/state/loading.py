@@ -19,7 +19,8 @@ from nnrules.registry import REDUCTIONS
 from .errors import UserInputError
 from .files import DataRoot
 from .jobs import MODEL_LOCK
-from .user_files import MAX_LOAD_BYTES, MAX_SAMPLES, fit_channels, listing, load_data, load_weights, pretrained
+from .user_files import (MAX_LOAD_BYTES, MAX_SAMPLES, fit_channels, listing, load_data, load_weights, output_width,
+                         pretrained, read_names)
 
 __all__ = ["LoadedModel", "MAX_SAMPLES", "MAX_UNITS", "MAX_LOAD_BYTES"]
 
@@ -101,7 +102,7 @@ class LoadedModel:
 
     def load_files(self, model_path: str, data_path: str, size: int | None = None,
                    architecture: str = "", check: Callable[[], None] = lambda: None,
-                   transform: str = "auto") -> "LoadedModel":
+                   transform: str = "auto", names: str = "") -> "LoadedModel":
         """Load a user's weights and data. The model file is a ``state_dict``
         (``torch.save(model.state_dict(), path)``) of ``architecture`` — a zoo model name or a torchvision
         model name; the number of classes is read from the weights. Pickled modules are refused: the app
@@ -114,7 +115,9 @@ class LoadedModel:
         class names are ImageNet's (:func:`nnrules.recording.pretrained.imagenet_names`), image folders named
         after an ImageNet class (or its index) are labelled with it, and with ``transform="auto"`` and no
         ``size`` the images are prepared by the weights' own transforms (resize, centre crop, ImageNet's mean
-        and std); ``transform="none"`` (or a ``size``) reads them as RGB in [0, 1], resized to ``size``."""
+        and std); ``transform="none"`` (or a ``size``) reads them as RGB in [0, 1], resized to ``size``.
+        ``names``: a text file in the data folder with one class name a line, in the order of the outputs (as
+        many as the model has): the class names, and folders named after them are labelled with them."""
         if not str(model_path).strip():
             raise UserInputError("enter the path of a model file: weights saved with "
                                  "torch.save(model.state_dict(), path)")
@@ -138,6 +141,9 @@ class LoadedModel:
             check()
             categories, prep = pretrained(model, architecture)
             prep = prep if transform == "auto" and not size else None
+            if str(names).strip():  # the user's own names file: one class name a line, in the outputs' order
+                path = self.data_root.resolve(names, "names file")
+                categories = read_names(path, self.data_root.show(path), output_width(model))
             x, y, classes, skipped = load_data(self.data_root, data, size, prep, categories)
         except ValueError as err:
             raise UserInputError(str(err)) from err
@@ -148,7 +154,8 @@ class LoadedModel:
         note = f" Skipped {len(skipped)} unreadable file{'s' * (len(skipped) > 1)}: {listing(skipped)}." if skipped else ""
         if categories is not None:
             present = sorted({int(c) for c in y.tolist() if c >= 0})
-            note += (f" ImageNet's class names (weights of the pretrained shape); the data hold "
+            source = "Class names from the names file" if str(names).strip() else "ImageNet's class names (weights of the pretrained shape)"
+            note += (f" {source}; the data hold "
                      f"{', '.join(categories[c] for c in present[:6])}{' …' if len(present) > 6 else ''}.")
         if prep is not None:
             note += f" Prepared as the pretrained weights were: {describe_transform(prep)}."

@@ -18,7 +18,8 @@ from nnrules.recording.pretrained import folder_classes, imagenet_names, weights
 
 from .files import DataRoot
 
-__all__ = ["load_data", "load_weights", "pretrained", "fit_channels", "listing", "MAX_SAMPLES", "MAX_LOAD_BYTES"]
+__all__ = ["load_data", "load_weights", "pretrained", "output_width", "read_names", "fit_channels", "listing",
+           "MAX_SAMPLES", "MAX_LOAD_BYTES", "MAX_NAMES_BYTES"]
 
 #: At most this many samples of a user's image folder are loaded.
 MAX_SAMPLES = 5000
@@ -96,12 +97,43 @@ def pretrained(model: nn.Module, architecture: str) -> tuple[list[str] | None, C
     names = imagenet_names(architecture) if architecture and architecture not in zoo.ARCHITECTURES else None
     if names is None:
         return None, None
-    outs = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
-    width = outs[-1].out_features if outs and isinstance(outs[-1], nn.Linear) else \
-        (outs[-1].out_channels if outs else 0)
-    if width != len(names):
+    if output_width(model) != len(names):
         return None, None
     return names, weights_transform(architecture)
+
+
+def output_width(model: nn.Module) -> int:
+    """The number of outputs of a classifier: its last dense layer's (or 1 × 1 conv's, SqueezeNet) width."""
+    outs = [m for m in model.modules() if isinstance(m, (nn.Linear, nn.Conv2d))]
+    if not outs:
+        return 0
+    return outs[-1].out_features if isinstance(outs[-1], nn.Linear) else outs[-1].out_channels
+
+
+#: A names file (one class name a line) is at most this large.
+MAX_NAMES_BYTES = 2 ** 20
+
+
+def read_names(path: Path, shown: str, n_classes: int) -> list[str]:
+    """The class names of a text file, one a line (blank lines at the end ignored), exactly ``n_classes`` of them:
+    else ValueError saying how many there are and how many the model has."""
+    if path.stat().st_size > MAX_NAMES_BYTES:
+        raise ValueError(f"the names file {shown!r} is larger than {MAX_NAMES_BYTES // 2 ** 20} MB: one class name a "
+                         "line is expected")
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise ValueError(f"the names file {shown!r} is not UTF-8 text: one class name a line") from None
+    while lines and not lines[-1].strip():
+        lines.pop()
+    names = [line.strip() for line in lines]
+    if len(names) != n_classes:
+        raise ValueError(f"the names file {shown!r} has {len(names)} names, the model has {n_classes} outputs: "
+                         "one name a line, in the order of the outputs")
+    if any(not n for n in names):
+        raise ValueError(f"the names file {shown!r} has an empty line among its names (line "
+                         f"{names.index('') + 1})")
+    return names
 
 
 def load_weights(path: Path, architecture: str) -> nn.Module:
