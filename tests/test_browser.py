@@ -104,6 +104,13 @@ def page(voila_url, browser):
     pg.close()
 
 
+def _ensure_mined(page) -> None:
+    """Mine with the page's settings unless the flow already shows rules (tests of the shared page run in any order)."""
+    if page.locator(".nnr-sankey .sankey-link").count() == 0:
+        page.click(".nnr-mine")
+        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+
+
 def _shot(page, state: str) -> None:
     """A screenshot of the app in one of its main states, kept by CI: ``artifacts/explorer-<state>.png``."""
     ARTIFACTS.mkdir(exist_ok=True)
@@ -201,9 +208,7 @@ def test_this_image_highlights_its_path_and_opens_its_strongest_rule(page):
     """"Which rules fire for this image?": a sample number, Its rules → the Sankey draws only the rules that hold
     for it and the detail opens the strongest with that sample as the first exemplar; kept as
     docs/this-image.png."""
-    if page.locator(".nnr-sankey .sankey-link").count() == 0:
-        page.click(".nnr-mine")
-        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    _ensure_mined(page)
     box = page.locator(".nnr-sample input")
     box.fill("7")
     box.press("Enter")
@@ -228,9 +233,7 @@ def test_search_a_class_a_unit_and_this_image_from_the_gallery_or_a_photo(page, 
     import numpy as np
     from PIL import Image
 
-    if page.locator(".nnr-sankey .sankey-link").count() == 0:
-        page.click(".nnr-mine")
-        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    _ensure_mined(page)
     search = page.locator(".nnr-search input")
     search.fill("relu3:28")
     search.press("Enter")
@@ -300,9 +303,7 @@ def test_the_flow_views_fill_the_panel_and_follow_the_window(page):
     """Both views are as wide as their panel (plotly drew them at its default 700 px in a 1,094 px panel),
     the Graph view, drawn while folded away, shows its groups at full width when chosen, and both follow a
     narrower window."""
-    if page.locator(".nnr-sankey .sankey-link").count() == 0:
-        page.click(".nnr-mine")
-        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    _ensure_mined(page)
     svg, box, _ = page.evaluate(VIEW_SIZE, ".nnr-sankey")
     assert box > 1000 and abs(svg - box) < 2, (svg, box)
     toggle = lambda kind: page.locator(".nnr-app .widget-toggle-button", has_text=kind).click()  # noqa: E731
@@ -325,9 +326,7 @@ def test_the_flow_views_fill_the_panel_and_follow_the_window(page):
 def test_this_unit_shows_its_top_samples_cropped_to_its_receptive_field(page):
     """A conv rule's detail: choose a unit, Its top samples → the unit's top samples over the whole data, each
     cropped to its receptive field where it fires; kept as docs/unit-view.png."""
-    if page.locator(".nnr-sankey .sankey-link").count() == 0:
-        page.click(".nnr-mine")
-        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    _ensure_mined(page)
     labels = page.locator(".nnr-rule-choice select option").all_inner_texts()
     conv = next(l for l in labels if "relu2:c" in l)  # relu3 → relu2: the tail is the conv layer
     page.select_option(".nnr-rule-choice select", label=conv)
@@ -436,9 +435,7 @@ def test_the_first_page_load_shows_progress_before_the_model_is_ready(tmp_path, 
 def test_a_phone_stacks_the_controls_above_full_width_views(page):
     """At 390 × 844 (a phone): no sideways scroll, the controls above the views, the views ≥ 90 % of the width,
     a rule's detail title on at most two lines (its tooltip holds it all); kept as docs/phone.png."""
-    if page.locator(".nnr-sankey .sankey-link").count() == 0:
-        page.click(".nnr-mine")
-        page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    _ensure_mined(page)
     page.set_viewport_size({"width": 390, "height": 844})
     try:
         page.locator(".nnr-rule-choice select").select_option(index=1)

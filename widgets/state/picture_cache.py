@@ -25,7 +25,7 @@ from torch import nn
 
 from .types import Detail
 
-__all__ = ["PictureCache", "fingerprint"]
+__all__ = ["PictureCache", "fingerprint", "cache_folder"]
 
 #: Bump when the pictures' drawing changes: older files are then not read.
 #: A cache entry larger than this is not read (a detail's pictures take 50–500 kB).
@@ -65,6 +65,18 @@ def _from_json(j: dict) -> Detail:
                   elsewhere=[png(s) for s in j["elsewhere"]], elsewhere_labels=list(j["elsewhere_labels"]))
 
 
+def cache_folder(variable: str, name: str) -> Path | None:
+    """Where an on-disk store of the app lives: ``$<variable>`` (a folder, or ``off``: None), else ``<name>/`` in
+    nnrules' cache folder (``$NNRULES_CACHE``, else ``~/.cache/nnrules``)."""
+    env = os.environ.get(variable, "")
+    if env.lower() == "off":
+        return None
+    if env:
+        return Path(env)
+    from nnrules.zoo.caching import cache_dir
+    return cache_dir() / name
+
+
 class PictureCache:
     """Details on disk under ``root`` (see :meth:`default`)."""
 
@@ -76,13 +88,8 @@ class PictureCache:
     def default(cls) -> PictureCache | None:
         """``$NNRULES_PICTURES`` (a folder, or ``off``: none), else ``pictures/`` in nnrules' cache folder
         (``$NNRULES_CACHE``, else ``~/.cache/nnrules``)."""
-        env = os.environ.get("NNRULES_PICTURES", "")
-        if env.lower() == "off":
-            return None
-        if env:
-            return cls(env)
-        from nnrules.zoo.caching import cache_dir
-        return cls(cache_dir() / "pictures")
+        folder = cache_folder("NNRULES_PICTURES", "pictures")
+        return None if folder is None else cls(folder)
 
     def _path(self, namespace: Any, key: Any) -> Path:
         return self.root / _digest(namespace) / f"{_digest(key)}.json"

@@ -76,13 +76,9 @@ class ResultStore:
     @classmethod
     def default(cls) -> ResultStore | None:
         """``$NNRULES_RESULTS`` (a folder, or ``off``: none), else ``results/`` in nnrules' cache folder."""
-        env = os.environ.get("NNRULES_RESULTS", "")
-        if env.lower() == "off":
-            return None
-        if env:
-            return cls(env)
-        from nnrules.zoo.caching import cache_dir
-        return cls(cache_dir() / "results")
+        from .picture_cache import cache_folder
+        folder = cache_folder("NNRULES_RESULTS", "results")
+        return None if folder is None else cls(folder)
 
     def _path(self, fingerprint: str, key: dict) -> Path:
         digest = hashlib.blake2b(json.dumps([VERSION, fingerprint, key], sort_keys=True).encode(),
