@@ -63,7 +63,10 @@ def test_a_torchvision_family_mines_with_the_panels_defaults(root, family):
             assert table.loc[layer, "kind"] == "conv" and np.prod(table.loc[layer, "output_shape"][1:]) > 1
         s.mine(settings)
         if miner == "neurochains":  # a chain: filters and weights, no rules — its first filter's detail is drawn
-            assert s.mined and s.flow is None and len(s.nodes), (family, s.summary)
+            assert s.mined and s.flow is None, (family, s.summary)
+            if not len(s.nodes):  # a random net that predicts one class keeps its outputs with no filter at all
+                assert "0 of" in s.summary, s.summary
+                continue
             s.select_node(0)
             d = s.detail()
             assert not d.errors or set(d.errors) == {"Grad-CAM · group"} and "its own" in d.errors["Grad-CAM · group"], \
