@@ -36,9 +36,10 @@ import nnrules.miners.explainn._kernels as K
 import nnrules.miners.explainn._shards as S
 
 from ...data.bits import StoredBits
-from ...data.packing import and_count
+from ...data.packing import _popcount_rows, and_count
 from ...data.zarr_io import open_words, read_words
 from ._data import _Data
+from ._heads import majority_masks, prefix_heads
 
 __all__ = ["ShardedData"]
 
@@ -120,6 +121,9 @@ def _on_range(op: str, h_src: tuple, t_src: tuple, w0: int, w1: int, args: tuple
             return np.ascontiguousarray(t[:, idx[(idx >= w0) & (idx < w1)] - w0])
         if op == "merge":
             return S.merge_counts(*args, h, t, th)
+        if op == "majority":
+            masks = majority_masks(*args, t, th)
+            return np.c_[and_count(masks, h), _popcount_rows(masks)]
         raise ValueError(op)
     finally:
         numba.set_num_threads(old)
@@ -147,6 +151,9 @@ def _on_units(op: str, h_src: tuple, t_src: tuple, n: int, args: tuple):
             cr, cy, r_hptr, r_hidx, r_tptr, r_tidx, h_supp, t_supp, h_cost, t_cost = args
             return K.extend_tails(cr, cy, r_hptr, r_hidx, r_tptr, r_tidx, h, t, h_supp, t_supp, h_cost, t_cost,
                                   n, tables, th)
+        if op == "prefix":
+            c_ptr, c_pool, y_ptr, y_idx, t_supp, h_cost, t_cost = args
+            return prefix_heads(c_ptr, c_pool, y_ptr, y_idx, h, t, t_supp, h_cost, t_cost, n, tables, th)
         raise ValueError(op)
     finally:
         numba.set_num_threads(old)
@@ -295,6 +302,27 @@ class ShardedData(_Data):
                 dst[batch] = src
             for r, seg in zip(batch, np.split(res[6], np.cumsum(np.diff(p_ptr)[batch])[:-1])):
                 member[p_ptr[r]: p_ptr[r + 1]] = seg
+        return tuple(out)
+
+    def majority_count(self, y_ptr, y_idx):
+        both = self._summed("majority", (y_ptr, y_idx))
+        return both[:, :-1], both[:, -1]
+
+    def prefix_heads(self, c_ptr, c_pool, y_ptr, y_idx):
+        C = len(c_ptr) - 1
+        units = (np.diff(c_ptr).sum() + np.diff(y_ptr).sum()) / max(C, 1)
+        jobs, where = [], []
+        for batch in self._batches(C, units, 0):
+            cp, cl = _segments(c_ptr, c_pool, batch)
+            yp, yl = _segments(y_ptr, y_idx, batch)
+            hs, hloc = _local(cl)
+            ts, tloc = _local(yl)
+            jobs.append((hs, ts, (cp, hloc(cl), yp, tloc(yl), self.t_supp[ts], self.h_cost[hs], self.t_cost[ts])))
+            where.append(batch)
+        out = [np.full(C, np.inf), *(np.zeros(C, np.int64) for _ in range(5))]
+        for batch, res in zip(where, self._unit_tasks("prefix", jobs)):
+            for dst, src in zip(out, res):
+                dst[batch] = src
         return tuple(out)
 
     def extend_tails(self, cr, cy, r_hptr, r_hidx, r_tptr, r_tidx):

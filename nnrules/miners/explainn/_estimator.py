@@ -34,6 +34,7 @@ from ...registry import MINERS
 from ..base import Miner
 from ..evidence import EVIDENCE_PARAMS, pair_evidence
 from ._data import _Data
+from ._heads import TailHeads
 from ._pairs import PairCache, PairSearch
 from ._search import SearchSteps, UnitGraph
 from ._types import SearchRule
@@ -62,7 +63,7 @@ class _OutOfTime(Exception):
     """The fit's time budget is spent (caught inside fit)."""
 
 
-class ExplaiNN(PairSearch, SearchSteps, Miner):
+class ExplaiNN(PairSearch, SearchSteps, TailHeads, Miner):
     """Mine robust rules between a head layer and a tail layer by MDL (seed 000).
 
     Parameters
@@ -193,11 +194,12 @@ class ExplaiNN(PairSearch, SearchSteps, Miner):
                 print(f"ExplaiNN: {len(rules)} single-tail rules")
             self._progress("phase 1: single-tail rules", 0.0)
             rules, self.n_iter_ = self._merge(rules, d, head.n_units)
-            self.n_refined_ = self.n_absorbed_ = 0
+            self.n_refined_ = self.n_absorbed_ = self.n_reheaded_ = self.n_grouped_ = 0
             for _ in range(self.MAX_PASSES):  # refine heads, absorb uncovered tail units, merge what changed
                 if self.stopped_early_:
                     break
-                changed = self._refine(rules, d) | self._absorb(rules, d)
+                changed = self._rehead(rules, d)
+                changed |= self._refine(rules, d) | self._absorb(rules, d) | self._tail_groups(rules, d)
                 if not changed:
                     break
                 rules, self.n_iter_ = self._merge(rules, d, head.n_units, new=changed, n_iter=self.n_iter_)

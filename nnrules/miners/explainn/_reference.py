@@ -80,3 +80,29 @@ def codelength_reference(head: np.ndarray, tail: np.ndarray, rules: list[Rule]) 
     total += sum(lb(n, int(tail[:, y].sum())) for y in range(q) if y not in in_tail)
     total += sum(rule_cost_reference(head, tail, r.head, r.tail, r.head_min, r.tail_min) for r in rules)
     return total
+
+
+def paying_oracle(head: np.ndarray, tail: np.ndarray, planted) -> tuple[list[Rule], float]:
+    """The planted rules that pay for themselves (own gain > 0: their best code, :func:`best_rule_reference`,
+    is shorter than their tail's singletons) as rules, and L(D, M) of the model made of them alone — a valid
+    MDL model, so an upper bound on the optimum a search should reach (issue 45). ``planted``: (head, tail)
+    pairs, e.g. :attr:`nnrules.data.synthetic.PlantedData.rules`."""
+    n = head.shape[0]
+    paying = []
+    for X, Y in planted:
+        cost, l, k = best_rule_reference(head, tail, X, Y)
+        if sum(lb(n, int(tail[:, y].sum())) for y in Y) > cost:
+            paying.append(Rule(head=tuple(X), tail=tuple(Y), head_min=l, tail_min=k, support=0, holds=0, gain=0.0))
+    return paying, codelength_reference(head, tail, paying)
+
+
+def oracle_recall(found, paying) -> float:
+    """The share of ``paying`` rules found: a found rule with the same tail whose head, or head ∪
+    ``head_equivalents``, is the planted head."""
+    by_tail = {frozenset(r.tail): r for r in found}
+    hit = 0
+    for p in paying:
+        r = by_tail.get(frozenset(p.tail))
+        hit += r is not None and frozenset(p.head) in (frozenset(r.head),
+                                                       frozenset(r.head) | frozenset(r.head_equivalents))
+    return hit / len(paying) if paying else 1.0

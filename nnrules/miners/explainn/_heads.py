@@ -1,0 +1,202 @@
+"""ExplaiNN's heads from the tail's rows: phase 1's prefix search (seed 000 Sec. 2.3) generalised from one
+tail unit to a set of them, and the rules it finds for groups of tail units that no rule covers.
+
+Phase 1 orders the candidate head items of a tail unit y by their confidence σ_xy. Once rules have tails of
+several units, that order is the wrong one: under noise each tail unit alone says little, and a head item
+that predicts the tail as a whole can rank below unrelated ones for every single unit (measured: planted
+head item 13 of tail {11..14} at 10 % noise has σ 0.218–0.239 against 0.221–0.242 for the head's weakest item,
+so the refinement never offered it). Here a tail set Y is read as its rows ``T_Y^k0`` = rows where a strict
+majority (k0 = ⌊|Y|/2⌋ + 1) of Y is on; head items are ranked by the share of their rows that are such rows,
+kept only where that share is above the base rate by more than chance allows (a one-sided z test at
+``ENRICHED_ALPHA``, Bonferroni over the live head units: z ≥ 3.5 for 160 units, 4.3 for 4,096), and the best prefix of
+the ``POOL`` best ones is found with every (l, k) (:func:`prefix_heads`).
+
+Two uses (:class:`TailHeads`, a mixin of :class:`~nnrules.miners.explainn.ExplaiNN`):
+
+- ``_rehead``: every rule's head is re-derived from its tail and replaced where that is shorter.
+- ``_tail_groups``: tail units that no rule covers are grouped with their most similar uncovered units
+  (Jaccard of their rows, as the pruned merge search measures it), each group of 2..``GROUP_MAX`` gets a
+  head, and the groups that pay are added as rules (greedily by gain, disjoint tails). Single units whose
+  phase-1 rule did not pay (their own noisy head) can only enter the model this way or through merges.
+
+Both keep the code the same: a candidate is scored with the same cost as every other rule, and taken only
+where the total code length drops.
+"""
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numba
+import numpy as np
+
+import nnrules.miners.explainn._kernels as K
+
+from ...data.packing import _popcount_rows
+from ._counts import _eval_head, _tail_masks
+from ._types import SearchRule
+from .mdl import universal_int
+
+if TYPE_CHECKING:
+    from ._data import _Data
+    from ._search import UnitGraph
+
+
+@numba.njit(cache=True, parallel=True)
+def prefix_heads(c_ptr, c_pool, y_ptr, y_idx, h_words, t_words, t_supp, h_cost, t_cost, n, tables, n_threads):
+    """For each candidate c (head items ``c_pool[c_ptr[c]:c_ptr[c+1]]`` in rank order, tail ``y_idx[y_ptr[c]:
+    y_ptr[c+1]]``): the best rule (first t items) →_l^k Y over every t, l and k. Returns per candidate
+    (cost, t, l, k, |A|, |H|); cost is inf for an empty pool. O(|pool|² · W · (log|pool| + |Y|)) per candidate."""
+    C = c_ptr.shape[0] - 1
+    W = h_words.shape[1]
+    cost = np.full(C, np.inf)
+    out_t, out_l, out_k, out_a, out_h = (np.zeros(C, np.int64), np.zeros(C, np.int64), np.zeros(C, np.int64),
+                                         np.zeros(C, np.int64), np.zeros(C, np.int64))
+    n_chunks = min(n_threads, max(C, 1))
+    for ch in numba.prange(n_chunks):
+        hp = np.zeros((64, W), np.uint64)
+        tp = np.zeros((64, W), np.uint64)
+        carry = np.empty(W, np.uint64)
+        for c in range(ch, C, n_chunks):
+            Y = y_idx[y_ptr[c]:y_ptr[c + 1]]
+            ny = Y.shape[0]
+            te = np.empty((ny + 1, W), np.uint64)
+            _tail_masks(Y, t_words, tp, carry, te)
+            items_t = 0.0
+            for j in range(ny):
+                items_t += t_cost[Y[j]]
+            pool = c_pool[c_ptr[c]:c_ptr[c + 1]]
+            for t in range(1, pool.shape[0] + 1):
+                res = _eval_head(pool[:t].copy(), Y, h_words, t_words, t_supp, h_cost, t_cost, n, tables, hp, tp,
+                                 carry, te, items_t)
+                if res[0] < cost[c] - 1e-9:
+                    cost[c] = res[0]
+                    out_t[c], out_l[c], out_k[c], out_a[c], out_h[c] = t, res[1], res[2], res[3], res[4]
+    return cost, out_t, out_l, out_k, out_a, out_h
+
+
+def majority_masks(y_ptr, y_idx, t_words, n_threads):
+    """Rows where a strict majority of each tail set is on: ``(C, W) uint64``."""
+    sizes = np.diff(y_ptr)
+    return K.applies_masks(y_ptr, y_idx, (sizes // 2 + 1).astype(np.int64), t_words, n_threads)
+
+
+class TailHeads:
+    """Heads from the tail's rows (see the module docstring)."""
+
+    #: head items tried per tail set (the best prefix of them is kept); the chance that an unrelated head unit
+    #: passes the enrichment test for a tail set (Bonferroni over the live head units); the largest group of uncovered units formed, and neighbours each unit is grouped with
+    POOL = 16
+    ENRICHED_ALPHA = 0.05
+    GROUP_MAX = 8
+    GROUP_NEIGHBORS = 7
+    #: tail sets handled per counting call (memory: 8 bytes × head units each)
+    SETS_PER_CALL = 4096
+    verbose: bool
+    n_reheaded_: int
+    n_grouped_: int
+    _graph: UnitGraph | None
+
+    def _acyclic(self, rules, cand: SearchRule) -> bool:
+        raise NotImplementedError
+
+    def _heads_for(self, tails: list[tuple[int, ...]], d: _Data):
+        """The best head for each tail set of ``tails``: (cost, head tuple, l, k, |A|, |H|) per set (cost inf and
+        head () where no head item is enriched)."""
+        from scipy.stats import norm
+
+        z_min = float(norm.isf(self.ENRICHED_ALPHA / max(int((d.h_supp > 0).sum()), 1)))
+        out = []
+        for start in range(0, len(tails), self.SETS_PER_CALL):
+            part = tails[start: start + self.SETS_PER_CALL]
+            y_ptr = np.r_[0, np.cumsum([len(t) for t in part])].astype(np.int64)
+            y_idx = np.fromiter((y for t in part for y in t), dtype=np.int64, count=int(y_ptr[-1]))
+            inside, rows = d.majority_count(y_ptr, y_idx)  # (C, p) rows of x among the set's rows, (C,)
+            supp = d.h_supp[None, :].astype(float)
+            rate = rows[:, None] / d.n
+            with np.errstate(invalid="ignore", divide="ignore"):
+                share = np.where(supp > 0, inside / np.maximum(supp, 1), -1.0)
+                z = (inside - supp * rate) / np.sqrt(supp * rate * (1 - rate))
+            share[~(np.nan_to_num(z, nan=-np.inf) >= z_min)] = -1.0
+            for c, t in enumerate(part):
+                share[c, ~d.ok[:, list(t)].any(1)] = -1.0  # θ: σ_xy > θ for some unit y of the set
+                if self._graph is not None:  # a unit is never in the head of a rule with itself in the tail
+                    twins = self._graph.twin[list(t)]
+                    share[c, twins[twins >= 0]] = -1.0
+            pools = []
+            for c in range(len(part)):
+                top = np.argsort(-share[c], kind="stable")[: self.POOL]
+                pools.append(top[share[c, top] > 0])
+            c_ptr = np.r_[0, np.cumsum([len(x) for x in pools])].astype(np.int64)
+            c_pool = np.concatenate(pools).astype(np.int64) if pools else np.zeros(0, np.int64)
+            cost, t, l, k, a, h = d.prefix_heads(c_ptr, c_pool, y_ptr, y_idx)
+            for c in range(len(part)):
+                head = tuple(sorted(int(x) for x in pools[c][: t[c]]))
+                out.append((float(cost[c]), head, int(l[c]), int(k[c]), int(a[c]), int(h[c])))
+        return out
+
+    def _rehead(self, rules: list[SearchRule], d: _Data) -> set[int]:
+        """Replace each rule's head by the one its tail's rows suggest where that is shorter. Returns the
+        positions of the rules that changed."""
+        changed: set[int] = set()
+        if not rules:
+            return changed
+        found = self._heads_for([r.tail for r in rules], d)
+        for i, (cost, head, l, k, a, h) in enumerate(found):
+            r = rules[i]
+            if not cost < r.cost - 1e-6 or head == r.head:
+                continue
+            new = SearchRule(head, r.tail, l=l, k=k, A=a, H=h, cost=cost)
+            if not self._acyclic([q for j, q in enumerate(rules) if j != i], new):
+                continue
+            rules[i] = new
+            changed.add(i)
+        self.n_reheaded_ += len(changed)
+        if self.verbose and changed:
+            print(f"ExplaiNN: re-headed {len(changed)} rules from their tails' rows")
+        return changed
+
+    def _tail_groups(self, rules: list[SearchRule], d: _Data) -> set[int]:
+        """Add rules for groups of uncovered tail units (see the module docstring); returns their positions."""
+        q = len(d.t_supp)
+        covered = np.zeros(q, dtype=bool)
+        for r in rules:
+            covered[list(r.tail)] = True
+        free = np.flatnonzero(~covered & (d.t_supp > 0))
+        if len(free) < 2:
+            return set()
+        step = -(-d.n_words // self.SIMILARITY_WORDS)
+        masks = np.ascontiguousarray(d.tail_sample(step)[free])
+        k = min(self.GROUP_NEIGHBORS, len(free) - 1)
+        nb, _ = K.nearest(np.arange(len(free), dtype=np.int64), masks, _popcount_rows(masks), k)
+        groups: set[tuple[int, ...]] = set()
+        for i in range(len(free)):
+            members = [int(free[i])]
+            for j in nb[i]:
+                if j < 0 or len(members) == self.GROUP_MAX:
+                    break
+                members.append(int(free[j]))
+                groups.add(tuple(sorted(members)))
+        tails = sorted(groups)
+        scored = []
+        for t, (cost, head, l, k_, a, h) in zip(tails, self._heads_for(tails, d)):
+            gain = sum(d.singleton(y) for y in t) - cost
+            if head and np.isfinite(cost) and gain > 0:
+                scored.append((gain, t, SearchRule(head, t, l=l, k=k_, A=a, H=h, cost=cost, gain=gain)))
+        scored.sort(key=lambda s: (-s[0], s[1]))
+        added: set[int] = set()
+        taken = np.zeros(q, dtype=bool)
+        for gain, t, cand in scored:
+            if taken[list(t)].any():
+                continue
+            m = len(rules)
+            if not gain > universal_int(m + 1) - universal_int(m) or not self._acyclic(rules, cand):
+                continue
+            rules.append(cand)
+            added.add(m)
+            taken[list(t)] = True
+        self.n_grouped_ += len(added)
+        if self.verbose and added:
+            print(f"ExplaiNN: {len(added)} rules for groups of uncovered tail units")
+        return added
+
+    SIMILARITY_WORDS: int
