@@ -19,7 +19,7 @@ from nnrules.miners.explainn._reference import codelength_reference
 class NoRefine(ExplaiNN):
     """The search before the refinement step."""
 
-    def _refine(self, rules, d):
+    def _refine(self, rules, d, tally=True):
         return set()
 
 
@@ -32,8 +32,8 @@ class NoAbsorb(ExplaiNN):
     def _tail_groups(self, rules, d):
         return set()
 
-    def _rehead(self, rules, d):
-        return set()
+    def _heads_for(self, tails, d):
+        return [(float("inf"), (), 0, 0, 0, 0)] * len(tails)
 
 
 class NoTailHeads(ExplaiNN):
@@ -42,8 +42,8 @@ class NoTailHeads(ExplaiNN):
     def _tail_groups(self, rules, d):
         return set()
 
-    def _rehead(self, rules, d):
-        return set()
+    def _heads_for(self, tails, d):
+        return [(float("inf"), (), 0, 0, 0, 0)] * len(tails)
 
 
 @pytest.fixture(scope="module")

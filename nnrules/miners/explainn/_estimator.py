@@ -179,6 +179,7 @@ class ExplaiNN(PairSearch, SearchSteps, TailHeads, Miner):
         self._deadline = None if self.time_budget is None else time.monotonic() + self.time_budget
         self.stopped_early_ = False
         self.n_pairs_ = 0
+        self._head_cache, self._tried = {}, set()
         old_threads = numba.get_num_threads()
         if self.n_jobs is not None:
             numba.set_num_threads(min(self.n_jobs, numba.config.NUMBA_NUM_THREADS))
@@ -198,8 +199,8 @@ class ExplaiNN(PairSearch, SearchSteps, TailHeads, Miner):
             for _ in range(self.MAX_PASSES):  # refine heads, absorb uncovered tail units, merge what changed
                 if self.stopped_early_:
                     break
-                changed = self._rehead(rules, d)
-                changed |= self._refine(rules, d) | self._absorb(rules, d) | self._tail_groups(rules, d)
+                changed = self._rehead(rules, d)  # refines every head too
+                changed |= self._absorb(rules, d) | self._tail_groups(rules, d)
                 if not changed:
                     break
                 rules, self.n_iter_ = self._merge(rules, d, head.n_units, new=changed, n_iter=self.n_iter_)
@@ -207,6 +208,7 @@ class ExplaiNN(PairSearch, SearchSteps, TailHeads, Miner):
             numba.set_num_threads(old_threads)
             self._seeds = []  # the search's scratch: not kept with the fitted model
             self._floor = {}
+            self._head_cache, self._tried = {}, set()
         self._finish(rules, d, head, tail)
         self.counting_ = getattr(d, "stats", None)  # on a cluster: calls and seconds (nnrules.miners.explainn._distributed)
         if self.resamples:  # each half-sample a fit with the same parameters and shared units

@@ -13,7 +13,8 @@ the ``POOL`` best ones is found with every (l, k) (:func:`prefix_heads`).
 
 Two uses (:class:`TailHeads`, a mixin of :class:`~nnrules.miners.explainn.ExplaiNN`):
 
-- ``_rehead``: every rule's head is re-derived from its tail and replaced where that is shorter.
+- ``_rehead``: every rule's head is refined from where it is and from the head re-derived from its tail; the
+  shorter is kept.
 - ``_tail_groups``: tail units that no rule covers are grouped with their most similar uncovered units
   (Jaccard of their rows, as the pruned merge search measures it), each group of 2..``GROUP_MAX`` gets a
   head, and the groups that pay are added as rules (greedily by gain, disjoint tails). Single units whose
@@ -92,11 +93,17 @@ class TailHeads:
     #: tail sets handled per counting call (memory: 8 bytes × head units each)
     SETS_PER_CALL = 4096
     verbose: bool
+    _head_cache: dict  # tail set → its best head (:meth:`_heads_for`), during fit
+    _tried: set  # (tail, head) of the rules already re-headed, during fit
     n_reheaded_: int
+    n_refined_: int
     n_grouped_: int
     _graph: UnitGraph | None
 
     def _acyclic(self, rules, cand: SearchRule) -> bool:
+        raise NotImplementedError
+
+    def _refine(self, rules: list[SearchRule], d: _Data, tally: bool = True) -> set[int]:
         raise NotImplementedError
 
     def _heads_for(self, tails: list[tuple[int, ...]], d: _Data):
@@ -105,9 +112,10 @@ class TailHeads:
         from scipy.stats import norm
 
         z_min = float(norm.isf(self.ENRICHED_ALPHA / max(int((d.h_supp > 0).sum()), 1)))
-        out = []
-        for start in range(0, len(tails), self.SETS_PER_CALL):
-            part = tails[start: start + self.SETS_PER_CALL]
+        cache = self._head_cache  # a tail set's best head depends on the data alone: found once per fit
+        todo = sorted({tuple(t) for t in tails} - cache.keys())
+        for start in range(0, len(todo), self.SETS_PER_CALL):
+            part = todo[start: start + self.SETS_PER_CALL]
             y_ptr = np.r_[0, np.cumsum([len(t) for t in part])].astype(np.int64)
             y_idx = np.fromiter((y for t in part for y in t), dtype=np.int64, count=int(y_ptr[-1]))
             inside, rows = d.majority_count(y_ptr, y_idx)  # (C, p) rows of x among the set's rows, (C,)
@@ -131,28 +139,34 @@ class TailHeads:
             cost, t, l, k, a, h = d.prefix_heads(c_ptr, c_pool, y_ptr, y_idx)
             for c in range(len(part)):
                 head = tuple(sorted(int(x) for x in pools[c][: t[c]]))
-                out.append((float(cost[c]), head, int(l[c]), int(k[c]), int(a[c]), int(h[c])))
-        return out
+                cache[part[c]] = (float(cost[c]), head, int(l[c]), int(k[c]), int(a[c]), int(h[c]))
+        return [cache[tuple(t)] for t in tails]
 
     def _rehead(self, rules: list[SearchRule], d: _Data) -> set[int]:
-        """Replace each rule's head by the one its tail's rows suggest where that is shorter. Returns the
-        positions of the rules that changed."""
-        changed: set[int] = set()
-        if not rules:
+        """Refine every rule's head two ways — from its current head, and from the head its tail's rows suggest
+        (:meth:`_heads_for`) — and keep the shorter (so a rule is never longer than refinement alone makes it).
+        Returns the positions of the rules that changed."""
+        alt = list(rules)
+        proposed: list[int] = []
+        for i, (cost, head, l, k, a, h) in enumerate(self._heads_for([r.tail for r in rules], d) if rules else []):
+            if head and head != rules[i].head and (rules[i].tail, rules[i].head) not in self._tried:
+                self._tried.add((rules[i].tail, rules[i].head))  # refined from both before: the same answer again
+                alt[i] = SearchRule(head, rules[i].tail, l=l, k=k, A=a, H=h, cost=cost)
+                proposed.append(i)
+        changed = self._refine(rules, d)
+        if not proposed:
             return changed
-        found = self._heads_for([r.tail for r in rules], d)
-        for i, (cost, head, l, k, a, h) in enumerate(found):
-            r = rules[i]
-            if not cost < r.cost - 1e-6 or head == r.head:
-                continue
-            new = SearchRule(head, r.tail, l=l, k=k, A=a, H=h, cost=cost)
-            if not self._acyclic([q for j, q in enumerate(rules) if j != i], new):
-                continue
-            rules[i] = new
-            changed.add(i)
-        self.n_reheaded_ += len(changed)
-        if self.verbose and changed:
-            print(f"ExplaiNN: re-headed {len(changed)} rules from their tails' rows")
+        sub = [alt[i] for i in proposed]
+        self._refine(sub, d, tally=False)
+        taken = 0
+        for i, r in zip(proposed, sub):
+            if r.cost < rules[i].cost - 1e-6 and self._acyclic([q for j, q in enumerate(rules) if j != i], r):
+                rules[i] = r
+                changed.add(i)
+                taken += 1
+        self.n_reheaded_ += taken
+        if self.verbose and taken:
+            print(f"ExplaiNN: re-headed {taken} rules from their tails' rows")
         return changed
 
     def _tail_groups(self, rules: list[SearchRule], d: _Data) -> set[int]:

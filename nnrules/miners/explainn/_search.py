@@ -127,12 +127,13 @@ class SearchSteps:
     n_absorbed_: int
     _graph: UnitGraph | None  # the units both sides share
 
-    def _refine(self, rules: list[SearchRule], d: _Data) -> set[int]:
+    def _refine(self, rules: list[SearchRule], d: _Data, tally: bool = True) -> set[int]:
         """Add or drop one head item at a time while a rule's code length drops (each rule on its own: the
         total decomposes per rule). Candidates: the rule's head and the ``REFINE_POOL`` items of highest
         confidence σ_xy > θ for its tail items, among those at least as confident as the head's weakest item
         (as phase 1 grows heads along H_y in confidence order; an item unrelated to the tail can shave a few
-        bits off a noisy rule but makes its head unreadable). Returns the positions of the rules that changed."""
+        bits off a noisy rule but makes its head unreadable). Returns the positions of the rules that changed;
+        ``tally`` false: neither counted in ``n_refined_`` nor printed (a trial, see ``_heads.TailHeads._rehead``)."""
         if not rules:
             return set()
         pools, members = [], []
@@ -163,8 +164,9 @@ class SearchSteps:
                 continue  # the better head would close a cycle through shared units
             rules[i] = new
             changed.add(int(i))
-        self.n_refined_ += len(changed)
-        if self.verbose and changed:
+        if tally:
+            self.n_refined_ += len(changed)
+        if self.verbose and changed and tally:
             print(f"ExplaiNN: refined the heads of {len(changed)} rules")
         return changed
 
