@@ -196,14 +196,20 @@ class ExplaiNN(PairSearch, SearchSteps, TailHeads, Miner):
             self._progress("phase 1: single-tail rules", 0.0)
             rules, self.n_iter_ = self._merge(rules, d, head.n_units)
             self.n_refined_ = self.n_absorbed_ = self.n_reheaded_ = self.n_grouped_ = 0
-            for _ in range(self.MAX_PASSES):  # refine heads, absorb uncovered tail units, merge what changed
-                if self.stopped_early_:
-                    break
-                changed = self._rehead(rules, d)  # refines every head too
-                changed |= self._absorb(rules, d) | self._tail_groups(rules, d)
-                if not changed:
-                    break
-                rules, self.n_iter_ = self._merge(rules, d, head.n_units, new=changed, n_iter=self.n_iter_)
+            # refine heads, absorb uncovered tail units, merge what changed; then the same with heads from the
+            # tails' rows (_heads.py) on top — every step there only shortens the code, so the model is never
+            # longer than the search without them gives
+            for from_tails in (False, True):
+                for _ in range(self.MAX_PASSES):
+                    if self.stopped_early_:
+                        break
+                    changed = self._rehead(rules, d) if from_tails else self._refine(rules, d)  # rehead refines too
+                    changed |= self._absorb(rules, d)
+                    if from_tails:
+                        changed |= self._tail_groups(rules, d)
+                    if not changed:
+                        break
+                    rules, self.n_iter_ = self._merge(rules, d, head.n_units, new=changed, n_iter=self.n_iter_)
         finally:
             numba.set_num_threads(old_threads)
             self._seeds = []  # the search's scratch: not kept with the fitted model
