@@ -259,3 +259,46 @@ def test_phase_1_tries_short_prefixes_first_and_extends_where_needed():
         assert [(r.head, r.tail, r.head_min) for r in short.rules_] == [(r.head, r.tail, r.head_min) for r in full.rules_]
         assert short.codelength_ == full.codelength_
     assert any(len(r.head) > 2 for r in short.rules_)  # some prefixes were extended
+
+
+def test_heads_from_a_tail_sets_rows_are_the_best_prefix_by_the_reference():
+    """``_heads_for``: the head it returns for a tail set is the best prefix of its ranked pool, and its cost is the
+    reference scorer's best (l, k) for that head; an unrelated tail set (noise columns) gets no head at all."""
+    from nnrules.miners.explainn._data import _Data
+    from nnrules.miners.explainn._reference import best_rule_reference
+
+    d = planted_rules(n=10_000, n_rules=100, heads="exclusive", noise=0.1, seed=8117)
+    m = ExplaiNN()
+    m._graph, m._head_cache = None, {}
+    data = _Data(BinaryMatrix.from_dense(d.head), BinaryMatrix.from_dense(d.tail))
+    data.sigma = np.ones((d.head.shape[1], d.tail.shape[1]))
+    data.ok = np.ones_like(data.sigma, dtype=bool)
+    X, Y = (11, 12, 13), (11, 12, 13, 14)  # a planted rule phase 1 and the refinement left at head {11, 12}
+    noise_tails = tuple(range(d.tail.shape[1] - 5, d.tail.shape[1] - 3))
+    (cost, head, l, k, a, h), (n_cost, n_head, *_) = m._heads_for([Y, noise_tails], data)
+    assert head == X
+    ref_cost, ref_l, ref_k = best_rule_reference(d.head, d.tail, head, Y)
+    assert cost == pytest.approx(ref_cost, abs=1e-6) and (l, k) == (ref_l, ref_k)
+    assert n_head == () and n_cost == float("inf")
+
+
+@pytest.mark.parametrize("n_tail", [5, 70])
+def test_prefix_heads_kernel_equals_the_best_prefix_scored_one_by_one(n_tail):
+    """``prefix_heads``: row-wise (tails ≤ 63 units) and bit-sliced (larger) — the best prefix and its cost equal
+    scoring every prefix with the reference."""
+    from nnrules.miners.explainn._data import _Data
+    from nnrules.miners.explainn._reference import best_rule_reference, rule_cost_reference
+
+    rng = np.random.default_rng(n_tail)
+    latent = rng.random(3000) < 0.1
+    head = (rng.random((3000, 12)) < 0.05) | (latent[:, None] & (rng.random((3000, 12)) < 0.6))
+    tail = (rng.random((3000, 80)) < 0.05) | (latent[:, None] & (rng.random((3000, 80)) < 0.7))
+    data = _Data(BinaryMatrix.from_dense(head), BinaryMatrix.from_dense(tail))
+    pool, Y = np.array([3, 0, 7, 5, 1, 9], np.int64), np.arange(n_tail, dtype=np.int64)
+    cost, t, l, k, a, h = data.prefix_heads(np.array([0, len(pool)], np.int64), pool,
+                                            np.array([0, n_tail], np.int64), Y)
+    ref = [best_rule_reference(head, tail, pool[:j], Y) for j in range(1, len(pool) + 1)]
+    best = int(np.argmin([r[0] for r in ref]))
+    assert t[0] == best + 1 and cost[0] == pytest.approx(ref[best][0], abs=1e-6)
+    # its (l, k) codes at that cost (equal-cost thresholds may differ: no row has a tail count between them)
+    assert rule_cost_reference(head, tail, pool[: t[0]], Y, int(l[0]), int(k[0])) == pytest.approx(cost[0], abs=1e-6)

@@ -14,9 +14,9 @@ The search (Sec. 2.3) in two phases:
    point (no positive gain).
 
 Because every tail item is in at most one rule, the total code length decomposes per rule, and the
-gain of a merge is cost(r1) + cost(r2) − cost(r') + L_N(|M|) − L_N(|M|−1). The encoding is in
-``docs/explainn-encoding.md``; heads and tails are separate item sets, so the rule graph is always
-acyclic (the paper's decodability condition).
+gain of a merge is cost(r1) + cost(r2) − cost(r') + L_N(|M|) − L_N(|M|−1). Then passes of refinement and
+absorption (``_search.py``) and, once they converge, of heads from the tails' rows (``_heads.py``), each
+followed by merges. The encoding and the search are in ``docs/explainn-encoding.md``.
 """
 from __future__ import annotations
 
