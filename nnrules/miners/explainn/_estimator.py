@@ -200,11 +200,12 @@ class ExplaiNN(PairSearch, SearchSteps, TailHeads, Miner):
             # tails' rows (_heads.py) on top — every step there only shortens the code, so the model is never
             # longer than the search without them gives
             for from_tails in (False, True):
-                for _ in range(self.MAX_PASSES):
+                for i in range(self.MAX_PASSES):  # (the first pass from the tails starts at refine/absorb's end)
                     if self.stopped_early_:
                         break
-                    changed = self._rehead(rules, d) if from_tails else self._refine(rules, d)  # rehead refines too
-                    changed |= self._absorb(rules, d)
+                    again = not from_tails or i > 0
+                    changed = self._rehead(rules, d, refine=again) if from_tails else self._refine(rules, d)
+                    changed |= self._absorb(rules, d) if again else set()
                     if from_tails:
                         changed |= self._tail_groups(rules, d)
                     if not changed:

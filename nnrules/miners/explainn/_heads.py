@@ -27,6 +27,7 @@ where the total code length drops.
 """
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import TYPE_CHECKING
 
 import numba
@@ -173,9 +174,7 @@ class TailHeads:
     def _heads_for(self, tails: list[tuple[int, ...]], d: _Data):
         """The best head for each tail set of ``tails``: (cost, head tuple, l, k, |A|, |H|) per set (cost inf and
         head () where no head item is enriched)."""
-        from scipy.stats import norm
-
-        z_min = float(norm.isf(self.ENRICHED_ALPHA / max(int((d.h_supp > 0).sum()), 1)))
+        z_min = NormalDist().inv_cdf(1 - self.ENRICHED_ALPHA / max(int((d.h_supp > 0).sum()), 1))
         cache = self._head_cache  # a tail set's best head depends on the data alone: found once per fit
         todo = sorted({tuple(t) for t in tails} - cache.keys())
         for start in range(0, len(todo), self.SETS_PER_CALL):
@@ -206,10 +205,10 @@ class TailHeads:
                 cache[part[c]] = (float(cost[c]), head, int(l[c]), int(k[c]), int(a[c]), int(h[c]))
         return [cache[tuple(t)] for t in tails]
 
-    def _rehead(self, rules: list[SearchRule], d: _Data) -> set[int]:
-        """Refine every rule's head two ways — from its current head, and from the head its tail's rows suggest
-        (:meth:`_heads_for`) — and keep the shorter (so a rule is never longer than refinement alone makes it).
-        Returns the positions of the rules that changed."""
+    def _rehead(self, rules: list[SearchRule], d: _Data, refine: bool = True) -> set[int]:
+        """Refine every rule's head two ways — from its current head (``refine`` false: it is refined already),
+        and from the head its tail's rows suggest (:meth:`_heads_for`) — and keep the shorter (so a rule is never
+        longer than refinement alone makes it). Returns the positions of the rules that changed."""
         alt = list(rules)
         proposed: list[int] = []
         for i, (cost, head, l, k, a, h) in enumerate(self._heads_for([r.tail for r in rules], d) if rules else []):
@@ -217,7 +216,7 @@ class TailHeads:
                 self._tried.add((rules[i].tail, rules[i].head))  # refined from both before: the same answer again
                 alt[i] = SearchRule(head, rules[i].tail, l=l, k=k, A=a, H=h, cost=cost)
                 proposed.append(i)
-        changed = self._refine(rules, d)
+        changed = self._refine(rules, d) if refine else set()
         if not proposed:
             return changed
         sub = [alt[i] for i in proposed]
@@ -265,12 +264,19 @@ class TailHeads:
         scored.sort(key=lambda s: (-s[0], s[1]))
         added: set[int] = set()
         taken = np.zeros(q, dtype=bool)
+        graph = self._graph
+        index = None if graph is None else graph.index(rules)
         for gain, t, cand in scored:
             if taken[list(t)].any():
                 continue
             m = len(rules)
-            if not gain > universal_int(m + 1) - universal_int(m) or not self._acyclic(rules, cand):
+            if not gain > universal_int(m + 1) - universal_int(m):
                 continue
+            if graph is not None and index is not None:
+                if graph.closes_cycle(rules, cand, index):
+                    continue
+                for x in cand.head:
+                    index.setdefault(x, []).append(cand.tail)
             rules.append(cand)
             added.add(m)
             taken[list(t)] = True

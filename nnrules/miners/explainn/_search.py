@@ -63,16 +63,21 @@ class UnitGraph:
                 twin[col] = seen.get(t_keys(col), -1)
         return cls(twin) if (twin >= 0).any() else None
 
-    def closes_cycle(self, rules, cand: SearchRule) -> bool:
-        """Whether adding ``cand`` to ``rules`` (an iterable of rules with head and tail) makes the graph cyclic: some
-        head unit of ``cand`` is reachable from one of its tail units."""
+    @staticmethod
+    def index(rules) -> dict[int, list]:
+        """Head unit → the tails of the rules with it in their head (what :meth:`closes_cycle` walks)."""
         by_head: dict[int, list] = {}
         for r in rules:
             for x in r.head:
                 by_head.setdefault(x, []).append(r.tail)
-        by_head_c = by_head
-        for x in cand.head:
-            by_head_c.setdefault(x, []).append(cand.tail)
+        return by_head
+
+    def closes_cycle(self, rules, cand: SearchRule, index: dict | None = None) -> bool:
+        """Whether adding ``cand`` to ``rules`` (an iterable of rules with head and tail) makes the graph cyclic: some
+        head unit of ``cand`` is reachable from one of its tail units. ``index``: :meth:`index` of ``rules``, when
+        many candidates are checked against the same rules. (A walk that reaches a head unit of ``cand`` stops
+        there, so ``cand``'s own edges need not be in the index.)"""
+        by_head = self.index(rules) if index is None else index
         target = set(cand.head)
         stack = [int(self.twin[y]) for y in cand.tail if self.twin[y] >= 0]
         seen = set()
@@ -83,7 +88,7 @@ class UnitGraph:
             if u in seen:
                 continue
             seen.add(u)
-            for tail in by_head_c.get(u, ()):
+            for tail in by_head.get(u, ()):
                 stack.extend(int(self.twin[y]) for y in tail if self.twin[y] >= 0)
         return False
 
