@@ -274,11 +274,18 @@ def _hist_rows(X, Y, h_words, t_words, cnt_h, cnt_t, touched, hist, g):
         r = touched[i]
         hist[cnt_h[r], cnt_t[r]] += 1
         cnt_h[r] = 0
-    for j in range(ny):
-        for w in range(W):
-            v = t_words[Y[j], w]
+    _zero_rows(t_words, Y, cnt_t)
+
+
+@numba.njit(cache=True)
+def _zero_rows(words, items, scratch):
+    """``scratch[r] = 0`` for every row r where one of ``items`` is on (a per-row scratch reset through the rows
+    that were touched, not a memset of all n)."""
+    for i in range(items.shape[0]):
+        for w in range(words.shape[1]):
+            v = words[items[i], w]
             while v:
-                cnt_t[(w << 6) + _ctz(v)] = 0
+                scratch[(w << 6) + _ctz(v)] = 0
                 v &= v - _ONE
 
 

@@ -11,6 +11,7 @@ import nnrules.miners.explainn._kernels as K
 
 from ...data.bits import BinaryMatrix, and_count
 from ...data.packing import _popcount_rows
+from ._prefix_kernels import majority_masks, prefix_heads
 from .mdl import log_binom
 
 __all__: list[str] = []
@@ -84,15 +85,11 @@ class _Data:
     def majority_count(self, y_ptr, y_idx) -> tuple[np.ndarray, np.ndarray]:
         """Rows where a strict majority of each tail set is on, ∩ each head unit ``(C, p) int64``, and their
         number ``(C,)`` (:mod:`._heads`)."""
-        from ._heads import majority_masks
-
         masks = majority_masks(y_ptr, y_idx, self.t_words, numba.get_num_threads())
         return and_count(masks, self.h_words), _popcount_rows(masks)
 
     def prefix_heads(self, c_ptr, c_pool, y_ptr, y_idx):
         """:func:`._heads.prefix_heads`: the best prefix head of each candidate's ranked pool for its tail."""
-        from ._heads import prefix_heads
-
         return prefix_heads(c_ptr, c_pool, y_ptr, y_idx, self.h_words, self.t_words, self.t_supp, self.h_cost,
                             self.t_cost, self.n, self.tables, numba.get_num_threads())
 

@@ -39,7 +39,7 @@ from ...data.bits import StoredBits
 from ...data.packing import _popcount_rows, and_count
 from ...data.zarr_io import open_words, read_words
 from ._data import _Data
-from ._heads import majority_masks, prefix_heads
+from ._prefix_kernels import majority_masks, prefix_heads
 
 __all__ = ["ShardedData"]
 

@@ -12,7 +12,7 @@ import numpy as np
 from ...data.packing import _popcount64
 
 from ._counts import (_ONE, _ctz, _eval_head, _head_masks, _joint, _lb, _cost, _scan,
-                               _tail_masks)
+                               _tail_masks, _zero_rows)
 
 
 @numba.njit(cache=True)
@@ -74,13 +74,7 @@ def phase1(order_ptr, order_idx, h_words, t_words, t_supp, h_cost, t_cost, n, ta
                         best_l[y] = l
                         best_a[y] = A
                         best_h[y] = H
-            for i in range(m):  # reset the rows this tail item touched
-                x = order_idx[order_ptr[y] + i]
-                for w in range(W):
-                    v = h_words[x, w]
-                    while v:
-                        cnt[(w << 6) + _ctz(v)] = 0
-                        v &= v - _ONE
+            _zero_rows(h_words, order_idx[order_ptr[y]:order_ptr[y + 1]], cnt)  # reset the rows this tail item touched
     return cost, best_t, best_l, best_a, best_h
 
 
