@@ -122,7 +122,8 @@ def _on_range(op: str, h_src: tuple, t_src: tuple, w0: int, w1: int, args: tuple
         if op == "merge":
             return S.merge_counts(*args, h, t, th)
         if op == "majority":
-            masks = majority_masks(*args, t, th)
+            y_ptr, y_idx = args
+            masks = majority_masks(y_ptr, y_idx, t, th)
             return np.c_[and_count(masks, h), _popcount_rows(masks)]
         raise ValueError(op)
     finally:

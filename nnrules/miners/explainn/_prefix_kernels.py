@@ -92,9 +92,3 @@ def majority_masks(y_ptr, y_idx, t_words, n_threads):
     """Rows where a strict majority of each tail set is on: ``(C, W) uint64``."""
     sizes = np.diff(y_ptr)
     return K.applies_masks(y_ptr, y_idx, (sizes // 2 + 1).astype(np.int64), t_words, n_threads)
-
-
-def majority_masks(y_ptr, y_idx, t_words, n_threads):
-    """Rows where a strict majority of each tail set is on: ``(C, W) uint64``."""
-    sizes = np.diff(y_ptr)
-    return K.applies_masks(y_ptr, y_idx, (sizes // 2 + 1).astype(np.int64), t_words, n_threads)
