@@ -110,17 +110,16 @@ class TailHeads:
         """Refine every rule's head two ways — from its current head (``refine`` false: it is refined already),
         and from the head its tail's rows suggest (:meth:`_heads_for`) — and keep the shorter (so a rule is never
         longer than refinement alone makes it). Returns the positions of the rules that changed."""
-        alt = list(rules)
         proposed: list[int] = []
+        sub: list[SearchRule] = []  # the proposed heads, refined on their own
         for i, (cost, head, l, k, a, h) in enumerate(self._heads_for([r.tail for r in rules], d) if rules else []):
             if head and head != rules[i].head and (rules[i].tail, rules[i].head) not in self._tried:
                 self._tried.add((rules[i].tail, rules[i].head))  # refined from both before: the same answer again
-                alt[i] = SearchRule(head, rules[i].tail, l=l, k=k, A=a, H=h, cost=cost)
+                sub.append(SearchRule(head, rules[i].tail, l=l, k=k, A=a, H=h, cost=cost))
                 proposed.append(i)
         changed = self._refine(rules, d) if refine else set()
         if not proposed:
             return changed
-        sub = [alt[i] for i in proposed]
         self._refine(sub, d, tally=False)
         taken = 0
         for i, r in zip(proposed, sub):
