@@ -104,3 +104,33 @@ def test_a_names_file_names_the_classes_and_labels_the_folders(tmp_path):
         with pytest.raises(UserInputError, match=match):
             t.load_files("r18.pt", "photos", architecture="resnet18", names="bad.txt")
         assert t.model is None
+
+
+def test_the_form_offers_the_preparation_and_a_names_file(tmp_path):
+    """The "Your files" form carries both choices to the load: "Prepare" as the weights were trained (ImageNet's
+    crop and mean/std) or as RGB in [0, 1]; "Class names" a names file from the data folder."""
+    from nnrules.widgets import Explorer
+
+    torch.manual_seed(0)
+    torch.save(torchvision.models.resnet18().state_dict(), tmp_path / "r18.pt")
+    torch.save(torchvision.models.resnet18(num_classes=3).state_dict(), tmp_path / "r18-3.pt")
+    _photos(tmp_path, ["tabby", "tench"], n=2, size=(96, 80))
+    _photos(tmp_path / "own", ["eagle", "owl"], n=2, size=(64, 64))
+    (tmp_path / "names.txt").write_text("owl\neagle\nsparrow\n")
+    app = Explorer(model=None, threaded=False, data_root=str(tmp_path))
+    panel = app.model_panel
+    panel.source.value = "files"
+    assert "names.txt" in panel.names.options and panel.prepare.value == "auto"
+    panel.model_path.value, panel.architecture.value, panel.data_path.value = "r18.pt", "resnet18", "photos"
+    assert panel.run_load(), panel.msg.value
+    assert app.state.inputs.shape[2:] == (224, 224) and app.state.inputs.min() < -1
+    assert "Prepared as the pretrained weights were" in panel.summary.value
+    panel.prepare.value = "none"
+    assert panel.run_load(), panel.msg.value
+    assert app.state.inputs.shape[2:] == (80, 96) and app.state.inputs.min() >= 0 and not app.state.loaded.transform
+    panel.model_path.value, panel.data_path.value, panel.names.value = "r18-3.pt", "own/photos", "names.txt"
+    assert panel.run_load(), panel.msg.value
+    assert app.state.class_names == ["owl", "eagle", "sparrow"] and sorted(set(app.state.labels.tolist())) == [0, 1]
+    panel.names.value = "missing.txt"  # a names file that is not there: a message, the previous model kept
+    assert not panel.run_load() and "missing.txt" in panel.msg.value
+    assert app.state.class_names == ["owl", "eagle", "sparrow"]

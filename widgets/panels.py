@@ -50,6 +50,15 @@ class ModelPanel:
                                     tooltip=f"in the data folder {root.name!r}: an image folder with one "
                                             "sub-folder per class, or torch.save((inputs, labels), path)")
         self.size = W.IntText(value=0, description="Resize to", tooltip="0 keeps the images' size")
+        self.prepare = W.Dropdown(options=[("as the weights were trained", "auto"), ("RGB in [0, 1]", "none")],
+                                  value="auto", description="Prepare",
+                                  tooltip="torchvision weights of the pretrained shape (1000 outputs): their own "
+                                          "resize, centre crop and ImageNet mean/std; otherwise (or with a size) "
+                                          "the images are read as RGB in [0, 1]")
+        self.names = W.Combobox(placeholder="classes.txt (optional)", description="Class names",
+                                options=[p for p in root.listing() if p.endswith(".txt")], ensure_option=False,
+                                tooltip=f"a text file in the data folder {root.name!r}: one class name a line, "
+                                        "in the order of the model's outputs")
         # uploads land in this session's temporary folder under the data root and fill the boxes above
         self.upload_weights = W.FileUpload(accept=".pt,.pth", multiple=False, description="Upload weights",
                                            tooltip="a state_dict saved with torch.save(model.state_dict(), path), "
@@ -59,6 +68,8 @@ class ModelPanel:
                                           layout=W.Layout(width="auto"))
         self.architecture.add_class("nnr-architecture")
         self.size.add_class("nnr-size")
+        self.prepare.add_class("nnr-prepare")
+        self.names.add_class("nnr-names")
         self.upload_weights.add_class("nnr-upload-weights")
         self.upload_images.add_class("nnr-upload-images")
         self.upload_weights.observe(lambda c: self._uploaded(c, "weights"), names="value")
@@ -72,7 +83,7 @@ class ModelPanel:
         self.bar.add_class("nnr-load-progress")
         self._stage = self._LOADING
         self.summary = W.HTML()
-        self.files = W.VBox([self.model_path, self.architecture, self.data_path, self.size,
+        self.files = W.VBox([self.model_path, self.architecture, self.data_path, self.size, self.prepare, self.names,
                              W.HBox([self.upload_weights, self.upload_images])])
         self.files.layout.display = "none"
         self.source.observe(self._toggle, names="value")
@@ -124,6 +135,7 @@ class ModelPanel:
         self._busy(True)
         source, zoo_name = self.source.value, self.zoo.value
         files = (self.model_path.value, self.data_path.value, self.size.value or None, self.architecture.value)
+        prepared = {"transform": self.prepare.value, "names": self.names.value}
         outcome = {"ok": False}
 
         def work(event):
@@ -133,7 +145,7 @@ class ModelPanel:
             elif source == "zoo":
                 self.state.load_zoo(zoo_name, check=check, progress=self._progress)
             else:
-                self.state.load_files(*files, check=check)
+                self.state.load_files(*files, check=check, **prepared)
 
         def done(_):
             self._busy(False)
