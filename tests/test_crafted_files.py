@@ -271,3 +271,113 @@ def test_the_app_and_its_upload_box_refuse_crafted_archives(plain, tmp_path):
         assert not panel.run_load()
         assert "never runs code from a file" in panel.msg.value, (name, panel.msg.value)
         assert not marker.exists(), name
+
+
+def _costly(plain: Path, folder: Path) -> dict[str, Path]:
+    """Archives that run no code but would freeze or kill the loading process (issue 46): sympy computing a huge
+    power exactly (holding the GIL), a deflate bomb of weights, and a first forward asking for 4 TB."""
+    def expression(code):
+        def edit(rel, data, prefix):
+            if rel == "models/model.json":
+                t = data.decode()
+                i = t.index('"expr_str": "') + len('"expr_str": "')
+                return (t[:i] + code + t[t.index('"', i):]).encode()
+            return data
+        return edit
+    out = {name: _rewrite(plain, folder / f"{name}.pt2", expression(code)) for name, code in
+           (("power", "9**9**9**9"), ("nested", "Pow(Pow(Pow(2**60, 64), 64), 64)"),
+            ("shift", "LShift(1, PowByNatural(10, 18))"), ("digits", "Integer('9' * 4000)"),
+            ("factorial", "math.factorial(2**62)"))}
+    out["guard"] = _rewrite(plain, folder / "guard.pt2", _json_edit(
+        "models/model.json", lambda d: d.__setitem__("guards_code", ["s77 < 9**9**9**9"])))
+    with zipfile.ZipFile(plain) as z, zipfile.ZipFile(folder / "bomb.pt2", "w", zipfile.ZIP_DEFLATED) as o:
+        for info in z.infolist():  # 1 GiB of zeros as the first weight: ~1 MB on disk
+            big = info.filename.endswith("data/weights/weight_0")
+            o.writestr(info.filename, bytes(2**30) if big else z.read(info), compresslevel=9)
+    out["bomb"] = folder / "bomb.pt2"
+
+    class Huge(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.net = _Net()
+
+        def forward(self, x):
+            return self.net(x) + torch.zeros(2**40, device=x.device)[:1]  # 4 TiB of float32 at its first forward
+    batch = torch.export.Dim("batch", min=1, max=512)
+    torch.export.save(torch.export.export(Huge().eval(), (torch.rand(4, 1, 8, 8),), dynamic_shapes=({0: batch},)),
+                      folder / "huge.pt2")
+    out["huge"] = folder / "huge.pt2"
+    return out
+
+
+def test_costly_archives_are_refused_in_words_within_seconds(plain, tmp_path):
+    """On the old loader the power froze the process (sympy, GIL held: no answer in 150 s) and the 4 TB archive
+    loaded and failed deep inside torch at its first forward; now each is a ValueError that names the file."""
+    import time
+
+    for name, path in _costly(plain, tmp_path).items():
+        t = time.monotonic()
+        with pytest.raises(ValueError, match=f"'{name}.pt2'") as err:
+            nnrules.load_model(path)
+        assert time.monotonic() - t < 60, name
+        text = str(err.value)
+        expected = {"bomb": "zip bomb", "huge": "more memory than may be used here", "factorial": "not arithmetic",
+                    "digits": "not a size symbol"}.get(name, "too large to compute")
+        assert expected in text, (name, text)
+    assert nnrules.load_model(plain)(torch.rand(2, 1, 8, 8)).shape == (2, 3)
+
+
+def test_the_trial_process_has_a_time_and_a_memory_limit_and_stops_on_cancel(plain, monkeypatch):
+    """The child that loads an archive first: killed at its time limit, refused past the memory cap (an archive
+    whose first forward takes 2 GiB under a 1 GB cap), stopped by the app's Cancel (``check`` raising)."""
+    from nnrules.recording._trial import TrialFailed, trial_load
+
+    data = plain.read_bytes()
+    trial_load(data, "plain.pt2")  # passes
+    with pytest.raises(TrialFailed, match="'plain.pt2' did not load and run once within 1 s"):
+        trial_load(data, "plain.pt2", seconds=1)
+
+    class Cancelled(Exception):
+        pass
+
+    def cancel():
+        raise Cancelled
+    with pytest.raises(Cancelled):
+        trial_load(data, "plain.pt2", check=cancel)
+
+    class Big(nn.Module):
+        def forward(self, x):
+            return x.flatten(1)[:, :3] + torch.ones(2**29, device=x.device)[:1]  # 2 GiB of float32
+    buf = io.BytesIO()
+    torch.export.save(torch.export.export(Big(), (torch.rand(2, 1, 8, 8),)), buf)
+    trial_load(buf.getvalue(), "big.pt2", max_bytes=2**33)  # within 8 GiB it runs
+    monkeypatch.setenv("NNRULES_MAX_BYTES", str(10**9))
+    with pytest.raises(TrialFailed, match="'big.pt2' asks for more memory than may be used here \\(0.9 GiB"):
+        trial_load(buf.getvalue(), "big.pt2")
+
+
+def test_the_app_says_why_a_costly_archive_is_refused_and_cancel_stops_its_trial(plain, tmp_path):
+    from nnrules.widgets.state import ExplorerState
+    from nnrules.widgets.state.errors import Cancelled, UserInputError
+
+    root = tmp_path / "root"
+    (root / "imgs" / "a").mkdir(parents=True)
+    Image.fromarray(np.zeros((8, 8), np.uint8)).save(root / "imgs" / "a" / "0.png")
+    costly = _costly(plain, tmp_path)
+    for name in ("power", "huge"):
+        (root / f"{name}.pt2").write_bytes(costly[name].read_bytes())
+    state = ExplorerState(data_root=root)
+    with pytest.raises(UserInputError, match="'power.pt2'.*too long or too much memory"):
+        state.load_files("power.pt2", "imgs")
+    with pytest.raises(UserInputError, match="'huge.pt2' asks for more memory than may be used here"):
+        state.load_files("huge.pt2", "imgs")
+    calls = []
+
+    def cancel():
+        calls.append(1)
+        if len(calls) > 2:
+            raise Cancelled()
+    (root / "plain.pt2").write_bytes(plain.read_bytes())
+    with pytest.raises(Cancelled):
+        state.load_files("plain.pt2", "imgs", check=cancel)
+    assert state.model is None

@@ -105,6 +105,67 @@ def test_record_into_a_store_equals_the_recording_in_memory(tmp_path):
         nnrules.record(z.model, z.train, layers, progress=False, batch_size=100, store=tmp_path / "b.zarr",
                        on_batch=stop)
     assert not (tmp_path / "b.zarr").exists()
+    (tmp_path / "mine").mkdir()  # the user's own empty folder: the failed recording empties it, never removes it
+    with pytest.raises(KeyboardInterrupt):
+        nnrules.record(z.model, z.train, layers, progress=False, batch_size=100, store=tmp_path / "mine",
+                       on_batch=stop)
+    assert (tmp_path / "mine").is_dir() and not any((tmp_path / "mine").iterdir())
+
+
+def test_stores_are_checked_against_their_data(tmp_path):
+    """Issue 46: a store's attributes are not trusted — supports and digests that differ from the words, words of
+    another dtype, a size that does not fit, bits past the last sample, activations of another dtype or length:
+    each a ValueError naming the store, never a silently wrong rule."""
+    import zarr
+
+    m = BinaryMatrix.from_dense(np.random.default_rng(0).random((130, 5)) < 0.3)
+    m.to_zarr(tmp_path / "ok.zarr")
+    assert np.array_equal(open_bits(tmp_path / "ok.zarr").support(), m.support())
+
+    def tampered(name, change):
+        m.to_zarr(tmp_path / name)
+        arr = zarr.open_array(str(tmp_path / name), path="words", mode="r+")
+        change(arr)
+        return tmp_path / name
+
+    def attr(key, value):
+        return lambda arr: arr.attrs.update({key: value})
+
+    def words(data):
+        def change(arr):
+            attrs = dict(arr.attrs)
+            new = zarr.open_group(str(arr.store.root), mode="a").create_array(
+                "words", data=data, chunks=arr.chunks, overwrite=True)
+            new.attrs.update(attrs)
+        return change
+
+    def past_end(arr):
+        w = np.asarray(arr[:])
+        w[0, -1] |= np.uint64(1) << np.uint64(63)  # sample 191 of 130
+        arr[:] = w
+    cases = {"support": (attr("support", [0] * 5), "has support"),
+             "digest": (attr("digest", ["0" * 32] * 5), "another digest"),
+             "names": (attr("names", ["a"]), "names are not a list of 5"),
+             "n": (attr("n_samples", 1000), "n_samples 1000 does not fit"),
+             "float": (words(m.words.astype(np.float64)), "float64"),
+             "int8": (words(m.words.astype(np.int8)), "int8"),
+             "past": (past_end, "past its last sample")}
+    for name, (change, match) in cases.items():
+        path = tampered(f"{name}.zarr", change)
+        with pytest.raises(ValueError, match=match) as err:
+            open_bits(path)
+        assert f"{name}.zarr" in str(err.value) and "write it again" in str(err.value), name
+    z = nnrules.zoo.load("digits-cnn")
+    nnrules.record(z.model, z.train, ["relu3"], progress=False, store=tmp_path / "acts.zarr")
+    group = zarr.open_group(str(tmp_path / "acts.zarr"), mode="a")
+    group.create_array("predictions", data=np.asarray(group["predictions"][:])[:-1], overwrite=True)
+    with pytest.raises(ValueError, match="acts.zarr.*predictions are int64 of shape"):
+        open_activations(tmp_path / "acts.zarr")
+    nnrules.record(z.model, z.train, ["relu3"], progress=False, store=tmp_path / "f64.zarr")
+    group = zarr.open_group(str(tmp_path / "f64.zarr"), mode="a")
+    group.create_array("values/0", data=np.asarray(group["values/0"][:], np.float64), overwrite=True)
+    with pytest.raises(ValueError, match="f64.zarr.*'relu3' holds float64"):
+        open_activations(tmp_path / "f64.zarr")
 
 
 # ----------------------------------------------------------------------------- counting on the cluster

@@ -18,7 +18,7 @@ import numpy as np
 # the kernels' public names stay importable from here (nnrules.data.bits.pack_columns, …)
 from .packing import (_check_words, _popcount64, _popcount_rows, and_count, pack_columns,  # noqa: F401
                       popcount_rows, tidlists, unpack_columns)
-from .zarr_io import DEFAULT_CHUNK_ROWS, BitsWriter, _check_chunk_rows, _fresh, open_words, read_words
+from .zarr_io import DEFAULT_CHUNK_ROWS, BitsWriter, _check_chunk_rows, _fresh, open_words, read_words, verified_attrs
 
 __all__ = ["BinaryMatrix", "StoredBits", "open_bits", "write_bits", "pack_columns", "unpack_columns",
            "popcount_rows", "and_count", "tidlists"]
@@ -187,7 +187,7 @@ def write_bits(matrix: BinaryMatrix, path: str | os.PathLike, key: str = "",
     for start in range(0, w.n_words, w.chunk_words):
         w.write(matrix.words[:, start: start + w.chunk_words])
     w.close()
-    return StoredBits(path, key)
+    return StoredBits(path, key, verify=False)
 
 
 class StoredBits:
@@ -195,11 +195,14 @@ class StoredBits:
     (words w0..w1, i.e. samples 64·w0 .. 64·w1), ``select(units)`` a subset of units (nothing is read).
 
     ExplaiNN fits on it in memory (``load``), or, with a Dask client, counts on the workers where each row
-    range is loaded once (:mod:`nnrules.miners.explainn._distributed`)."""
+    range is loaded once (:mod:`nnrules.miners.explainn._distributed`). Opened from a path, the store's
+    attributes (supports, digests, sizes) are checked against its words in one streamed read (``verify=False``
+    skips it for a store you just wrote yourself)."""
 
     stored: ClassVar[bool] = True
 
-    def __init__(self, path: str | os.PathLike, key: str = "", units: np.ndarray | None = None) -> None:
+    def __init__(self, path: str | os.PathLike, key: str = "", units: np.ndarray | None = None,
+                 verify: bool = True) -> None:
         self.path, self.key = str(path), key
         try:
             self._array = open_words(self.path, key)
@@ -209,13 +212,18 @@ class StoredBits:
                              f"(BinaryMatrix.to_zarr, Binarizer on stored activations): {type(err).__name__}") from None
         if attrs.get("nnrules") != "bits":
             raise ValueError(f"{self.path!r}{f' ({key})' if key else ''} holds no bit matrix written by nnrules")
-        self.n_samples = int(attrs["n_samples"])
+        if verify:  # a store opened from a path: its attributes checked against its words (one read)
+            where = repr(self.path) + (f" ({key})" if key else "")
+            n, names, support, digest = verified_attrs(self._array, attrs, where)
+        else:  # a store this process just wrote, or a selection of a verified one
+            n, names, support, digest = int(attrs["n_samples"]), attrs["names"], attrs["support"], attrs["digest"]
+        self.n_samples = n
         self.layer = str(attrs.get("layer", ""))
         all_units = self._array.shape[0]
         self.units = np.arange(all_units, dtype=np.int64) if units is None else np.asarray(units, np.int64)
-        self.names = [attrs["names"][i] for i in self.units]
-        self._support = np.asarray(attrs["support"], np.int64)[self.units]
-        self._digest = [attrs["digest"][i] for i in self.units]
+        self.names = [names[i] for i in self.units]
+        self._support = np.asarray(support, np.int64)[self.units]
+        self._digest = [digest[i] for i in self.units]
         self.chunk_words = int(self._array.chunks[1])
 
     @property
@@ -246,7 +254,7 @@ class StoredBits:
         idx = np.asarray(units, dtype=np.int64)
         if idx.ndim != 1 or (idx.size and (idx.min() < 0 or idx.max() >= self.n_units)):
             raise ValueError(f"units must be unit indices in 0..{self.n_units - 1}")
-        return StoredBits(self.path, self.key, self.units[idx])
+        return StoredBits(self.path, self.key, self.units[idx], verify=False)
 
     def read(self, w0: int = 0, w1: int | None = None, units: np.ndarray | None = None) -> np.ndarray:
         """Words ``[w0, w1)`` of ``units`` (positions in this selection; default all): ``(units, w) uint64``."""

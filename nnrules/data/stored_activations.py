@@ -26,6 +26,7 @@ class StoreRecorder:
 
     def __init__(self, path: str | os.PathLike, n: int) -> None:
         zarr = zarr_module()
+        self.existed = Path(path).is_dir()  # a user's own empty folder: kept if the recording fails
         self.path = _fresh(path, overwrite=False)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.group = zarr.open_group(str(self.path), mode="w")
@@ -46,6 +47,17 @@ class StoreRecorder:
         arr = ChunkedRows(self.group, f"values/{len(self.layers) - 1}", self.n, units, rows)
         self.arrays[name] = arr
         return arr
+
+    def discard(self) -> None:
+        """Remove what a failed or cancelled recording wrote (the folder too, unless it was there before)."""
+        if not self.existed:
+            shutil.rmtree(self.path, ignore_errors=True)
+            return
+        for child in self.path.iterdir():
+            if child.is_dir() and not child.is_symlink():
+                shutil.rmtree(child, ignore_errors=True)
+            else:
+                child.unlink(missing_ok=True)
 
     def estimate(self) -> int:
         """Bytes of the values once every layer seen so far is written (uncompressed)."""
@@ -80,12 +92,41 @@ def open_activations(path: str | os.PathLike):
                          f"{type(err).__name__}") from None
     if attrs.get("nnrules") != "activations":
         raise ValueError(f"{str(p)!r} is not an activations store written by nnrules.record(..., store=)")
-    values = {k: group[a] for k, a in zip(attrs["layers"], attrs["arrays"])}
-    labels = np.asarray(group["labels"][:]) if attrs["has_labels"] else None
-    return Activations(values=values, unit_names=attrs["unit_names"], predictions=np.asarray(group["predictions"][:]),
-                       labels=labels, class_names=attrs["class_names"],
-                       shapes={k: tuple(v) for k, v in attrs["shapes"].items()}, reduce=attrs["reduce"],
-                       store=str(p))
+    try:
+        values, predictions, labels = _verified_arrays(group, attrs)
+        return Activations(values=values, unit_names=attrs["unit_names"], predictions=predictions, labels=labels,
+                           class_names=attrs["class_names"], shapes={k: tuple(v) for k, v in attrs["shapes"].items()},
+                           reduce=attrs["reduce"], store=str(p))
+    except (KeyError, TypeError, ValueError, AttributeError) as err:
+        raise ValueError(f"{str(p)!r} is an activations store that does not hold what its attributes say "
+                         f"({err}); record it again with nnrules.record(..., store=)") from None
+
+
+def _verified_arrays(group, attrs: dict) -> tuple[dict, np.ndarray, np.ndarray | None]:
+    """The store's arrays, checked against its attributes: float32 ``(n, units)`` values with one unit name per
+    column, int64 predictions (and labels) of length n, the classes in range."""
+    layers, arrays, names = attrs["layers"], attrs["arrays"], attrs["unit_names"]
+    if not isinstance(layers, list) or not isinstance(arrays, list) or len(layers) != len(arrays):
+        raise ValueError("layers and arrays are not two lists of one length")
+    n = int((group[str(arrays[0])] if arrays else group["predictions"]).shape[0])  # samples: the first array's rows
+    values = {}
+    for k, a in zip(layers, arrays):
+        x = group[str(a)]
+        if x.dtype != np.float32 or len(x.shape) != 2 or x.shape[0] != n or x.shape[1] != len(names[k]):
+            raise ValueError(f"layer {k!r} holds {x.dtype} of shape {tuple(x.shape)}, not float32 of "
+                             f"({n}, {len(names[k])})")
+        values[k] = x
+    n_classes = len(attrs["class_names"]) or None
+    out = []
+    for key in ("predictions", "labels") if attrs["has_labels"] else ("predictions",):
+        v = group[key]
+        if v.dtype != np.int64 or v.shape != (n,):
+            raise ValueError(f"{key} are {v.dtype} of shape {tuple(v.shape)}, not int64 of ({n},)")
+        v = np.asarray(v[:])
+        if len(v) and (v.min() < (0 if key == "predictions" else -1) or (n_classes and v.max() >= n_classes)):
+            raise ValueError(f"{key} hold classes outside 0..{(n_classes or 1) - 1}")
+        out.append(v)
+    return values, out[0], out[1] if len(out) > 1 else None
 
 
 def _row_blocks(x) -> list[tuple[int, int]]:
@@ -125,10 +166,10 @@ def binarize_stored(binarizer, acts) -> dict[str, StoredBits]:
         for s in range(0, acts.n_samples, rows):
             w.write(pack_columns(binarizer._apply(name, np.asarray(x[s: s + rows]))))
         w.close()
-        out[name] = StoredBits(w.path, w.key)
+        out[name] = StoredBits(w.path, w.key, verify=False)
     onehot = output_onehot(acts, binarizer.output)
     w = BitsWriter(acts.store, acts.n_samples, onehot.n_units, onehot.names, onehot.layer, f"bits/{len(layers)}")
     w.write(onehot.words)
     w.close()
-    out[OUTPUT] = StoredBits(w.path, w.key)
+    out[OUTPUT] = StoredBits(w.path, w.key, verify=False)
     return out

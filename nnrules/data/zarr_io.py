@@ -146,6 +146,45 @@ def open_words(path: str, key: str):
     return zarr_module().open_array(path, path=f"{key}/words" if key else "words", mode="r")
 
 
+def verified_attrs(array, attrs: dict, where: str) -> tuple[int, list[str], np.ndarray, list[str]]:
+    """``(n_samples, names, support, digest)`` of a stored bit matrix, after checking the attributes against the
+    words: dtype exactly uint64, one name, support and digest per unit, ``ceil(n_samples / 64)`` words, no bit
+    past the last sample, and every unit's support and digest recomputed from the words (one streamed pass,
+    a block of ``UNIT_BLOCK`` units at a time). ValueError naming ``where`` otherwise: a miner reads supports
+    and digests from the attributes, so a changed store would give silently wrong rules."""
+    def bad(what: str) -> ValueError:
+        return ValueError(f"{where} is not a bit matrix as nnrules writes it: {what}; write it again "
+                          "(BinaryMatrix.to_zarr, Binarizer on stored activations)")
+    if array.dtype != np.uint64 or len(array.shape) != 2:
+        raise bad(f"its words are {array.dtype} of shape {tuple(array.shape)}, not 2-d uint64")
+    units, n_words = (int(v) for v in array.shape)
+    n = attrs.get("n_samples")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 0 or n_words != max(1, -(-n // 64)):
+        raise bad(f"n_samples {n!r} does not fit its {n_words} words of 64 samples")
+    names, support, digest = attrs.get("names"), attrs.get("support"), attrs.get("digest")
+    if not (isinstance(names, list) and isinstance(support, list) and isinstance(digest, list)) \
+            or not len(names) == len(support) == len(digest) == units:
+        short = [k for k in ("names", "support", "digest") if not isinstance(attrs.get(k), list)
+                 or len(attrs[k]) != units]
+        raise bad(f"its {', '.join(short)} are not a list of {units} (one per unit)")
+    if not all(isinstance(x, str) for x in names + digest) \
+            or not all(isinstance(x, int) and not isinstance(x, bool) for x in support):
+        raise bad("its names, digests or supports have the wrong types")
+    got = np.asarray(support, np.int64)
+    tail = n % 64
+    for b0 in range(0, units, int(array.chunks[0])):
+        block = np.ascontiguousarray(array[b0: b0 + int(array.chunks[0]), :])
+        if tail and (block[:, -1] >> np.uint64(tail)).any():
+            raise bad("bits are set past its last sample")
+        count = popcount_rows(block)
+        for i, row in enumerate(block):
+            u = b0 + i
+            if count[i] != got[u] or hashlib.blake2b(row.tobytes(), digest_size=16).hexdigest() != digest[u]:
+                raise bad(f"unit {names[u]!r} has support {int(count[i])} in its words but {int(got[u])} in its "
+                          "attributes, or another digest (changed after it was written)")
+    return n, list(names), got, list(digest)
+
+
 class ChunkedRows:
     """A float32 ``(n, units)`` Zarr array filled row block by row block, in order, written in whole chunks:
     rows are buffered until a chunk of ``chunk_rows`` is full (the recording's batches need not line up)."""

@@ -22,8 +22,14 @@ from typing import Any
 
 import torch
 
+from ..data.memory import check_allocation
+
 class ArchiveRefused(ValueError):
     """A ``.pt2`` member that torch's loader would run or unpickle (the reason is the message)."""
+
+
+class ArchiveTooCostly(ArchiveRefused):
+    """A ``.pt2`` member that torch's loader would spend minutes or more memory than there is on."""
 
 
 class ArchiveDamaged(ValueError):
@@ -66,6 +72,10 @@ _FILE_OPS = {"from_file", "save", "load", "_nested_tensor_from_file"}
 _SYMBOL = re.compile(r"^[A-Za-z]+[0-9]+$")  # s0, u12: shape symbols
 _CONSTANTS = {"True", "False", "None", "oo", "zoo", "nan", "inf", "pi", "E", "I", "L", "math"}
 _SIZE_METHODS = {"size", "stride", "storage_offset", "dim", "numel"}
+_MATH = {"ceil", "floor", "trunc", "sqrt", "log", "log2", "exp", "inf", "nan", "pi", "e"}  # bounded float maths
+#: calls and operators whose second argument is an exponent or a shift: 9**9**9**9 would be computed exactly
+_POWERS = {"Pow", "PowByNatural", "FloatPow", "LShift", "pow"}
+_MAX_BITS, _MAX_EXPONENT = 64, 64  # a size fits in 64 bits; an exponent on sizes is small
 
 
 def _allowed_functions() -> set[str]:
@@ -102,7 +112,7 @@ def _check_expression(text: Any, what: str, functions: set[str]) -> None:
             ok = node.id in functions or node.id in _CONSTANTS or bool(_SYMBOL.match(node.id))
         elif isinstance(node, ast.Attribute):
             ok = node.attr in _SIZE_METHODS or (isinstance(node.value, ast.Name) and node.value.id == "math"
-                                                and not node.attr.startswith("_"))
+                                                and node.attr in _MATH)
         elif isinstance(node, ast.Call):
             f = node.func
             ok = (isinstance(f, ast.Name) and f.id in functions) or isinstance(f, ast.Attribute)
@@ -111,6 +121,43 @@ def _check_expression(text: Any, what: str, functions: set[str]) -> None:
         if not ok:
             raise ArchiveRefused(f"its {what} {text[:80]!r} holds {type(node).__name__.lower()} "
                                  f"{getattr(node, 'id', getattr(node, 'attr', ''))!r}, not arithmetic on sizes")
+    for node in ast.walk(tree):  # code is refused above, before cost
+        _check_bounded(node, text, what)
+
+
+def _literal(node: ast.AST) -> Any:
+    try:
+        return ast.literal_eval(node)
+    except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+        return None
+
+
+def _check_bounded(node: ast.AST, text: str, what: str) -> None:
+    """Refuse numbers sympy would spend minutes computing exactly, holding the GIL (``9**9**9**9``): integer
+    literals beyond 64 bits, strings that are not symbol names, and powers or shifts whose exponent is not a
+    literal ≤ 64 or whose base holds another power — arithmetic on sizes needs none of these."""
+    bad = ""
+    if isinstance(node, ast.Constant):
+        v = node.value
+        if isinstance(v, int) and not isinstance(v, bool) and abs(v).bit_length() > _MAX_BITS:
+            bad = f"a number beyond {_MAX_BITS} bits"
+        elif isinstance(v, str) and not _SYMBOL.match(v):
+            bad = f"the string {v[:20]!r}, not a size symbol"
+    pair: tuple[ast.expr | None, ...] | None = None
+    if isinstance(node, ast.BinOp) and isinstance(node.op, (ast.Pow, ast.LShift)):
+        pair = (node.left, node.right)
+    elif isinstance(node, ast.Call) and getattr(node.func, "id", getattr(node.func, "attr", "")) in _POWERS:
+        pair = tuple(node.args) if len(node.args) == 2 and not node.keywords else (None, None)
+    if pair is not None:
+        base, exponent = pair[0], pair[-1]
+        e = None if exponent is None else _literal(exponent)
+        nested = base is None or any(isinstance(n, ast.BinOp) and isinstance(n.op, (ast.Pow, ast.LShift))
+                                     or (isinstance(n, ast.Call) and getattr(n.func, "id", "") in _POWERS)
+                                     for n in ast.walk(base))
+        if not isinstance(e, (int, float)) or isinstance(e, bool) or abs(e) > _MAX_EXPONENT or nested:
+            bad = f"a power or shift beyond a literal exponent ≤ {_MAX_EXPONENT} (a number too large to compute)"
+    if bad:
+        raise ArchiveTooCostly(f"its {what} {text[:80]!r} holds {bad}")
 
 
 def _walk(obj: Any, key: str = ""):
@@ -165,6 +212,10 @@ def _check_members(path: Path, functions: set[str]) -> None:
         names = [i.filename for i in infos]
         if len(set(names)) != len(names):
             raise ArchiveRefused("it holds two members of the same name")
+        try:  # zipfile reads a member up to its stated size, so the stated sizes bound what torch reads
+            check_allocation(sum(i.file_size for i in infos), "reading this archive")
+        except ValueError as err:
+            raise ArchiveTooCostly(str(err)) from None
         prefixes = {n.split("/", 1)[0] for n in names}
         if len(prefixes) != 1 or any("/" not in n for n in names):
             raise ArchiveRefused("its members are not in one archive folder")
@@ -175,6 +226,10 @@ def _check_members(path: Path, functions: set[str]) -> None:
             if not _MEMBERS.match(rel):
                 raise ArchiveRefused(f"it holds {rel[:80]!r}, which is not a tensor, a graph or a config of a plain "
                                      "exported program (pickled objects, compiled AOTInductor code?)")
+            if info.compress_type != zipfile.ZIP_STORED and info.file_size > 2**24 \
+                    and info.file_size > 100 * max(info.compress_size, 1):  # torch.export.save stores uncompressed
+                raise ArchiveTooCostly(f"its {rel!r} expands {info.file_size // max(info.compress_size, 1):,}× to "
+                                       f"{info.file_size / 2**20:,.0f} MB (a zip bomb?)")
             if rel.endswith(".json") or rel.startswith("models/"):
                 if info.file_size > 200 * 2**20:
                     raise ArchiveRefused(f"its {rel!r} is larger than 200 MB")

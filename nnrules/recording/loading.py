@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import functools
+import io
 import os
 import pickle
 import stat
@@ -15,7 +16,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, Dataset, TensorDataset
 
-from ._archives import ArchiveDamaged, ArchiveRefused, check_export_archive, file_kind
+from ._archives import ArchiveDamaged, ArchiveRefused, ArchiveTooCostly, check_export_archive, file_kind
+from ._trial import trial_load
 
 __all__ = ["as_loader", "load_model", "image_folder", "scan_images", "IMAGE_EXTENSIONS", "UnsafeFileError",
            "MAX_SCAN_FILES", "MAX_SCAN_SECONDS"]
@@ -218,7 +220,8 @@ def _architecture(architecture: str | Callable[..., nn.Module], kwargs: dict) ->
 
 
 def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Module] | None = None, *,
-               trust: bool = False, map_location: str | torch.device = "cpu", **architecture_kwargs) -> nn.Module:
+               trust: bool = False, map_location: str | torch.device = "cpu",
+               check: Callable[[], None] | None = None, **architecture_kwargs) -> nn.Module:
     """Load a model file without running code from it unless you say so.
 
     - A ``state_dict`` (``torch.save(model.state_dict(), path)``) with an ``architecture``: a zoo model
@@ -232,7 +235,9 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
       original submodule names, so hooks and recording work. ``torch.export.load`` unpickles, evaluates and
       executes parts of an archive (see :mod:`nnrules.recording._archives`); without ``trust=True`` every
       member is checked first and an archive that is not a plain program of ATen operators on tensors is
-      refused. Export with a dynamic batch dimension (``dynamic_shapes``) to record in batches.
+      refused; one that passes is then loaded and run once on its sample inputs in a child process with a
+      memory cap and a time limit (``check``, called while it runs, may raise to stop it: a Cancel button),
+      and only then here. Export with a dynamic batch dimension (``dynamic_shapes``) to record in batches.
     - A whole pickled module (``torch.save(model, path)``) only with ``trust=True``: unpickling runs code
       from the file — only for files you made yourself. Without it the file is refused with what to do.
     """
@@ -246,7 +251,7 @@ def load_model(path: str | os.PathLike, architecture: str | Callable[..., nn.Mod
         if architecture is not None:
             raise ValueError(f"{path.name!r} is a torch.export archive, which holds its own architecture: "
                              "drop architecture=")
-        return _load_exported(path)
+        return _load_exported(path, trial=not trust, check=check)
     if kind == "torchscript":
         if not trust:  # torch.jit.load compiles the file's code and runs its __setstate__ methods
             raise UnsafeFileError(
@@ -336,6 +341,9 @@ def _check_exported(path: Path) -> None:
         check_export_archive(path)
     except ArchiveDamaged as err:
         raise ValueError(f"{path.name!r} is a torch.export archive that cannot be read: {err}") from None
+    except ArchiveTooCostly as err:
+        raise ValueError(f"{path.name!r} is a torch.export archive that would take too long or too much memory to "
+                         f"read: {err}. Re-export the module, or save its state_dict instead") from None
     except ArchiveRefused as err:
         raise UnsafeFileError(
             f"{path.name!r} is a torch.export archive that torch.export.load would run code from: {err}. "
@@ -344,12 +352,17 @@ def _check_exported(path: Path) -> None:
         ) from None
 
 
-def _load_exported(path: Path) -> nn.Module:
-    """A ``torch.export`` archive as a module with hooks (see :func:`load_model`)."""
+def _load_exported(path: Path, trial: bool = True, check: Callable[[], None] | None = None) -> nn.Module:
+    """A ``torch.export`` archive as a module with hooks (see :func:`load_model`); with ``trial`` its bytes are
+    first loaded and run once in a child process with memory and time limits (:mod:`._trial`), and only bytes
+    that passed are loaded here."""
+    data = path.read_bytes()
+    if trial:
+        trial_load(data, path.name, check=check or (lambda: None))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            program = torch.export.load(str(path))
+            program = torch.export.load(io.BytesIO(data))
             return torch.export.unflatten(program)
     except Exception as err:  # noqa: BLE001 — a broken or incompatible archive
         raise ValueError(f"{path.name!r} is a torch.export archive that could not be loaded: "

@@ -190,8 +190,7 @@ def record(model: nn.Module, data: Any, layers: Sequence[str], reduce: str = "ma
                         on_batch(state["start"], n)
     except BaseException:
         if sink is not None:  # a cancelled or failed recording leaves no half-written store behind
-            import shutil
-            shutil.rmtree(sink.path, ignore_errors=True)
+            sink.discard()
         raise
     finally:
         if moved:

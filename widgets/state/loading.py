@@ -137,7 +137,7 @@ class LoadedModel:
         if transform not in ("auto", "none"):
             raise UserInputError(f"transform must be 'auto' (the pretrained weights' own) or 'none', got {transform!r}")
         try:
-            model = load_weights(model_file, architecture)
+            model = load_weights(model_file, architecture, check)
             check()
             categories, prep = pretrained(model, architecture)
             prep = prep if transform == "auto" and not size else None

@@ -136,11 +136,12 @@ def read_names(path: Path, shown: str, n_classes: int) -> list[str]:
     return names
 
 
-def load_weights(path: Path, architecture: str) -> nn.Module:
-    """``load_model`` without trust; a torchvision architecture gets ``num_classes`` from the weights."""
+def load_weights(path: Path, architecture: str, check: Callable[[], None] = lambda: None) -> nn.Module:
+    """``load_model`` without trust; a torchvision architecture gets ``num_classes`` from the weights; ``check``
+    (Cancel) stops the trial of a ``.pt2``."""
     if not architecture:
         try:
-            model = load_model(path)  # refuses before loading what would run code (pickles, TorchScript)
+            model = load_model(path, check=check)  # refuses before loading what would run code (pickles, TorchScript)
         except UnsafeFileError as err:
             raise ValueError(f"{path.name!r} is {err.what}; the app never runs code from a file. Save the weights "
                              "with torch.save(model.state_dict(), path) and choose their architecture (a zoo or "
