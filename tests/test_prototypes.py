@@ -129,3 +129,31 @@ def test_fourier_prototype_drives_its_group_and_leaves_the_model_alone():
     assert all(torch.equal(v, before[k]) for k, v in model.state_dict().items())
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
     assert all(p.requires_grad for p in model.parameters())
+
+
+def test_the_ascent_stops_at_its_layer_and_keeps_the_value_of_a_module_called_twice():
+    """``stop=True`` ends later passes at the group's layer (the layers above cost nothing) with the same value;
+    a module that runs twice per pass (a ResNet block's ReLU) is never cut short: its last call counts."""
+    import torchvision
+
+    from nnrules.attribution.objectives import group_objective
+
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18(num_classes=3).eval()
+    x = torch.rand(2, 3, 32, 32)
+    fc_calls = []
+    handle = model.fc.register_forward_hook(lambda m, i, o: fc_calls.append(1))
+    try:
+        for layer, twice in (("layer1.0.conv1", False), ("layer1.0.relu", True), ("layer2", False)):
+            with group_objective(model, layer, [0, 3]) as full:
+                expected = [full(x), full(x)]
+            fc_calls.clear()
+            with group_objective(model, layer, [0, 3], stop=True) as f:
+                got = [f(x), f(x), f(x)]
+            for g in got:
+                torch.testing.assert_close(g, expected[0])
+            assert len(fc_calls) == (3 if twice else 1), (layer, len(fc_calls))
+    finally:
+        handle.remove()
+    a = prototypes.maximize(model, "layer1.0.conv1", [1], example=x[:1], steps=5)
+    assert a.shape == (3, 32, 32) and torch.isfinite(a).all() and not model.fc.weight.requires_grad is False

@@ -30,6 +30,9 @@ class CappedKernelManager(AsyncMappingKernelManager):
 
     def __init__(self, **kwargs) -> None:
         super().__init__(**kwargs)
+        # kernels share the cores: OpenMP threads that spin while they wait made a busy room's pictures 16×
+        # slower (issue 44); passive waiting costs ~10 % on a quiet machine. The operator's own choice is kept.
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
         self._closed_at: dict = {}  # kernel id → when its last connection dropped
         if os.environ.get("NNRULES_DATA"):  # uploads of kernels from an earlier server run (killed, culled)
             from .state.files import DataRoot

@@ -180,7 +180,7 @@ def attribute(model: nn.Module, inputs: torch.Tensor, target: Target, method: st
         if method == "lrp":  # rules first: the group's hook must see the rule-wrapped output
             stack.enter_context(_lrp_rules(model, inputs, composite, low, high, pool, epsilon, gamma, trace))
         if group is not None:
-            f = stack.enter_context(group_objective(model, *group, relevance=method == "lrp"))
+            f = stack.enter_context(group_objective(model, *group, relevance=method == "lrp", stop=method != "lrp"))
             cls = None
         else:
             f = model

@@ -25,34 +25,54 @@ def _select(out: torch.Tensor, units: list[int], layer: str, relevance: bool = F
     return (sel * sel.detach() if relevance else sel).flatten(1).sum(1)
 
 
+class _Reached(Exception):
+    """Raised by the hook once the layer's value is kept: the layers above it need not run."""
+
+
 @contextlib.contextmanager
 def group_objective(model: nn.Module, layer: str, units: Sequence[int], relevance: bool = False,
-                    pre: bool = False) -> Iterator[Callable]:
+                    pre: bool = False, stop: bool = False) -> Iterator[Callable]:
     """A function ``x → (B,)``: the summed activation of ``units`` of ``layer`` (hook removed on exit).
 
-    ``pre=True`` takes the layer's input instead of its output (e.g. a ReLU's pre-activation)."""
+    ``pre=True`` takes the layer's input instead of its output (e.g. a ReLU's pre-activation). ``stop=True``
+    ends the forward pass at the layer once a first pass showed that it runs once per pass (a module called
+    twice, like a ResNet block's ReLU, keeps its last call and the whole pass): the layers above it cost
+    nothing (a prototype of ``conv1`` of a ResNet-18 runs only its stem). Not for LRP, whose rules need the
+    whole pass in place."""
     units = list(units)
     if layer == OUTPUT:
         yield lambda x: _select(model(x), units, layer, relevance)
         return
     resolve_layers(model, [layer], allow_output=True)
     seen: dict[str, torch.Tensor] = {}
+    calls = {"n": 0, "stop": False}
     module = named_layers(model)[layer]
     # The objective keeps the original tensor and the network goes on with a copy, so that an in-place op
     # downstream (ReLU(inplace=True), or an in-place ReLU layer itself for ``pre``) cannot overwrite it.
     if pre:
         def keep_input(m, i):
             seen["out"] = i[0]
+            calls["n"] += 1
+            if calls["stop"]:
+                raise _Reached
             return (i[0].clone(), *i[1:])
         handle = module.register_forward_pre_hook(keep_input)
     else:
         def keep_output(m, i, o):
             seen["out"] = o
+            calls["n"] += 1
+            if calls["stop"]:
+                raise _Reached
             return o.clone()
         handle = module.register_forward_hook(keep_output)
     try:
         def f(x):
-            model(x)
+            calls["n"] = 0
+            try:
+                model(x)
+            except _Reached:
+                pass
+            calls["stop"] = stop and calls["n"] == 1  # a module that ran once: later passes may end there
             if "out" not in seen:
                 raise ValueError(f"layer {layer!r} did not run in the model's forward pass on these inputs; "
                                  "choose a layer the forward pass uses (see nnrules.layers(model, x))")

@@ -58,7 +58,7 @@ def ascent_objective(model: nn.Module, layer: str, units: list[int]) -> Iterator
     where the units are on, so a group that is off at the start still gets a gradient)."""
     params = [p for p in model.parameters() if p.requires_grad]
     pre = layer != OUTPUT and isinstance(named_layers(model).get(layer), nn.ReLU)
-    with preserved_mode(model), group_objective(model, layer, units, pre=pre) as f:
+    with preserved_mode(model), group_objective(model, layer, units, pre=pre, stop=True) as f:
         for p in params:
             p.requires_grad_(False)
         try:
