@@ -545,12 +545,12 @@ def test_a_newer_click_supersedes_the_running_detail(mined):
     real = mined.detail
     calls = []
 
-    def slow_detail(selection, check, partial=None):
+    def slow_detail(selection, check, partial=None, full=False):
         calls.append(selection)
         if len(calls) == 1:
             started.set()
             release.wait(30)
-        return real(selection, check, partial)
+        return real(selection, check, partial, full)
 
     mined.detail = slow_detail
     try:
@@ -755,7 +755,7 @@ def test_the_detail_shows_the_cheap_parts_first(mined):
     seen = []
     final = mined.detail(partial=lambda d, coming: seen.append((coming, len(d.exemplars), len(d.heatmaps),
                                                                 d.prototype is not None)))
-    assert [s[0] for s in seen] == ["heatmaps", "the prototype"]
+    assert [s[0].split(" (≈")[0] for s in seen] == ["heatmaps", "the prototype"]  # each with its estimate
     conv = len(mined.activations.shapes[mined.rules.set_index("id").loc[rule, "tail_layer"]]) == 3
     maps = 4 + conv  # 4 attributions, and where the units fire for a conv group
     assert seen[0][1:] == (8, 0, False) and seen[1][1:] == (8, maps, False)
@@ -765,7 +765,7 @@ def test_the_detail_shows_the_cheap_parts_first(mined):
     assert again == []  # all cached
     mined.select_exemplar(3)
     mined.detail(partial=lambda d, coming: again.append(coming))
-    assert again == ["heatmaps", "the prototype"]  # the new exemplar's heatmaps; the prototype is cached
+    assert [a.split(" (≈")[0] for a in again] == ["heatmaps", "the prototype"]  # the prototype is cached
 
     panel = DetailPanel(mined, threaded=False)
     shown = []
@@ -773,7 +773,7 @@ def test_the_detail_shows_the_cheap_parts_first(mined):
     panel._show = lambda d, ex, coming=None: (real_show(d, ex, coming), shown.append((coming, panel.msg.value)))
     mined.select_exemplar(5)
     panel.refresh()
-    assert [c for c, _ in shown] == ["heatmaps", "the prototype", None]
+    assert [c and c.split(" (≈")[0] for c, _ in shown] == ["heatmaps", "the prototype", None]
     assert "computing heatmaps" in shown[0][1] and "computing the prototype" in shown[1][1] and shown[2][1] == ""
     assert any("nnr-prototype" in c._dom_classes for c in panel.prototype.children)
 
@@ -1076,3 +1076,39 @@ def test_class_names_with_markup_reach_plotly_as_text():
     assert any("&lt;a href" in t for t in texts)  # the names are there, as text
     assert not any("<a " in t or "<span" in t for t in texts), [t for t in texts if "<a " in t][:2]
     assert all(t.count("<br>") == t.count("<") for t in texts if "<" in t)  # our own line breaks only
+
+
+def test_pictures_stay_within_the_budget_and_say_what_was_cut(mined):
+    """Issue 44: a model whose cost model says the heatmaps and the prototype cannot fit the 30 s budget gets its
+    exemplars, the other parts "not drawn" in words, and a "Compute in full" button that
+    draws them; a prototype stopped by the budget keeps the steps it reached and says how many."""
+    from nnrules.attribution import prototypes
+    from nnrules.widgets.detail import DetailPanel
+    from nnrules.widgets.state.picture_budget import MIN_STEPS, PictureBudget
+
+    loaded = mined.loaded
+    real = loaded.forward_seconds
+    rule = int(mined.rules["id"].iloc[0])
+    try:
+        loaded.forward_seconds = 10.0  # as if one forward pass took 10 s: a heatmap ≈ 200 s, a prototype more
+        mined.chosen._cache.clear()
+        mined.select_rule(rule)
+        panel = DetailPanel(mined, threaded=False)
+        panel.refresh()
+        d = mined.detail()
+        assert len(d.exemplars) == 8 and d.prototype is None and set(d.degraded) == {"heatmaps", "prototype"}
+        assert all("past the 30 s picture budget" in d.errors[k] for k in d.errors if k.startswith(("LRP", "Grad")))
+        assert "within the 30 s picture budget" in panel.msg.value and panel.full.layout.display == ""
+        assert panel.bar.layout.display == "none"
+        panel.full.click()  # in full, whatever the estimate
+        d = mined.detail()
+        assert d.prototype is not None and not d.degraded and len(d.heatmaps) >= 4
+        assert panel.full.layout.display == "none" and panel.msg.value == ""
+    finally:
+        loaded.forward_seconds = real
+    budget = PictureBudget(0.0, real)  # spent: the ascent stops after MIN_STEPS steps and says so
+    seen = []
+    img = prototypes.maximize(mined.model, "relu3", [0], example=mined.inputs[:1], steps=200,
+                              callback=lambda step: seen.append(step) or budget.prototype_stop(200)(step))
+    assert img.shape == mined.inputs.shape[1:] and len(seen) == MIN_STEPS
+    assert budget.degraded["prototype"].startswith(f"{MIN_STEPS} of 200 ascent steps")

@@ -10,6 +10,7 @@ from nnrules.attribution.viz import colorbar, to_png
 
 from ._ui import image, message
 from .state.jobs import MODEL_LOCK, Background, checker
+from .state.picture_budget import PictureBudget
 from .state.selection import Detail
 from .state.explorer import ExplorerState, UserInputError
 
@@ -85,6 +86,14 @@ class DetailPanel:
         self.effect_text = W.HTML()
         self.effect_text.add_class("nnr-effect")
         self._pending = ""
+        self._expected = 1.0  # seconds all parts are expected to take (the progress bar's end)
+        self.bar = W.FloatProgress(value=0.0, min=0.0, max=1.0, layout=W.Layout(display="none", width="95%"))
+        self.bar.add_class("nnr-detail-progress")
+        # parts drawn at lower fidelity to stay within the budget: drawn again in full on a click
+        self.full = W.Button(description="Compute in full", layout=W.Layout(display="none", width="auto"),
+                             tooltip="draw the parts the picture budget cut short, however long they take")
+        self.full.add_class("nnr-detail-full")
+        self.full.on_click(lambda _: self.refresh(full=True))
         self._syncing = False
         # hidden until a selection is drawn: no empty "Top exemplars" heading or Exemplar box before that
         self.exemplars_title = W.HTML("<b>Top exemplars</b>")
@@ -93,7 +102,7 @@ class DetailPanel:
                                 W.HBox([self.unit, self.unit_go], layout=W.Layout(flex_flow="row wrap")),
                                 self.unit_text, self.unit_crops], layout=W.Layout(display="none"))
         self.widget = W.VBox([self.title, self.text, W.HBox([self.effect_go, self.effect_text]), self.msg,
-                              self.pictures])
+                              self.bar, self.full, self.pictures])
         self.widget.add_class("nnr-detail")
 
     def clear(self) -> None:
@@ -101,6 +110,7 @@ class DetailPanel:
         self.title.value = "<b>4 · Detail</b> — select a rule or a group in the views above"
         self.text.value = ""
         message(self.msg, "")
+        self.bar.layout.display, self.full.layout.display = "none", "none"
         self.prototype.children, self.exemplars.children, self.heatmaps.children = (), (), ()
         self.elsewhere.children, self.elsewhere_box.layout.display = (), "none"
         self.pictures.layout.display = "none"
@@ -110,24 +120,35 @@ class DetailPanel:
         self.choose.options = []
         self._syncing = False
 
-    def refresh(self) -> None:
-        """Compute (or fetch from the cache) and show the pictures for the state's selection."""
+    def refresh(self, full: bool = False) -> None:
+        """Compute (or fetch from the cache) and show the pictures for the state's selection; ``full``: the parts
+        the picture budget cut short, in full."""
         selection = self.state.selection()
+        loaded = self.state.loaded
+        budget = PictureBudget(None if full else loaded.picture_budget, loaded.forward_seconds)
+        total = sum(budget.estimate(p) for p in ("exemplars", "heatmaps")) + \
+            budget.estimate("prototype", self.state.prototype_steps)
+        self._expected = max(min(total, budget.seconds or total), 1.0)
         self._pending = "exemplars"
-        message(self.msg, "computing exemplars…")
+        self.full.layout.display = "none"
+        message(self.msg, f"computing exemplars… (all parts ≈ {self._expected:.0f} s"
+                          f"{'' if full or total <= self._expected else f', within the {budget.seconds:.0f} s budget'})")
 
         def work(event):
             def partial(d, coming: str) -> None:  # the cheap parts first, while this job is the newest
                 if not event.is_set():
                     self._show(d, selection[2], coming)
             with MODEL_LOCK:  # not while a mining run or a load uses the model
-                return self.state.detail(selection, checker(event), partial)
+                return self.state.detail(selection, checker(event), partial, full)
         self.jobs.run(work, lambda d: self._show(d, selection[2]), self._failed)
 
     def _tick(self, seconds: float) -> None:
         message(self.msg, f"computing {self._pending}… {seconds:.0f} s")
+        self.bar.layout.display = ""
+        self.bar.value = min(seconds / self._expected, 0.99)
 
     def _failed(self, err: BaseException) -> None:
+        self.bar.layout.display, self.bar.value = "none", 0.0
         if isinstance(err, UserInputError):
             message(self.msg, str(err), "error")
         else:
@@ -169,7 +190,17 @@ class DetailPanel:
         if cells:
             cells.append(W.VBox([W.Label("colour scale"), self.legend], layout=W.Layout(margin="0 0 0 8px")))
         self.heatmaps.children = cells
-        message(self.msg, f"computing {coming}…" if coming else "")
+        if coming:
+            message(self.msg, f"computing {coming}…")
+            return
+        self.bar.layout.display, self.bar.value = "none", 0.0
+        if d.degraded:  # said in words, with the button that draws them in full
+            how = "; ".join(f"{part}: {text}" for part, text in d.degraded.items())
+            message(self.msg, f"Drawn within the {self.state.loaded.picture_budget or 0:.0f} s picture budget — "
+                              f"{how}.", "info")
+            self.full.layout.display = ""
+        else:
+            message(self.msg, "")
 
     def show_unit_page(self, name: str) -> None:
         """The page of one unit of any recorded layer (``relu3:28``): its top samples, its rules, its prototype

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from dataclasses import dataclass
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 import torch
@@ -72,7 +72,8 @@ def maximize(model: nn.Module, layer: str, units: Sequence[int] | int, *, shape:
              example: torch.Tensor | None = None, objective: str = "activation", steps: int = 200,
              lr: float = 0.05, value_range: tuple[float, float] = (0.0, 1.0), jitter: int = 0, l2: float = 0.0,
              tv: float = 0.0, blur_every: int = 0, blur_sigma: float = 0.5, grad_blur_sigma: float = 0.0,
-             seed: int = 0, progress: bool = False) -> torch.Tensor:
+             seed: int = 0, progress: bool = False,
+             callback: Callable[[int], bool | None] | None = None) -> torch.Tensor:
     """A prototype image ``(C, H, W)`` maximising the summed activation of ``units`` of ``layer``.
 
     ``objective``: ``"activation"`` (Table 4.1 (a), summed over the group and, for conv units, over
@@ -83,7 +84,8 @@ def maximize(model: nn.Module, layer: str, units: Sequence[int] | int, *, shape:
     ``blur_every``/``blur_sigma`` (Gaussian blur of the image every k steps), ``grad_blur_sigma`` (blur of
     the gradient image). Deterministic for a given ``seed``. ``shape`` or ``example`` gives the input shape.
     For a ReLU layer the ascent runs on its pre-activation (same maximiser where the units are on), so a
-    group that is off at the start still gets a gradient.
+    group that is off at the start still gets a gradient. ``callback(step)`` runs after each step: a true
+    result ends the ascent there (a time budget), an exception stops it (Cancel).
     """
     units = [int(units)] if isinstance(units, (int, np.integer)) else [int(u) for u in units]
     if objective not in ("activation", "logsoftmax"):
@@ -133,6 +135,8 @@ def maximize(model: nn.Module, layer: str, units: Sequence[int] | int, *, shape:
                 if blur_every and (step + 1) % blur_every == 0 and step + 1 < steps:
                     x.copy_(gaussian_blur(x, blur_sigma))
                 x.clamp_(lo, hi)
+            if callback is not None and callback(step):
+                break
     return x.detach()[0]
 
 

@@ -402,9 +402,9 @@ class ExplorerState:
 
     def detail(self, selection: tuple[int | None, int | None, int] | None = None,
                check: Callable[[], None] = lambda: None,
-               partial: Callable[[Detail, str], None] | None = None) -> Detail:
-        """See :meth:`Selection.detail`."""
-        return self.chosen.detail(selection, check, partial)
+               partial: Callable[[Detail, str], None] | None = None, full: bool = False) -> Detail:
+        """See :meth:`Selection.detail` (``full``: every part in full, past ``loaded.picture_budget``)."""
+        return self.chosen.detail(selection, check, partial, full)
 
     @property
     def selected_rule(self) -> int | None:

@@ -2,6 +2,8 @@
 module from a notebook; the layers that can be mined."""
 from __future__ import annotations
 
+import time
+
 from typing import Callable
 
 import numpy as np
@@ -19,6 +21,7 @@ from nnrules.registry import REDUCTIONS
 from .errors import UserInputError
 from .files import DataRoot
 from .jobs import MODEL_LOCK
+from .picture_budget import DEFAULT_BUDGET
 from .user_files import (MAX_LOAD_BYTES, MAX_SAMPLES, fit_channels, listing, load_data, load_weights, output_width,
                          pretrained, read_names)
 
@@ -53,6 +56,8 @@ class LoadedModel:
         self.info: str = ""
         self.transform: str = ""  # how the images were prepared when not as RGB in [0, 1] (a pretrained model's)
         self.layer_table: pd.DataFrame = pd.DataFrame()
+        self.forward_seconds = 0.0  # one forward pass of one input, measured at load (the pictures' cost model)
+        self.picture_budget: float | None = DEFAULT_BUDGET  # seconds a rule's pictures may take (None: in full)
         self._predicted: list[int] | None = None  # predicted_classes() of the loaded model and inputs
         self._predictions: torch.Tensor | None = None  # predictions() of the loaded model and inputs
         self._fingerprint: str | None = None
@@ -211,6 +216,17 @@ class LoadedModel:
                 out.append(model.eval()(on_model(model, xb)).argmax(1).cpu())
         return torch.cat(out)
 
+    @staticmethod
+    def _forward_seconds(model: nn.Module, x: torch.Tensor) -> float:
+        """Seconds of one forward pass of one input (the least of 3, after the layer table's warm pass)."""
+        best = float("inf")
+        with torch.no_grad():
+            for _ in range(3):
+                t = time.perf_counter()
+                model.eval()(on_model(model, x))
+                best = min(best, time.perf_counter() - t)
+        return best
+
     def _set_model(self, name: str, model: nn.Module, x: torch.Tensor, y: torch.Tensor, class_names: list[str],
                    accuracy: float, info: str, check: Callable[[], None] = lambda: None) -> None:
         if isinstance(model, torch.jit.ScriptModule):
@@ -227,6 +243,7 @@ class LoadedModel:
         if len(class_names) != n_classes:
             class_names = [str(i) for i in range(n_classes)]
         check()
+        forward = self._forward_seconds(model, x[:1])
         with MODEL_LOCK:  # a detail job may still be drawing with the previous model
             self.model_name, self.model, self.inputs, self.labels = name, model.eval(), x, y
             self.zoo_name = None
@@ -235,6 +252,7 @@ class LoadedModel:
             self.class_names, self.accuracy, self.info = list(class_names), accuracy, info
             self.transform = ""
             self.layer_table = table
+            self.forward_seconds = forward  # the pictures' cost model (picture_budget) counts in these
             self._predicted = None
             self._predictions = None
             self.on_change()

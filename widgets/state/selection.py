@@ -21,6 +21,7 @@ from .loading import LoadedModel
 from .mining import MiningResult
 from .results import RuleRows
 from .exemplar_rows import spread, tail_fires
+from .picture_budget import MIN_STEPS, PictureBudget
 from .types import Detail
 
 __all__ = ["Selection", "Detail"]
@@ -117,13 +118,15 @@ class Selection:
 
     def detail(self, selection: tuple[int | None, int | None, int] | None = None,
                check: Callable[[], None] = lambda: None,
-               partial: Callable[[Detail, str], None] | None = None) -> Detail:
+               partial: Callable[[Detail, str], None] | None = None, full: bool = False) -> Detail:
         """Prototype and exemplars of the selected group; heatmaps of the chosen exemplar for its predicted
         class and for the group (LRP and Grad-CAM). ``selection`` (default: the current one, see
         :meth:`current`); ``check()`` raises to cancel between pictures. The cheap parts come first:
         ``partial(detail so far, what comes next)`` is called after the exemplars and after the heatmaps,
         before the prototype. Each part is cached on its own: the prototype per group, exemplars and
-        heatmaps per group, rule and exemplar."""
+        heatmaps per group, rule and exemplar. All parts together stay within ``loaded.picture_budget``
+        seconds (:mod:`.picture_budget`): past it a heatmap is skipped and the prototype stops early, each
+        said in ``degraded``; ``full=True`` draws those parts again in full (only full parts go to disk)."""
         rule, node, exemplar = selection if selection is not None else self.current()
         layer, units, title = self._group(rule, node)
         names = self._activations().unit_names[layer]
@@ -140,33 +143,39 @@ class Selection:
         def whole(d: Detail) -> Detail:
             return Detail(title=title, text=f"{text}\n{d.text}", prototype=d.prototype, exemplars=d.exemplars,
                           exemplar_labels=d.exemplar_labels, heatmaps=dict(d.heatmaps), errors=dict(d.errors),
-                          elsewhere=d.elsewhere, elsewhere_labels=d.elsewhere_labels)
+                          elsewhere=d.elsewhere, elsewhere_labels=d.elsewhere_labels, degraded=dict(d.degraded))
 
+        budget = PictureBudget(None if full else self.loaded.picture_budget, self.loaded.forward_seconds)
         key = (layer, tuple(units), rule, exemplar, self.sample)
-        if key not in self._cache:
-            found = self._stored("pictures", key)
+        if key not in self._cache or (full and self._cache[key].degraded):
+            found = None if full else self._stored("pictures", key)
             if found is None:
                 found = self._pictures(layer, units, self._holding(rule), exemplar, check,
                                        None if partial is None else lambda d, nxt: partial(whole(d), nxt),
-                                       self._patch_boxes(rule), self.sample, self._head_classes(rule))
+                                       self._patch_boxes(rule), self.sample, self._head_classes(rule), budget)
                 self._elsewhere(found, layer, units, rule)
-                self._store("pictures", key, found)
+                if not found.degraded:
+                    self._store("pictures", key, found)
             self._cache[key] = found
         d = self._cache[key]
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
         pkey = ("prototype", layer, tuple(group[1]))
-        if pkey not in self._cache:  # per group, not per exemplar: choosing another exemplar keeps it
-            proto = self._stored("prototype", pkey)
+        # per group, not per exemplar: choosing another exemplar keeps it
+        if pkey not in self._cache or (full and self._cache[pkey][2]):
+            proto = None if full else self._stored("prototype", pkey)
             if proto is None:
                 check()
                 proto = Detail(title="", text="")
-                proto.prototype = self._prototype(*group, proto)
-                self._store("prototype", pkey, proto)
-            self._cache[pkey] = (proto.prototype, proto.errors.get("prototype"))
+                proto.prototype = self._prototype(*group, proto, budget, check)
+                if "prototype" not in budget.degraded:
+                    self._store("prototype", pkey, proto)
+            self._cache[pkey] = (proto.prototype, proto.errors.get("prototype"), budget.degraded.get("prototype"))
         out = whole(d)
-        out.prototype, error = self._cache[pkey]
+        out.prototype, error, how = self._cache[pkey]
         if error:
             out.errors["prototype"] = error
+        if how:
+            out.degraded["prototype"] = how
         return out
 
     def _space(self, kind: str) -> list:
@@ -273,7 +282,8 @@ class Selection:
                   check: Callable[[], None] = lambda: None,
                   partial: Callable[[Detail, str], None] | None = None,
                   boxes: dict[int, list[tuple[int, int, int]]] | None = None,
-                  first: int | None = None, head_classes: list[int] | None = None) -> Detail:
+                  first: int | None = None, head_classes: list[int] | None = None,
+                  budget: PictureBudget | None = None) -> Detail:
         """Exemplars (among the samples where the rule holds; a patch rule's patches outlined, ``boxes``;
         sample ``first`` in front where it is among them: "this image") and the chosen exemplar's heatmaps."""
         model, inputs, _ = self.loaded.need()
@@ -313,13 +323,18 @@ class Selection:
         x = ex.images[pick: pick + 1]
         cls = int(preds[pick])
         d.text = f"exemplars{note}\nheatmaps for exemplar #{ex.indices[pick]} (predicted {self.loaded.class_names[cls]})"
+        budget = budget or PictureBudget(None, self.loaded.forward_seconds)
         if partial is not None:
-            partial(d, "heatmaps")
+            partial(d, f"heatmaps (≈ {budget.estimate('heatmaps'):.0f} s)")
         lrp_label = f"LRP ({attribution.default_composite(model)})"  # say which composite drew it
         for method, label in (("lrp", lrp_label), ("gradcam", "Grad-CAM")):
             for target, what in ((cls, f"class {self.loaded.class_names[cls]}"), (group, "group")):
                 check()
                 name = f"{label} · {what}"
+                if not budget.allows("heatmap"):  # past the budget: said, and drawn by "Compute in full"
+                    d.errors[name] = f"not drawn: past the {budget.seconds:.0f} s picture budget"
+                    d.degraded["heatmaps"] = "some skipped at the budget"
+                    continue
                 try:
                     at = attribution.gradcam_layer(model, x, layer if target is group else OUTPUT) \
                         if method == "gradcam" else None
@@ -341,7 +356,9 @@ class Selection:
                     d.errors[name] = str(err)
         self._grid_pictures(d, model, x, layer, [names[u] for u in units], acts.shapes.get(layer, ()))
         if partial is not None:
-            partial(d, "the prototype")
+            est = budget.estimate("prototype", self.prototype_steps)
+            left = budget.left()
+            partial(d, f"the prototype (≈ {est:.0f} s" + (f"; stops at the budget in {left:.0f} s)" if est > left else ")"))
         return d
 
     def _grid_pictures(self, d: Detail, model, x, layer: str, names: list[str], shape: tuple) -> None:
@@ -373,15 +390,23 @@ class Selection:
         side = int(self.loaded.need()[1].shape[-1])
         return max(1, min(self.scale * 32 // max(side, 1), 16)) if side < 128 else 1
 
-    def _prototype(self, layer: str, units: list[int], d: Detail) -> bytes | None:
+    def _prototype(self, layer: str, units: list[int], d: Detail, budget: PictureBudget,
+                   check: Callable[[], None] = lambda: None) -> bytes | None:
         model, inputs, _ = self.loaded.need()
         side = int(inputs.shape[-1])
         smooth = side >= 16  # priors against high-frequency noise on larger inputs
         lo, hi = float(inputs.min()), float(inputs.max())
+        steps = self.prototype_steps
+        if not budget.allows("prototype", MIN_STEPS):  # not even a rough one fits: said, with the full cost
+            budget.degraded["prototype"] = f"not drawn (≈ {budget.estimate('prototype', steps):.0f} s in full)"
+            d.errors["prototype"] = (f"not drawn within the {budget.seconds:.0f} s picture budget "
+                                     f"(≈ {budget.estimate('prototype', steps):.0f} s): Compute in full")
+            return None
         try:
-            img = prototypes.maximize(model, layer, units, example=inputs[:1], steps=self.prototype_steps,
+            img = prototypes.maximize(model, layer, units, example=inputs[:1], steps=steps,
                                       value_range=(lo, hi), jitter=1 if smooth else 0,
-                                      blur_every=4 if smooth else 0, blur_sigma=0.5 if smooth else 0.0)
+                                      blur_every=4 if smooth else 0, blur_sigma=0.5 if smooth else 0.0,
+                                      callback=budget.prototype_stop(steps, check))
         except (ValueError, RuntimeError) as err:
             d.errors["prototype"] = str(err)
             return None

@@ -21,3 +21,5 @@ class Detail:
     # a rule's "where else": samples where its tail fires but the rule does not apply (what else the units answer)
     elsewhere: list[bytes] = field(default_factory=list)
     elsewhere_labels: list[str] = field(default_factory=list)
+    # parts drawn at lower fidelity to stay within the picture budget: part → how ("57 of 200 ascent steps …")
+    degraded: dict[str, str] = field(default_factory=dict)

@@ -9,6 +9,7 @@ from nnrules.recording.hooks import OUTPUT
 
 from .errors import UserInputError
 from .selection import Selection
+from .picture_budget import PictureBudget
 from .types import Detail
 
 __all__ = ["unit_view", "unit_page"]
@@ -70,10 +71,13 @@ def unit_page(sel: Selection, layer: str, unit: int, k: int = 8) -> Detail:
     pkey = ("prototype", layer, tuple(group))
     if pkey not in sel._cache:
         proto = Detail(title="", text="")
-        proto.prototype = sel._prototype(layer, group, proto)
-        sel._cache[pkey] = (proto.prototype, proto.errors.get("prototype"))
+        budget = PictureBudget(sel.loaded.picture_budget, sel.loaded.forward_seconds)
+        proto.prototype = sel._prototype(layer, group, proto, budget)
+        sel._cache[pkey] = (proto.prototype, proto.errors.get("prototype"), budget.degraded.get("prototype"))
     out = Detail(title=d.title, text=d.text, exemplars=d.exemplars, exemplar_labels=d.exemplar_labels)
-    out.prototype, error = sel._cache[pkey]
+    out.prototype, error, how = sel._cache[pkey]
     if error:
         out.errors["prototype"] = error
+    if how:
+        out.degraded["prototype"] = how
     return out
