@@ -1112,3 +1112,32 @@ def test_pictures_stay_within_the_budget_and_say_what_was_cut(mined):
                               callback=lambda step: seen.append(step) or budget.prototype_stop(200)(step))
     assert img.shape == mined.inputs.shape[1:] and len(seen) == MIN_STEPS
     assert budget.degraded["prototype"].startswith(f"{MIN_STEPS} of 200 ascent steps")
+
+
+def test_the_mine_panel_says_how_long_a_mine_takes_before_it_starts(mined):
+    """Issue 44: before Mine, the chosen miner's estimate for these settings (a cost model from the forward pass
+    measured at load); it follows the miner and its settings, and a real Mine lands within the stated range."""
+    import re
+    import time
+
+    from nnrules.widgets.mine_panel import MinePanel
+    from nnrules.widgets.state.mining import estimate_seconds
+
+    panel = MinePanel(mined, on_mined=lambda: None, threaded=False)
+    panel.refresh()
+    assert "Mine takes ≈" in panel.estimate.value and "s here" in panel.estimate.value
+    seen = {}
+    for miner in ("explainn", "eric", "patches", "neurochains"):
+        panel.miner.value = miner
+        seen[miner] = float(re.search(r"≈ ([0-9.]+)", panel.estimate.value).group(1))
+    assert seen["patches"] > seen["explainn"]  # a Grad-CAM pass per input costs more than the bit search here
+    one = estimate_seconds(mined.loaded, panel.settings())
+    panel.samples.value = 20
+    assert estimate_seconds(mined.loaded, panel.settings()) == pytest.approx(2 * one)  # twice the kept samples
+    settings = mined.default_settings("explainn")
+    est = estimate_seconds(mined.loaded, settings)
+    t = time.perf_counter()
+    fresh = ExplorerState(pictures=None, results=None)
+    fresh.loaded = mined.loaded
+    fresh.mine(settings)
+    assert 0.1 <= (time.perf_counter() - t) / est <= 5

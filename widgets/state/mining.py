@@ -156,3 +156,31 @@ def mine(loaded: LoadedModel, settings: MiningSettings, progress: Callable[[str,
     layers = list(view.layers) if flow is not None else list(dict.fromkeys(nodes["layer"]))
     return MiningResult(settings, summary, miner, binarizer, recorded[-1] if recorded else None, flow, layers,
                         nodes, links)
+
+
+#: The mining cost model (rough: a Mine took 0.25–1.6× its estimate on 4 zoo models and a ResNet-18 with each
+#: miner's defaults, ``docs/mine-estimate-benchmark.txt``), fitted on
+#: digits-cnn and cifar10-cnn with the app's defaults, in units of ``forward`` (one forward pass of one input, s,
+#: measured at load): recording the data (``n`` inputs) costs RECORD_PASSES × n passes; each miner adds its term.
+RECORD_PASSES = 1.5
+#: seconds per input and unit of the chosen layers (ExplaiNN's and ERIC's searches, with 2 half-samples)
+PER_INPUT_UNIT = {"explainn": 2.5e-6, "eric": 1.4e-5}
+#: forward passes per input (Grad-CAM of every input, then Eclat) and per kept sample (NeuroChains' optimisation)
+PATCH_PASSES, CHAIN_PASSES = 7.0, 400.0
+
+
+def estimate_seconds(loaded: LoadedModel, settings: MiningSettings) -> float:
+    """Seconds a Mine with ``settings`` is expected to take on this machine (see the constants above); the
+    evidence's half-samples scale the search term by (1 + resamples) / 3."""
+    model, inputs, _ = loaded.need()
+    n, fwd = len(inputs), loaded.forward_seconds
+    units = dict(zip(loaded.layer_table["name"], loaded.layer_table["n_units"]))
+    resamples = settings.params.get("resamples", APP_RESAMPLES)
+    spread = (1 + int(resamples or 0)) / (1 + APP_RESAMPLES)
+    if settings.miner == "neurochains":
+        return CHAIN_PASSES * fwd * max(len(settings.classes), 1) * int(settings.samples)
+    record_s = RECORD_PASSES * n * fwd
+    if settings.miner == "patches":
+        return record_s + PATCH_PASSES * n * fwd * spread
+    per = PER_INPUT_UNIT.get(settings.miner, PER_INPUT_UNIT["eric"])
+    return record_s + per * n * sum(int(units.get(layer, 0)) for layer in settings.layers) * spread
