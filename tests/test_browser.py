@@ -175,31 +175,45 @@ def test_mine_select_and_see_pictures(page):
     assert page.errors == []
 
 
-def test_compare_with_a_fine_tuned_copy_draws_two_sankeys_coloured_by_change(page):
-    """After a Mine: the Compare tab mines a copy fine-tuned on two classes with the same settings and draws
-    both flows side by side, changed rules in orange; kept as docs/compare.png."""
+def test_compare_with_a_fine_tuned_copy_is_one_aligned_diff_with_no_overlapping_labels(page):
+    """After a Mine, at 1440 × 900: the Compare tab mines a copy fine-tuned on two classes with the same settings
+    (progress bar, Cancel) and draws one table, a row per pair of rules, changed rules orange; no two cell texts
+    overlap on screen (their bounding boxes, as Chromium laid them out); kept as docs/compare.png."""
     if page.locator(".nnr-sankey .sankey-link").count() == 0:  # run alone: mine first
         page.click(".nnr-mine")
         page.wait_for_selector(".nnr-sankey .sankey-link", timeout=120_000)
+    page.set_viewport_size({"width": 1440, "height": 900})
     page.locator(".lm-TabBar-tab", has_text="Compare with").click()
     try:
         page.wait_for_selector(".nnr-compare", state="visible", timeout=30_000)
         page.click(".nnr-compare")
-        page.wait_for_function("document.querySelectorAll('.nnr-compare-figure g.sankey').length === 2",
+        page.wait_for_function("document.querySelectorAll('.nnr-compare-figure g.table .cell-text').length > 10",
                                timeout=180_000)
-        fills = page.eval_on_selector_all(".nnr-compare-figure .sankey-link",
+        fills = page.eval_on_selector_all(".nnr-compare-figure .cell-rect",
                                           "es => es.map(e => getComputedStyle(e).fill)")
-        assert len(fills) > 10 and any("230, 140, 0" in f for f in fills), fills[:5]  # changed rules: orange
+        assert any("230, 140, 0" in f for f in fills), fills[:5]  # changed rules: orange
         title = page.locator(".nnr-compare-figure .gtitle").text_content()  # SVG text: no innerText
         assert "(left) vs fine-tuned on 0, 1 (right)" in title and "changed" in title, title
         assert page.locator(".nnr-compare-changes li").count() > 0
-        page.wait_for_function(f"(([s, b]) => b > 1000 && Math.abs(s - b) < 2)(({VIEW_SIZE})('.nnr-compare-figure'))",
+        assert "[]" not in page.locator(".nnr-compare-changes").inner_text()
+        overlaps = page.evaluate("""() => {
+          const r = [...document.querySelectorAll('.nnr-compare-figure .cell-text')]
+            .filter(e => e.textContent.trim()).map(e => e.getBoundingClientRect());
+          let n = 0;
+          for (let i = 0; i < r.length; i++) for (let j = i + 1; j < r.length; j++) {
+            const w = Math.min(r[i].right, r[j].right) - Math.max(r[i].left, r[j].left);
+            const h = Math.min(r[i].bottom, r[j].bottom) - Math.max(r[i].top, r[j].top);
+            if (w > 1 && h > 1) n++;
+          }
+          return [n, r.length]; }""")
+        assert overlaps[0] == 0 and overlaps[1] > 10, overlaps
+        page.wait_for_function(f"(([s, b]) => b > 900 && Math.abs(s - b) < 2)(({VIEW_SIZE})('.nnr-compare-figure'))",
                                timeout=30_000)  # as wide as its panel, not plotly's default 700 px
         ARTIFACTS.mkdir(exist_ok=True)
-        page.wait_for_timeout(1500)  # plotly's Sankey animates its nodes into place
         page.locator(".nnr-views").screenshot(path=str(ARTIFACTS / "compare.png"))
         assert page.errors == []
     finally:  # the next tests (same page) look at the flow
+        page.set_viewport_size({"width": 1500, "height": 1900})
         page.locator(".lm-TabBar-tab", has_text="3 · Flow").click()
         page.wait_for_selector(".nnr-sankey", state="visible", timeout=30_000)
 

@@ -23,7 +23,8 @@ def test_changes_are_named_and_unmatched_rules_listed():
     s = c.summary()
     assert (s["same"], s["changed"], s["only in a"], s["only in b"]) == (1, 1, 1, 1)
     changed = c.rules[c.rules.status == "changed"].iloc[0]
-    assert "head +[class 3]" in changed.what and "tail +[fc:4]" in changed.what and "l/k 1/1 → 1/2" in changed.what
+    assert "head +class 3;" in changed.what and "tail +fc:4;" in changed.what and "l/k 1/1 → 1/2" in changed.what
+    assert "[]" not in changed.what and "−" not in changed.what.split(";")[0]  # nothing dropped: no "−[]"
     assert "confidence 0.90 → 0.60" in changed.what
     roles = dict(zip(c.units.unit, c.units.change))
     assert roles["fc:5"] == "lost" and roles["fc:6"] == "gained" and roles["fc:1"] == "moved"
@@ -64,8 +65,12 @@ def test_a_model_and_its_fine_tuned_copy_differ_where_fine_tuning_touched(digits
     assert (changed["what"].str.len() > 0).all()
 
 
-def test_the_app_compares_with_a_fine_tuned_copy_and_draws_both_flows(tmp_path):
-    from nnrules.widgets.compare import FINE_TUNED, CompareView, compare_figure
+def test_the_app_compares_with_a_fine_tuned_copy_as_one_aligned_diff(tmp_path):
+    """Issue 44: one table, a row per pair of rules (this model's left, the other's right, what changed between),
+    coloured by status; every line of every cell fits its column at 1000 px (no two labels overlap: a row grows
+    instead); the list never prints an empty part ("+[]")."""
+    from nnrules.widgets.compare import (CHAR_PX, COLORS, COLUMNS, FINE_TUNED, CompareView, compare_figure,
+                                         diff_rows)
     from nnrules.widgets.state.errors import UserInputError
     from nnrules.widgets.state.mining import MiningSettings
     from nnrules.widgets.state import ExplorerState
@@ -81,17 +86,51 @@ def test_the_app_compares_with_a_fine_tuned_copy_and_draws_both_flows(tmp_path):
     view.start()
     c = view.compared
     assert c is not None and c.names == ("digits-cnn", "fine-tuned on 3, 8") and view.msg.value == ""
-    fig = compare_figure(c)
-    assert len(fig.data) == 2 and fig.data[0].domain.x[1] < fig.data[1].domain.x[0]
-    colors = set(fig.data[0].link.color) | set(fig.data[1].link.color)
-    assert "rgba(230,140,0,0.65)" in colors  # changed rules
-    # a group drawn on both sides sits at the same height
-    (na, _), (nb, _) = c.a.to_sankey(), c.b.to_sankey()
-    ya = dict(zip(zip(na.layer, na.label), fig.data[0].node.y))
-    yb = dict(zip(zip(nb.layer, nb.label), fig.data[1].node.y))
-    shared = set(ya) & set(yb)
-    assert shared and all(ya[k] == yb[k] for k in shared)
+    fig = compare_figure(c, width=1000)
+    assert len(fig.data) == 1 and fig.data[0].type == "table"
+    table = c.comparison.rules
+    assert len(fig.data[0].cells.values[0]) == len(table)  # one row per pair: both models on the same rows
+    assert COLORS["changed"] in fig.data[0].cells.fill.color[0]
+    widths = [share / sum(w for _, w in COLUMNS) * 1000 for _, share in COLUMNS]
+    for col, px in zip(fig.data[0].cells.values, widths):
+        for cell in col:
+            assert all(len(line) * CHAR_PX <= px for line in cell.split("<br>")), (cell, px)
+    rows = diff_rows(c.comparison)
+    first = [r["status"] for r in rows]
+    assert first.index("same") > max(i for i, st in enumerate(first) if st != "same")  # differences first
+    assert "+[]" not in view.changes.value and "−[]" not in view.changes.value and "[]" not in fig.data[0].cells.values[3]
     assert "<li>" in view.changes.value
-    view.other.value = "mnist-cnn"  # another input size: a message, not a crash
+    assert "mnist-cnn" not in view.other.options  # another input size: not offered
+    assert "cannot run on this model's data" in str(pytest.raises(UserInputError, s.compare_with, "mnist-cnn").value)
+
+
+def test_compare_shows_progress_and_cancel_stops_it_within_2_s(tmp_path):
+    """Issue 44: while the other model trains and is mined, a progress bar moves; Cancel ends the run at its next
+    epoch, batch or layer pair (≤ 2 s here) and keeps what was shown."""
+    import time
+
+    from nnrules.widgets.compare import CompareView
+    from nnrules.widgets.state import ExplorerState
+
+    s = ExplorerState(data_root=tmp_path, pictures=None, results=None)
+    s.load_zoo("fashion-cnn")
+    s.mine(s.default_settings("explainn"))
+    view = CompareView(s, threaded=True)
+    view.refresh()
+    assert view.other.options[0] == "fine-tuned copy" and all(m != "cifar10-cnn" for m in view.other.options)
+    seen = []
+    real = view._progress
+    view._progress = lambda stage, f: (seen.append((stage, f)), real(stage, f))
+    view.classes.value = (0, 1)
     view.start()
-    assert "cannot run on this model&#x27;s data" in view.msg.value and "nnr-error" in view.msg.value
+    for _ in range(600):  # until the mining of the other model has begun
+        if any(stage.startswith("mining it") for stage, _ in seen):
+            break
+        time.sleep(0.05)
+    assert any(stage.startswith("training") for stage, _ in seen) and view.bar.layout.display == ""
+    t = time.perf_counter()
+    view.cancel()
+    view.thread.join(30)
+    assert time.perf_counter() - t <= 2.0, time.perf_counter() - t
+    assert not view.thread.is_alive() and view.compared is None and "cancelled" in view.msg.value
+    assert view.bar.layout.display == "none" and not view.button.disabled

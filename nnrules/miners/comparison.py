@@ -135,8 +135,9 @@ def _side(rs: RuleSet | None, r: Rule | None, prefix: str) -> dict:
 def _what(ha, ta, ra: Rule, hb, tb, rb: Rule, tol: float) -> str:
     parts = []
     for label, x, y in (("head", ha, hb), ("tail", ta, tb)):
-        if x != y:
-            parts.append(f"{label} +{sorted(y - x)} −{sorted(x - y)}".replace("'", ""))
+        if x != y:  # only the parts that are there: "tail +c3, c9", "head −7", never "+[]"
+            moved = [f"{sign}{', '.join(sorted(units))}" for sign, units in (("+", y - x), ("−", x - y)) if units]
+            parts.append(f"{label} {' '.join(moved)}")
     if (ra.head_min, ra.tail_min) != (rb.head_min, rb.tail_min):
         parts.append(f"l/k {ra.head_min}/{ra.tail_min} → {rb.head_min}/{rb.tail_min}")
     if abs(ra.confidence - rb.confidence) > tol:
