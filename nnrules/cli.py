@@ -224,7 +224,8 @@ def cmd_precompute(args) -> int:
     # the app's layer (ipywidgets), imported only for this command: the core never imports it
     errors = importlib.import_module("nnrules.widgets.state.errors")
     try:
-        importlib.import_module("nnrules.widgets.state.precompute").precompute(args.model, args.miner, args.rules)
+        importlib.import_module("nnrules.widgets.state.precompute").precompute(
+            args.model, args.miner, args.rules, minutes=args.minutes, parts=args.parts.split(","))
     except errors.UserInputError as err:
         raise ValueError(str(err)) from err
     return 0
@@ -300,6 +301,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--miner", default="explainn", help="the miner, mined with the app's defaults (default: explainn)")
     p.add_argument("--rules", type=int, default=60, help="the top rules by support to draw, with their groups "
                                                          "(default: 60, what the Sankey shows first)")
+    p.add_argument("--minutes", type=float, default=None, help="stop after this many minutes; the cheap parts of "
+                                                               "every rule come first, prototypes last (default: "
+                                                               "no limit)")
+    p.add_argument("--parts", default="pictures,prototypes", help="what to draw: pictures (exemplars and heatmaps), "
+                                                                  "prototypes, or both (default)")
     p.set_defaults(fn=cmd_precompute)
     p = sub.add_parser("warmup", help="compile the miners' numba kernels now (once per install; `make` does it), "
                                       "so the first mine is fast")

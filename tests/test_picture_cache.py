@@ -21,7 +21,7 @@ def test_a_second_session_reads_the_pictures_from_disk(tmp_path):
     first.select_rule(3)
     seen = []
     d1 = first.detail(partial=lambda d, coming: seen.append(coming))
-    assert seen == ["heatmaps", "the prototype"] and cache.writes == 2 and cache.reads == 0
+    assert [c.split(" (≈")[0] for c in seen] == ["heatmaps", "the prototype"] and cache.writes == 2 and cache.reads == 0
     second = _mined(PictureCache(tmp_path))  # a new page: nothing in memory
     second.select_rule(3)
     again = []
@@ -105,18 +105,38 @@ def test_a_planted_entry_is_never_drawn_and_a_visitors_model_never_writes_the_sh
 
 
 def test_precompute_fills_the_cache_the_app_reads(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("NNRULES_PICTURES", str(tmp_path))
+    """Issue 43: the stored result and every part of the top rules, with an estimate from the start; a fresh page
+    then opens the result without mining and its clicks read pictures only. A time budget draws the cheap parts
+    of every rule first; --parts pictures leaves the prototypes to the page."""
+    monkeypatch.setenv("NNRULES_PICTURES", str(tmp_path / "pictures"))
+    monkeypatch.setenv("NNRULES_RESULTS", str(tmp_path / "results"))
     assert main(["precompute", "--model", "digits-cnn", "--rules", "4"]) == 0
     out = capsys.readouterr().out
-    assert "4 rules and" in out and str(tmp_path) in out
+    assert "drawing 4 rules and" in out and "estimate ≈" in out and str(tmp_path / "pictures") in out
     page = ExplorerState()  # the app's own defaults, as Explorer() makes it
     page.load_zoo("digits-cnn")
-    page.mine(page.default_settings("explainn"))
+    page.mine(page.default_settings("explainn"), stored=True)  # Mine on a fresh page: the stored result opens
+    assert page.result.stored_at
     top = page.rules.nlargest(4, "support")["id"]
     for rid in top:
         page.select_rule(int(rid))
         page.detail(partial=lambda d, coming: pytest.fail(f"computed {coming}: not precomputed"))
     assert page.pictures.reads >= len(top)  # each rule's pictures (its group's prototype may be shared)
+    assert page.pictures.writes == 0
+    cheap = tmp_path / "cheap"
+    monkeypatch.setenv("NNRULES_PICTURES", str(cheap))
+    assert main(["precompute", "--model", "digits-cnn", "--rules", "3", "--parts", "pictures"]) == 0
+    assert "pictures (cheap parts first)" in capsys.readouterr().out
+    page = ExplorerState()
+    page.load_zoo("digits-cnn")
+    page.mine(page.default_settings("explainn"), stored=True)
+    page.select_rule(int(page.rules.nlargest(3, "support")["id"].iloc[0]))
+    d = page.detail(partial=lambda d, c: pytest.fail(f"computed {c}: the cheap parts were precomputed"))
+    assert d.prototype is not None and page.pictures.reads == 1 and page.pictures.writes == 1  # the prototype
+    assert main(["precompute", "--model", "digits-cnn", "--rules", "3", "--minutes", "0.00001"]) == 0
+    assert "stopped at the 1e-05-minute budget" in capsys.readouterr().out
+    assert main(["precompute", "--model", "digits-cnn", "--parts", "movies"]) == 2
+    assert main(["precompute", "--model", "digits-cnn", "--minutes", "-1"]) == 2
     assert main(["precompute", "--model", "digits-cnn", "--rules", "0"]) == 2
     monkeypatch.setenv("NNRULES_PICTURES", "off")
     assert main(["precompute", "--model", "digits-cnn"]) == 2

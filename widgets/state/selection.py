@@ -118,7 +118,8 @@ class Selection:
 
     def detail(self, selection: tuple[int | None, int | None, int] | None = None,
                check: Callable[[], None] = lambda: None,
-               partial: Callable[[Detail, str], None] | None = None, full: bool = False) -> Detail:
+               partial: Callable[[Detail, str], None] | None = None, full: bool = False,
+               prototype: bool = True) -> Detail:
         """Prototype and exemplars of the selected group; heatmaps of the chosen exemplar for its predicted
         class and for the group (LRP and Grad-CAM). ``selection`` (default: the current one, see
         :meth:`current`); ``check()`` raises to cancel between pictures. The cheap parts come first:
@@ -126,7 +127,8 @@ class Selection:
         before the prototype. Each part is cached on its own: the prototype per group, exemplars and
         heatmaps per group, rule and exemplar. All parts together stay within ``loaded.picture_budget``
         seconds (:mod:`.picture_budget`): past it a heatmap is skipped and the prototype stops early, each
-        said in ``degraded``; ``full=True`` draws those parts again in full (only full parts go to disk)."""
+        said in ``degraded``; ``full=True`` draws those parts again in full (only full parts go to disk).
+        ``prototype=False`` leaves the prototype out (``nnrules precompute`` draws the cheap parts first)."""
         rule, node, exemplar = selection if selection is not None else self.current()
         layer, units, title = self._group(rule, node)
         names = self._activations().unit_names[layer]
@@ -160,6 +162,8 @@ class Selection:
         d = self._cache[key]
         group = (layer, units if layer == OUTPUT else prototypes.channels_of(names, units))
         pkey = ("prototype", layer, tuple(group[1]))
+        if not prototype:
+            return whole(d)
         # per group, not per exemplar: choosing another exemplar keeps it
         if pkey not in self._cache or (full and self._cache[pkey][2]):
             proto = None if full else self._stored("prototype", pkey)
