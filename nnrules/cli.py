@@ -231,6 +231,15 @@ def cmd_precompute(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    errors = importlib.import_module("nnrules.widgets.state.errors")  # the app's layer, for this command only
+    try:
+        importlib.import_module("nnrules.widgets.export").export_site(args.model, args.out, args.miner, args.rules)
+    except errors.UserInputError as err:
+        raise ValueError(str(err)) from err
+    return 0
+
+
 def cmd_warmup(args) -> int:
     from .miners.warmup import warm_up
 
@@ -307,6 +316,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--parts", default="pictures,prototypes", help="what to draw: pictures (exemplars and heatmaps), "
                                                                   "prototypes, or both (default)")
     p.set_defaults(fn=cmd_precompute)
+    p = sub.add_parser("export", help="write a zoo model's rules as a static site (HTML and PNG pages any web server "
+                                      "serves to any number of readers, no kernel)")
+    p.add_argument("--model", default="digits-cnn", help="a zoo model (default: digits-cnn)")
+    p.add_argument("--miner", default="explainn", help="the miner, mined with the app's defaults (default: explainn)")
+    p.add_argument("--rules", type=int, default=60, help="the rules the flow shows first, a page each (default: 60)")
+    p.add_argument("--out", required=True, help="a new or empty folder to write the site into")
+    p.set_defaults(fn=cmd_export)
     p = sub.add_parser("warmup", help="compile the miners' numba kernels now (once per install; `make` does it), "
                                       "so the first mine is fast")
     p.set_defaults(fn=cmd_warmup)
