@@ -216,6 +216,12 @@ def cmd_app(args) -> int:
     cmd, env = app_command(args.data, args.port, args.max_kernels, args.idle_timeout, args.ip)
     print(f"nnrules explorer: reading files only under {env['NNRULES_DATA']}; at most {args.max_kernels} pages at "
           "once. Open the http://… address Voila prints below (Ctrl-C stops it).", flush=True)
+    from .miners.warmup import warm_up
+
+    # numba's cache filled before any page opens (a fresh install compiles here, ~20 s, once): a visitor's
+    # first Mine then loads the kernels instead of compiling them (issue 43)
+    print(f"miners' kernels ready ({warm_up():.1f} s; compiled once per install, then read from numba's cache)",
+          flush=True)
     os.execve(cmd[0], cmd, env)  # this process becomes Voila: Ctrl-C and signals reach it, kernels are its children
     return 0  # not reached
 
