@@ -1141,3 +1141,20 @@ def test_the_mine_panel_says_how_long_a_mine_takes_before_it_starts(mined):
     fresh.loaded = mined.loaded
     fresh.mine(settings)
     assert 0.1 <= (time.perf_counter() - t) / est <= 5
+
+
+def test_a_page_that_connects_after_a_redraw_draws_the_current_figure(mined):
+    """Issue 43's room: plotly syncs a FigureWidget's whole state only at creation and display, later changes as
+    deltas to the pages connected then. A page whose widget manager connects after the Mine (8 pages on 2 cores)
+    reads ``_widget_data``/``_widget_layout``: they must be the figure as drawn, not the empty one."""
+    from nnrules.widgets.views import FlowView
+
+    view = FlowView(mined, on_rule=lambda i: None, on_node=lambda i: None)
+    view.refresh()
+    state = view.sankey.get_state()
+    links = state["_widget_data"][0]["link"]
+    assert len(links["source"]) == len(view.rule_ids) > 0  # what a late page builds its Sankey from
+    assert state["_widget_layout"].get("height") == view.sankey.layout.height
+    for rid in (view.rule_ids[0], view.rule_ids[-1]):  # a highlight is a delta too: the state follows it
+        view._highlight(rid)
+        assert list(view.sankey.get_state()["_widget_data"][0]["link"]["color"]) == list(view.sankey.data[0].link.color)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import base64
+import copy
 import html
 
 import ipywidgets as W
@@ -33,10 +34,22 @@ def download_link(text: str, filename: str, mime: str, label: str) -> str:
             f'href="data:{mime};base64,{data}">{html.escape(label)}</a>')
 
 
+def keep_state(fig) -> None:
+    """Keep a ``FigureWidget``'s synced state current. plotly sends a figure's later changes as deltas to the
+    pages connected *then*, and its whole state (``_widget_data``, ``_widget_layout``) only when it is created or
+    displayed: a page whose widget manager connects after a redraw builds the figure from that old state. In a
+    busy room (8 pages at once on 2 cores) the kernels loaded and mined before their pages connected, and every
+    page but the first drew an empty axis grid with no message (issue 43). Called after each redraw."""
+    fig._widget_data = copy.deepcopy(fig._data)
+    fig._widget_layout = copy.deepcopy(fig._layout_obj._props)
+
+
 def fit_width(fig) -> None:
     """Make plotly.js fit ``fig`` to its box's width now. A plotly ≥ 6 widget sizes an autosized figure when
     it is first drawn — often before the page has laid its box out, so at the default 700 px — and does not
     follow its box afterwards; a *changed* ``autosize`` makes plotly.js measure the box again (plotly.py
-    issue 5208). Called after each redraw and when a view is shown."""
+    issue 5208). Called after each redraw and when a view is shown; the figure's state is kept for pages that
+    connect later (:func:`keep_state`)."""
     fig.layout.autosize = False
     fig.layout.autosize = True
+    keep_state(fig)

@@ -10,7 +10,7 @@ import ipywidgets as W
 import numpy as np
 import plotly.graph_objects as go
 
-from ._ui import fit_width as _fit, message
+from ._ui import fit_width as _fit, keep_state, message
 from .state.errors import UserInputError
 from .flow_figures import (BY_GAIN, HIGHLIGHT, OTHER, link_color, RULE_CHAIN, SAMPLE, _gain_or_support, _shown, graph_figure,
                            sankey_figure)
@@ -201,6 +201,7 @@ class FlowView:
                   link_color(self.state, r) for r in self.rule_ids]
         if list(self.sankey.data[0].link.color or ()) != colors:
             self.sankey.data[0].link.color = colors
+            keep_state(self.sankey)
 
     def _chosen(self, change) -> None:
         if not self._syncing and change["new"] is not None:

@@ -114,6 +114,7 @@ class Background:
         self._cancel = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
+        self._ended = 0  # the generation of the last job that ended (its ticks stop)
 
     @property
     def busy(self) -> bool:
@@ -154,15 +155,20 @@ class Background:
         start = time.monotonic()
         while True:
             time.sleep(1.0)
-            if not self._current(gen) or not self.busy:
-                return
-            if self.tick is not None:
-                self.tick(time.monotonic() - start)
+            with self._lock:  # never after the job's end: a late "loading… 12 s" stayed under a loaded model
+                if gen != self._generation or gen == self._ended or not self.busy:
+                    return
+                if self.tick is not None:
+                    self.tick(time.monotonic() - start)
 
     def _job(self, gen, event, work, done, fail, cancelled) -> None:
         try:
-            with fair_threads():
-                result = work(event)
+            try:
+                with fair_threads():
+                    result = work(event)
+            finally:
+                with self._lock:
+                    self._ended = gen
         except Cancelled:
             if self._current(gen):
                 cancelled()
