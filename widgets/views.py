@@ -4,6 +4,7 @@ how a Sankey click index maps to them).
 """
 from __future__ import annotations
 
+import threading
 from typing import Callable
 
 import ipywidgets as W
@@ -103,6 +104,12 @@ class FlowView:
         for w in old:
             if w is not None:
                 w.close()
+        # a new figure's view is drawn before its box is laid out (plotly's 700 px): fit it again once it exists
+        for delay in (0.4, 1.5, 4.0):
+            for fig_ in (self.sankey, self.graph):
+                timer = threading.Timer(delay, _fit, (fig_,))
+                timer.daemon = True
+                timer.start()
 
     def _restable(self, _change: object) -> None:
         self.state.min_stability = float(self.stable.value)
