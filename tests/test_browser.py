@@ -42,7 +42,7 @@ def _server(name: str, cmd: list[str], log_path: Path, url_pattern: str, **popen
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, **popen)
     try:
         url = None
-        for _ in range(600):
+        for _ in range(2400):  # `nnrules app` first compiles the miners when numba's cache is cold (~70 s)
             m = re.search(url_pattern, log_path.read_text())
             if m:
                 url = m.group(1)
