@@ -4,7 +4,6 @@ how a Sankey click index maps to them).
 """
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 import ipywidgets as W
@@ -65,8 +64,14 @@ class FlowView:
         self.graph_ids: list[int]
         fig, self.rule_ids, self.node_ids = sankey_figure(state, max_rules)
         gfig, self.graph_ids = graph_figure(state, max_rules)
-        self.sankey_box, self.graph_box = W.Box(), W.Box()
-        self._figures(fig, gfig)
+        self.sankey = go.FigureWidget(fig)
+        self.graph = go.FigureWidget(gfig)
+        for fig in (self.sankey, self.graph):  # plotly.js re-fits the figure to its box when the window resizes
+            fig._config = {**fig._config, "responsive": True}
+        self.sankey.data[0].on_click(self._sankey_click)
+        self.graph.data[1].on_click(self._graph_click)
+        self.sankey_box = W.Box([self.sankey])
+        self.graph_box = W.Box([self.graph])
         _show(self.graph_box, False)
         self.sankey_box.add_class("nnr-sankey")
         self.graph_box.add_class("nnr-graph")
@@ -87,29 +92,6 @@ class FlowView:
                               W.HBox([self.sample, self.sample_go, self.sample_msg],
                                      layout=W.Layout(flex_flow="row wrap", align_items="center")),
                               self.sankey_box, self.graph_box, self.rule])
-
-    def _figures(self, fig: go.Figure, gfig: go.Figure) -> None:
-        """New FigureWidgets for the Sankey and the graph, in their boxes (the old ones closed). A redraw makes new
-        widgets rather than sending deltas: a page builds a new widget from its whole state, whenever it draws it,
-        while deltas that reach a figure view still being created are lost — in a room of 8 pages on 2 cores, 7
-        pages kept an empty axis grid under a finished Mine (issue 43)."""
-        old = (getattr(self, "sankey", None), getattr(self, "graph", None))
-        self.sankey: go.FigureWidget = go.FigureWidget(fig)
-        self.graph: go.FigureWidget = go.FigureWidget(gfig)
-        for f in (self.sankey, self.graph):  # plotly.js re-fits the figure to its box when the window resizes
-            f._config = {**f._config, "responsive": True}
-        self.sankey.data[0].on_click(self._sankey_click)
-        self.graph.data[1].on_click(self._graph_click)
-        self.sankey_box.children, self.graph_box.children = (self.sankey,), (self.graph,)
-        for w in old:
-            if w is not None:
-                w.close()
-        # a new figure's view is drawn before its box is laid out (plotly's 700 px): fit it again once it exists
-        for delay in (0.4, 1.5, 4.0):
-            for fig_ in (self.sankey, self.graph):
-                timer = threading.Timer(delay, _fit, (fig_,))
-                timer.daemon = True
-                timer.start()
 
     def _restable(self, _change: object) -> None:
         self.state.min_stability = float(self.stable.value)
@@ -164,8 +146,12 @@ class FlowView:
         fig, self.rule_ids, self.node_ids = sankey_figure(self.state, self.max_rules.value, focus)
         self.link_rows = _shown(self.state, self.max_rules.value, focus)[0]
         gfig, self.graph_ids = graph_figure(self.state, self.max_rules.value, focus)
-        self._figures(fig, gfig)
-        for target in (self.sankey, self.graph):
+        for target, source in ((self.sankey, fig), (self.graph, gfig)):
+            with target.batch_update():  # same traces, new values: no trace deletion on the front end
+                for old, new in zip(target.data, source.data):
+                    old.update(new.to_plotly_json(), overwrite=True)
+                target.layout.update(source.layout.to_plotly_json(), overwrite=True)
+                target.layout.annotations = source.layout.annotations  # update() keeps old ones
             _fit(target)
         self.rule.layout.display = "none" if self.state.mined and self.state.flow is None else ""  # a chain: no rules
         if self.state.activations is not None:
