@@ -4,9 +4,10 @@ visibility and stage and per kernel its state (mined? stage, messages) read thro
 
 Run: .venv/bin/python benchmarks/room.py ["?model=cifar10-cnn&miner=explainn&layers=relu8,relu7&reduce=max&binarize=mean"]
      (ROOM_N=4 for fewer pages). Results and pictures go to fresh folders under /tmp/nnrules-room.
-Measured 2026-12-08 (2-core machine): the issue's cifar10-cnn link, 8 pages: all 8 flows at 139–149 s (before the
-FigureWidget fix: 1 of 8, the others an empty axis grid over kernels that had all mined); the digits-cnn link:
-6 of 8 at 134 s, 2 pages still showing "nnrules explorer" at 600 s (open: issue 43's note).
+Measured 2026-12-08 (2-core machine), the issue's cifar10-cnn link, 8 pages: every kernel mined (read through
+jupyter_client) but 0–1 of 8 pages drew the flow — plotly's figure deltas lost by views still being created.
+With new FigureWidgets on each redraw (tried, reverted: they drew at 700 px) 8 of 8 at 139–149 s; the digits-cnn
+link 6 of 8 at 134 s (issue 43's note).
 """
 import os, re, subprocess, sys, time, signal, shutil
 from pathlib import Path
