@@ -1158,3 +1158,30 @@ def test_a_page_that_connects_after_a_redraw_draws_the_current_figure(mined):
     for rid in (view.rule_ids[0], view.rule_ids[-1]):  # a highlight is a delta too: the state follows it
         view._highlight(rid)
         assert list(view.sankey.get_state()["_widget_data"][0]["link"]["color"]) == list(view.sankey.data[0].link.color)
+
+
+def test_fair_threads_restores_torchs_threads_nested_and_across_threads():
+    """Each app job's torch threads follow the free cores; the process's own setting comes back when the last
+    job inside ends, also when two jobs overlap in two threads or a job raises."""
+    import threading
+
+    import torch
+
+    from nnrules.widgets.state.jobs import fair_threads
+
+    before = torch.get_num_threads()
+    inside = []
+    with fair_threads() as n:
+        assert 1 <= n <= before and torch.get_num_threads() == n
+
+        def job():
+            with fair_threads() as m:
+                inside.append(m)
+        t = threading.Thread(target=job)
+        t.start()
+        t.join()
+    assert inside and torch.get_num_threads() == before
+    with pytest.raises(RuntimeError):
+        with fair_threads():
+            raise RuntimeError("a failing job")
+    assert torch.get_num_threads() == before

@@ -37,9 +37,9 @@ def download_link(text: str, filename: str, mime: str, label: str) -> str:
 def keep_state(fig) -> None:
     """Keep a ``FigureWidget``'s synced state current. plotly sends a figure's later changes as deltas to the
     pages connected *then*, and its whole state (``_widget_data``, ``_widget_layout``) only when it is created or
-    displayed: a page whose widget manager connects after a redraw builds the figure from that old state. In a
-    busy room (8 pages at once on 2 cores) the kernels loaded and mined before their pages connected, and every
-    page but the first drew an empty axis grid with no message (issue 43). Called after each redraw."""
+    displayed: a page whose widget manager connects after a redraw builds the figure from that old state. Part
+    of issue 43's room (8 pages at once on 2 cores: every kernel mined, most pages kept an empty axis grid); it
+    does not fix views that were being created while the deltas went by (still open). Called after each redraw."""
     fig._widget_data = copy.deepcopy(fig._data)
     fig._widget_layout = copy.deepcopy(fig._layout_obj._props)
 
